@@ -1,0 +1,57 @@
+"""The wrapper every HTTP function goes through: trace binding, method and size checks, and
+one JSON envelope for whatever happens (an unexpected exception answers 500 without internals)."""
+
+import functools
+
+import flask
+from werkzeug.exceptions import HTTPException
+
+from common.envelope import error_reply, failure, success
+from common.errors import AppError, MethodNotAllowed, PayloadTooLarge
+from common.logs import bind_trace, get_logger
+from common.settings import get_settings
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+log = get_logger(__name__)
+
+
+def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
+    """Decorate `handler(request) -> data | flask.Response` as an enveloped HTTP function."""
+    allowed = frozenset(m.upper() for m in methods)
+    get_settings()  # validate the settings when the function module loads: a bad one fails the start
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def run(request: flask.Request) -> flask.Response:
+            bind_trace(request.headers)
+            try:
+                if request.method not in allowed:
+                    raise MethodNotAllowed(f"Use {', '.join(sorted(allowed))}")
+                if (request.content_length or 0) > max_body_bytes:
+                    raise PayloadTooLarge(f"The body is over {max_body_bytes} bytes")
+                result = handler(request)
+            except AppError as error:
+                _log_error(request, error)
+                return error_reply(error)
+            except HTTPException as error:
+                return failure(_http_code(error), error.name, error.code or 500)
+            except Exception:
+                log.exception("unhandled error", extra={"fields": {"path": request.path, "method": request.method}})
+                return failure("internal", "Internal error", 500)
+            return result if isinstance(result, flask.Response) else success(result)
+
+        return run
+
+    return decorate
+
+
+def _log_error(request: flask.Request, error: AppError) -> None:
+    fields = {"path": request.path, "method": request.method, "status": error.status, "code": error.code}
+    if error.status >= 500:
+        log.error(error.message, extra={"fields": fields})
+    else:
+        log.info(error.message, extra={"fields": fields})
+
+
+def _http_code(error: HTTPException) -> str:
+    return (error.name or "error").lower().replace(" ", "_")

@@ -1,0 +1,120 @@
+"""Firebase ID-token verification for the user-facing endpoints.
+
+google-auth does the signature and exp/iat/aud checks (RS256 against the x509 certificates at
+FIREBASE_CERTS_URL); this module adds what Firebase requires on top (issuer, non-empty sub),
+caches the certificates for their max-age, and maps every failure to a 401 in the envelope.
+"""
+
+import dataclasses
+import re
+import threading
+
+from google.auth import exceptions as google_auth_exceptions
+from google.auth import jwt
+
+from common import clock
+from common.clients import http_session
+from common.errors import Unauthenticated, Unavailable
+from common.settings import get_settings
+
+MAX_TOKEN_LENGTH = 4096
+DEFAULT_CERT_MAX_AGE = 3600
+MIN_REFETCH_INTERVAL = 30
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, google_auth_exceptions.GoogleAuthError)
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    uid: str
+    claims: dict = dataclasses.field(repr=False)
+
+
+class CertCache:
+    """The issuer's certificates, refetched after max-age or (rate limited) on an unknown key id."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._certs: dict[str, str] = {}
+        self._expires_at = 0.0
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def certs_for(self, key_id: str) -> dict[str, str]:
+        with self._lock:
+            now = clock.now()
+            stale = now >= self._expires_at
+            unknown = key_id not in self._certs and now - self._fetched_at >= MIN_REFETCH_INTERVAL
+            if stale or unknown:
+                self._fetch(now)
+            return self._certs
+
+    def _fetch(self, now: float) -> None:
+        try:
+            response = http_session().get(self.url, timeout=5)
+            response.raise_for_status()
+            certs = response.json()
+            if not isinstance(certs, dict):
+                raise ValueError("certificates are not a JSON object")
+        except Exception as error:
+            if self._certs and now < self._expires_at:
+                return
+            raise Unavailable(f"Identity certificates could not be fetched ({type(error).__name__})") from None
+        match = re.search(r"max-age=(\d+)", response.headers.get("Cache-Control", ""))
+        self._certs = certs
+        self._fetched_at = now
+        self._expires_at = now + (int(match.group(1)) if match else DEFAULT_CERT_MAX_AGE)
+
+
+_cert_caches: dict[str, CertCache] = {}
+
+
+def _cert_cache(url: str) -> CertCache:
+    return _cert_caches.setdefault(url, CertCache(url))
+
+
+def verify_id_token(token: str) -> Identity:
+    settings = get_settings()
+    if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        raise Unauthenticated("The ID token is malformed", code="invalid_token")
+    try:
+        header = jwt.decode_header(token)
+    except _DECODE_ERRORS:
+        raise Unauthenticated("The ID token is malformed", code="invalid_token") from None
+    if not isinstance(header, dict) or header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
+        raise Unauthenticated("The ID token must be RS256 with a key id", code="invalid_token")
+    certs = _cert_cache(settings.firebase_certs_url).certs_for(header["kid"])
+    if header["kid"] not in certs:
+        raise Unauthenticated("The ID token was signed by an unknown key", code="invalid_token")
+    audience = settings.firebase_audience
+    try:
+        claims = jwt.decode(
+            token, certs=certs, audience=audience, clock_skew_in_seconds=int(settings.id_token_clock_skew_seconds)
+        )
+    except _DECODE_ERRORS:
+        raise _rejection(token) from None
+    if claims.get("iss") != f"https://securetoken.google.com/{audience}":
+        raise Unauthenticated("The ID token has the wrong issuer", code="invalid_token")
+    uid = claims.get("sub")
+    if not isinstance(uid, str) or not uid or len(uid) > 128:
+        raise Unauthenticated("The ID token has no subject", code="invalid_token")
+    return Identity(uid=uid, claims=claims)
+
+
+def _rejection(token: str) -> Unauthenticated:
+    """Tell an expired token apart from an invalid one (the claims are read only to choose the code)."""
+    try:
+        expiry = jwt.decode(token, verify=False).get("exp")
+    except _DECODE_ERRORS:
+        expiry = None
+    if isinstance(expiry, (int, float)) and expiry + get_settings().id_token_clock_skew_seconds < clock.now():
+        return Unauthenticated("The ID token has expired", code="token_expired")
+    return Unauthenticated("The ID token is not valid", code="invalid_token")
+
+
+def authenticate(request) -> Identity:
+    """The signed-in user of a request with `Authorization: Bearer <Firebase ID token>`."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("A Bearer ID token is required", code="missing_token")
+    return verify_id_token(token.strip())

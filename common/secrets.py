@@ -1,0 +1,38 @@
+"""Resolves secret settings: a plain value, or a Secret Manager version name
+(projects/*/secrets/*/versions/*) fetched once and cached for the life of the instance."""
+
+import threading
+
+from common.clients import secret_manager_client
+from common.errors import ConfigError
+from common.settings import SECRET_VERSION_NAME, SETTINGS, get_settings
+
+_SECRET_NAMES = {s.name for s in SETTINGS if s.secret}
+_cache: dict[str, str] = {}
+_lock = threading.Lock()
+
+
+def get_secret(setting_name: str) -> str:
+    """The value of a secret setting, resolved through Secret Manager when it is a reference."""
+    if setting_name not in _SECRET_NAMES:
+        raise ConfigError(f"{setting_name} is not a secret setting")
+    raw = getattr(get_settings(), setting_name.lower())
+    if not SECRET_VERSION_NAME.match(raw):
+        return raw
+    with _lock:
+        if raw not in _cache:
+            _cache[raw] = _access(setting_name, raw)
+        return _cache[raw]
+
+
+def _access(setting_name: str, version_name: str) -> str:
+    try:
+        response = secret_manager_client().access_secret_version(request={"name": version_name}, timeout=10)
+    except Exception as error:
+        raise ConfigError(f"{setting_name}: Secret Manager version could not be read ({type(error).__name__})") from None
+    return response.payload.data.decode("utf-8")
+
+
+def clear_secret_cache() -> None:
+    with _lock:
+        _cache.clear()

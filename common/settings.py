@@ -1,0 +1,244 @@
+"""The one place that reads the environment.
+
+Every setting is declared once in SETTINGS (name, default, parser, help); the README's settings
+table lists the same names (a test keeps them in step). Settings are validated as a whole at
+start, with a message naming each bad setting and never echoing a secret's value.
+"""
+
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+from common.errors import ConfigError
+
+DEV_KEY_ID = "dev-1"
+DEV_KEY = base64.b64encode(hashlib.sha256(b"gateway dev-only key: never use in production").digest()).decode()
+DEV_KEY_RING = json.dumps({"active": DEV_KEY_ID, "keys": {DEV_KEY_ID: DEV_KEY}})
+GOOGLE_FIREBASE_CERTS_URL = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+ENVIRONMENTS = ("dev", "test", "production")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("must be a number of seconds") from None
+        if not low < value <= high:
+            raise ValueError(f"must be more than {low:g} and at most {high:g}")
+        return value
+
+    return parse
+
+
+def _url(raw: str) -> str:
+    value = raw.strip()
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+def _host_port(raw: str) -> str:
+    value = raw.strip()
+    if value and not re.match(r"^[\w.\-\[\]:]+:\d{1,5}$", value):
+        raise ValueError("must be host:port")
+    return value
+
+
+def _project_id(raw: str) -> str:
+    value = raw.strip()
+    if not re.match(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", value):
+        raise ValueError("must be a Google Cloud project id (6-30 lowercase letters, digits, hyphens)")
+    return value
+
+
+def _topic(raw: str) -> str:
+    value = raw.strip()
+    if not re.match(r"^[A-Za-z][\w.~+%-]{2,254}$", value):
+        raise ValueError("must be a Pub/Sub topic id")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+    secret: bool = False
+    dev_only_default: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("APP_ENV", "dev", _choice(*ENVIRONMENTS), "dev, test or production; production refuses every dev-only default"),
+    Setting(
+        "GCP_PROJECT",
+        "demo-gateway",
+        _project_id,
+        "Google Cloud project id (Firestore, Pub/Sub, Secret Manager)",
+        dev_only_default=True,
+    ),
+    Setting("FIREBASE_PROJECT", "", _text, "Firebase project whose ID tokens are accepted; empty means GCP_PROJECT"),
+    Setting(
+        "FIREBASE_CERTS_URL",
+        GOOGLE_FIREBASE_CERTS_URL,
+        _url,
+        "x509 certificates that sign Firebase ID tokens (the sandbox's in dev)",
+    ),
+    Setting("FIRESTORE_EMULATOR_HOST", "", _host_port, "host:port of the Firestore emulator; must be empty in production"),
+    Setting("PUBSUB_EMULATOR_HOST", "", _host_port, "host:port of the Pub/Sub emulator; must be empty in production"),
+    Setting(
+        "SECRET_MANAGER_ENDPOINT", "", _text, "Secret Manager API endpoint override (the sandbox in tests); empty means Google's"
+    ),
+    Setting(
+        "TOKEN_KEY_RING",
+        DEV_KEY_RING,
+        _text,
+        'token key ring JSON {"active": id, "keys": {id: base64 32-byte key}}',
+        secret=True,
+        dev_only_default=True,
+    ),
+    Setting("SLACK_CLIENT_ID", "dev-slack-client-id", _text, "Slack app client id", dev_only_default=True),
+    Setting(
+        "SLACK_CLIENT_SECRET", "dev-slack-client-secret", _text, "Slack app client secret", secret=True, dev_only_default=True
+    ),
+    Setting(
+        "SLACK_SIGNING_SECRET",
+        "dev-slack-signing-secret",
+        _text,
+        "Slack request signing secret",
+        secret=True,
+        dev_only_default=True,
+    ),
+    Setting(
+        "GOOGLE_CLIENT_ID",
+        "dev-google-client-id.apps.googleusercontent.com",
+        _text,
+        "Google OAuth client id (Gmail and Calendar)",
+        dev_only_default=True,
+    ),
+    Setting(
+        "GOOGLE_CLIENT_SECRET",
+        "dev-google-client-secret",
+        _text,
+        "Google OAuth client secret",
+        secret=True,
+        dev_only_default=True,
+    ),
+    Setting("TOPIC_CONNECTION_EVENTS", "connection-events", _topic, "topic for connection lifecycle events"),
+    Setting("TOPIC_SLACK_EVENTS", "slack-events", _topic, "topic the Slack webhooks hand events to"),
+    Setting("HEALTH_TIMEOUT_SECONDS", "2", _seconds(0, 30), "deadline for each dependency probe of the health endpoints"),
+    Setting("ID_TOKEN_CLOCK_SKEW_SECONDS", "10", _seconds(-1, 300), "clock skew allowed when checking ID-token exp and iat"),
+    Setting("LOG_LEVEL", "INFO", _choice(*LOG_LEVELS), "lowest log severity written"),
+)
+
+SECRET_VERSION_NAME = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Settings:
+    """Parsed settings; attribute names are the setting names in lower case."""
+
+    values: dict
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            value = self.values[name.upper()]
+        except KeyError:
+            raise AttributeError(name) from None
+        if value is None:
+            raise ConfigError(f"{name.upper()} is not set; production has no default for it")
+        return value
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def firebase_audience(self) -> str:
+        """Firebase project of the accepted ID tokens."""
+        return self.firebase_project or self.gcp_project
+
+    def __repr__(self) -> str:
+        shown = {s.name: ("***" if s.secret and self.values[s.name] else self.values[s.name]) for s in SETTINGS}
+        return f"Settings({shown})"
+
+
+def load_settings(environ: dict | None = None) -> Settings:
+    """Parse and validate every setting; raise ConfigError naming all bad ones."""
+    environ = os.environ if environ is None else environ
+    production = environ.get("APP_ENV", "").strip() == "production"
+    values, problems = {}, []
+    for setting in SETTINGS:
+        raw = environ.get(setting.name) or None
+        if raw is None and production and setting.dev_only_default:
+            values[setting.name] = None  # refused when read: each function needs only its own secrets
+            continue
+        raw = setting.default if raw is None else raw
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as error:
+            shown = "" if setting.secret else f" (got {raw!r})"
+            problems.append(f"{setting.name} {error}{shown}")
+            continue
+        if setting.secret and raw.startswith("projects/") and not SECRET_VERSION_NAME.match(raw):
+            problems.append(f"{setting.name} looks like a Secret Manager name but is not projects/*/secrets/*/versions/*")
+    if not problems and production:
+        problems += _production_problems(values)
+    if problems:
+        raise ConfigError("Invalid settings: " + "; ".join(problems))
+    return Settings(values)
+
+
+def _production_problems(values: dict) -> list[str]:
+    problems = []
+    if values["GCP_PROJECT"] is None:
+        problems.append("GCP_PROJECT must be set in production")
+    for setting in SETTINGS:
+        if setting.dev_only_default and values[setting.name] == setting.parse(setting.default):
+            problems.append(f"{setting.name} is a dev-only default and is refused in production")
+    if values["TOKEN_KEY_RING"] and DEV_KEY in values["TOKEN_KEY_RING"]:
+        problems.append("TOKEN_KEY_RING contains the dev-only key and is refused in production")
+    for name in ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT"):
+        if values[name]:
+            problems.append(f"{name} must be empty in production")
+    if not values["FIREBASE_CERTS_URL"].startswith("https://"):
+        problems.append("FIREBASE_CERTS_URL must be https in production")
+    return problems
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The settings of this instance, parsed once."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def reset_settings() -> None:
+    """Forget the parsed settings (tests that change the environment call this)."""
+    global _settings
+    _settings = None

@@ -1,0 +1,20 @@
+# The APIs the stack needs. disable_on_destroy = false: destroying this stack must never switch off
+# an API that something else in the project may rely on.
+
+resource "google_project_service" "api" {
+  for_each = toset([
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "eventarc.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+  ])
+
+  service            = each.value
+  disable_on_destroy = false
+}

@@ -1,0 +1,65 @@
+# One Cloud Function (gen2) per functions.json entry, built from its zip in the source bucket.
+# HTTP functions accept traffic from anywhere (IAM still decides who may invoke them, see iam.tf);
+# everything else only takes internal traffic, such as its Pub/Sub (Eventarc) trigger.
+
+resource "google_cloudfunctions2_function" "fn" {
+  for_each = local.functions
+
+  name        = each.value.name
+  location    = var.region
+  description = each.value.description
+  labels      = { function = each.value.name }
+
+  build_config {
+    runtime         = local.runtime
+    entry_point     = each.value.entry_point
+    service_account = google_service_account.build.id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source[each.key].name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email          = google_service_account.fn[each.key].email
+    environment_variables          = local.environment[each.key]
+    available_memory               = each.value.memory
+    timeout_seconds                = each.value.timeout_seconds
+    max_instance_count             = each.value.max_instances
+    min_instance_count             = 0
+    ingress_settings               = each.value.http ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+  }
+
+  dynamic "event_trigger" {
+    for_each = each.value.pubsub_topic == null ? [] : [each.value.pubsub_topic]
+
+    content {
+      trigger_region        = var.region
+      event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
+      pubsub_topic          = google_pubsub_topic.topic[event_trigger.value].id
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.fn[each.key].email
+    }
+  }
+
+  # Grants first, so a new function starts with the rights it needs.
+  depends_on = [
+    google_project_service.api,
+    google_project_iam_member.build,
+    google_project_iam_member.fn,
+    google_pubsub_topic.topic,
+    google_pubsub_topic_iam_member.fn,
+    google_secret_manager_secret_iam_member.accessor,
+  ]
+
+  lifecycle {
+    precondition {
+      condition     = length(setintersection(keys(var.extra_environment), local.secret_settings)) == 0
+      error_message = "extra_environment must not set a secret setting (${join(", ", setintersection(keys(var.extra_environment), local.secret_settings))}): list it under the function's \"secrets\" instead."
+    }
+  }
+}

@@ -1,0 +1,100 @@
+# Reads the two JSON maps (functions.json, topics.json) and derives, once, everything the other
+# files need per function. Locals only use the JSON and variables (no resources), and every
+# optional key has a default via try(), so functions.json can grow keys without breaking this.
+
+locals {
+  function_defs = jsondecode(file("${path.module}/functions.json"))
+  topics        = toset(jsondecode(file("${path.module}/topics.json")))
+  dist_dir      = "${path.module}/../dist"
+  runtime       = "python311"
+
+  # Deployed name: hyphens, so the function, its Cloud Run service and its URL share one name.
+  slugs = { for key in keys(local.function_defs) : key => lower(replace(key, "_", "-")) }
+
+  functions = {
+    for key, fn in local.function_defs : key => {
+      name        = local.slugs[key]
+      description = try(fn.description, key)
+      entry_point = try(fn.entry_point, key)
+      zip         = "${local.dist_dir}/${key}.zip"
+      # Service account id: 6-30 chars of [a-z0-9-], starting with a letter, no trailing hyphen:
+      # "fn-<name>" cut to 30, or "fn-<name>-sa" when the name is too short ("me" -> fn-me-sa).
+      account_id = (length(local.slugs[key]) < 3
+        ? "fn-${local.slugs[key]}-sa"
+        : replace(substr("fn-${local.slugs[key]}", 0, 30), "/-+$/", "")
+      )
+      http            = try(fn.http, null) != null
+      public          = try(fn.http.public, false) == true
+      pubsub_topic    = try(fn.pubsub.topic, null)
+      schedule        = try(fn.schedule, null)
+      secrets         = toset(try(fn.secrets, []))
+      memory          = try(fn.memory, "256Mi")
+      timeout_seconds = try(fn.timeout_seconds, 60)
+      max_instances   = try(fn.max_instances, 10)
+      topics_used = toset(concat(
+        keys(try(fn.topic_roles, {})),
+        try(fn.publishes, []),
+        try(fn.pubsub.topic, null) == null ? [] : [fn.pubsub.topic],
+      ))
+    }
+  }
+
+  # Flattened (function, role) pairs, keyed so for_each addresses stay stable across reorderings.
+  project_role_grants = {
+    for grant in distinct(flatten([
+      for key, fn in local.function_defs : [for role in try(fn.project_roles, []) : { function = key, role = role }]
+    ])) : "${grant.function}/${grant.role}" => grant
+  }
+
+  # topic_roles values may be one role or a list of roles; "publishes" adds roles/pubsub.publisher.
+  topic_role_grants = {
+    for grant in distinct(flatten([
+      for key, fn in local.function_defs : concat(
+        flatten([
+          for topic, roles in try(fn.topic_roles, {}) : [for role in flatten([roles]) : { function = key, topic = topic, role = role }]
+        ]),
+        [for topic in try(fn.publishes, []) : { function = key, topic = topic, role = "roles/pubsub.publisher" }],
+      )
+    ])) : "${grant.function}/${grant.topic}/${grant.role}" => grant
+  }
+
+  # Every secret setting: the fixed list plus whatever any function asks for.
+  secret_settings = toset(concat(var.known_secrets, flatten([for fn in local.function_defs : try(fn.secrets, [])])))
+  secret_ids      = { for setting in local.secret_settings : setting => lower(replace(setting, "_", "-")) }
+
+  secret_grants = {
+    for grant in flatten([
+      for key, fn in local.functions : [for setting in fn.secrets : { function = key, setting = setting }]
+    ]) : "${grant.function}/${grant.setting}" => grant
+  }
+
+  # Settings every function gets. Topic settings follow the topic ids: connection-events ->
+  # TOPIC_CONNECTION_EVENTS, the names common/settings.py reads.
+  base_environment = merge(
+    var.extra_environment,
+    { for topic in local.topics : "TOPIC_${upper(replace(topic, "-", "_"))}" => topic },
+    {
+      APP_ENV          = "production"
+      GCP_PROJECT      = var.project_id
+      FIREBASE_PROJECT = coalesce(var.firebase_project, var.project_id)
+      # Cloud Functions sets this itself when absent; stating it avoids a diff on every plan.
+      LOG_EXECUTION_ID = "true"
+    },
+  )
+
+  # A secret setting's value is the name of its latest Secret Manager version; the code resolves it.
+  environment = {
+    for key, fn in local.functions : key => merge(local.base_environment, {
+      for setting in fn.secrets : setting => "projects/${var.project_id}/secrets/${local.secret_ids[setting]}/versions/latest"
+    })
+  }
+
+  # Public HTTP functions x var.api_invoker_members: who may call them (roles/run.invoker).
+  public_invoker_grants = {
+    for pair in setproduct([for key, fn in local.functions : key if fn.http && fn.public], var.api_invoker_members) :
+    "${pair[0]}/${pair[1]}" => { function = pair[0], member = pair[1] }
+  }
+
+  # Pub/Sub consumers: their Eventarc trigger runs as the function's own service account.
+  event_consumers = { for key, fn in local.functions : key => fn if fn.pubsub_topic != null }
+}

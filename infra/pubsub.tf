@@ -1,0 +1,10 @@
+# The Pub/Sub topics, one per id in topics.json. Functions receive their names as TOPIC_* settings
+# (see main.tf); who may publish or read is granted per function in iam.tf.
+
+resource "google_pubsub_topic" "topic" {
+  for_each = local.topics
+
+  name = each.value
+
+  depends_on = [google_project_service.api]
+}

@@ -1,0 +1,87 @@
+"""The local function host: every function of the catalog loaded by functions-framework (the
+server Cloud Functions runs) and mounted in one process. HTTP functions answer at their public
+paths, as behind the API front door; Pub/Sub consumers at /_pubsub/<name>, where the emulator's
+push subscriptions deliver.
+
+python -m local.host --port 8080
+"""
+
+import argparse
+import json
+import os
+import re
+
+import functions_framework
+import gunicorn.app.base
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import Map, Rule
+
+from local.catalog import FUNCTIONS_DIR, load_catalog
+
+PUSH_PREFIX = "/_pubsub/"
+
+
+def _werkzeug_path(public_path: str) -> str:
+    return re.sub(r"\{(\w+)\}", r"<\1>", public_path)
+
+
+def create_host_app(catalog: dict, functions_dir=FUNCTIONS_DIR):
+    apps, rules = {}, []
+    for name, spec in catalog.items():
+        apps[name] = functions_framework.create_app(spec["entry_point"], str(functions_dir / name / "main.py"))
+        for route in spec.get("http", {}).get("routes", []):
+            rules.append(Rule(_werkzeug_path(route["path"]), endpoint=name, methods=route["methods"]))
+        if "pubsub" in spec:
+            rules.append(Rule(PUSH_PREFIX + name, endpoint=name, methods=["POST"]))
+    url_map = Map(rules, strict_slashes=False)
+
+    def dispatch(environ, start_response):
+        try:
+            name, _ = url_map.bind_to_environ(environ).match()
+        except MethodNotAllowed:
+            return _envelope(start_response, "405 Method Not Allowed", "method_not_allowed", "Method not allowed")
+        except HTTPException:
+            return _envelope(start_response, "404 Not Found", "not_found", "No function answers at this path")
+        return apps[name](environ, start_response)
+
+    return dispatch
+
+
+def _envelope(start_response, status: str, code: str, message: str):
+    body = json.dumps({"success": False, "error": {"code": code, "message": message}}).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class _Gunicorn(gunicorn.app.base.BaseApplication):
+    """gunicorn with functions-framework's production settings: one worker, threaded."""
+
+    def __init__(self, app, port: int):
+        self.application = app
+        self.options = {
+            "bind": f"127.0.0.1:{port}",
+            "workers": 1,
+            "threads": int(os.environ.get("THREADS", (os.cpu_count() or 1) * 4)),
+            "timeout": 0,
+            "loglevel": "warning",
+            "limit_request_line": 0,
+        }
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return self.application
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve every function of the catalog on one port")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    _Gunicorn(create_host_app(load_catalog()), args.port).run()
+
+
+if __name__ == "__main__":
+    main()

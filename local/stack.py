@@ -1,0 +1,98 @@
+"""The whole local stack: emulators, provider sandbox, topics and push subscriptions, function
+host. `make dev` runs it on fixed ports; the test suite runs it on free ones."""
+
+import os
+import pathlib
+import sys
+
+import requests
+
+from local.catalog import ROOT, consumers, load_catalog, load_topics
+from local.emulators import Emulators
+from local.processes import Child, free_port, port_is_free, wait_until
+from local.pubsub_setup import ensure_push_subscriptions, ensure_topics
+
+PROJECT = "demo-gateway"
+LOG_DIR = ROOT / ".local" / "logs"
+START_TIMEOUT = 60
+
+
+def _require_free(port: int, setting: str) -> int:
+    if not port_is_free(port):
+        raise RuntimeError(f"port {port} is in use: free it or set {setting} to another port")
+    return port
+
+
+class Stack:
+    def __init__(
+        self,
+        api_port: int | None = None,
+        sandbox_port: int | None = None,
+        firestore_port: int | None = None,
+        pubsub_port: int | None = None,
+        log_dir: pathlib.Path = LOG_DIR,
+        extra_env: dict | None = None,
+    ):
+        self.api_port = _require_free(api_port, "PORT") if api_port else free_port()
+        self.sandbox_port = _require_free(sandbox_port, "SANDBOX_PORT") if sandbox_port else free_port()
+        self.children: list[Child] = []
+        self.emulators = Emulators(PROJECT, log_dir, firestore_port, pubsub_port)
+        try:
+            self.env = {
+                **os.environ,
+                **self.emulators.env,
+                "APP_ENV": "dev",
+                "FIREBASE_CERTS_URL": f"{self.sandbox_url}/identity/certs",
+                "SECRET_MANAGER_ENDPOINT": self.sandbox_url,
+                "PYTHONUNBUFFERED": "1",
+                **(extra_env or {}),
+            }
+            self._start(log_dir)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    def _start(self, log_dir: pathlib.Path) -> None:
+        python = sys.executable
+        sandbox = Child(
+            "sandbox",
+            [python, "-m", "local.sandbox", "--port", str(self.sandbox_port), "--project", PROJECT],
+            log_dir / "sandbox.log",
+            env=self.env,
+            cwd=ROOT,
+        )
+        self.children.append(sandbox)
+        wait_until(lambda: requests.get(f"{self.sandbox_url}/_sandbox/health", timeout=1).ok, START_TIMEOUT, sandbox, "sandbox")
+
+        os.environ.update(self.emulators.env)
+        catalog = load_catalog()
+        ensure_topics(PROJECT, load_topics())
+        ensure_push_subscriptions(PROJECT, consumers(catalog), self.api_url)
+
+        host = Child(
+            "host", [python, "-m", "local.host", "--port", str(self.api_port)], log_dir / "host.log", env=self.env, cwd=ROOT
+        )
+        self.children.append(host)
+        wait_until(
+            lambda: requests.get(f"{self.api_url}/api/v1/health", timeout=5).status_code in (200, 503),
+            START_TIMEOUT,
+            host,
+            "function host",
+        )
+
+    def dead_children(self) -> list[Child]:
+        return [child for child in [*self.children, *self.emulators.children] if not child.alive()]
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
+        self.emulators.stop()

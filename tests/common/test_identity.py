@@ -1,0 +1,109 @@
+"""ID tokens from the sandbox issuer, verified by the real code path through the local API."""
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from google.auth import crypt, jwt
+
+from common import clock, identity
+from common.errors import Unauthenticated, Unavailable
+from common.settings import reset_settings
+from local.processes import free_port
+
+
+def test_a_sandbox_token_is_accepted(api, id_token):
+    reply = api.get("/api/v1/me", headers={"Authorization": f"Bearer {id_token('alice')}"})
+    assert reply.status_code == 200
+    assert reply.json() == {"success": True, "data": {"uid": "alice", "signInProvider": "custom"}}
+
+
+def _rejected(api, authorization: str | None) -> dict:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    reply = api.get("/api/v1/me", headers=headers)
+    assert reply.status_code == 401
+    body = reply.json()
+    assert body["success"] is False and set(body["error"]) == {"code", "message"}
+    return body["error"]
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer   ", "Basic YWxpY2U6cHc=", "Token abc"])
+def test_missing_bearer_token(api, header):
+    assert _rejected(api, header)["code"] == "missing_token"
+
+
+def test_expired_token(api, id_token):
+    token = id_token("alice", lifetime=600, iat_offset=-3600)
+    assert _rejected(api, f"Bearer {token}")["code"] == "token_expired"
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [{"aud": "another-project"}, {"iss": "https://securetoken.google.com/another-project"}, {"iss": "https://evil.example"}],
+)
+def test_wrong_audience_or_issuer(api, id_token, knobs):
+    assert _rejected(api, f"Bearer {id_token('alice', **knobs)}")["code"] == "invalid_token"
+
+
+def test_token_issued_in_the_future(api, id_token):
+    assert _rejected(api, f"Bearer {id_token('alice', iat_offset=3600)}")["code"] == "invalid_token"
+
+
+def test_forged_signature_with_the_issuers_key_id(api, sandbox, id_token):
+    key_id = next(iter(sandbox.get("/identity/certs").json()))
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = forger.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    genuine = jwt.decode(id_token("alice"), verify=False)
+    forged = jwt.encode(crypt.RSASigner.from_string(pem, key_id=key_id), {**genuine, "sub": "mallory"}).decode()
+    assert _rejected(api, f"Bearer {forged}")["code"] == "invalid_token"
+
+
+def test_signature_swapped_between_tokens(api, id_token):
+    alice, bob = id_token("alice").split("."), id_token("bob").split(".")
+    assert _rejected(api, "Bearer " + ".".join([alice[0], alice[1], bob[2]]))["code"] == "invalid_token"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "abc",
+        "a.b.c",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.",
+        "x" * 5000,
+        "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsifQ.eyJzdWIiOiJhbGljZSJ9.c2ln",
+        "\u00e9\u00e9.\u00e9.\u00e9",
+    ],
+)
+def test_malformed_tokens(api, token):
+    assert _rejected(api, f"Bearer {token}")["code"] == "invalid_token"
+
+
+def test_unreachable_certificates_are_unavailable_not_accepted(stack, id_token, monkeypatch):
+    monkeypatch.setenv("FIREBASE_CERTS_URL", f"http://127.0.0.1:{free_port()}/certs")
+    reset_settings()
+    try:
+        with pytest.raises(Unavailable):
+            identity.verify_id_token(id_token("alice"))
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+
+
+def test_certificates_are_cached_for_their_max_age(stack, id_token):
+    cache = identity.CertCache(f"{stack.sandbox_url}/identity/certs")
+    key_id = jwt.decode_header(id_token("alice"))["kid"]
+    first = cache.certs_for(key_id)
+    cache.url = f"http://127.0.0.1:{free_port()}/gone"  # from here on, every fetch fails
+    assert cache.certs_for(key_id) is first
+    assert cache.certs_for("rotated-key-id") is first  # refetch failed, still-fresh certificates kept
+    try:
+        clock.set_offset(301)  # past the sandbox's max-age=300
+        with pytest.raises(Unavailable):
+            cache.certs_for(key_id)
+    finally:
+        clock.set_offset(0)
+
+
+def test_in_process_verification_returns_the_uid(stack, id_token):
+    assert identity.verify_id_token(id_token("carol")).uid == "carol"
+    with pytest.raises(Unauthenticated):
+        identity.verify_id_token("")

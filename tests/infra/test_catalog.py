@@ -1,0 +1,60 @@
+"""Terraform and the code stay in step: the function catalog matches the function folders, and
+the Terraform files are formatted."""
+
+import ast
+import shutil
+import subprocess
+
+import pytest
+
+from local.catalog import FUNCTIONS_DIR, ROOT, consumers, load_catalog, load_topics
+
+CATALOG = load_catalog()
+FOLDERS = sorted(p.name for p in FUNCTIONS_DIR.iterdir() if (p / "main.py").is_file())
+
+
+def test_every_function_folder_is_deployed_and_nothing_else():
+    assert sorted(CATALOG) == FOLDERS
+
+
+@pytest.mark.parametrize("name", FOLDERS)
+def test_entry_point_is_a_decorated_function_of_main(name):
+    tree = ast.parse((FUNCTIONS_DIR / name / "main.py").read_text())
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    entry = functions.get(CATALOG[name]["entry_point"])
+    assert entry is not None, f"{name}: no function {CATALOG[name]['entry_point']} in main.py"
+    decorators = [ast.unparse(d) for d in entry.decorator_list]
+    assert decorators and decorators[0] in ("functions_framework.http", "functions_framework.cloud_event")
+    assert ("pubsub" in CATALOG[name]) == (decorators[0] == "functions_framework.cloud_event")
+
+
+def test_entry_points_are_unique():
+    # functions-framework registers functions by name: two alike would clash in the local host.
+    entries = [spec["entry_point"] for spec in CATALOG.values()]
+    assert len(entries) == len(set(entries))
+
+
+def test_routes_are_public_api_paths_and_unique():
+    seen = set()
+    for spec in CATALOG.values():
+        for route in spec.get("http", {}).get("routes", []):
+            assert route["path"].startswith("/api/v1/")
+            for method in route["methods"]:
+                assert (route["path"], method) not in seen
+                seen.add((route["path"], method))
+
+
+def test_every_topic_used_is_declared():
+    topics = set(load_topics())
+    for name, spec in CATALOG.items():
+        used = set(spec.get("topic_roles", {})) | set(spec.get("publishes", []))
+        assert used <= topics, f"{name} uses undeclared topics {used - topics}"
+    assert set(consumers(CATALOG).values()) <= topics
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+def test_terraform_is_formatted():
+    result = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", "-diff"], cwd=ROOT / "infra", capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
