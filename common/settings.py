@@ -51,32 +51,24 @@ def _seconds(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
-def _url(raw: str) -> str:
-    value = raw.strip()
-    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
-        raise ValueError("must be an http(s) URL")
-    return value
+def _matching(pattern: str, rule: str, empty_ok: bool = False) -> Callable[[str], str]:
+    """A parser that accepts text matching `pattern` and otherwise says the rule."""
+
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not (empty_ok and not value) and not re.match(pattern, value):
+            raise ValueError(rule)
+        return value
+
+    return parse
 
 
-def _host_port(raw: str) -> str:
-    value = raw.strip()
-    if value and not re.match(r"^[\w.\-\[\]:]+:\d{1,5}$", value):
-        raise ValueError("must be host:port")
-    return value
-
-
-def _project_id(raw: str) -> str:
-    value = raw.strip()
-    if not re.match(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", value):
-        raise ValueError("must be a Google Cloud project id (6-30 lowercase letters, digits, hyphens)")
-    return value
-
-
-def _topic(raw: str) -> str:
-    value = raw.strip()
-    if not re.match(r"^[A-Za-z][\w.~+%-]{2,254}$", value):
-        raise ValueError("must be a Pub/Sub topic id")
-    return value
+_url = _matching(r"^https?://[^\s/]+(/\S*)?$", "must be an http(s) URL")
+_host_port = _matching(r"^[\w.\-\[\]:]+:\d{1,5}$", "must be host:port", empty_ok=True)
+_project_id = _matching(
+    r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", "must be a Google Cloud project id (6-30 lowercase letters, digits, hyphens)"
+)
+_topic = _matching(r"^[A-Za-z][\w.~+%-]{2,254}$", "must be a Pub/Sub topic id")
 
 
 @dataclasses.dataclass(frozen=True)
