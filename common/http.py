@@ -45,6 +45,15 @@ def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
     return decorate
 
 
+def path_segment_after(request: flask.Request, marker: str) -> str:
+    """The path segment after `marker` (e.g. the service in /api/v1/oauth/{service}/start)."""
+    parts = [part for part in request.path.split("/") if part]
+    try:
+        return parts[parts.index(marker) + 1]
+    except (ValueError, IndexError):
+        return ""
+
+
 def _log_error(request: flask.Request, error: AppError) -> None:
     fields = {"path": request.path, "method": request.method, "status": error.status, "code": error.code}
     if error.status >= 500:

@@ -71,6 +71,29 @@ _project_id = _matching(
 _topic = _matching(r"^[A-Za-z][\w.~+%-]{2,254}$", "must be a Pub/Sub topic id")
 
 
+def _url_list(raw: str) -> tuple[str, ...]:
+    return tuple(_url(item) for item in raw.split(",") if item.strip())
+
+
+def _scopes(raw: str) -> tuple[str, ...]:
+    scopes = tuple(item for item in re.split(r"[\s,]+", raw) if item)
+    if not scopes:
+        raise ValueError("must name at least one scope")
+    return scopes
+
+
+URL_SETTINGS = (
+    "FIREBASE_CERTS_URL",
+    "PUBLIC_BASE_URL",
+    "OAUTH_SUCCESS_URL",
+    "OAUTH_FAILURE_URL",
+    "SLACK_BASE_URL",
+    "GOOGLE_ACCOUNTS_BASE_URL",
+    "GOOGLE_OAUTH2_BASE_URL",
+    "GOOGLE_OPENID_BASE_URL",
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Setting:
     name: str
@@ -137,6 +160,49 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
         dev_only_default=True,
     ),
+    Setting(
+        "PUBLIC_BASE_URL",
+        "http://127.0.0.1:8080",
+        _url,
+        "public base URL of the API (OAuth redirect URIs are built on it)",
+        dev_only_default=True,
+    ),
+    Setting(
+        "OAUTH_SUCCESS_URL",
+        "http://127.0.0.1:8080/",
+        _url,
+        "where the browser lands after a connection (?service=...)",
+        dev_only_default=True,
+    ),
+    Setting(
+        "OAUTH_FAILURE_URL",
+        "http://127.0.0.1:8080/",
+        _url,
+        "where the browser lands after a failed connection (?service=...&reason=...)",
+        dev_only_default=True,
+    ),
+    Setting("OAUTH_RETURN_ALLOWLIST", "", _url_list, "comma-separated further URLs that start may name as returnTo"),
+    Setting("OAUTH_STATE_TTL_SECONDS", "600", _seconds(30, 3600), "lifetime of an OAuth state"),
+    Setting("SLACK_BASE_URL", "https://slack.com", _url, "Slack's authorize page and Web API host (the sandbox in dev)"),
+    Setting("GOOGLE_ACCOUNTS_BASE_URL", "https://accounts.google.com", _url, "Google's consent page host"),
+    Setting("GOOGLE_OAUTH2_BASE_URL", "https://oauth2.googleapis.com", _url, "Google's token and revoke host"),
+    Setting("GOOGLE_OPENID_BASE_URL", "https://openidconnect.googleapis.com", _url, "Google's userinfo host"),
+    Setting(
+        "SLACK_USER_SCOPES", "channels:history,channels:read,users:read", _scopes, "Slack user scopes asked for and required"
+    ),
+    Setting(
+        "GMAIL_SCOPES",
+        "openid email https://www.googleapis.com/auth/gmail.readonly",
+        _scopes,
+        "Gmail scopes asked for and required",
+    ),
+    Setting(
+        "CALENDAR_SCOPES",
+        "openid email https://www.googleapis.com/auth/calendar.readonly",
+        _scopes,
+        "Calendar scopes asked for and required",
+    ),
+    Setting("PROVIDER_TIMEOUT_SECONDS", "10", _seconds(0, 60), "timeout of each call to a provider"),
     Setting("TOPIC_CONNECTION_EVENTS", "connection-events", _topic, "topic for connection lifecycle events"),
     Setting("TOPIC_SLACK_EVENTS", "slack-events", _topic, "topic the Slack webhooks hand events to"),
     Setting("HEALTH_TIMEOUT_SECONDS", "2", _seconds(0, 30), "deadline for each dependency probe of the health endpoints"),
@@ -214,8 +280,11 @@ def _production_problems(values: dict) -> list[str]:
     for name in ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT"):
         if values[name]:
             problems.append(f"{name} must be empty in production")
-    if not values["FIREBASE_CERTS_URL"].startswith("https://"):
-        problems.append("FIREBASE_CERTS_URL must be https in production")
+    for name in URL_SETTINGS:
+        if values[name] is not None and not values[name].startswith("https://"):
+            problems.append(f"{name} must be https in production")
+    if any(not url.startswith("https://") for url in values["OAUTH_RETURN_ALLOWLIST"]):
+        problems.append("OAUTH_RETURN_ALLOWLIST must hold only https URLs in production")
     return problems
 
 

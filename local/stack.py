@@ -15,6 +15,7 @@ from local.pubsub_setup import ensure_push_subscriptions, ensure_topics
 PROJECT = "demo-gateway"
 LOG_DIR = ROOT / ".local" / "logs"
 START_TIMEOUT = 60
+PROVIDER_URL_SETTINGS = ("SLACK_BASE_URL", "GOOGLE_ACCOUNTS_BASE_URL", "GOOGLE_OAUTH2_BASE_URL", "GOOGLE_OPENID_BASE_URL")
 
 
 def _require_free(port: int, setting: str) -> int:
@@ -44,6 +45,10 @@ class Stack:
                 "APP_ENV": "dev",
                 "FIREBASE_CERTS_URL": f"{self.sandbox_url}/identity/certs",
                 "SECRET_MANAGER_ENDPOINT": self.sandbox_url,
+                "PUBLIC_BASE_URL": self.api_url,
+                "OAUTH_SUCCESS_URL": f"{self.api_url}/",
+                "OAUTH_FAILURE_URL": f"{self.api_url}/",
+                **{name: self.sandbox_url for name in PROVIDER_URL_SETTINGS},
                 "PYTHONUNBUFFERED": "1",
                 **(extra_env or {}),
             }

@@ -13,9 +13,11 @@ import requests
 from common.clients import reset_clients
 from common.crypto import reset_cipher
 from common.secrets import clear_secret_cache
-from common.settings import reset_settings
+from common.settings import SETTINGS, reset_settings
 from local.stack import Stack
 
+SUCCESS_URL = "https://app.example.test/connected"
+FAILURE_URL = "https://app.example.test/failed"
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
@@ -37,21 +39,10 @@ def reset_process_state() -> None:
 
 @pytest.fixture(scope="session")
 def stack():
-    running = Stack(log_dir=ARTIFACTS / "logs")
+    running = Stack(log_dir=ARTIFACTS / "logs", extra_env={"OAUTH_SUCCESS_URL": SUCCESS_URL, "OAUTH_FAILURE_URL": FAILURE_URL})
     atexit.register(running.stop)
     saved = dict(os.environ)
-    os.environ.update(
-        {
-            key: running.env[key]
-            for key in (
-                "FIRESTORE_EMULATOR_HOST",
-                "PUBSUB_EMULATOR_HOST",
-                "GCP_PROJECT",
-                "FIREBASE_CERTS_URL",
-                "SECRET_MANAGER_ENDPOINT",
-            )
-        }
-    )
+    os.environ.update({s.name: running.env[s.name] for s in SETTINGS if s.name in running.env})
     os.environ["APP_ENV"] = "test"
     reset_process_state()
     try:
@@ -65,9 +56,11 @@ def stack():
 
 @pytest.fixture(autouse=True)
 def _empty_database(request):
-    """Every test that uses the stack starts from an empty Firestore."""
+    """Every test that uses the stack starts from an empty Firestore and a fresh sandbox."""
     if "stack" in request.fixturenames:
-        request.getfixturevalue("stack").emulators.reset_firestore()
+        running = request.getfixturevalue("stack")
+        running.emulators.reset_firestore()
+        requests.post(f"{running.sandbox_url}/_sandbox/reset", timeout=10).raise_for_status()
     yield
 
 

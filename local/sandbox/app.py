@@ -2,14 +2,22 @@
 
 import flask
 
-from local.sandbox import identity, secret_manager
+from common.secrets import get_secret
+from common.settings import get_settings
+from local.sandbox import control, google, identity, secret_manager, slack
 
 
 def create_sandbox_app(project: str) -> flask.Flask:
+    """The sandbox accepts the same client ids and secrets the gateway is configured with."""
+    settings = get_settings()
     app = flask.Flask("provider_sandbox")
     app.json.sort_keys = False
+    state = control.SandboxState()
+    control.register(app, state)
     identity.register(app, identity.Issuer(project))
     secret_manager.register(app)
+    slack.register(app, state, settings.slack_client_id, get_secret("SLACK_CLIENT_SECRET"))
+    google.register(app, state, settings.google_client_id, get_secret("GOOGLE_CLIENT_SECRET"))
 
     @app.get("/_sandbox/health")
     def sandbox_health():

@@ -1,0 +1,31 @@
+"""Publishing to Pub/Sub: JSON bodies, string attributes, and waiting for the server's ack."""
+
+import json
+
+from common.clients import publisher_client
+from common.logs import get_logger
+from common.settings import get_settings
+from common.timeutil import iso, utcnow
+
+PUBLISH_TIMEOUT = 10
+log = get_logger(__name__)
+
+
+def publish_json(topic: str, payload: dict, **attributes: str) -> str:
+    """Publish and wait until Pub/Sub has it; returns the message id. Raises if it did not."""
+    path = publisher_client().topic_path(get_settings().gcp_project, topic)
+    data = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    return publisher_client().publish(path, data, **attributes).result(timeout=PUBLISH_TIMEOUT)
+
+
+def publish_connection_event(event_type: str, uid: str, service: str, account: dict | None, **details) -> None:
+    """Tell the app what happened to a connection. Never carries tokens; a failure is logged, not raised,
+    because the change it reports is already stored."""
+    event = {"type": event_type, "uid": uid, "service": service, "account": account, "time": iso(utcnow()), **details}
+    try:
+        publish_json(get_settings().topic_connection_events, event, type=event_type, service=service)
+    except Exception as error:
+        log.error(
+            "connection event not published",
+            extra={"fields": {"type": event_type, "service": service, "error": type(error).__name__}},
+        )

@@ -1,0 +1,268 @@
+"""The per-user OAuth connection flow: start, the authorize hop that binds the state to the
+browser, the callback, status, the list of connections, and disconnect.
+
+Why the hop: the callback is a browser redirect with no bearer token, so the state alone says who
+the user is. The first browser to follow authUrl gets an HttpOnly cookie whose hash is stored with
+the state, and the callback requires it; a state that leaked (logs, history) cannot be finished by
+another browser to attach someone else's provider account to this user.
+"""
+
+import datetime
+import hashlib
+import secrets
+import urllib.parse
+
+from common.browser import BrowserStep
+from common.crypto import get_cipher
+from common.errors import BadRequest, CryptoError
+from common.events import publish_connection_event
+from common.logs import get_logger
+from common.oauth_client import exchange_code, identify_account, revoke
+from common.oauth_protocol import (
+    TokenResponseError,
+    authorize_url,
+    code_challenge,
+    missing_scopes,
+    new_code_verifier,
+    new_state,
+    state_key,
+)
+from common.providers import SERVICES, provider, redirect_uri
+from common.settings import get_settings
+from common.stores import connections
+from common.stores.oauth_states import StateRejected, bind_browser, consume_state, create_state
+from common.timeutil import iso, utcnow
+
+MAX_STATE_LENGTH = 256
+log = get_logger(__name__)
+
+
+def token_field(service: str, kind: str) -> str:
+    """Associated-data field of a stored token: a gmail token copied into calendar fails to decrypt."""
+    return f"{service}:{kind}"
+
+
+def _verifier_field(key: str) -> str:
+    return f"oauth_state:{key}"
+
+
+def _cookie_name(key: str) -> str:
+    return f"gw_oauth_{key[:16]}"
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.urlencode([*urllib.parse.parse_qsl(parts.query), *params.items()])
+    return urllib.parse.urlunsplit(parts._replace(query=query))
+
+
+def _allowed_return(return_to: str | None) -> str | None:
+    """A returnTo must be exactly one of the configured URLs: nothing else becomes a redirect target."""
+    if not return_to:
+        return None
+    settings = get_settings()
+    if return_to not in (settings.oauth_success_url, settings.oauth_failure_url, *settings.oauth_return_allowlist):
+        raise BadRequest("returnTo is not on the allow-list", code="invalid_return_to")
+    return return_to
+
+
+def start(uid: str, service: str, return_to: str | None) -> dict:
+    spec = provider(service)
+    target = _allowed_return(return_to)
+    state, now = new_state(), utcnow()
+    key = state_key(state)
+    verifier = new_code_verifier() if spec.pkce else None
+    expires_at = now + datetime.timedelta(seconds=get_settings().oauth_state_ttl_seconds)
+    create_state(
+        key,
+        {
+            "uid": uid,
+            "service": service,
+            "scopes": list(spec.scopes),
+            "returnTo": target,
+            "binding": None,
+            "codeVerifier": get_cipher().encrypt(verifier, uid, _verifier_field(key)) if verifier else None,
+            "challenge": code_challenge(verifier) if verifier else None,
+            "createdAt": now,
+            "expiresAt": expires_at,
+        },
+    )
+    auth_url = f"{get_settings().public_base_url}/api/v1/oauth/{service}/authorize?{urllib.parse.urlencode({'state': state})}"
+    return {"authUrl": auth_url, "state": state, "expiresAt": iso(expires_at)}
+
+
+def _fail(service: str, reason: str, record: dict | None = None, cookie: str | None = None) -> BrowserStep:
+    log.info(
+        "oauth connection failed", extra={"fields": {"service": service, "reason": reason, "uid": (record or {}).get("uid")}}
+    )
+    base = (record or {}).get("returnTo") or get_settings().oauth_failure_url
+    return BrowserStep(_with_query(base, service=service, reason=reason), cookie, None, f"/api/v1/oauth/{service}/")
+
+
+def authorize(service: str, state: str) -> BrowserStep:
+    """The hop between authUrl and the provider: bind the state to this browser, then redirect."""
+    spec = provider(service)
+    try:
+        return _bind_and_redirect(spec, state)
+    except Exception:
+        log.exception("oauth authorize hop failed", extra={"fields": {"service": service}})
+        return _fail(service, "server_error")
+
+
+def _bind_and_redirect(spec, state: str) -> BrowserStep:
+    service = spec.service
+    if not state or len(state) > MAX_STATE_LENGTH:
+        return _fail(service, "invalid_state")
+    key, binding = state_key(state), secrets.token_urlsafe(32)
+    try:
+        record = bind_browser(key, _hash(binding))
+    except StateRejected as rejected:
+        return _fail(service, rejected.reason)
+    if record["service"] != service:
+        return _fail(service, "invalid_state", record)
+    location = authorize_url(spec, state, redirect_uri(service), record.get("challenge"))
+    return BrowserStep(location, _cookie_name(key), binding, f"/api/v1/oauth/{service}/")
+
+
+def callback(service: str, args, cookies) -> BrowserStep:
+    """Finish the flow; every outcome, even an unexpected error, is a redirect to the app."""
+    spec = provider(service)
+    try:
+        return _complete(spec, args, cookies)
+    except Exception:
+        log.exception("oauth callback failed", extra={"fields": {"service": service}})
+        return _fail(service, "server_error")
+
+
+def _complete(spec, args, cookies) -> BrowserStep:
+    service = spec.service
+    state = args.get("state", "")
+    if not state or len(state) > MAX_STATE_LENGTH:
+        return _fail(service, "invalid_state")
+    key = state_key(state)
+    cookie = _cookie_name(key)
+    try:
+        record = consume_state(key, _hash(cookies.get(cookie, "")))
+    except StateRejected as rejected:
+        return _fail(service, rejected.reason, cookie=cookie)
+    if record["service"] != service:
+        return _fail(service, "invalid_state", record, cookie)
+    if args.get("error"):
+        return _fail(service, "access_denied" if args["error"] == "access_denied" else "provider_error", record, cookie)
+    if not args.get("code"):
+        return _fail(service, "invalid_request", record, cookie)
+    uid = record["uid"]
+    try:
+        verifier = get_cipher().decrypt(record["codeVerifier"], uid, _verifier_field(key)) if record.get("codeVerifier") else None
+        tokens = exchange_code(spec, args["code"], redirect_uri(service), verifier)
+        granted = tokens.scopes
+        if missing_scopes(tuple(record["scopes"]), granted):
+            return _fail(service, "insufficient_scope", record, cookie)
+        account_key, account = identify_account(spec, tokens)
+    except (TokenResponseError, CryptoError) as error:
+        log.warning("oauth exchange failed", extra={"fields": {"service": service, "uid": uid, "error": str(error)}})
+        return _fail(service, "exchange_failed", record, cookie)
+    try:
+        connections.save_connection(uid, service, _connection_record(uid, service, tokens, granted, account_key, account))
+    except connections.AccountInUse:
+        return _fail(service, "account_in_use", record, cookie)
+    publish_connection_event("connected", uid, service, account)
+    target = record.get("returnTo") or get_settings().oauth_success_url
+    return BrowserStep(_with_query(target, service=service), cookie, None, f"/api/v1/oauth/{service}/")
+
+
+def _connection_record(uid, service, tokens, granted, account_key, account) -> dict:
+    cipher, now = get_cipher(), utcnow()
+    return {
+        "uid": uid,
+        "service": service,
+        "status": "active",
+        "account": account,
+        "accountKey": account_key,
+        "scopes": list(granted),
+        "accessToken": cipher.encrypt(tokens.access_token, uid, token_field(service, "access_token")),
+        "refreshToken": cipher.encrypt(tokens.refresh_token, uid, token_field(service, "refresh_token"))
+        if tokens.refresh_token
+        else None,
+        "expiresAt": now + datetime.timedelta(seconds=tokens.expires_in) if tokens.expires_in else None,
+        "connectedAt": now,
+        "updatedAt": now,
+    }
+
+
+def describe(record: dict) -> dict:
+    """What the API shows of a connection: never a token."""
+    expires_at = record.get("expiresAt")
+    return {
+        "service": record["service"],
+        "connected": True,
+        "status": record.get("status", "active"),
+        "scopes": record.get("scopes", []),
+        "account": record.get("account"),
+        "expiresAt": iso(expires_at),
+        "isExpired": bool(expires_at and expires_at <= utcnow()),
+        "connectedAt": iso(record.get("connectedAt")),
+    }
+
+
+def status(uid: str, service: str) -> dict:
+    provider(service)
+    record = connections.get_connection(uid, service)
+    if record is None:
+        return {
+            "service": service,
+            "connected": False,
+            "status": "disconnected",
+            "scopes": [],
+            "account": None,
+            "expiresAt": None,
+            "isExpired": False,
+            "connectedAt": None,
+        }
+    return describe(record)
+
+
+def list_connections(uid: str) -> dict:
+    records = sorted(connections.list_connections(uid), key=lambda r: SERVICES.index(r["service"]))
+    return {"connections": [describe(record) for record in records]}
+
+
+def disconnect(uid: str, service: str) -> dict:
+    """Delete locally first (always succeeds), then revoke at the provider (best effort, logged),
+    then remove what was synced. Idempotent."""
+    spec = provider(service)
+    record = connections.delete_connection(uid, service)
+    revoked = None
+    if record is not None:
+        if _grant_shared(uid, spec, record):
+            log.info("provider grant kept: another service uses it", extra={"fields": {"uid": uid, "service": service}})
+        else:
+            revoked = _revoke_stored(uid, spec, record)
+        publish_connection_event("disconnected", uid, service, record.get("account"))
+    removed = {name: connections.delete_user_collection(uid, name) for name in spec.synced_collections}
+    return {"service": service, "connected": False, "wasConnected": record is not None, "revoked": revoked, "removed": removed}
+
+
+def _grant_shared(uid: str, spec, record: dict) -> bool:
+    """Gmail and Calendar share one Google client: revoking one's token revokes the other's grant."""
+    return any(
+        other["service"] != spec.service
+        and provider(other["service"]).family == spec.family
+        and other.get("accountKey") == record.get("accountKey")
+        for other in connections.list_connections(uid)
+    )
+
+
+def _revoke_stored(uid: str, spec, record: dict) -> bool:
+    kind = "refresh_token" if record.get("refreshToken") else "access_token"
+    ciphertext = record.get("refreshToken") or record.get("accessToken")
+    try:
+        token = get_cipher().decrypt(ciphertext, uid, token_field(spec.service, kind))
+    except CryptoError:
+        log.error("stored token unreadable; not revoked", extra={"fields": {"uid": uid, "service": spec.service}})
+        return False
+    return revoke(spec, token)

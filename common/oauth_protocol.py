@@ -1,0 +1,119 @@
+"""OAuth 2.0 as pure functions: states, PKCE, authorize URLs, token-response parsing. No I/O."""
+
+import base64
+import dataclasses
+import hashlib
+import secrets
+import urllib.parse
+
+from common.providers import ProviderSpec
+
+STATE_BYTES = 32  # 256 random bits
+VERIFIER_BYTES = 64  # 86 characters, inside RFC 7636's 43..128
+
+
+def new_state() -> str:
+    return secrets.token_urlsafe(STATE_BYTES)
+
+
+def state_key(state: str) -> str:
+    """States are stored under their hash, so the stored key cannot be replayed as a state."""
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def new_code_verifier() -> str:
+    return secrets.token_urlsafe(VERIFIER_BYTES)
+
+
+def code_challenge(verifier: str) -> str:
+    """S256: unpadded base64url of SHA-256(verifier)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def authorize_url(spec: ProviderSpec, state: str, redirect_uri: str, challenge: str | None) -> str:
+    params = {
+        "client_id": spec.client_id,
+        spec.scope_param: spec.scope_separator.join(spec.scopes),
+        "state": state,
+        "redirect_uri": redirect_uri,
+        **dict(spec.authorize_params),
+    }
+    if spec.pkce:
+        params.update(code_challenge=challenge, code_challenge_method="S256")
+    return f"{spec.authorize_url}?{urllib.parse.urlencode(params)}"
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class TokenSet:
+    """Tokens from one token response. repr never shows them."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_in: int | None
+    scopes: tuple[str, ...]
+    raw: dict
+
+    def __repr__(self) -> str:
+        return f"TokenSet(scopes={self.scopes!r}, expires_in={self.expires_in!r}, has_refresh={self.refresh_token is not None})"
+
+
+class TokenResponseError(Exception):
+    """The provider refused (error code from the reply) or answered something unusable."""
+
+    def __init__(self, error: str, retryable: bool = False):
+        self.error = error
+        self.retryable = retryable
+        super().__init__(error)
+
+
+RETRYABLE_ERRORS = frozenset({"server_error", "temporarily_unavailable", "ratelimited", "internal_error", "fatal_error"})
+
+
+def _dig(payload: dict, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(payload, dict):
+            return None
+        payload = payload.get(key)
+    return payload
+
+
+def parse_token_response(spec: ProviderSpec, status: int, payload, *, refresh: bool = False) -> TokenSet:
+    """Read a token endpoint's reply with the spec's paths. A refresh reply carries its tokens at
+    the top level (Slack puts the code exchange's user token under authed_user)."""
+    if not isinstance(payload, dict):
+        raise TokenResponseError("invalid_response", retryable=status >= 500)
+    if status >= 500 or status == 429:
+        raise TokenResponseError(str(payload.get("error") or f"http_{status}"), retryable=True)
+    if spec.ok_field and payload.get(spec.ok_field) is not True:
+        error = str(payload.get("error") or "invalid_response")
+        raise TokenResponseError(error, retryable=error in RETRYABLE_ERRORS)
+    if status >= 400 or "error" in payload:
+        error = str(payload.get("error") or f"http_{status}")
+        raise TokenResponseError(error, retryable=error in RETRYABLE_ERRORS)
+
+    def path(full: tuple[str, ...]) -> tuple[str, ...]:
+        return full[-1:] if refresh else full
+
+    access = _dig(payload, path(spec.access_token_path))
+    if not isinstance(access, str) or not access:
+        raise TokenResponseError("invalid_response")
+    refresh_token = _dig(payload, path(spec.refresh_token_path))
+    expires_in = _dig(payload, path(spec.expires_in_path))
+    scope = _dig(payload, path(spec.scope_path))
+    return TokenSet(
+        access_token=access,
+        refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
+        expires_in=int(expires_in) if isinstance(expires_in, (int, float, str)) and str(expires_in).isdigit() else None,
+        scopes=tuple(s for s in str(scope or "").replace(",", " ").split() if s),
+        raw=payload,
+    )
+
+
+def missing_scopes(required: tuple[str, ...], granted: tuple[str, ...]) -> list[str]:
+    """Required scopes not granted. Google may expand `email` to its URL form, so both count."""
+    aliases = {
+        "email": "https://www.googleapis.com/auth/userinfo.email",
+        "profile": "https://www.googleapis.com/auth/userinfo.profile",
+    }
+    have = set(granted)
+    return [s for s in required if s not in have and aliases.get(s) not in have]

@@ -1,0 +1,107 @@
+"""Provider specs: each service's OAuth quirks as data (URLs, scopes, separator, PKCE, where the
+tokens sit in the token response, how the account is identified, how to revoke), so the flow code
+has no per-provider branches beyond choosing a spec."""
+
+import dataclasses
+
+from common.errors import NotFound
+from common.settings import get_settings
+
+SERVICES = ("slack", "gmail", "calendar")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProviderSpec:
+    service: str
+    family: str  # services of one family share a client and a token format
+    authorize_url: str
+    token_url: str
+    revoke_url: str
+    userinfo_url: str | None  # None: the account is read from the token response
+    client_id: str
+    client_secret_setting: str
+    scopes: tuple[str, ...]
+    scope_param: str  # the authorize parameter carrying the scopes
+    scope_separator: str
+    pkce: bool
+    client_auth: str  # "basic" (HTTP Basic) or "body" (client_id and client_secret in the form)
+    authorize_params: tuple[tuple[str, str], ...]
+    access_token_path: tuple[str, ...]
+    refresh_token_path: tuple[str, ...]
+    expires_in_path: tuple[str, ...]
+    scope_path: tuple[str, ...]
+    ok_field: str | None  # Slack answers errors as HTTP 200 {"ok": false}
+    synced_collections: tuple[str, ...]  # per-user data a disconnect removes
+
+
+def _slack(settings) -> ProviderSpec:
+    base = settings.slack_base_url
+    return ProviderSpec(
+        service="slack",
+        family="slack",
+        authorize_url=f"{base}/oauth/v2/authorize",
+        token_url=f"{base}/api/oauth.v2.access",
+        revoke_url=f"{base}/api/auth.revoke",
+        userinfo_url=None,
+        client_id=settings.slack_client_id,
+        client_secret_setting="SLACK_CLIENT_SECRET",
+        scopes=settings.slack_user_scopes,
+        scope_param="user_scope",
+        scope_separator=",",
+        pkce=False,
+        client_auth="basic",
+        authorize_params=(),
+        access_token_path=("authed_user", "access_token"),
+        refresh_token_path=("authed_user", "refresh_token"),
+        expires_in_path=("authed_user", "expires_in"),
+        scope_path=("authed_user", "scope"),
+        ok_field="ok",
+        synced_collections=("slack_activity", "action_items"),
+    )
+
+
+def _google(settings, service: str, scopes: tuple[str, ...], synced: tuple[str, ...]) -> ProviderSpec:
+    return ProviderSpec(
+        service=service,
+        family="google",
+        authorize_url=f"{settings.google_accounts_base_url}/o/oauth2/v2/auth",
+        token_url=f"{settings.google_oauth2_base_url}/token",
+        revoke_url=f"{settings.google_oauth2_base_url}/revoke",
+        userinfo_url=f"{settings.google_openid_base_url}/v1/userinfo",
+        client_id=settings.google_client_id,
+        client_secret_setting="GOOGLE_CLIENT_SECRET",
+        scopes=scopes,
+        scope_param="scope",
+        scope_separator=" ",
+        pkce=True,
+        client_auth="body",
+        authorize_params=(
+            ("response_type", "code"),
+            ("access_type", "offline"),
+            ("prompt", "consent"),
+            ("include_granted_scopes", "true"),
+        ),
+        access_token_path=("access_token",),
+        refresh_token_path=("refresh_token",),
+        expires_in_path=("expires_in",),
+        scope_path=("scope",),
+        ok_field=None,
+        synced_collections=synced,
+    )
+
+
+def provider(service: str) -> ProviderSpec:
+    """The spec of a service named in a request path; anything else is a 404."""
+    settings = get_settings()
+    if service == "slack":
+        return _slack(settings)
+    if service == "gmail":
+        return _google(settings, "gmail", settings.gmail_scopes, ("mail",))
+    if service == "calendar":
+        return _google(settings, "calendar", settings.calendar_scopes, ("calendar_events",))
+    raise NotFound("Unknown service: use slack, gmail or calendar", code="unknown_service")
+
+
+def redirect_uri(service: str) -> str:
+    """The OAuth redirect URI registered with the provider for this service."""
+    return f"{get_settings().public_base_url}/api/v1/oauth/{service}/callback"

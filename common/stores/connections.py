@@ -1,0 +1,103 @@
+"""Connections and the account index.
+
+`users/{uid}/connections/{service}`: one per connected service; tokens only as ciphertext.
+`account_index/{service}:{account key}`: provider account -> uid, so webhooks find their user.
+Both change in one transaction, which also refuses an account another user has connected."""
+
+import urllib.parse
+
+from google.cloud import firestore
+
+from common.clients import firestore_client
+from common.errors import Conflict
+
+USERS = "users"
+CONNECTIONS = "connections"
+ACCOUNT_INDEX = "account_index"
+DELETE_BATCH = 400
+
+
+class AccountInUse(Conflict):
+    code = "account_in_use"
+    default_message = "This provider account is connected by another user"
+
+
+def connection_ref(uid: str, service: str):
+    return firestore_client().collection(USERS).document(uid).collection(CONNECTIONS).document(service)
+
+
+def account_ref(service: str, account_key: str):
+    return firestore_client().collection(ACCOUNT_INDEX).document(f"{service}:{urllib.parse.quote(account_key, safe='')}")
+
+
+def get_connection(uid: str, service: str) -> dict | None:
+    snapshot = connection_ref(uid, service).get()
+    return snapshot.to_dict() if snapshot.exists else None
+
+
+def list_connections(uid: str) -> list[dict]:
+    return [doc.to_dict() for doc in firestore_client().collection(USERS).document(uid).collection(CONNECTIONS).stream()]
+
+
+def find_account_owner(service: str, account_key: str) -> str | None:
+    snapshot = account_ref(service, account_key).get()
+    return snapshot.get("uid") if snapshot.exists else None
+
+
+@firestore.transactional
+def _save(transaction, uid: str, service: str, record: dict) -> dict | None:
+    index = account_ref(service, record["accountKey"])
+    owner = index.get(transaction=transaction)
+    if owner.exists and owner.get("uid") != uid:
+        raise AccountInUse()
+    ref = connection_ref(uid, service)
+    previous = ref.get(transaction=transaction)
+    previous = previous.to_dict() if previous.exists else None
+    if previous and previous.get("accountKey") != record["accountKey"]:
+        transaction.delete(account_ref(service, previous["accountKey"]))
+        previous = None  # another account: nothing of the old one carries over
+    if record.get("refreshToken") is None and previous:
+        record = {**record, "refreshToken": previous.get("refreshToken")}  # Google sends none on re-consent
+    transaction.set(ref, record)
+    transaction.set(index, {"uid": uid, "service": service, "account": record["account"], "updatedAt": record["updatedAt"]})
+    return previous
+
+
+def save_connection(uid: str, service: str, record: dict) -> dict | None:
+    """Store the connection and its index entry; returns the record it replaced, if any."""
+    return _save(firestore_client().transaction(), uid, service, record)
+
+
+@firestore.transactional
+def _delete(transaction, uid: str, service: str) -> dict | None:
+    ref = connection_ref(uid, service)
+    snapshot = ref.get(transaction=transaction)
+    if not snapshot.exists:
+        return None
+    record = snapshot.to_dict()
+    index = account_ref(service, record["accountKey"])
+    owner = index.get(transaction=transaction)
+    if owner.exists and owner.get("uid") == uid:
+        transaction.delete(index)
+    transaction.delete(ref)
+    return record
+
+
+def delete_connection(uid: str, service: str) -> dict | None:
+    """Remove the connection and its index entry; returns what was removed (None if nothing)."""
+    return _delete(firestore_client().transaction(), uid, service)
+
+
+def delete_user_collection(uid: str, collection: str) -> int:
+    """Delete every document of users/{uid}/{collection}, in batches; returns how many."""
+    documents = firestore_client().collection(USERS).document(uid).collection(collection)
+    deleted = 0
+    while True:
+        page = list(documents.limit(DELETE_BATCH).stream())
+        if not page:
+            return deleted
+        batch = firestore_client().batch()
+        for doc in page:
+            batch.delete(doc.reference)
+        batch.commit()
+        deleted += len(page)

@@ -1,0 +1,13 @@
+"""GET /api/v1/oauth/{service}/callback?code&state: 302 to the app's success URL, or its failure URL with a reason."""
+
+import functions_framework
+
+from common import oauth_flow
+from common.browser import browser_reply
+from common.http import endpoint, path_segment_after
+
+
+@functions_framework.http
+@endpoint("GET")
+def oauth_callback(request):
+    return browser_reply(oauth_flow.callback(path_segment_after(request, "oauth"), request.args, request.cookies))

@@ -1,0 +1,13 @@
+"""GET /api/v1/oauth/connections: every connection of the signed-in user."""
+
+import functions_framework
+
+from common import oauth_flow
+from common.http import endpoint
+from common.identity import authenticate
+
+
+@functions_framework.http
+@endpoint("GET")
+def oauth_connections(request):
+    return oauth_flow.list_connections(authenticate(request).uid)

@@ -1,0 +1,13 @@
+"""DELETE /api/v1/oauth/{service}/disconnect: revoke, delete tokens and synced data. Idempotent."""
+
+import functions_framework
+
+from common import oauth_flow
+from common.http import endpoint, path_segment_after
+from common.identity import authenticate
+
+
+@functions_framework.http
+@endpoint("DELETE")
+def oauth_disconnect(request):
+    return oauth_flow.disconnect(authenticate(request).uid, path_segment_after(request, "oauth"))

@@ -1,0 +1,116 @@
+"""What tests and load runs steer the sandbox with, over HTTP: per-endpoint call counters, queued
+faults (next N calls answer a given status/body/headers, optionally after a delay), behaviour
+switches, and a reset. Every provider route is wrapped by `provider_route`."""
+
+import copy
+import functools
+import threading
+import time
+
+import flask
+
+DEFAULT_CONFIG = {
+    "slack_rotation": True,  # token rotation: expires_in + refresh_token on Slack user tokens
+    "slack_token_lifetime": 43200,
+    "google_token_lifetime": 3599,
+    # False: a repeat consent returns no refresh_token, as Google does without prompt=consent
+    "google_reconsent_refresh_token": True,
+}
+
+
+class SandboxState:
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls: dict[str, int] = {}
+            self.faults: dict[str, list[dict]] = {}
+            self.config = copy.deepcopy(DEFAULT_CONFIG)
+            self.pending: dict[str, dict] = {}  # consent requests shown, by id
+            self.codes: dict[str, dict] = {}  # authorization codes, single use
+            self.tokens: dict[str, dict] = {}  # every live access or refresh token -> its grant
+            self.grants: dict[tuple, set] = {}  # (family, account) -> scopes granted so far
+            self.revoked: list[str] = []  # tokens revoked, for tests to read
+            self.issued: list[str] = []  # every token ever issued, for the no-plaintext-at-rest test
+
+    def next_fault(self, endpoint: str) -> dict | None:
+        with self.lock:
+            self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
+            queue = self.faults.get(endpoint) or []
+            if not queue:
+                return None
+            fault = queue[0]
+            fault["count"] -= 1
+            if fault["count"] <= 0:
+                queue.pop(0)
+            return fault
+
+
+def provider_route(state: SandboxState, endpoint: str):
+    """Count the call, then answer with a queued fault if there is one, else run the handler."""
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def run(*args, **kwargs):
+            fault = state.next_fault(endpoint)
+            if fault:
+                if fault.get("delay"):
+                    time.sleep(fault["delay"])
+                if fault.get("status"):
+                    return flask.jsonify(fault.get("body", {})), fault["status"], fault.get("headers", {})
+            return handler(*args, **kwargs)
+
+        return run
+
+    return decorate
+
+
+def register(app: flask.Flask, state: SandboxState) -> None:
+    @app.post("/_sandbox/reset")
+    def sandbox_reset():
+        state.reset()
+        return "", 204
+
+    @app.get("/_sandbox/calls")
+    def sandbox_calls():
+        with state.lock:
+            return flask.jsonify(state.calls)
+
+    @app.delete("/_sandbox/calls")
+    def sandbox_reset_calls():
+        with state.lock:
+            state.calls.clear()
+        return "", 204
+
+    @app.post("/_sandbox/faults")
+    def sandbox_add_fault():
+        """{"endpoint": "google.token", "count": 2, "status": 503, "body": {...}, "headers": {...}, "delay": 0.5}"""
+        fault = flask.request.get_json(force=True)
+        if not isinstance(fault, dict) or not fault.get("endpoint") or not (fault.get("status") or fault.get("delay")):
+            return flask.jsonify({"error": "endpoint and status or delay are required"}), 400
+        fault.setdefault("count", 1)
+        with state.lock:
+            state.faults.setdefault(fault.pop("endpoint"), []).append(fault)
+        return "", 204
+
+    @app.patch("/_sandbox/config")
+    def sandbox_config():
+        changes = flask.request.get_json(force=True)
+        unknown = set(changes) - set(DEFAULT_CONFIG)
+        if unknown:
+            return flask.jsonify({"error": f"unknown settings {sorted(unknown)}"}), 400
+        with state.lock:
+            state.config.update(changes)
+            return flask.jsonify(state.config)
+
+    @app.get("/_sandbox/revoked")
+    def sandbox_revoked():
+        with state.lock:
+            return flask.jsonify(state.revoked)
+
+    @app.get("/_sandbox/issued")
+    def sandbox_issued():
+        with state.lock:
+            return flask.jsonify(state.issued)

@@ -1,0 +1,92 @@
+"""Codes and tokens the sandbox hands out, shared by its Slack and Google parts: single-use codes,
+token shapes like the real ones (so log redaction sees real shapes), expiry, revocation by grant."""
+
+import secrets
+import time
+import urllib.parse
+
+import flask
+
+from local.sandbox.control import SandboxState
+
+CODE_LIFETIME = 600
+SHAPES = {
+    ("slack", "access"): lambda: f"xoxp-{secrets.randbelow(10**11)}-{secrets.randbelow(10**11)}-{secrets.token_hex(16)}",
+    ("slack", "refresh"): lambda: f"xoxe-1-{secrets.token_urlsafe(48)}",
+    ("google", "access"): lambda: f"ya29.a0{secrets.token_urlsafe(96)}",
+    ("google", "refresh"): lambda: f"1//0g{secrets.token_urlsafe(64)}",
+}
+
+
+def redirect_to(uri: str, **params: str) -> flask.Response:
+    separator = "&" if urllib.parse.urlsplit(uri).query else "?"
+    return flask.redirect(f"{uri}{separator}{urllib.parse.urlencode(params)}", 302)
+
+
+def issue_code(state: SandboxState, record: dict) -> str:
+    code = secrets.token_urlsafe(24)
+    with state.lock:
+        state.codes[code] = {**record, "expires_at": time.time() + CODE_LIFETIME}
+    return code
+
+
+def take_code(state: SandboxState, code: str) -> dict | None:
+    with state.lock:
+        record = state.codes.pop(code, None)
+    return record if record and record["expires_at"] > time.time() else None
+
+
+def issue_tokens(
+    state: SandboxState, family: str, grant: dict, lifetime: int | None, with_refresh: bool
+) -> tuple[str, str | None]:
+    """A new access token (and refresh token) for a grant {grant_id, account, scopes}."""
+    access = SHAPES[(family, "access")]()
+    refresh = SHAPES[(family, "refresh")]() if with_refresh else None
+    with state.lock:
+        state.tokens[access] = {
+            **grant,
+            "family": family,
+            "kind": "access",
+            "expires_at": time.time() + lifetime if lifetime else None,
+        }
+        state.issued.append(access)
+        if refresh:
+            state.tokens[refresh] = {**grant, "family": family, "kind": "refresh", "expires_at": None}
+            state.issued.append(refresh)
+    return access, refresh
+
+
+def lookup(state: SandboxState, token: str, kind: str = "access") -> dict | None:
+    with state.lock:
+        record = state.tokens.get(token)
+    if not record or record["kind"] != kind or (record["expires_at"] and record["expires_at"] <= time.time()):
+        return None
+    return record
+
+
+def spend_refresh_token(state: SandboxState, token: str) -> dict | None:
+    """Take a refresh token out of use (single-use refresh tokens, as Slack rotates them)."""
+    with state.lock:
+        record = state.tokens.get(token)
+        if record and record["kind"] == "refresh":
+            del state.tokens[token]
+            return record
+    return None
+
+
+def revoke(state: SandboxState, token: str) -> bool:
+    """Revoke the token's whole grant, as revoking a Google refresh token does."""
+    with state.lock:
+        record = state.tokens.get(token)
+        if not record:
+            return False
+        for other, other_record in list(state.tokens.items()):
+            if other_record["grant_id"] == record["grant_id"]:
+                del state.tokens[other]
+        state.revoked.append(token)
+        return True
+
+
+def bearer() -> str:
+    header = flask.request.headers.get("Authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""

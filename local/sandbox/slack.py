@@ -1,0 +1,129 @@
+"""Slack's OAuth v2 and the Web API calls the gateway makes, in Slack's wire format: errors are
+HTTP 200 {"ok": false, "error": ...}; client credentials by HTTP Basic or in the form."""
+
+import secrets
+
+import flask
+
+from local.sandbox import consent, grants
+from local.sandbox.control import SandboxState, provider_route
+
+
+def register(app: flask.Flask, state: SandboxState, client_id: str, client_secret: str) -> None:
+    def error(code: str):
+        return flask.jsonify({"ok": False, "error": code})
+
+    @app.get("/oauth/v2/authorize")
+    def slack_authorize():
+        args = flask.request.args
+        if args.get("client_id") != client_id:
+            return "Invalid client_id parameter", 400
+        scopes = [s for s in args.get("user_scope", "").split(",") if s] + [s for s in args.get("scope", "").split(",") if s]
+        return consent.show(
+            state,
+            "Slack: allow access to the sandbox workspace",
+            "/oauth/v2/authorize/decision",
+            client_id,
+            scopes,
+            {
+                "team_id": ("Team id", "T0SANDBOX"),
+                "team_name": ("Team name", "Sandbox Workspace"),
+                "user_id": ("User id", "U0SANDBOX"),
+            },
+            {"redirect_uri": args.get("redirect_uri", ""), "state": args.get("state", "")},
+        )
+
+    @app.post("/oauth/v2/authorize/decision")
+    def slack_decision():
+        pending, request = consent.take_decision(state)
+        if pending is None:
+            return "This consent request expired", 400
+        if request.form.get("decision") != "approve":
+            return grants.redirect_to(pending["redirect_uri"], error="access_denied", state=pending["state"])
+        account = {
+            "team_id": request.form.get("team_id", "T0SANDBOX"),
+            "team_name": request.form.get("team_name", ""),
+            "user_id": request.form.get("user_id", "U0SANDBOX"),
+        }
+        code = grants.issue_code(
+            state, {"redirect_uri": pending["redirect_uri"], "account": account, "scopes": request.form.getlist("scope")}
+        )
+        return grants.redirect_to(pending["redirect_uri"], code=code, state=pending["state"])
+
+    def client_ok() -> str | None:
+        auth = flask.request.authorization
+        given_id = auth.username if auth else flask.request.form.get("client_id")
+        given_secret = auth.password if auth else flask.request.form.get("client_secret")
+        if given_id != client_id:
+            return "invalid_client_id"
+        if not secrets.compare_digest(str(given_secret or ""), client_secret):
+            return "bad_client_secret"
+        return None
+
+    def token_fields(grant: dict) -> dict:
+        config = state.config
+        lifetime = config["slack_token_lifetime"] if config["slack_rotation"] else None
+        access, refresh = grants.issue_tokens(state, "slack", grant, lifetime, with_refresh=config["slack_rotation"])
+        fields = {"access_token": access, "token_type": "user", "scope": ",".join(grant["scopes"])}
+        if config["slack_rotation"]:
+            fields.update(refresh_token=refresh, expires_in=lifetime)
+        return fields
+
+    @app.post("/api/oauth.v2.access")
+    @provider_route(state, "slack.oauth.v2.access")
+    def slack_oauth_access():
+        problem = client_ok()
+        if problem:
+            return error(problem)
+        form = flask.request.form
+        if form.get("grant_type") == "refresh_token":
+            grant = grants.spend_refresh_token(state, form.get("refresh_token", ""))
+            if grant is None or grant["family"] != "slack":
+                return error("invalid_refresh_token")
+            return flask.jsonify({"ok": True, **token_fields(grant)})
+        code = grants.take_code(state, form.get("code", ""))
+        if code is None:
+            return error("invalid_code")
+        if form.get("redirect_uri") != code["redirect_uri"]:
+            return error("bad_redirect_uri")
+        account = code["account"]
+        grant = {"grant_id": secrets.token_hex(8), "account": account, "scopes": code["scopes"]}
+        return flask.jsonify(
+            {
+                "ok": True,
+                "app_id": "A0SANDBOX",
+                "authed_user": {"id": account["user_id"], **token_fields(grant)},
+                "scope": "",
+                "token_type": "bot",
+                "team": {"id": account["team_id"], "name": account["team_name"]},
+                "enterprise": None,
+                "is_enterprise_install": False,
+            }
+        )
+
+    @app.post("/api/auth.revoke")
+    @provider_route(state, "slack.auth.revoke")
+    def slack_auth_revoke():
+        token = grants.bearer() or flask.request.form.get("token", "")
+        if not grants.lookup(state, token):
+            return error("invalid_auth")
+        grants.revoke(state, token)
+        return flask.jsonify({"ok": True, "revoked": True})
+
+    @app.route("/api/auth.test", methods=["GET", "POST"])
+    @provider_route(state, "slack.auth.test")
+    def slack_auth_test():
+        grant = grants.lookup(state, grants.bearer() or flask.request.form.get("token", ""))
+        if grant is None:
+            return error("invalid_auth")
+        account = grant["account"]
+        return flask.jsonify(
+            {
+                "ok": True,
+                "url": "https://sandbox.slack.com/",
+                "team": account["team_name"],
+                "user": account["user_id"].lower(),
+                "team_id": account["team_id"],
+                "user_id": account["user_id"],
+            }
+        )
