@@ -55,7 +55,7 @@ def path_segment_after(request: flask.Request, marker: str) -> str:
 
 
 def _log_error(request: flask.Request, error: AppError) -> None:
-    fields = {"path": request.path, "method": request.method, "status": error.status, "code": error.code}
+    fields = {"path": request.path, "method": request.method, "status": error.status, "errorCode": error.code}
     if error.status >= 500:
         log.error(error.message, extra={"fields": fields})
     else:

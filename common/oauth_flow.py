@@ -258,8 +258,8 @@ def _grant_shared(uid: str, spec, record: dict) -> bool:
 
 
 def _revoke_stored(uid: str, spec, record: dict) -> bool:
-    kind = "refresh_token" if record.get("refreshToken") else "access_token"
-    ciphertext = record.get("refreshToken") or record.get("accessToken")
+    kind = spec.revoke_kind if record.get("refreshToken") else "access_token"
+    ciphertext = record["refreshToken"] if kind == "refresh_token" else record["accessToken"]
     try:
         token = get_cipher().decrypt(ciphertext, uid, token_field(spec.service, kind))
     except CryptoError:

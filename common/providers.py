@@ -31,6 +31,7 @@ class ProviderSpec:
     expires_in_path: tuple[str, ...]
     scope_path: tuple[str, ...]
     ok_field: str | None  # Slack answers errors as HTTP 200 {"ok": false}
+    revoke_kind: str  # which stored token to revoke: Google's refresh token ends the whole grant
     synced_collections: tuple[str, ...]  # per-user data a disconnect removes
 
 
@@ -56,6 +57,7 @@ def _slack(settings) -> ProviderSpec:
         expires_in_path=("authed_user", "expires_in"),
         scope_path=("authed_user", "scope"),
         ok_field="ok",
+        revoke_kind="access_token",
         synced_collections=("slack_activity", "action_items"),
     )
 
@@ -86,6 +88,7 @@ def _google(settings, service: str, scopes: tuple[str, ...], synced: tuple[str, 
         expires_in_path=("expires_in",),
         scope_path=("scope",),
         ok_field=None,
+        revoke_kind="refresh_token",
         synced_collections=synced,
     )
 

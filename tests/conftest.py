@@ -3,21 +3,23 @@ function host) started once per session on free ports, and an empty database for
 that uses it. SIGTERM is turned into an interrupt so teardown stops the emulators then too."""
 
 import atexit
+import json
 import os
 import pathlib
 import signal
+import time
 
 import pytest
 import requests
+from google.cloud import pubsub_v1
 
 from common.clients import reset_clients
 from common.crypto import reset_cipher
 from common.secrets import clear_secret_cache
 from common.settings import SETTINGS, reset_settings
 from local.stack import Stack
+from tests.oauth_helpers import FAILURE_URL, SUCCESS_URL
 
-SUCCESS_URL = "https://app.example.test/connected"
-FAILURE_URL = "https://app.example.test/failed"
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
@@ -94,5 +96,47 @@ class _BaseUrlSession(requests.Session):
 
     def request(self, method, url, *args, **kwargs):
         kwargs.setdefault("timeout", 30)
-        kwargs.setdefault("allow_redirects", False)
+        kwargs["allow_redirects"] = False  # Session.get would default it to True
         return super().request(method, self.base_url + url if url.startswith("/") else url, *args, **kwargs)
+
+
+@pytest.fixture
+def user(api, id_token):
+    """A signed-in user: user("alice").get("/api/v1/...") carries alice's bearer token."""
+
+    def sign_in(uid: str):
+        session = _BaseUrlSession(api.base_url)
+        session.headers["Authorization"] = f"Bearer {id_token(uid)}"
+        return session
+
+    return sign_in
+
+
+@pytest.fixture
+def topic_messages(stack):
+    """Subscribe to a topic now; the returned function pulls what has been published since."""
+    subscriber, publisher = pubsub_v1.SubscriberClient(), pubsub_v1.PublisherClient()
+    created = []
+
+    def subscribe(topic: str):
+        name = subscriber.subscription_path(stack.emulators.project, f"test-{topic}-{len(created)}-{os.getpid()}")
+        subscriber.create_subscription(request={"name": name, "topic": publisher.topic_path(stack.emulators.project, topic)})
+        created.append(name)
+
+        def pull(expected: int = 1, timeout: float = 10.0) -> list[dict]:
+            messages, deadline = [], time.monotonic() + timeout
+            while len(messages) < expected and time.monotonic() < deadline:
+                reply = subscriber.pull(request={"subscription": name, "max_messages": 50}, timeout=5)
+                if reply.received_messages:
+                    subscriber.acknowledge(request={"subscription": name, "ack_ids": [m.ack_id for m in reply.received_messages]})
+                messages += [
+                    {"data": json.loads(m.message.data), "attributes": dict(m.message.attributes)}
+                    for m in reply.received_messages
+                ]
+            return messages
+
+        return pull
+
+    yield subscribe
+    for name in created:
+        subscriber.delete_subscription(request={"subscription": name})

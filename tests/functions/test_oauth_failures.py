@@ -1,0 +1,210 @@
+"""The OAuth flow under attack and under provider failure: every callback failure is a redirect
+with a reason, never a 500 page, and never a connection that should not exist."""
+
+import concurrent.futures
+import datetime
+import urllib.parse
+
+import pytest
+
+from common.clients import firestore_client
+from common.oauth_protocol import state_key
+from tests.functions.test_oauth_flow import ACCOUNTS, connect, start
+from tests.oauth_helpers import Browser, callback_url, decide, landed
+
+
+def _with_state(url: str, state: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query), state=state)
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def _status(user, uid: str, service: str) -> dict:
+    return user(uid).get(f"/api/v1/oauth/{service}/status").json()["data"]
+
+
+def test_tampered_state(user):
+    browser = Browser()
+    url = callback_url(browser, start(user("alice"), "slack")["authUrl"], **ACCOUNTS["slack"])
+    state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["state"]
+    tampered = state[:-2] + ("AA" if state[-2:] != "AA" else "BB")
+    assert landed(browser.get(_with_state(url, tampered)))["reason"] == "invalid_state"
+    assert landed(browser.get(_with_state(url, "")))["reason"] == "invalid_state"
+    assert landed(browser.get(_with_state(url, "x" * 5000)))["reason"] == "invalid_state"
+    assert landed(browser.get(url))["outcome"] == "success"  # the genuine state still works
+
+
+def test_replayed_state(user):
+    browser = Browser()
+    url = callback_url(browser, start(user("alice"), "gmail")["authUrl"], email="alice@example.com")
+    assert landed(browser.get(url))["outcome"] == "success"
+    assert landed(browser.get(url)) == {"outcome": "failure", "service": "gmail", "reason": "invalid_state"}
+
+
+def _expire(state: str) -> None:
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+    firestore_client().collection("oauth_states").document(state_key(state)).update({"expiresAt": past})
+
+
+def test_expired_state_at_the_callback(user):
+    browser = Browser()
+    started = start(user("alice"), "slack")
+    url = callback_url(browser, started["authUrl"], **ACCOUNTS["slack"])
+    _expire(started["state"])
+    assert landed(browser.get(url))["reason"] == "expired_state"
+    assert not firestore_client().collection("oauth_states").document(state_key(started["state"])).get().exists
+
+
+def test_expired_state_at_the_hop(user):
+    started = start(user("alice"), "slack")
+    _expire(started["state"])
+    assert landed(Browser().get(started["authUrl"]))["reason"] == "expired_state"
+
+
+def test_states_expire_after_ten_minutes(user):
+    started = start(user("alice"), "slack")
+    record = firestore_client().collection("oauth_states").document(state_key(started["state"])).get().to_dict()
+    assert (record["expiresAt"] - record["createdAt"]).total_seconds() == 600
+    assert record["uid"] == "alice" and record["service"] == "slack"
+
+
+def test_user_a_state_cannot_be_used_by_user_b(user):
+    alice_state = start(user("alice"), "slack")
+    alice_browser, bob_browser = Browser(), Browser()
+    alice_browser.get(alice_state["authUrl"])  # alice's browser follows her authUrl first and holds its cookie
+    # bob approves his own Slack account in his own flow, then swaps in alice's state
+    bob_url = callback_url(
+        bob_browser, start(user("bob"), "slack")["authUrl"], team_id="T0EVIL", user_id="U0BOB", team_name="Evil"
+    )
+    assert landed(bob_browser.get(_with_state(bob_url, alice_state["state"])))["reason"] == "invalid_state"
+    # bob opening alice's authUrl does not bind her state to his browser either
+    assert landed(bob_browser.get(alice_state["authUrl"]))["reason"] == "invalid_state"
+    assert _status(user, "alice", "slack")["connected"] is False
+    assert _status(user, "bob", "slack")["connected"] is False
+
+
+def test_alice_can_still_finish_after_bobs_attempt(user):
+    alice = user("alice")
+    alice_browser = Browser()
+    alice_url = callback_url(alice_browser, start(alice, "slack")["authUrl"], **ACCOUNTS["slack"])
+    alice_state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(alice_url).query))["state"]
+    bob_browser = Browser()
+    bob_url = callback_url(
+        bob_browser, start(user("bob"), "slack")["authUrl"], team_id="T0EVIL", user_id="U0BOB", team_name="Evil"
+    )
+    assert landed(bob_browser.get(_with_state(bob_url, alice_state)))["reason"] == "invalid_state"
+    assert landed(alice_browser.get(alice_url))["outcome"] == "success"
+    assert _status(user, "alice", "slack")["account"]["userId"] == "U0ALICE"
+
+
+def test_concurrent_double_callback_connects_once(user, sandbox):
+    browser = Browser()
+    url = callback_url(browser, start(user("alice"), "gmail")["authUrl"], email="alice@example.com")
+    sandbox.delete("/_sandbox/calls")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        replies = list(pool.map(lambda _: landed(browser.get(url)), range(4)))
+    outcomes = sorted(r.get("reason", r["outcome"]) for r in replies)
+    assert outcomes == ["invalid_state", "invalid_state", "invalid_state", "success"]
+    assert sandbox.get("/_sandbox/calls").json()["google.token"] == 1
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/api/v1/oauth/slack/start"),
+        ("GET", "/api/v1/oauth/gmail/status"),
+        ("GET", "/api/v1/oauth/connections"),
+        ("DELETE", "/api/v1/oauth/calendar/disconnect"),
+    ],
+)
+def test_bearer_token_is_required(api, id_token, method, path):
+    forged = id_token("alice").rsplit(".", 1)[0] + ".c2lnbmF0dXJl"
+    for authorization, code in [
+        (None, "missing_token"),
+        (f"Bearer {id_token('alice', lifetime=60, iat_offset=-3600)}", "token_expired"),
+        (f"Bearer {forged}", "invalid_token"),
+    ]:
+        reply = api.request(method, path, headers={"Authorization": authorization} if authorization else {})
+        assert reply.status_code == 401 and reply.json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/api/v1/oauth/asana/start"),
+        ("GET", "/api/v1/oauth/asana/status"),
+        ("DELETE", "/api/v1/oauth/asana/disconnect"),
+        ("GET", "/api/v1/oauth/asana/callback?code=x&state=y"),
+        ("GET", "/api/v1/oauth/asana/authorize?state=y"),
+    ],
+)
+def test_unknown_service_is_a_404_envelope(user, method, path):
+    reply = user("alice").request(method, path)
+    assert reply.status_code == 404
+    assert reply.json() == {
+        "success": False,
+        "error": {"code": "unknown_service", "message": "Unknown service: use slack, gmail or calendar"},
+    }
+
+
+@pytest.mark.parametrize(
+    "service, endpoint, fault",
+    [
+        ("slack", "slack.oauth.v2.access", {"status": 503, "body": {"ok": False, "error": "service_unavailable"}}),
+        ("slack", "slack.oauth.v2.access", {"status": 200, "body": {"ok": False, "error": "invalid_code"}}),
+        ("slack", "slack.oauth.v2.access", {"status": 200, "body": {"ok": True}}),
+        ("gmail", "google.token", {"status": 500, "body": {"error": "server_error"}}),
+        ("gmail", "google.token", {"status": 400, "body": {"error": "invalid_grant", "error_description": "Bad Request"}}),
+        ("calendar", "google.userinfo", {"status": 503, "body": {}}),
+    ],
+)
+def test_provider_failures_on_exchange(user, sandbox, service, endpoint, fault):
+    sandbox.post("/_sandbox/faults", json={"endpoint": endpoint, **fault}).raise_for_status()
+    reply = decide(Browser(), start(user("alice"), service)["authUrl"], **ACCOUNTS[service])
+    assert landed(reply) == {"outcome": "failure", "service": service, "reason": "exchange_failed"}
+    assert _status(user, "alice", service)["connected"] is False
+
+
+def test_callback_without_code_or_with_a_provider_error(user):
+    browser = Browser()
+    url = callback_url(browser, start(user("alice"), "slack")["authUrl"], **ACCOUNTS["slack"])
+    no_code = url.replace("code=", "nocode=")
+    assert landed(browser.get(no_code))["reason"] == "invalid_request"
+
+
+def test_disconnect_is_idempotent_and_survives_a_failed_revoke(user, sandbox, topic_messages):
+    alice = user("alice")
+    connect(alice, "slack")
+    events = topic_messages("connection-events")
+    sandbox.post("/_sandbox/faults", json={"endpoint": "slack.auth.revoke", "status": 500, "body": {}}).raise_for_status()
+    first = alice.delete("/api/v1/oauth/slack/disconnect").json()["data"]
+    assert first["wasConnected"] is True and first["revoked"] is False
+    assert _status(user, "alice", "slack")["connected"] is False
+    second = alice.delete("/api/v1/oauth/slack/disconnect")
+    assert second.status_code == 200 and second.json()["data"]["wasConnected"] is False
+    assert [m["data"]["type"] for m in events(expected=1, timeout=3)] == ["disconnected"]
+    assert firestore_client().collection("account_index").document("slack:T0ACME%3AU0ALICE").get().exists is False
+
+
+def test_disconnect_removes_what_was_synced(user):
+    alice = user("alice")
+    connect(alice, "slack")
+    user_doc = firestore_client().collection("users").document("alice")
+    for i in range(3):
+        user_doc.collection("slack_activity").document(f"e{i}").set({"n": i})
+        user_doc.collection("action_items").document(f"a{i}").set({"n": i})
+    user_doc.collection("mail").document("m1").set({"kept": True})
+    removed = alice.delete("/api/v1/oauth/slack/disconnect").json()["data"]["removed"]
+    assert removed == {"slack_activity": 3, "action_items": 3}
+    assert list(user_doc.collection("slack_activity").stream()) == []
+    assert user_doc.collection("mail").document("m1").get().exists  # another service's data stays
+
+
+def test_disconnecting_gmail_keeps_the_google_grant_calendar_uses(user, sandbox):
+    alice = user("alice")
+    connect(alice, "gmail")
+    connect(alice, "calendar")
+    gone = alice.delete("/api/v1/oauth/gmail/disconnect").json()["data"]
+    assert gone["revoked"] is None and sandbox.get("/_sandbox/revoked").json() == []
+    assert _status(user, "alice", "calendar")["connected"] is True
+    assert alice.delete("/api/v1/oauth/calendar/disconnect").json()["data"]["revoked"] is True

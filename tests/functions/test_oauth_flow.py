@@ -1,0 +1,201 @@
+"""The OAuth connection flow end to end: a real HTTP client, our functions on the local host,
+the sandbox's consent pages and token endpoints, Firestore and Pub/Sub emulators."""
+
+import pytest
+
+from common.clients import firestore_client
+from tests.oauth_helpers import Browser, decide, landed
+
+SERVICES = ["slack", "gmail", "calendar"]
+ACCOUNTS = {
+    "slack": {"team_id": "T0ACME", "team_name": "Acme", "user_id": "U0ALICE"},
+    "gmail": {"email": "alice@example.com"},
+    "calendar": {"email": "alice@example.com"},
+}
+
+
+def start(session, service: str, **params) -> dict:
+    reply = session.get(f"/api/v1/oauth/{service}/start", params=params)
+    assert reply.status_code == 200, reply.text
+    return reply.json()["data"]
+
+
+def connect(session, service: str, **account) -> dict:
+    return landed(decide(Browser(), start(session, service)["authUrl"], **(account or ACCOUNTS[service])))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_connect_status_list_disconnect(user, sandbox, topic_messages, service):
+    alice = user("alice")
+    events = topic_messages("connection-events")
+
+    assert connect(alice, service) == {"outcome": "success", "service": service}
+
+    status = alice.get(f"/api/v1/oauth/{service}/status").json()["data"]
+    assert status["connected"] is True and status["status"] == "active"
+    assert status["expiresAt"] and status["isExpired"] is False
+    assert status["account"] == (
+        {"teamId": "T0ACME", "teamName": "Acme", "userId": "U0ALICE"} if service == "slack" else {"email": "alice@example.com"}
+    )
+    assert set(status["scopes"]) >= (
+        {"channels:history", "channels:read", "users:read"}
+        if service == "slack"
+        else {"openid", f"https://www.googleapis.com/auth/{service}.readonly"}
+    )
+    listed = alice.get("/api/v1/oauth/connections").json()["data"]["connections"]
+    assert [c["service"] for c in listed] == [service]
+    assert set(listed[0]) == {"service", "connected", "status", "expiresAt", "isExpired", "scopes", "account", "connectedAt"}
+
+    gone = alice.delete(f"/api/v1/oauth/{service}/disconnect")
+    assert gone.status_code == 200 and gone.json()["data"]["revoked"] is True
+    assert len(sandbox.get("/_sandbox/revoked").json()) == 1
+    assert alice.get(f"/api/v1/oauth/{service}/status").json()["data"]["connected"] is False
+    assert alice.get("/api/v1/oauth/connections").json()["data"]["connections"] == []
+
+    published = events(expected=2)
+    assert [(m["data"]["type"], m["data"]["uid"], m["data"]["service"]) for m in published] == [
+        ("connected", "alice", service),
+        ("disconnected", "alice", service),
+    ]
+    assert all(m["attributes"]["type"] == m["data"]["type"] for m in published)
+    assert not any(key in str(m) for m in published for key in ("token", "xox", "ya29"))
+
+
+def test_replies_never_contain_a_token(user, sandbox):
+    alice = user("alice")
+    for service in SERVICES:
+        connect(alice, service, **ACCOUNTS[service])
+    issued = sandbox.get("/_sandbox/issued").json()
+    replies = [alice.get("/api/v1/oauth/connections").text] + [alice.get(f"/api/v1/oauth/{s}/status").text for s in SERVICES]
+    assert issued and not any(token in reply for token in issued for reply in replies)
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def _all_documents(collection):
+    yield from collection.stream()
+    for doc_ref in collection.list_documents():
+        for sub in doc_ref.collections():
+            yield from _all_documents(sub)
+
+
+def test_no_plaintext_token_anywhere_in_firestore(user, sandbox):
+    alice = user("alice")
+    for service in SERVICES:
+        connect(alice, service, **ACCOUNTS[service])
+    start(alice, "gmail")  # a pending state holds an encrypted PKCE verifier
+    issued = sandbox.get("/_sandbox/issued").json()
+    assert len(issued) >= 5
+    documents = [doc for top in firestore_client().collections() for doc in _all_documents(top)]
+    stored = [s for doc in documents for s in _strings(doc.to_dict())]
+    assert len(documents) >= 7
+    leaks = [token for token in issued if any(token in s for s in stored)]
+    assert leaks == []
+    ciphertexts = [s for s in stored if s.startswith("v1.dev-1.")]
+    assert len(ciphertexts) >= 7  # access + refresh tokens and the pending verifier, all encrypted
+
+
+def test_deny_at_the_provider(user):
+    reply = decide(Browser(), start(user("alice"), "gmail")["authUrl"], decision="deny")
+    assert landed(reply) == {"outcome": "failure", "service": "gmail", "reason": "access_denied"}
+    assert user("alice").get("/api/v1/oauth/gmail/status").json()["data"]["connected"] is False
+
+
+def test_google_consent_with_a_scope_unticked(user):
+    reply = decide(
+        Browser(),
+        start(user("alice"), "calendar")["authUrl"],
+        untick=("https://www.googleapis.com/auth/calendar.readonly",),
+        email="alice@example.com",
+    )
+    assert landed(reply) == {"outcome": "failure", "service": "calendar", "reason": "insufficient_scope"}
+    assert user("alice").get("/api/v1/oauth/calendar/status").json()["data"]["connected"] is False
+
+
+def test_slack_consent_with_a_scope_unticked(user):
+    reply = decide(Browser(), start(user("alice"), "slack")["authUrl"], untick=("channels:history",), **ACCOUNTS["slack"])
+    assert landed(reply)["reason"] == "insufficient_scope"
+
+
+def test_an_account_connected_by_another_user_is_refused(user, sandbox):
+    assert connect(user("alice"), "slack")["outcome"] == "success"
+    assert connect(user("bob"), "slack", **ACCOUNTS["slack"]) == {
+        "outcome": "failure",
+        "service": "slack",
+        "reason": "account_in_use",
+    }
+    assert user("alice").get("/api/v1/oauth/slack/status").json()["data"]["connected"] is True
+    assert user("bob").get("/api/v1/oauth/slack/status").json()["data"]["connected"] is False
+    owner = firestore_client().collection("account_index").document("slack:T0ACME%3AU0ALICE").get()
+    assert owner.get("uid") == "alice"
+
+
+def test_reconnecting_another_account_moves_the_index(user):
+    alice = user("alice")
+    connect(alice, "gmail", email="old@example.com")
+    connect(alice, "gmail", email="new@example.com")
+    index = {doc.id: doc.get("uid") for doc in firestore_client().collection("account_index").stream()}
+    assert index == {"gmail:new%40example.com": "alice"}
+    assert connect(user("bob"), "gmail", email="old@example.com")["outcome"] == "success"
+
+
+def test_reconsent_without_refresh_token_keeps_the_stored_one(user, sandbox):
+    alice = user("alice")
+    connect(alice, "gmail")
+    ref = firestore_client().collection("users").document("alice").collection("connections").document("gmail")
+    first = ref.get().to_dict()
+    sandbox.patch("/_sandbox/config", json={"google_reconsent_refresh_token": False}).raise_for_status()
+    assert connect(alice, "gmail")["outcome"] == "success"
+    second = ref.get().to_dict()
+    assert second["accessToken"] != first["accessToken"]
+    assert second["refreshToken"] == first["refreshToken"] is not None
+
+
+def test_return_to_must_be_on_the_allow_list(user):
+    alice = user("alice")
+    evil = alice.get("/api/v1/oauth/slack/start", params={"returnTo": "https://evil.example/steal"})
+    assert evil.status_code == 400 and evil.json()["error"]["code"] == "invalid_return_to"
+    failure_target = "https://app.example.test/failed"
+    reply = decide(Browser(), start(alice, "slack", returnTo=failure_target)["authUrl"], decision="deny")
+    assert reply.headers["Location"].startswith(failure_target + "?")
+
+
+def test_start_reply_shape(user):
+    data = start(user("alice"), "gmail")
+    assert set(data) == {"authUrl", "state", "expiresAt"}
+    assert len(data["state"]) >= 43  # 256 random bits, base64url
+    assert "/api/v1/oauth/gmail/authorize?state=" in data["authUrl"]
+
+
+def test_the_hop_sends_pkce_and_google_parameters(user):
+    browser = Browser()
+    hop = browser.get(start(user("alice"), "gmail")["authUrl"])
+    location = hop.headers["Location"]
+    for part in (
+        "response_type=code",
+        "access_type=offline",
+        "prompt=consent",
+        "include_granted_scopes=true",
+        "code_challenge_method=S256",
+        "code_challenge=",
+        "redirect_uri=",
+        "client_id=",
+    ):
+        assert part in location
+    cookie = hop.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/api/v1/oauth/gmail/" in cookie
+
+
+def test_the_slack_hop_asks_for_user_scopes_without_pkce(user):
+    location = Browser().get(start(user("alice"), "slack")["authUrl"]).headers["Location"]
+    assert "user_scope=channels%3Ahistory%2Cchannels%3Aread%2Cusers%3Aread" in location
+    assert "code_challenge" not in location

@@ -1,0 +1,87 @@
+"""The sandbox speaks the providers' wire formats: what the gateway relies on, checked directly."""
+
+from tests.functions.test_oauth_flow import ACCOUNTS, start
+from tests.oauth_helpers import Browser, callback_url
+
+SLACK_AUTH = ("dev-slack-client-id", "dev-slack-client-secret")
+GOOGLE_CLIENT = {"client_id": "dev-google-client-id.apps.googleusercontent.com", "client_secret": "dev-google-client-secret"}
+
+
+def _code(user, service: str) -> tuple[str, str]:
+    url = callback_url(Browser(), start(user("alice"), service)["authUrl"], **ACCOUNTS[service])
+    query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
+    return query["code"], url.split("?", 1)[0]
+
+
+def test_slack_errors_are_http_200_ok_false(sandbox):
+    wrong_secret = sandbox.post("/api/oauth.v2.access", auth=("dev-slack-client-id", "nope"), data={"code": "x"})
+    assert wrong_secret.status_code == 200 and wrong_secret.json() == {"ok": False, "error": "bad_client_secret"}
+    bad_code = sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data={"code": "x", "redirect_uri": "y"})
+    assert bad_code.json() == {"ok": False, "error": "invalid_code"}
+    assert sandbox.post("/api/auth.test", headers={"Authorization": "Bearer xoxp-nope"}).json() == {
+        "ok": False,
+        "error": "invalid_auth",
+    }
+
+
+def test_slack_rotation_refresh_tokens_are_single_use(user, sandbox):
+    code, redirect = _code(user, "slack")
+    exchange = sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data={"code": code, "redirect_uri": redirect}).json()
+    assert exchange["ok"] and exchange["authed_user"]["expires_in"] == 43200 and exchange["team"]["id"] == "T0ACME"
+    refresh = exchange["authed_user"]["refresh_token"]
+    rotated = sandbox.post(
+        "/api/oauth.v2.access", auth=SLACK_AUTH, data={"grant_type": "refresh_token", "refresh_token": refresh}
+    ).json()
+    assert rotated["ok"] and rotated["refresh_token"] != refresh and rotated["access_token"].startswith("xoxp-")
+    again = sandbox.post(
+        "/api/oauth.v2.access", auth=SLACK_AUTH, data={"grant_type": "refresh_token", "refresh_token": refresh}
+    ).json()
+    assert again == {"ok": False, "error": "invalid_refresh_token"}
+    who = sandbox.post("/api/auth.test", headers={"Authorization": f"Bearer {rotated['access_token']}"}).json()
+    assert (who["ok"], who["team_id"], who["user_id"]) == (True, "T0ACME", "U0ALICE")
+
+
+def test_slack_without_rotation_issues_no_refresh_token(user, sandbox):
+    sandbox.patch("/_sandbox/config", json={"slack_rotation": False}).raise_for_status()
+    code, redirect = _code(user, "slack")
+    authed = sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data={"code": code, "redirect_uri": redirect}).json()[
+        "authed_user"
+    ]
+    assert "refresh_token" not in authed and "expires_in" not in authed
+
+
+def test_google_pkce_is_enforced_and_refresh_keeps_no_refresh_token(user, sandbox):
+    code, redirect = _code(user, "gmail")
+    form = {**GOOGLE_CLIENT, "grant_type": "authorization_code", "code": code, "redirect_uri": redirect}
+    wrong = sandbox.post("/token", data={**form, "code_verifier": "x" * 43})
+    assert wrong.status_code == 400 and wrong.json() == {"error": "invalid_grant", "error_description": "Invalid code verifier."}
+    used = sandbox.post("/token", data={**form, "code_verifier": "x" * 43})
+    assert used.json()["error"] == "invalid_grant"  # a code is single use, even after a failed try
+
+
+def test_google_unknown_client_refresh_token_and_revoke(sandbox):
+    wrong_client = sandbox.post("/token", data={"client_id": "x", "client_secret": "y", "grant_type": "refresh_token"})
+    assert wrong_client.status_code == 401 and wrong_client.json()["error"] == "invalid_client"
+    revoked = sandbox.post("/token", data={**GOOGLE_CLIENT, "grant_type": "refresh_token", "refresh_token": "1//0gunknown"})
+    assert revoked.status_code == 400 and revoked.json() == {
+        "error": "invalid_grant",
+        "error_description": "Token has been expired or revoked.",
+    }
+    assert sandbox.post("/revoke", params={"token": "ya29.unknown"}).status_code == 400
+
+
+def test_faults_queue_and_counters(sandbox):
+    sandbox.post(
+        "/_sandbox/faults",
+        json={
+            "endpoint": "google.token",
+            "count": 2,
+            "status": 429,
+            "headers": {"Retry-After": "7"},
+            "body": {"error": "rate_limit_exceeded"},
+        },
+    ).raise_for_status()
+    first, second, third = (sandbox.post("/token", data={}) for _ in range(3))
+    assert (first.status_code, first.headers["Retry-After"], second.status_code, third.status_code) == (429, "7", 429, 401)
+    assert sandbox.get("/_sandbox/calls").json()["google.token"] == 3
+    assert sandbox.post("/_sandbox/faults", json={"endpoint": "google.token"}).status_code == 400
