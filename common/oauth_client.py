@@ -7,6 +7,7 @@ from common.clients import http_session
 from common.logs import get_logger
 from common.oauth_protocol import TokenResponseError, TokenSet, parse_token_response
 from common.providers import ProviderSpec
+from common.refresh_policy import retry_after_seconds
 from common.secrets import get_secret
 from common.settings import get_settings
 
@@ -31,7 +32,15 @@ def token_request(spec: ProviderSpec, form: dict, *, refresh: bool = False) -> T
         payload = response.json()
     except ValueError:
         payload = None
-    return parse_token_response(spec, response.status_code, payload, refresh=refresh)
+    try:
+        return parse_token_response(spec, response.status_code, payload, refresh=refresh)
+    except TokenResponseError as error:
+        error.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        raise
+
+
+def refresh_grant(spec: ProviderSpec, refresh_token: str) -> TokenSet:
+    return token_request(spec, {"grant_type": "refresh_token", "refresh_token": refresh_token}, refresh=True)
 
 
 def exchange_code(spec: ProviderSpec, code: str, redirect_uri: str, verifier: str | None) -> TokenSet:

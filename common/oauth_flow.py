@@ -28,18 +28,15 @@ from common.oauth_protocol import (
     state_key,
 )
 from common.providers import SERVICES, provider, redirect_uri
+from common.refresh_policy import refresh_due_at
 from common.settings import get_settings
 from common.stores import connections
 from common.stores.oauth_states import StateRejected, bind_browser, consume_state, create_state
 from common.timeutil import iso, utcnow
+from common.tokens import token_field
 
 MAX_STATE_LENGTH = 256
 log = get_logger(__name__)
-
-
-def token_field(service: str, kind: str) -> str:
-    """Associated-data field of a stored token: a gmail token copied into calendar fails to decrypt."""
-    return f"{service}:{kind}"
 
 
 def _verifier_field(key: str) -> str:
@@ -167,16 +164,19 @@ def _complete(spec, args, cookies) -> BrowserStep:
         log.warning("oauth exchange failed", extra={"fields": {"service": service, "uid": uid, "error": str(error)}})
         return _fail(service, "exchange_failed", record, cookie)
     try:
-        connections.save_connection(uid, service, _connection_record(uid, service, tokens, granted, account_key, account))
+        previous = connections.save_connection(uid, service, _connection_record(spec, uid, tokens, granted, account_key, account))
     except connections.AccountInUse:
         return _fail(service, "account_in_use", record, cookie)
     publish_connection_event("connected", uid, service, account)
+    if previous and previous.get("status") == "needs_reauth":
+        publish_connection_event("recovered", uid, service, account)
     target = record.get("returnTo") or get_settings().oauth_success_url
     return BrowserStep(_with_query(target, service=service), cookie, None, f"/api/v1/oauth/{service}/")
 
 
-def _connection_record(uid, service, tokens, granted, account_key, account) -> dict:
-    cipher, now = get_cipher(), utcnow()
+def _connection_record(spec, uid, tokens, granted, account_key, account) -> dict:
+    cipher, now, service = get_cipher(), utcnow(), spec.service
+    expires_at = now + datetime.timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
     return {
         "uid": uid,
         "service": service,
@@ -188,9 +188,12 @@ def _connection_record(uid, service, tokens, granted, account_key, account) -> d
         "refreshToken": cipher.encrypt(tokens.refresh_token, uid, token_field(service, "refresh_token"))
         if tokens.refresh_token
         else None,
-        "expiresAt": now + datetime.timedelta(seconds=tokens.expires_in) if tokens.expires_in else None,
+        "expiresAt": expires_at,
+        "refreshDueAt": refresh_due_at(spec.family, expires_at, now, bool(tokens.refresh_token), get_settings()),
+        "refreshedAt": now,
         "connectedAt": now,
         "updatedAt": now,
+        "consecutiveFailures": 0,
     }
 
 
@@ -206,6 +209,7 @@ def describe(record: dict) -> dict:
         "expiresAt": iso(expires_at),
         "isExpired": bool(expires_at and expires_at <= utcnow()),
         "connectedAt": iso(record.get("connectedAt")),
+        "reason": record.get("statusReason") or record.get("lastError"),
     }
 
 
@@ -222,6 +226,7 @@ def status(uid: str, service: str) -> dict:
             "expiresAt": None,
             "isExpired": False,
             "connectedAt": None,
+            "reason": None,
         }
     return describe(record)
 

@@ -60,9 +60,10 @@ class TokenSet:
 class TokenResponseError(Exception):
     """The provider refused (error code from the reply) or answered something unusable."""
 
-    def __init__(self, error: str, retryable: bool = False):
+    def __init__(self, error: str, retryable: bool = False, retry_after: float | None = None):
         self.error = error
         self.retryable = retryable
+        self.retry_after = retry_after
         super().__init__(error)
 
 

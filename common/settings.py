@@ -51,6 +51,15 @@ def _seconds(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+def _count(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not raw.strip().isdigit() or not low <= int(raw) <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}")
+        return int(raw)
+
+    return parse
+
+
 def _matching(pattern: str, rule: str, empty_ok: bool = False) -> Callable[[str], str]:
     """A parser that accepts text matching `pattern` and otherwise says the rule."""
 
@@ -203,7 +212,47 @@ SETTINGS: tuple[Setting, ...] = (
         "Calendar scopes asked for and required",
     ),
     Setting("PROVIDER_TIMEOUT_SECONDS", "10", _seconds(0, 60), "timeout of each call to a provider"),
+    Setting(
+        "TOKEN_REFRESH_MARGIN_SLACK_SECONDS",
+        "1800",
+        _seconds(0, 21600),
+        "refresh a Slack token read this close to expiry (12 h tokens)",
+    ),
+    Setting(
+        "TOKEN_REFRESH_MARGIN_GOOGLE_SECONDS",
+        "300",
+        _seconds(0, 1800),
+        "refresh a Google token read this close to expiry (1 h tokens)",
+    ),
+    Setting(
+        "TOKEN_REFRESH_WINDOW_SECONDS",
+        "900",
+        _seconds(0, 21600),
+        "the scheduled job refreshes connections due within this window",
+    ),
+    Setting(
+        "GOOGLE_IDLE_REFRESH_DAYS",
+        "30",
+        _seconds(0, 150),
+        "refresh an unused Google connection after this many days (its refresh token dies after 6 months unused)",
+    ),
+    Setting("TOKEN_LEASE_SECONDS", "30", _seconds(1, 300), "refresh lease lifetime: a crashed holder's lease expires after it"),
+    Setting("TOKEN_WAIT_SECONDS", "20", _seconds(0, 120), "how long a reader waits for another instance's refresh"),
+    Setting(
+        "TOKEN_REFRESH_ATTEMPTS", "3", _count(1, 10), "provider calls per refresh before a transient failure becomes a cooldown"
+    ),
+    Setting(
+        "TOKEN_REFRESH_COOLDOWN_SECONDS",
+        "60",
+        _seconds(0, 3600),
+        "pause after transient refresh failures (longer when Retry-After says so)",
+    ),
+    Setting("REFRESH_JOB_PAGE_SIZE", "200", _count(1, 1000), "connections the scheduled job reads per query page"),
+    Setting("REFRESH_JOB_CONCURRENCY", "8", _count(1, 64), "refreshes the scheduled job runs at once"),
+    Setting("REFRESH_JOB_BUDGET_SECONDS", "240", _seconds(1, 3000), "time after which the scheduled job stops taking new pages"),
+    Setting("REENCRYPT_BATCH_SIZE", "200", _count(1, 500), "documents the re-encryption job rewrites per page"),
     Setting("TOPIC_CONNECTION_EVENTS", "connection-events", _topic, "topic for connection lifecycle events"),
+    Setting("TOPIC_KEY_ROTATION", "key-rotation", _topic, "topic that starts (and continues) the re-encryption job"),
     Setting("TOPIC_SLACK_EVENTS", "slack-events", _topic, "topic the Slack webhooks hand events to"),
     Setting("HEALTH_TIMEOUT_SECONDS", "2", _seconds(0, 30), "deadline for each dependency probe of the health endpoints"),
     Setting("ID_TOKEN_CLOCK_SKEW_SECONDS", "10", _seconds(-1, 300), "clock skew allowed when checking ID-token exp and iat"),

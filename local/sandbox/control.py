@@ -105,6 +105,16 @@ def register(app: flask.Flask, state: SandboxState) -> None:
             state.config.update(changes)
             return flask.jsonify(state.config)
 
+    @app.post("/_sandbox/expire")
+    def sandbox_expire_token():
+        """{"token": "..."}: that access token now fails as expired, its refresh token still works."""
+        token = (flask.request.get_json(force=True) or {}).get("token", "")
+        with state.lock:
+            if token not in state.tokens:
+                return flask.jsonify({"error": "unknown token"}), 404
+            state.tokens[token]["expires_at"] = 1
+        return "", 204
+
     @app.get("/_sandbox/revoked")
     def sandbox_revoked():
         with state.lock:

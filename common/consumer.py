@@ -1,0 +1,60 @@
+"""The wrapper every Pub/Sub-triggered function goes through: decode the message, bind its trace,
+drop messages older than a maximum age, and sort failures. Retryable errors (and unexpected ones)
+are re-raised, so functions-framework answers 500 and Pub/Sub redelivers (a dead-letter topic ends
+poison messages); permanent ones are logged and acknowledged."""
+
+import base64
+import binascii
+import datetime
+import functools
+import json
+
+from common.errors import AppError
+from common.logs import bind_trace, get_logger
+from common.settings import get_settings
+from common.timeutil import utcnow
+
+log = get_logger(__name__)
+
+
+def _published_at(message: dict) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.fromisoformat(message["publishTime"].replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def consumer(max_age_seconds: float | None = None):
+    """Decorate `handler(payload: dict, attributes: dict)` as a CloudEvent function."""
+
+    def decorate(handler):
+        get_settings()  # a bad setting fails the start, not the first message
+
+        @functools.wraps(handler)
+        def run(cloud_event):
+            message = (cloud_event.data or {}).get("message") or {}
+            attributes = message.get("attributes") or {}
+            bind_trace({"traceparent": attributes.get("traceparent", "")})
+            fields = {"function": handler.__name__, "messageId": message.get("messageId")}
+            published = _published_at(message)
+            if max_age_seconds is not None and published and (utcnow() - published).total_seconds() > max_age_seconds:
+                log.warning("message too old; dropped", extra={"fields": fields})
+                return
+            try:
+                payload = json.loads(base64.b64decode(message.get("data") or b"e30=") or b"{}")
+            except (ValueError, binascii.Error):
+                log.error("message is not base64 JSON; dropped", extra={"fields": fields})
+                return
+            try:
+                handler(payload if isinstance(payload, dict) else {"value": payload}, attributes)
+            except AppError as error:
+                if error.retryable:
+                    log.warning(
+                        "retryable failure; message will be redelivered", extra={"fields": {**fields, "errorCode": error.code}}
+                    )
+                    raise
+                log.error("permanent failure; message acknowledged", extra={"fields": {**fields, "errorCode": error.code}})
+
+        return run
+
+    return decorate

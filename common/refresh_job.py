@@ -1,0 +1,89 @@
+"""The scheduled refresh: every active connection whose refresh is due within the window, found
+by an indexed query on (status, refreshDueAt) so its cost grows with the connections due, not with
+all of them; paged; refreshed with bounded concurrency through the token manager, whose leases make
+two overlapping runs (or a run and a reader) safe."""
+
+import concurrent.futures
+import dataclasses
+import datetime
+import time
+
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from common.clients import firestore_client
+from common.errors import AppError
+from common.logs import get_logger
+from common.providers import provider
+from common.settings import get_settings
+from common.stores.connections import CONNECTIONS
+from common.timeutil import utcnow
+from common.tokens import ReauthRequired, refresh
+
+log = get_logger(__name__)
+
+
+@dataclasses.dataclass
+class Summary:
+    due: int = 0
+    refreshed: int = 0
+    failed: int = 0
+    needs_reauth: int = 0
+    skipped: int = 0
+    pages: int = 0
+    complete: bool = True
+    seconds: float = 0.0
+
+
+def _refresh_one(record: dict, window: float) -> str:
+    now = utcnow()
+    cooldown = record.get("cooldownUntil")
+    if cooldown and cooldown > now:
+        return "skipped"
+    try:
+        refresh(record["uid"], provider(record["service"]), record, force=False, margin=window)
+        return "refreshed"
+    except ReauthRequired:
+        return "needs_reauth"
+    except AppError as error:
+        return "skipped" if error.code in ("refresh_in_progress", "refresh_cooldown", "not_connected") else "failed"
+
+
+def due_query(until: datetime.datetime, page_size: int):
+    return (
+        firestore_client()
+        .collection_group(CONNECTIONS)
+        .where(filter=FieldFilter("status", "==", "active"))
+        .where(filter=FieldFilter("refreshDueAt", "<=", until))
+        .order_by("refreshDueAt")
+        .limit(page_size)
+    )
+
+
+def run_refresh_job() -> Summary:
+    settings = get_settings()
+    started, summary = time.monotonic(), Summary()
+    window = settings.token_refresh_window_seconds
+    until = utcnow() + datetime.timedelta(seconds=window)
+    # The window also counts as the margin, so a refresh that another run finished is not repeated.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=settings.refresh_job_concurrency) as pool:
+        last = None
+        while True:
+            if time.monotonic() - started > settings.refresh_job_budget_seconds:
+                summary.complete = False
+                break
+            query = due_query(until, settings.refresh_job_page_size)
+            page = list((query.start_after(last) if last else query).stream())
+            if not page:
+                break
+            summary.pages += 1
+            summary.due += len(page)
+            for outcome in pool.map(lambda doc: _refresh_one(doc.to_dict(), window), page):
+                setattr(summary, outcome, getattr(summary, outcome) + 1)
+            last = page[-1]
+            log.info(
+                "refresh job progress",
+                extra={"fields": {"page": summary.pages, "due": summary.due, "refreshed": summary.refreshed}},
+            )
+    summary.seconds = round(time.monotonic() - started, 3)
+    log.info("refresh job finished", extra={"fields": dataclasses.asdict(summary)})
+    return summary

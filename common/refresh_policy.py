@@ -1,0 +1,50 @@
+"""Refresh decisions as pure functions: when a token needs refreshing, when the scheduled job
+should pick a connection up, which failures need the user, and how long to back off."""
+
+import datetime
+import random
+
+REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_refresh_token", "token_revoked", "token_expired"})
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+
+
+def refresh_margin(family: str, settings) -> float:
+    """Google access tokens live 1 h, Slack's 12 h: each gets its own margin."""
+    return settings.token_refresh_margin_google_seconds if family == "google" else settings.token_refresh_margin_slack_seconds
+
+
+def needs_refresh(expires_at: datetime.datetime | None, margin: float, now: datetime.datetime) -> bool:
+    return expires_at is not None and (expires_at - now).total_seconds() <= margin
+
+
+def refresh_due_at(family: str, expires_at, refreshed_at, has_refresh_token: bool, settings) -> datetime.datetime | None:
+    """When the scheduled job should refresh this connection: ahead of expiry by the job's window,
+    and (Google) before an unused refresh token goes stale. None: never (no refresh token)."""
+    if not has_refresh_token:
+        return None
+    candidates = []
+    if expires_at is not None:
+        candidates.append(expires_at - datetime.timedelta(seconds=settings.token_refresh_window_seconds))
+    if family == "google":
+        candidates.append(refreshed_at + datetime.timedelta(days=settings.google_idle_refresh_days))
+    return min(candidates) if candidates else None
+
+
+def needs_user(error: str) -> bool:
+    """Errors only a new consent fixes: the connection becomes needs_reauth."""
+    return error in REAUTH_ERRORS
+
+
+def backoff_delay(attempt: int, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter; the provider's Retry-After wins when it gives one."""
+    if retry_after is not None:
+        return retry_after
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+
+
+def retry_after_seconds(header: str | None) -> float | None:
+    """Retry-After in seconds (HTTP-date form is not used by these providers)."""
+    if header and header.strip().isdigit():
+        return float(header.strip())
+    return None

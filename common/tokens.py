@@ -1,0 +1,220 @@
+"""The token manager: every provider call gets its access token here.
+
+A read returns the stored token while it is fresh (one Firestore read and one decryption). Near
+expiry, one instance refreshes under a lease while the others wait and pick up its result, so a
+single-use refresh token is never spent twice. A refresh reply is stored in one write (a rotated
+refresh token with its access token) before anything else happens. Failures: errors only the user
+can fix make the connection `needs_reauth`; transient ones are retried with backoff and then put
+the connection in a cooldown. One `refresh_failed` event per failure episode, `recovered` after it.
+"""
+
+import datetime
+import random
+import secrets
+import time
+
+from google.api_core.exceptions import NotFound as FirestoreNotFound
+from google.cloud import firestore
+
+from common.clients import firestore_client
+from common.crypto import get_cipher
+from common.errors import AppError, NotFound, Unavailable
+from common.events import publish_connection_event
+from common.logs import get_logger
+from common.oauth_client import refresh_grant
+from common.oauth_protocol import TokenResponseError
+from common.providers import ProviderSpec, provider
+from common.refresh_policy import backoff_delay, needs_refresh, needs_user, refresh_due_at, refresh_margin
+from common.settings import get_settings
+from common.stores import connections, leases
+from common.timeutil import utcnow
+
+log = get_logger(__name__)
+
+
+class NotConnected(NotFound):
+    code = "not_connected"
+    default_message = "This service is not connected"
+
+
+class ReauthRequired(AppError):
+    status = 409
+    code = "needs_reauth"
+    default_message = "The connection needs the user to connect again"
+
+
+def token_field(service: str, kind: str) -> str:
+    """Associated-data field of a stored token: a gmail token copied into calendar fails to decrypt."""
+    return f"{service}:{kind}"
+
+
+def _decrypt(uid: str, record: dict, kind: str) -> str:
+    column = "accessToken" if kind == "access_token" else "refreshToken"
+    return get_cipher().decrypt(record[column], uid, token_field(record["service"], kind))
+
+
+def _load(uid: str, service: str) -> dict:
+    record = connections.get_connection(uid, service)
+    if record is None:
+        raise NotConnected()
+    if record.get("status") == "needs_reauth":
+        raise ReauthRequired(code="needs_reauth")
+    return record
+
+
+def get_access_token(uid: str, service: str) -> str:
+    """A valid access token for the user's connection, refreshed first when it is about to expire."""
+    spec = provider(service)
+    record = _load(uid, service)
+    margin = refresh_margin(spec.family, get_settings())
+    if not needs_refresh(record.get("expiresAt"), margin, utcnow()):
+        return _decrypt(uid, record, "access_token")
+    return refresh(uid, spec, record, force=False, margin=margin)
+
+
+def call_with_token(uid: str, service: str, call):
+    """Run call(access_token) -> response; a 401 gets one forced refresh and one retry."""
+    response = call(get_access_token(uid, service))
+    if response.status_code != 401:
+        return response
+    spec = provider(service)
+    token = refresh(uid, spec, _load(uid, service), force=True, margin=refresh_margin(spec.family, get_settings()))
+    return call(token)
+
+
+def _fresh(current: dict, seen: dict, force: bool, margin: float) -> bool:
+    """Another instance refreshed since `seen` was read (or, unforced, the token is fresh anyway)."""
+    if needs_refresh(current.get("expiresAt"), margin, utcnow()):
+        return False
+    return not force or current.get("accessToken") != seen.get("accessToken")
+
+
+def refresh(uid: str, spec: ProviderSpec, seen: dict, *, force: bool, margin: float) -> str:
+    """Refresh under the lease, or wait for the instance that holds it; returns the access token."""
+    settings = get_settings()
+    owner, deadline, attempt = secrets.token_hex(8), time.monotonic() + settings.token_wait_seconds, 0
+    while True:
+        current = _load(uid, spec.service)
+        if _fresh(current, seen, force, margin):
+            return _decrypt(uid, current, "access_token")
+        _respect_cooldown(uid, current)
+        if leases.try_take(uid, spec.service, owner, settings.token_lease_seconds):
+            break
+        if time.monotonic() > deadline:
+            raise Unavailable("A refresh of this connection is in progress", code="refresh_in_progress", retry_after=1)
+        time.sleep(min(0.05 * 2**attempt, 0.5) * random.uniform(0.5, 1.0))
+        attempt += 1
+    try:
+        current = _load(uid, spec.service)  # re-read under the lease: another holder may have finished
+        if _fresh(current, seen, force, margin):
+            return _decrypt(uid, current, "access_token")
+        return _refresh_with_provider(uid, spec, current)
+    finally:
+        leases.release(uid, spec.service, owner)
+
+
+def _respect_cooldown(uid: str, record: dict) -> None:
+    cooldown = record.get("cooldownUntil")
+    now = utcnow()
+    if cooldown and cooldown > now:
+        raise Unavailable(
+            "The provider is failing; retry later", code="refresh_cooldown", retry_after=(cooldown - now).total_seconds()
+        )
+
+
+def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict) -> str:
+    settings = get_settings()
+    if not current.get("refreshToken"):
+        _mark_reauth(uid, spec, current, "no_refresh_token")
+    refresh_token = _decrypt(uid, current, "refresh_token")
+    started, error = time.monotonic(), None
+    for attempt in range(settings.token_refresh_attempts):
+        try:
+            return _store_refreshed(uid, spec, current, refresh_grant(spec, refresh_token))
+        except TokenResponseError as failure:
+            error = failure
+            if needs_user(failure.error):
+                _mark_reauth(uid, spec, current, failure.error)
+            if not failure.retryable or attempt + 1 == settings.token_refresh_attempts:
+                break
+            delay = backoff_delay(attempt, failure.retry_after)
+            if time.monotonic() - started + delay > settings.token_lease_seconds / 2:
+                break  # waiting longer than half the lease would risk a second refresher
+            time.sleep(delay)
+    return _record_cooldown(uid, spec, current, error)
+
+
+def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str:
+    cipher, now, settings = get_cipher(), utcnow(), get_settings()
+    expires_at = now + datetime.timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
+    refresh_ciphertext = (
+        cipher.encrypt(tokens.refresh_token, uid, token_field(spec.service, "refresh_token"))
+        if tokens.refresh_token
+        else current["refreshToken"]
+    )
+    update = {
+        "accessToken": cipher.encrypt(tokens.access_token, uid, token_field(spec.service, "access_token")),
+        "refreshToken": refresh_ciphertext,
+        "expiresAt": expires_at,
+        "refreshDueAt": refresh_due_at(spec.family, expires_at, now, True, settings),
+        "refreshedAt": now,
+        "updatedAt": now,
+        "status": "active",
+        "consecutiveFailures": 0,
+        "statusReason": firestore.DELETE_FIELD,
+        "lastError": firestore.DELETE_FIELD,
+        "cooldownUntil": firestore.DELETE_FIELD,
+    }
+    if tokens.scopes:
+        update["scopes"] = list(tokens.scopes)
+    try:
+        connections.connection_ref(uid, spec.service).update(update)  # one write: a rotated refresh token is never lost
+    except FirestoreNotFound:
+        raise NotConnected() from None
+    if current.get("consecutiveFailures"):
+        publish_connection_event("recovered", uid, spec.service, current.get("account"))
+    log.info("token refreshed", extra={"fields": {"uid": uid, "service": spec.service, "rotated": bool(tokens.refresh_token)}})
+    return tokens.access_token
+
+
+@firestore.transactional
+def _set_failure(transaction, ref, used_refresh: str, update: dict) -> tuple[bool, bool]:
+    """(written, first failure of the episode). Not written when the refresh token changed meanwhile."""
+    snapshot = ref.get(transaction=transaction)
+    if not snapshot.exists or snapshot.get("refreshToken") != used_refresh:
+        return False, False
+    record = snapshot.to_dict()
+    first = record.get("status") != "needs_reauth" and not record.get("consecutiveFailures")
+    update = {**update, "consecutiveFailures": (record.get("consecutiveFailures") or 0) + 1}
+    transaction.update(ref, update)
+    return True, first
+
+
+def _mark_reauth(uid: str, spec: ProviderSpec, current: dict, error: str) -> None:
+    ref = connections.connection_ref(uid, spec.service)
+    update = {"status": "needs_reauth", "statusReason": error, "lastError": error, "refreshDueAt": None, "updatedAt": utcnow()}
+    written, first = _set_failure(firestore_client().transaction(), ref, current.get("refreshToken"), update)
+    if not written:
+        raise Unavailable("The connection changed during refresh; retry", code="refresh_conflict", retry_after=1)
+    log.warning("connection needs re-auth", extra={"fields": {"uid": uid, "service": spec.service, "error": error}})
+    if first:
+        publish_connection_event("refresh_failed", uid, spec.service, current.get("account"), error=error, needsReauth=True)
+    raise ReauthRequired()
+
+
+def _record_cooldown(uid: str, spec: ProviderSpec, current: dict, error: TokenResponseError) -> str:
+    settings, now = get_settings(), utcnow()
+    pause = max(settings.token_refresh_cooldown_seconds, error.retry_after or 0)
+    update = {"lastError": error.error, "cooldownUntil": now + datetime.timedelta(seconds=pause), "updatedAt": now}
+    _, first = _set_failure(
+        firestore_client().transaction(), connections.connection_ref(uid, spec.service), current.get("refreshToken"), update
+    )
+    log.warning(
+        "token refresh failed; cooling down",
+        extra={"fields": {"uid": uid, "service": spec.service, "error": error.error, "cooldownSeconds": pause}},
+    )
+    if first:
+        publish_connection_event(
+            "refresh_failed", uid, spec.service, current.get("account"), error=error.error, needsReauth=False
+        )
+    raise Unavailable("The provider did not refresh the token; retry later", code="refresh_failed", retry_after=pause)

@@ -1,0 +1,79 @@
+"""The scheduled refresh job: due connections only, skips what it must, safe when runs overlap,
+and delivered through the Pub/Sub emulator's push subscription like Cloud Scheduler's tick."""
+
+import concurrent.futures
+import datetime
+import time
+
+from google.cloud import pubsub_v1
+
+from common.clients import firestore_client
+from common.refresh_job import run_refresh_job
+from tests.functions.test_oauth_flow import connect
+
+SLACK = {"team_id": "T0ACME", "team_name": "Acme"}
+
+
+def _doc(uid: str, service: str):
+    return firestore_client().collection("users").document(uid).collection("connections").document(service)
+
+
+def _make_due(uid: str, service: str, **extra) -> None:
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)
+    _doc(uid, service).update({"expiresAt": past, "refreshDueAt": past, **extra})
+
+
+def _seed(user, sandbox) -> None:
+    for uid in ("alice", "bob", "carol", "dave", "erin"):
+        assert connect(user(uid), "slack", user_id=f"U0{uid.upper()}", **SLACK)["outcome"] == "success"
+    assert connect(user("alice"), "gmail", email="alice@example.com")["outcome"] == "success"
+    _make_due("alice", "slack")
+    _make_due("bob", "slack")
+    _make_due("alice", "gmail")
+    _make_due("dave", "slack", status="needs_reauth")
+    _make_due("erin", "slack", cooldownUntil=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5))
+    sandbox.delete("/_sandbox/calls")
+
+
+def test_only_due_active_connections_are_refreshed(user, sandbox):
+    _seed(user, sandbox)
+    before = {uid: _doc(uid, "slack").get().to_dict()["accessToken"] for uid in ("alice", "bob", "carol")}
+    summary = run_refresh_job()
+    assert (summary.due, summary.refreshed, summary.skipped, summary.failed, summary.complete) == (4, 3, 1, 0, True)
+    calls = sandbox.get("/_sandbox/calls").json()
+    assert calls == {"slack.oauth.v2.access": 2, "google.token": 1}
+    after = {uid: _doc(uid, "slack").get().to_dict()["accessToken"] for uid in ("alice", "bob", "carol")}
+    assert after["alice"] != before["alice"] and after["bob"] != before["bob"] and after["carol"] == before["carol"]
+    assert _doc("dave", "slack").get().to_dict()["status"] == "needs_reauth"
+
+
+def test_overlapping_runs_refresh_each_connection_once(user, sandbox):
+    _seed(user, sandbox)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        summaries = list(pool.map(lambda _: run_refresh_job(), range(2)))
+    assert sandbox.get("/_sandbox/calls").json() == {"slack.oauth.v2.access": 2, "google.token": 1}
+    assert all(s.failed == 0 for s in summaries)
+
+
+def test_failures_are_counted_not_raised(user, sandbox):
+    _seed(user, sandbox)
+    sandbox.post(
+        "/_sandbox/faults", json={"endpoint": "google.token", "status": 400, "body": {"error": "invalid_grant"}}
+    ).raise_for_status()
+    summary = run_refresh_job()
+    assert (summary.refreshed, summary.needs_reauth) == (2, 1)
+    assert _doc("alice", "gmail").get().to_dict()["status"] == "needs_reauth"
+
+
+def test_a_scheduler_tick_through_pubsub_push_runs_the_job(user, sandbox, stack):
+    assert connect(user("alice"), "slack", user_id="U0ALICE", **SLACK)["outcome"] == "success"
+    _make_due("alice", "slack")
+    before = _doc("alice", "slack").get().to_dict()["accessToken"]
+    publisher = pubsub_v1.PublisherClient()
+    publisher.publish(publisher.topic_path(stack.emulators.project, "token-refresh-tick"), b'{"job": "token_refresh"}').result(
+        timeout=10
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _doc("alice", "slack").get().to_dict()["accessToken"] == before:
+        time.sleep(0.2)
+    assert _doc("alice", "slack").get().to_dict()["accessToken"] != before

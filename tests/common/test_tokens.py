@@ -1,0 +1,245 @@
+"""The token manager against the emulators and the sandbox: fresh reads, refresh under a lease
+(threads and processes), rotation, failures, cooldown, recovery and the 401 retry."""
+
+import concurrent.futures
+import datetime
+import json
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from common import clock
+from common.clients import firestore_client
+from common.errors import Unavailable
+from common.settings import reset_settings
+from common.tokens import ReauthRequired, call_with_token, get_access_token
+from local.catalog import ROOT
+from tests.functions.test_oauth_flow import connect
+
+
+def _doc(uid: str, service: str):
+    return firestore_client().collection("users").document(uid).collection("connections").document(service)
+
+
+def _expire(uid: str, service: str) -> None:
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)
+    _doc(uid, service).update({"expiresAt": past, "refreshDueAt": past})
+
+
+def _calls(sandbox, endpoint: str) -> int:
+    return sandbox.get("/_sandbox/calls").json().get(endpoint, 0)
+
+
+@pytest.fixture
+def connected(user, sandbox):
+    def make(service: str, uid: str = "alice", **account) -> None:
+        assert connect(user(uid), service, **account)["outcome"] == "success"
+        sandbox.delete("/_sandbox/calls")
+
+    return make
+
+
+@pytest.fixture
+def fast_settings(monkeypatch, stack):
+    monkeypatch.setenv("TOKEN_REFRESH_COOLDOWN_SECONDS", "30")
+    reset_settings()
+    yield
+    monkeypatch.undo()
+    reset_settings()
+
+
+def test_a_fresh_token_is_read_without_calling_the_provider(connected, sandbox):
+    connected("gmail")
+    token = get_access_token("alice", "gmail")
+    assert token.startswith("ya29.") and get_access_token("alice", "gmail") == token
+    assert _calls(sandbox, "google.token") == 0
+
+
+def test_slack_refresh_rotates_and_stores_both_tokens_in_one_write(connected, sandbox):
+    connected("slack")
+    before = _doc("alice", "slack").get().to_dict()
+    old = get_access_token("alice", "slack")
+    _expire("alice", "slack")
+    new = get_access_token("alice", "slack")
+    after = _doc("alice", "slack").get().to_dict()
+    assert new != old and new.startswith("xoxp-") and _calls(sandbox, "slack.oauth.v2.access") == 1
+    assert after["refreshToken"] != before["refreshToken"]  # the rotated refresh token was stored
+    assert after["expiresAt"] > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=11)
+    _expire("alice", "slack")
+    assert get_access_token("alice", "slack") not in (old, new)  # the stored (rotated) refresh token works
+
+
+def test_google_refresh_keeps_the_stored_refresh_token(connected):
+    connected("calendar")
+    before = _doc("alice", "calendar").get().to_dict()
+    _expire("alice", "calendar")
+    get_access_token("alice", "calendar")
+    assert _doc("alice", "calendar").get().to_dict()["refreshToken"] == before["refreshToken"]
+
+
+def test_fifty_threads_on_an_expired_token_make_one_refresh(connected, sandbox):
+    connected("slack")
+    _expire("alice", "slack")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        tokens = list(pool.map(lambda _: get_access_token("alice", "slack"), range(50)))
+    assert _calls(sandbox, "slack.oauth.v2.access") == 1
+    assert len(set(tokens)) == 1
+
+
+PROCESS_READER = """
+import concurrent.futures, json, sys
+from common.tokens import get_access_token
+with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+    print(json.dumps(list(pool.map(lambda _: get_access_token("alice", "slack"), range(10)))))
+"""
+
+
+@pytest.mark.slow
+def test_fifty_callers_in_five_processes_make_one_refresh(connected, sandbox, stack):
+    connected("slack")
+    _expire("alice", "slack")
+    env = {**stack.env, "APP_ENV": "test"}
+    readers = [
+        subprocess.Popen([sys.executable, "-c", PROCESS_READER], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(5)
+    ]
+    outputs = [reader.communicate(timeout=120)[0] for reader in readers]
+    tokens = [token for output in outputs for token in json.loads(output.strip().splitlines()[-1])]  # logs come first
+    assert len(tokens) == 50 and len(set(tokens)) == 1
+    assert _calls(sandbox, "slack.oauth.v2.access") == 1
+
+
+def test_a_crashed_holders_lease_expires(connected, sandbox):
+    connected("gmail")
+    _expire("alice", "gmail")
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)
+    firestore_client().collection("token_leases").document("gmail:alice").set({"owner": "crashed", "expiresAt": past})
+    assert get_access_token("alice", "gmail").startswith("ya29.")
+    assert _calls(sandbox, "google.token") == 1
+    assert not firestore_client().collection("token_leases").document("gmail:alice").get().exists
+
+
+def test_a_live_lease_makes_readers_wait_then_give_up(connected, sandbox, monkeypatch):
+    connected("gmail")
+    _expire("alice", "gmail")
+    future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=60)
+    firestore_client().collection("token_leases").document("gmail:alice").set({"owner": "busy", "expiresAt": future})
+    monkeypatch.setenv("TOKEN_WAIT_SECONDS", "1")
+    reset_settings()
+    try:
+        with pytest.raises(Unavailable) as waited:
+            get_access_token("alice", "gmail")
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert waited.value.code == "refresh_in_progress" and _calls(sandbox, "google.token") == 0
+
+
+@pytest.mark.parametrize(
+    "service, endpoint, body, status",
+    [
+        ("gmail", "google.token", {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}, 400),
+        ("slack", "slack.oauth.v2.access", {"ok": False, "error": "invalid_refresh_token"}, 200),
+    ],
+)
+def test_a_revoked_grant_needs_reauth_with_one_event(connected, sandbox, user, topic_messages, service, endpoint, body, status):
+    connected(service)
+    events = topic_messages("connection-events")
+    _expire("alice", service)
+    sandbox.post("/_sandbox/faults", json={"endpoint": endpoint, "count": 5, "status": status, "body": body}).raise_for_status()
+    for _ in range(3):
+        with pytest.raises(ReauthRequired):
+            get_access_token("alice", service)
+    assert _calls(sandbox, endpoint) == 1  # later reads do not call the provider again
+    published = events(expected=2, timeout=3)
+    assert [(m["data"]["type"], m["data"]["needsReauth"]) for m in published] == [("refresh_failed", True)]
+    status_reply = user("alice").get(f"/api/v1/oauth/{service}/status").json()["data"]
+    assert status_reply["status"] == "needs_reauth" and status_reply["reason"] == body["error"]
+    assert user("alice").get("/api/v1/oauth/connections").json()["data"]["connections"][0]["status"] == "needs_reauth"
+
+
+def test_reconnecting_after_reauth_recovers(connected, sandbox, user, topic_messages):
+    connected("gmail")
+    _expire("alice", "gmail")
+    sandbox.post(
+        "/_sandbox/faults", json={"endpoint": "google.token", "status": 400, "body": {"error": "invalid_grant"}}
+    ).raise_for_status()
+    with pytest.raises(ReauthRequired):
+        get_access_token("alice", "gmail")
+    events = topic_messages("connection-events")
+    assert connect(user("alice"), "gmail")["outcome"] == "success"
+    assert [m["data"]["type"] for m in events(expected=2)] == ["connected", "recovered"]
+    assert get_access_token("alice", "gmail").startswith("ya29.")
+
+
+def test_transient_failures_are_retried_with_backoff(connected, sandbox):
+    connected("gmail")
+    _expire("alice", "gmail")
+    sandbox.post(
+        "/_sandbox/faults",
+        json={"endpoint": "google.token", "count": 1, "status": 503, "body": {"error": "temporarily_unavailable"}},
+    )
+    sandbox.post(
+        "/_sandbox/faults",
+        json={
+            "endpoint": "google.token",
+            "count": 1,
+            "status": 429,
+            "headers": {"Retry-After": "1"},
+            "body": {"error": "rate_limit_exceeded"},
+        },
+    )
+    assert get_access_token("alice", "gmail").startswith("ya29.")
+    assert _calls(sandbox, "google.token") == 3
+
+
+def test_exhausted_retries_cool_down_then_recover(connected, sandbox, topic_messages, fast_settings):
+    connected("slack")
+    events = topic_messages("connection-events")
+    _expire("alice", "slack")
+    sandbox.post(
+        "/_sandbox/faults", json={"endpoint": "slack.oauth.v2.access", "count": 3, "status": 500, "body": {}}
+    ).raise_for_status()
+    with pytest.raises(Unavailable) as failed:
+        get_access_token("alice", "slack")
+    assert failed.value.code == "refresh_failed" and failed.value.retry_after == 30
+    assert _calls(sandbox, "slack.oauth.v2.access") == 3
+    record = _doc("alice", "slack").get().to_dict()
+    assert record["status"] == "active" and record["consecutiveFailures"] == 1 and record["lastError"] == "http_500"
+    with pytest.raises(Unavailable) as cooling:
+        get_access_token("alice", "slack")
+    assert cooling.value.code == "refresh_cooldown" and _calls(sandbox, "slack.oauth.v2.access") == 3
+    try:
+        clock.set_offset(31)
+        assert get_access_token("alice", "slack").startswith("xoxp-")
+    finally:
+        clock.set_offset(0)
+    record = _doc("alice", "slack").get().to_dict()
+    assert record["consecutiveFailures"] == 0 and "lastError" not in record and "cooldownUntil" not in record
+    assert [(m["data"]["type"], m["data"].get("needsReauth")) for m in events(expected=2)] == [
+        ("refresh_failed", False),
+        ("recovered", None),
+    ]
+
+
+def test_a_provider_401_forces_one_refresh_and_one_retry(connected, sandbox, stack):
+    connected("gmail")
+    sandbox.post("/_sandbox/expire", json={"token": get_access_token("alice", "gmail")}).raise_for_status()
+    seen = []
+
+    def userinfo(token):
+        seen.append(token)
+        return requests.get(f"{stack.sandbox_url}/v1/userinfo", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    reply = call_with_token("alice", "gmail", userinfo)
+    assert reply.status_code == 200 and reply.json()["email"] == "alice@example.com"
+    assert len(seen) == 2 and seen[0] != seen[1] and _calls(sandbox, "google.token") == 1
+
+
+def test_unknown_connection_is_not_connected(stack):
+    from common.tokens import NotConnected
+
+    with pytest.raises(NotConnected):
+        get_access_token("nobody", "slack")
