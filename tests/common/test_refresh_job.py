@@ -19,7 +19,7 @@ def _doc(uid: str, service: str):
 
 
 def _make_due(uid: str, service: str, **extra) -> None:
-    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)
     _doc(uid, service).update({"expiresAt": past, "refreshDueAt": past, **extra})
 
 
@@ -31,7 +31,7 @@ def _seed(user, sandbox) -> None:
     _make_due("bob", "slack")
     _make_due("alice", "gmail")
     _make_due("dave", "slack", status="needs_reauth")
-    _make_due("erin", "slack", cooldownUntil=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5))
+    _make_due("erin", "slack", cooldownUntil=datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5))
     sandbox.delete("/_sandbox/calls")
 
 

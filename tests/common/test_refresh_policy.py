@@ -4,7 +4,7 @@ from common.refresh_policy import backoff_delay, needs_refresh, needs_user, refr
 from common.settings import load_settings
 
 SETTINGS = load_settings({})
-NOW = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC)
 
 
 def test_needs_refresh_within_the_margin_only():

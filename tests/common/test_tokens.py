@@ -24,7 +24,7 @@ def _doc(uid: str, service: str):
 
 
 def _expire(uid: str, service: str) -> None:
-    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)
     _doc(uid, service).update({"expiresAt": past, "refreshDueAt": past})
 
 
@@ -66,7 +66,7 @@ def test_slack_refresh_rotates_and_stores_both_tokens_in_one_write(connected, sa
     after = _doc("alice", "slack").get().to_dict()
     assert new != old and new.startswith("xoxp-") and _calls(sandbox, "slack.oauth.v2.access") == 1
     assert after["refreshToken"] != before["refreshToken"]  # the rotated refresh token was stored
-    assert after["expiresAt"] > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=11)
+    assert after["expiresAt"] > datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=11)
     _expire("alice", "slack")
     assert get_access_token("alice", "slack") not in (old, new)  # the stored (rotated) refresh token works
 
@@ -114,7 +114,7 @@ def test_fifty_callers_in_five_processes_make_one_refresh(connected, sandbox, st
 def test_a_crashed_holders_lease_expires(connected, sandbox):
     connected("gmail")
     _expire("alice", "gmail")
-    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
     firestore_client().collection("token_leases").document("gmail:alice").set({"owner": "crashed", "expiresAt": past})
     assert get_access_token("alice", "gmail").startswith("ya29.")
     assert _calls(sandbox, "google.token") == 1
@@ -124,7 +124,7 @@ def test_a_crashed_holders_lease_expires(connected, sandbox):
 def test_a_live_lease_makes_readers_wait_then_give_up(connected, sandbox, monkeypatch):
     connected("gmail")
     _expire("alice", "gmail")
-    future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=60)
+    future = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=60)
     firestore_client().collection("token_leases").document("gmail:alice").set({"owner": "busy", "expiresAt": future})
     monkeypatch.setenv("TOKEN_WAIT_SECONDS", "1")
     reset_settings()
