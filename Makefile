@@ -52,3 +52,6 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) dist .local .pytest_cache .ruff_cache
+
+bench: setup
+	$(PY) -m local.bench

@@ -39,7 +39,7 @@ MAX_STATE_LENGTH = 256
 log = get_logger(__name__)
 
 
-def _verifier_field(key: str) -> str:
+def verifier_field(key: str) -> str:
     return f"oauth_state:{key}"
 
 
@@ -82,7 +82,7 @@ def start(uid: str, service: str, return_to: str | None) -> dict:
             "scopes": list(spec.scopes),
             "returnTo": target,
             "binding": None,
-            "codeVerifier": get_cipher().encrypt(verifier, uid, _verifier_field(key)) if verifier else None,
+            "codeVerifier": get_cipher().encrypt(verifier, uid, verifier_field(key)) if verifier else None,
             "challenge": code_challenge(verifier) if verifier else None,
             "createdAt": now,
             "expiresAt": expires_at,
@@ -154,7 +154,7 @@ def _complete(spec, args, cookies) -> BrowserStep:
         return _fail(service, "invalid_request", record, cookie)
     uid = record["uid"]
     try:
-        verifier = get_cipher().decrypt(record["codeVerifier"], uid, _verifier_field(key)) if record.get("codeVerifier") else None
+        verifier = get_cipher().decrypt(record["codeVerifier"], uid, verifier_field(key)) if record.get("codeVerifier") else None
         tokens = exchange_code(spec, args["code"], redirect_uri(service), verifier)
         granted = tokens.scopes
         if missing_scopes(tuple(record["scopes"]), granted):
@@ -164,7 +164,7 @@ def _complete(spec, args, cookies) -> BrowserStep:
         log.warning("oauth exchange failed", extra={"fields": {"service": service, "uid": uid, "error": str(error)}})
         return _fail(service, "exchange_failed", record, cookie)
     try:
-        previous = connections.save_connection(uid, service, _connection_record(spec, uid, tokens, granted, account_key, account))
+        previous = connections.save_connection(uid, service, connection_record(spec, uid, tokens, granted, account_key, account))
     except connections.AccountInUse:
         return _fail(service, "account_in_use", record, cookie)
     publish_connection_event("connected", uid, service, account)
@@ -174,7 +174,8 @@ def _complete(spec, args, cookies) -> BrowserStep:
     return BrowserStep(_with_query(target, service=service), cookie, None, f"/api/v1/oauth/{service}/")
 
 
-def _connection_record(spec, uid, tokens, granted, account_key, account) -> dict:
+def connection_record(spec, uid, tokens, granted, account_key, account) -> dict:
+    """A new connection document: tokens encrypted, refresh bookkeeping set."""
     cipher, now, service = get_cipher(), utcnow(), spec.service
     expires_at = now + datetime.timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
     return {

@@ -1,4 +1,4 @@
-"""The scheduled refresh: every active connection whose refresh is due within the window, found
+"""The scheduled refresh: every active connection whose refresh time (refreshDueAt) has come, found
 by an indexed query on (status, refreshDueAt) so its cost grows with the connections due, not with
 all of them; paged; refreshed with bounded concurrency through the token manager, whose leases make
 two overlapping runs (or a run and a reader) safe."""
@@ -17,7 +17,7 @@ from common.providers import provider
 from common.settings import get_settings
 from common.stores.connections import CONNECTIONS
 from common.timeutil import utcnow
-from common.tokens import ReauthRequired, refresh
+from common.tokens import ReauthRequired, due_now, refresh
 
 log = get_logger(__name__)
 
@@ -34,14 +34,14 @@ class Summary:
     seconds: float = 0.0
 
 
-def _refresh_one(record: dict, window: float) -> str:
+def _refresh_one(record: dict) -> str:
     now = utcnow()
     cooldown = record.get("cooldownUntil")
     if cooldown and cooldown > now:
         return "skipped"
     try:
-        refresh(record["uid"], provider(record["service"]), record, force=False, margin=window)
-        return "refreshed"
+        _, refreshed = refresh(record["uid"], provider(record["service"]), record, still_needed=due_now)
+        return "refreshed" if refreshed else "skipped"  # skipped: another run or a reader got there first
     except ReauthRequired:
         return "needs_reauth"
     except AppError as error:
@@ -62,9 +62,7 @@ def due_query(until: datetime.datetime, page_size: int):
 def run_refresh_job() -> Summary:
     settings = get_settings()
     started, summary = time.monotonic(), Summary()
-    window = settings.token_refresh_window_seconds
-    until = utcnow() + datetime.timedelta(seconds=window)
-    # The window also counts as the margin, so a refresh that another run finished is not repeated.
+    until = utcnow()  # refreshDueAt already sits TOKEN_REFRESH_WINDOW_SECONDS ahead of expiry
     with concurrent.futures.ThreadPoolExecutor(max_workers=settings.refresh_job_concurrency) as pool:
         last = None
         while True:
@@ -77,7 +75,7 @@ def run_refresh_job() -> Summary:
                 break
             summary.pages += 1
             summary.due += len(page)
-            for outcome in pool.map(lambda doc: _refresh_one(doc.to_dict(), window), page):
+            for outcome in pool.map(lambda doc: _refresh_one(doc.to_dict()), page):
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
             last = page[-1]
             log.info(

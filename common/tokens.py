@@ -67,9 +67,10 @@ def get_access_token(uid: str, service: str) -> str:
     spec = provider(service)
     record = _load(uid, service)
     margin = refresh_margin(spec.family, get_settings())
-    if not needs_refresh(record.get("expiresAt"), margin, utcnow()):
+    expiring = lambda current: needs_refresh(current.get("expiresAt"), margin, utcnow())  # noqa: E731
+    if not expiring(record):
         return _decrypt(uid, record, "access_token")
-    return refresh(uid, spec, record, force=False, margin=margin)
+    return refresh(uid, spec, record, still_needed=expiring)[0]
 
 
 def call_with_token(uid: str, service: str, call):
@@ -77,26 +78,29 @@ def call_with_token(uid: str, service: str, call):
     response = call(get_access_token(uid, service))
     if response.status_code != 401:
         return response
-    spec = provider(service)
-    token = refresh(uid, spec, _load(uid, service), force=True, margin=refresh_margin(spec.family, get_settings()))
+    rejected = _load(uid, service)
+    token, _ = refresh(
+        uid, provider(service), rejected, still_needed=lambda current: current.get("accessToken") == rejected.get("accessToken")
+    )
     return call(token)
 
 
-def _fresh(current: dict, seen: dict, force: bool, margin: float) -> bool:
-    """Another instance refreshed since `seen` was read (or, unforced, the token is fresh anyway)."""
-    if needs_refresh(current.get("expiresAt"), margin, utcnow()):
-        return False
-    return not force or current.get("accessToken") != seen.get("accessToken")
+def due_now(current: dict) -> bool:
+    """The scheduled job's test: the connection's refresh time has come (and nobody did it since)."""
+    due = current.get("refreshDueAt")
+    return due is not None and due <= utcnow()
 
 
-def refresh(uid: str, spec: ProviderSpec, seen: dict, *, force: bool, margin: float) -> str:
-    """Refresh under the lease, or wait for the instance that holds it; returns the access token."""
+def refresh(uid: str, spec: ProviderSpec, seen: dict, *, still_needed) -> tuple[str, bool]:
+    """Refresh under the lease, or wait for the instance that holds it: (access token, whether this
+    call refreshed). `still_needed(current)` is asked before and after taking the lease: False means
+    another instance refreshed meanwhile, and its token is used."""
     settings = get_settings()
     owner, deadline, attempt = secrets.token_hex(8), time.monotonic() + settings.token_wait_seconds, 0
     while True:
         current = _load(uid, spec.service)
-        if _fresh(current, seen, force, margin):
-            return _decrypt(uid, current, "access_token")
+        if not still_needed(current):
+            return _decrypt(uid, current, "access_token"), False
         _respect_cooldown(uid, current)
         if leases.try_take(uid, spec.service, owner, settings.token_lease_seconds):
             break
@@ -106,9 +110,9 @@ def refresh(uid: str, spec: ProviderSpec, seen: dict, *, force: bool, margin: fl
         attempt += 1
     try:
         current = _load(uid, spec.service)  # re-read under the lease: another holder may have finished
-        if _fresh(current, seen, force, margin):
-            return _decrypt(uid, current, "access_token")
-        return _refresh_with_provider(uid, spec, current)
+        if not still_needed(current):
+            return _decrypt(uid, current, "access_token"), False
+        return _refresh_with_provider(uid, spec, current), True
     finally:
         leases.release(uid, spec.service, owner)
 

@@ -11,3 +11,35 @@ resource "google_firestore_field" "oauth_states_ttl" {
 
   depends_on = [google_project_service.api]
 }
+
+# The scheduled refresh job's query: collection group `connections`, status == "active",
+# refreshDueAt <= now + window, ordered by refreshDueAt (common/refresh_job.py, due_query).
+resource "google_firestore_index" "connections_due" {
+  project     = var.project_id
+  database    = "(default)"
+  collection  = "connections"
+  query_scope = "COLLECTION_GROUP"
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "refreshDueAt"
+    order      = "ASCENDING"
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+# Refresh leases of crashed holders expire in the code; the TTL policy removes the documents.
+resource "google_firestore_field" "token_leases_ttl" {
+  project    = var.project_id
+  database   = "(default)"
+  collection = "token_leases"
+  field      = "expiresAt"
+
+  ttl_config {}
+
+  depends_on = [google_project_service.api]
+}

@@ -33,10 +33,6 @@ resource "google_service_account" "fn" {
       condition     = !(each.value.http && each.value.pubsub_topic != null)
       error_message = "Function ${each.key} has both \"http\" and \"pubsub\": a function is either an HTTP endpoint or a Pub/Sub consumer."
     }
-    precondition {
-      condition     = each.value.schedule == null
-      error_message = "Function ${each.key} has a \"schedule\", which infra/ does not deploy yet: add the Cloud Scheduler job before relying on it."
-    }
   }
 }
 

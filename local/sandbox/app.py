@@ -4,7 +4,7 @@ import flask
 
 from common.secrets import get_secret
 from common.settings import get_settings
-from local.sandbox import control, google, identity, secret_manager, slack
+from local.sandbox import bulk, control, google, identity, secret_manager, slack
 
 
 def create_sandbox_app(project: str) -> flask.Flask:
@@ -14,6 +14,7 @@ def create_sandbox_app(project: str) -> flask.Flask:
     app.json.sort_keys = False
     state = control.SandboxState()
     control.register(app, state)
+    bulk.register(app, state)
     identity.register(app, identity.Issuer(project))
     secret_manager.register(app)
     slack.register(app, state, settings.slack_client_id, get_secret("SLACK_CLIENT_SECRET"))

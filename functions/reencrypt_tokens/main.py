@@ -1,0 +1,20 @@
+"""Pub/Sub `key-rotation` ({"restart": true} to start): rewrite stored secrets under the active key,
+publishing a continuation message until every document is done."""
+
+import functions_framework
+
+from common.consumer import consumer
+from common.events import publish_json
+from common.reencrypt import run_reencryption
+from common.settings import get_settings
+
+BUDGET_SECONDS = 300  # well inside the function's 540 s timeout
+
+
+@functions_framework.cloud_event
+@consumer()
+def reencrypt_tokens(payload, attributes):
+    settings = get_settings()
+    progress = run_reencryption(bool(payload.get("restart")), settings.reencrypt_batch_size, BUDGET_SECONDS)
+    if not progress["done"]:
+        publish_json(settings.topic_key_rotation, {"restart": False})

@@ -1,0 +1,157 @@
+"""`make bench`: the figures the README records, measured on a stack of its own (fresh emulators
+on free ports, the sandbox as provider). Prints a table; asserts nothing.
+
+Sections: the token read hot path; the scheduled refresh job refreshing due connections, and how
+its run time grows with the connections due against the connections stored."""
+
+import datetime
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+import requests
+
+from local.stack import Stack
+
+NOT_DUE = int(os.environ.get("BENCH_NOT_DUE", "100000"))
+DUE_SMALL, DUE_LARGE = 1000, int(os.environ.get("BENCH_DUE", "10000"))
+HOT_PATH_CALLS = 2000
+
+
+def _use_stack_env(stack: Stack) -> None:
+    from common.clients import reset_clients
+    from common.crypto import reset_cipher
+    from common.settings import SETTINGS, reset_settings
+
+    os.environ.update({s.name: stack.env[s.name] for s in SETTINGS if s.name in stack.env})
+    os.environ.update(REFRESH_JOB_BUDGET_SECONDS="3000", REFRESH_JOB_CONCURRENCY=os.environ.get("REFRESH_JOB_CONCURRENCY", "16"))
+    reset_settings()
+    reset_clients()
+    reset_cipher()
+
+
+def _seed(stack: Stack, service: str, count: int, uid_prefix: str, due: bool) -> list[str]:
+    """Write `count` connections with real sandbox grants (due now) or placeholders (due in a year)."""
+    from common.clients import firestore_client
+    from common.oauth_flow import connection_record
+    from common.oauth_protocol import TokenSet
+    from common.providers import provider
+
+    spec = provider(service)
+    family = spec.family
+    minted = []
+    while len(minted) < (count if due else 1):
+        want = min(5000, (count if due else 1) - len(minted))
+        reply = requests.post(f"{stack.sandbox_url}/_sandbox/mint", json={"family": family, "count": want}, timeout=300)
+        reply.raise_for_status()
+        minted += reply.json()
+    writer, uids = firestore_client().bulk_writer(), []
+    now = datetime.datetime.now(datetime.UTC)
+    for i in range(count):
+        grant = minted[i if due else 0]
+        uid = f"{uid_prefix}{i:06d}"
+        tokens = TokenSet(grant["access_token"], grant["refresh_token"], 3600, ("bench",), {})
+        record = connection_record(spec, uid, tokens, ["bench"], f"{uid_prefix}:{i}", {"bench": True})
+        record["refreshDueAt"] = now - datetime.timedelta(seconds=1) if due else now + datetime.timedelta(days=365)
+        writer.set(firestore_client().collection("users").document(uid).collection("connections").document(service), record)
+        uids.append(uid)
+    writer.close()
+    return uids
+
+
+def _make_due(uids: list[str], service: str) -> None:
+    from common.clients import firestore_client
+
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+    writer = firestore_client().bulk_writer()
+    for uid in uids:
+        writer.update(
+            firestore_client().collection("users").document(uid).collection("connections").document(service),
+            {"refreshDueAt": past, "expiresAt": past},
+        )
+    writer.close()
+
+
+def _timed_job(label: str, stack: Stack, rows: list) -> None:
+    from common.refresh_job import run_refresh_job
+
+    requests.delete(f"{stack.sandbox_url}/_sandbox/calls", timeout=10)
+    summary = run_refresh_job()
+    calls = sum(requests.get(f"{stack.sandbox_url}/_sandbox/calls", timeout=10).json().values())
+    rows.append(
+        (
+            label,
+            summary.due,
+            summary.refreshed,
+            summary.failed,
+            calls,
+            summary.seconds,
+            round(summary.refreshed / summary.seconds, 1),
+        )
+    )
+    print(f"  {label}: {summary.refreshed} refreshed in {summary.seconds:.1f}s", flush=True)
+
+
+def bench_hot_path(stack: Stack) -> list[str]:
+    from common.tokens import get_access_token
+
+    uid = _seed(stack, "gmail", 1, "hot", due=True)[0]
+    from common.clients import firestore_client
+
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+    firestore_client().collection("users").document(uid).collection("connections").document("gmail").update({"expiresAt": later})
+    get_access_token(uid, "gmail")
+    samples = []
+    for _ in range(HOT_PATH_CALLS):
+        started = time.perf_counter()
+        get_access_token(uid, "gmail")
+        samples.append((time.perf_counter() - started) * 1e6)
+    samples.sort()
+    return [
+        f"token read, no refresh ({HOT_PATH_CALLS} calls, one thread): mean {statistics.mean(samples):.0f} us, "
+        f"p50 {samples[len(samples) // 2]:.0f} us, p99 {samples[int(len(samples) * 0.99)]:.0f} us"
+    ]
+
+
+def bench_refresh_job(stack: Stack) -> list:
+    rows = []
+    small = _seed(stack, "slack", DUE_SMALL, "due", due=True)
+    _timed_job(f"{DUE_SMALL} due, 0 others stored", stack, rows)
+    print(f"  seeding {NOT_DUE} connections that are not due...", flush=True)
+    started = time.monotonic()
+    _seed(stack, "slack", NOT_DUE, "idle", due=False)
+    print(f"  seeded in {time.monotonic() - started:.0f}s", flush=True)
+    _make_due(small, "slack")
+    _timed_job(f"{DUE_SMALL} due, {NOT_DUE} others stored", stack, rows)
+    _make_due(small, "slack")
+    _seed(stack, "slack", DUE_LARGE - DUE_SMALL, "more", due=True)
+    _timed_job(f"{DUE_LARGE} due, {NOT_DUE} others stored", stack, rows)
+    return rows
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as logs:
+        stack = Stack(log_dir=pathlib.Path(logs))
+        try:
+            _use_stack_env(stack)
+            print(f"Benchmarks (machine: {os.cpu_count()} cores)", flush=True)
+            lines = bench_hot_path(stack)
+            rows = bench_refresh_job(stack)
+        finally:
+            stack.stop()
+    print("\n## Token manager")
+    for line in lines:
+        print(f"- {line}")
+    print("\n## Scheduled refresh job (concurrency {}, against the sandbox)\n".format(os.environ["REFRESH_JOB_CONCURRENCY"]))
+    print("| scenario | due | refreshed | failed | provider calls | seconds | refreshes/s |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(str(v) for v in row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
