@@ -28,10 +28,18 @@ def firestore_client():
     return _shared("firestore", lambda: firestore.Client(project=get_settings().gcp_project))
 
 
+PUBLISH_BATCH_LATENCY_SECONDS = 0.001  # the default 10 ms batching window would sit on every webhook ack
+
+
 def publisher_client():
     from google.cloud import pubsub_v1
 
-    return _shared("publisher", pubsub_v1.PublisherClient)
+    return _shared(
+        "publisher",
+        lambda: pubsub_v1.PublisherClient(
+            batch_settings=pubsub_v1.types.BatchSettings(max_latency=PUBLISH_BATCH_LATENCY_SECONDS)
+        ),
+    )
 
 
 def secret_manager_client():

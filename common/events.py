@@ -7,7 +7,6 @@ from common.logs import get_logger
 from common.settings import get_settings
 from common.timeutil import iso, utcnow
 
-PUBLISH_TIMEOUT = 10
 log = get_logger(__name__)
 
 
@@ -15,7 +14,7 @@ def publish_json(topic: str, payload: dict, **attributes: str) -> str:
     """Publish and wait until Pub/Sub has it; returns the message id. Raises if it did not."""
     path = publisher_client().topic_path(get_settings().gcp_project, topic)
     data = json.dumps(payload, separators=(",", ":"), default=str).encode()
-    return publisher_client().publish(path, data, **attributes).result(timeout=PUBLISH_TIMEOUT)
+    return publisher_client().publish(path, data, **attributes).result(timeout=get_settings().publish_timeout_seconds)
 
 
 def publish_connection_event(event_type: str, uid: str, service: str, account: dict | None, **details) -> None:

@@ -97,24 +97,26 @@ def refresh(uid: str, spec: ProviderSpec, seen: dict, *, still_needed) -> tuple[
     another instance refreshed meanwhile, and its token is used."""
     settings = get_settings()
     owner, deadline, attempt = secrets.token_hex(8), time.monotonic() + settings.token_wait_seconds, 0
+    current = seen  # the caller has just read it
     while True:
-        current = _load(uid, spec.service)
         if not still_needed(current):
             return _decrypt(uid, current, "access_token"), False
         _respect_cooldown(uid, current)
-        if leases.try_take(uid, spec.service, owner, settings.token_lease_seconds):
+        taken_at = leases.try_take(uid, spec.service, owner, settings.token_lease_seconds)
+        if taken_at is not None:
             break
         if time.monotonic() > deadline:
             raise Unavailable("A refresh of this connection is in progress", code="refresh_in_progress", retry_after=1)
         time.sleep(min(0.05 * 2**attempt, 0.5) * random.uniform(0.5, 1.0))
         attempt += 1
+        current = _load(uid, spec.service)
     try:
         current = _load(uid, spec.service)  # re-read under the lease: another holder may have finished
         if not still_needed(current):
             return _decrypt(uid, current, "access_token"), False
         return _refresh_with_provider(uid, spec, current), True
     finally:
-        leases.release(uid, spec.service, owner)
+        leases.release(uid, spec.service, taken_at)
 
 
 def _respect_cooldown(uid: str, record: dict) -> None:

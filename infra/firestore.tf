@@ -43,3 +43,15 @@ resource "google_firestore_field" "token_leases_ttl" {
 
   depends_on = [google_project_service.api]
 }
+
+# Webhook dedup records live at least an hour (Slack retries for about six minutes).
+resource "google_firestore_field" "webhook_dedup_ttl" {
+  project    = var.project_id
+  database   = "(default)"
+  collection = "webhook_dedup"
+  field      = "expiresAt"
+
+  ttl_config {}
+
+  depends_on = [google_project_service.api]
+}

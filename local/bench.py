@@ -5,6 +5,7 @@ Sections: the token read hot path; the scheduled refresh job refreshing due conn
 its run time grows with the connections due against the connections stored."""
 
 import datetime
+import json
 import os
 import pathlib
 import statistics
@@ -98,11 +99,7 @@ def _timed_job(label: str, stack: Stack, rows: list) -> None:
 def bench_hot_path(stack: Stack) -> list[str]:
     from common.tokens import get_access_token
 
-    uid = _seed(stack, "gmail", 1, "hot", due=True)[0]
-    from common.clients import firestore_client
-
-    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
-    firestore_client().collection("users").document(uid).collection("connections").document("gmail").update({"expiresAt": later})
+    uid = _seed(stack, "gmail", 1, "hot", due=False)[0]  # fresh: every read is the hot path
     get_access_token(uid, "gmail")
     samples = []
     for _ in range(HOT_PATH_CALLS):
@@ -132,16 +129,59 @@ def bench_refresh_job(stack: Stack) -> list:
     return rows
 
 
+WEBHOOK_REQUESTS, WEBHOOK_CONCURRENCY = int(os.environ.get("BENCH_WEBHOOK_REQUESTS", "2000")), 16
+
+
+def bench_webhooks(stack: Stack, folder: pathlib.Path) -> list:
+    """Slack event acknowledgement (verify, dedupe, publish, ack) against the bare hello."""
+    from local.bench_http import HelloHost, measure
+    from tests.slack_helpers import event_envelope, signed
+
+    hello = HelloHost(folder, stack.env)
+    try:
+        measure(lambda session, i: session.get(hello.url, timeout=30).status_code, 200, WEBHOOK_CONCURRENCY)  # warm-up
+        baseline = measure(
+            lambda session, i: session.get(hello.url, timeout=30).status_code, WEBHOOK_REQUESTS, WEBHOOK_CONCURRENCY
+        )
+    finally:
+        hello.stop()
+    run = f"{time.time():.0f}"
+
+    def slack_event(session, i):
+        body = json.dumps(event_envelope(f"EvBench{run}{i}", {"type": "message", "user": "U0NOBODY", "text": "hi"})).encode()
+        return session.post(
+            f"{stack.api_url}/api/v1/webhooks/slack/events",
+            data=body,
+            timeout=30,
+            headers={"Content-Type": "application/json", **signed(body)},
+        ).status_code
+
+    measure(slack_event, 200, WEBHOOK_CONCURRENCY)  # warm-up
+    slack = measure(slack_event, WEBHOOK_REQUESTS, WEBHOOK_CONCURRENCY)
+    return [
+        ("bare functions-framework hello", baseline, 1.0),
+        ("Slack event ack (signed, deduped, published)", slack, slack["p50"] / baseline["p50"]),
+    ]
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as logs:
         stack = Stack(log_dir=pathlib.Path(logs))
         try:
             _use_stack_env(stack)
             print(f"Benchmarks (machine: {os.cpu_count()} cores)", flush=True)
-            lines = bench_hot_path(stack)
-            rows = bench_refresh_job(stack)
+            only = os.environ.get("BENCH_ONLY", "")
+            webhook_rows = bench_webhooks(stack, pathlib.Path(logs)) if only in ("", "webhooks") else []
+            lines = bench_hot_path(stack) if only in ("", "tokens") else []
+            rows = bench_refresh_job(stack) if only in ("", "tokens") else []
         finally:
             stack.stop()
+    print(f"\n## Webhook acknowledgement ({WEBHOOK_REQUESTS} requests, {WEBHOOK_CONCURRENCY} concurrent, one host process)\n")
+    print("| endpoint | ok | failed | p50 ms | p99 ms | req/s | p50 ratio to hello |")
+    print("|---|---|---|---|---|---|---|")
+    for name, result, ratio in webhook_rows:
+        figures = f"{result['ok']} | {result['failed']} | {result['p50']:.1f} | {result['p99']:.1f} | {result['rps']:.0f}"
+        print(f"| {name} | {figures} | {ratio:.1f}x |")
     print("\n## Token manager")
     for line in lines:
         print(f"- {line}")

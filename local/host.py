@@ -9,6 +9,7 @@ python -m local.host --port 8080
 import argparse
 import json
 import os
+import pathlib
 import re
 
 import functions_framework
@@ -16,7 +17,7 @@ import gunicorn.app.base
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 
-from local.catalog import FUNCTIONS_DIR, load_catalog
+from local.catalog import CATALOG_PATH, FUNCTIONS_DIR, load_catalog
 
 PUSH_PREFIX = "/_pubsub/"
 
@@ -79,8 +80,12 @@ class _Gunicorn(gunicorn.app.base.BaseApplication):
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve every function of the catalog on one port")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--catalog", type=pathlib.Path, default=CATALOG_PATH, help="function catalog (benchmarks serve their own)"
+    )
+    parser.add_argument("--functions-dir", type=pathlib.Path, default=FUNCTIONS_DIR)
     args = parser.parse_args()
-    _Gunicorn(create_host_app(load_catalog()), args.port).run()
+    _Gunicorn(create_host_app(load_catalog(args.catalog), args.functions_dir), args.port).run()
 
 
 if __name__ == "__main__":

@@ -126,7 +126,9 @@ def topic_messages(stack):
         def pull(expected: int = 1, timeout: float = 10.0) -> list[dict]:
             messages, deadline = [], time.monotonic() + timeout
             while len(messages) < expected and time.monotonic() < deadline:
-                reply = subscriber.pull(request={"subscription": name, "max_messages": 50}, timeout=5)
+                reply = subscriber.pull(request={"subscription": name, "max_messages": 50, "return_immediately": True}, timeout=5)
+                if not reply.received_messages:
+                    time.sleep(0.1)
                 if reply.received_messages:
                     subscriber.acknowledge(request={"subscription": name, "ack_ids": [m.ack_id for m in reply.received_messages]})
                 messages += [

@@ -18,30 +18,26 @@ def _ref(uid: str, service: str):
     return firestore_client().collection(COLLECTION).document(f"{service}:{urllib.parse.quote(uid, safe='')}")
 
 
-def try_take(uid: str, service: str, owner: str, seconds: float) -> bool:
+def try_take(uid: str, service: str, owner: str, seconds: float):
+    """The lease's write time when taken (hand it to release), None when another instance holds it."""
     ref = _ref(uid, service)
     lease = {"owner": owner, "uid": uid, "service": service, "expiresAt": utcnow() + datetime.timedelta(seconds=seconds)}
     try:
-        ref.create(lease)
-        return True
+        return ref.create(lease).update_time
     except AlreadyExists:
         pass
     held = ref.get()
     if held.exists and held.get("expiresAt") > utcnow():
-        return False
+        return None
     try:
         if held.exists:
             ref.delete(option=firestore_client().write_option(last_update_time=held.update_time))
-        ref.create(lease)
-        return True
+        return ref.create(lease).update_time
     except (AlreadyExists, FailedPrecondition, NotFound):
-        return False
+        return None
 
 
-def release(uid: str, service: str, owner: str) -> None:
-    """Give the lease back if it is still ours (an expired one may have been taken over)."""
-    ref = _ref(uid, service)
-    held = ref.get()
-    if held.exists and held.get("owner") == owner:
-        with contextlib.suppress(FailedPrecondition, NotFound):
-            ref.delete(option=firestore_client().write_option(last_update_time=held.update_time))
+def release(uid: str, service: str, taken_at) -> None:
+    """Give the lease back if it is still the one we wrote (an expired one may have been taken over)."""
+    with contextlib.suppress(FailedPrecondition, NotFound):
+        _ref(uid, service).delete(option=firestore_client().write_option(last_update_time=taken_at))

@@ -82,7 +82,7 @@ def test_a_scheduler_tick_through_pubsub_push_runs_the_job(user, sandbox, stack)
 def test_a_connection_due_before_expiry_is_refreshed(user, sandbox):
     """Due by its refresh time (an idle Google grant, or ahead of expiry), not by an expired token."""
     assert connect(user("alice"), "gmail", email="alice@example.com")["outcome"] == "success"
-    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)
     _doc("alice", "gmail").update({"refreshDueAt": past})
     sandbox.delete("/_sandbox/calls")
     summary = run_refresh_job()

@@ -44,7 +44,17 @@ def test_connect_status_list_disconnect(user, sandbox, topic_messages, service):
     )
     listed = alice.get("/api/v1/oauth/connections").json()["data"]["connections"]
     assert [c["service"] for c in listed] == [service]
-    assert set(listed[0]) == {"service", "connected", "status", "expiresAt", "isExpired", "scopes", "account", "connectedAt"}
+    assert set(listed[0]) == {
+        "service",
+        "connected",
+        "status",
+        "expiresAt",
+        "isExpired",
+        "scopes",
+        "account",
+        "connectedAt",
+        "reason",
+    }
 
     gone = alice.delete(f"/api/v1/oauth/{service}/disconnect")
     assert gone.status_code == 200 and gone.json()["data"]["revoked"] is True

@@ -1,0 +1,115 @@
+"""Slack's Events API and interactivity endpoints: verify, dedupe, hand off to Pub/Sub, then ack.
+
+An event is acknowledged only once it is durably on the `slack-events` topic. If publishing fails
+the reply is 503 (Slack retries) and the dedup claim is released, so the retry is not swallowed.
+A retry or duplicate of an event already handed off is acknowledged without publishing again."""
+
+import hashlib
+import json
+import urllib.parse
+
+import flask
+
+from common import clock
+from common.envelope import success
+from common.errors import BadRequest, PayloadTooLarge, Unavailable, UnsupportedMediaType
+from common.events import publish_json
+from common.logs import current_trace, get_logger
+from common.secrets import get_secret
+from common.settings import get_settings
+from common.slack_signature import verify
+from common.stores import dedup
+
+log = get_logger(__name__)
+
+
+def read_body(request: flask.Request) -> bytes:
+    """The raw body, refused above the size limit (also without Content-Length)."""
+    limit = get_settings().webhook_max_body_bytes
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLarge(f"The body is over {limit} bytes")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"The body is over {limit} bytes")
+    return body
+
+
+def _verified_body(request: flask.Request, content_type: str) -> bytes:
+    body = read_body(request)
+    verify(request.headers, body, get_secret("SLACK_SIGNING_SECRET"), clock.now())
+    if request.mimetype != content_type:
+        raise UnsupportedMediaType(f"Content-Type must be {content_type}")
+    return body
+
+
+def _json_object(text: bytes | str, what: str) -> dict:
+    try:
+        value = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(f"{what} is not JSON", code="invalid_json") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"{what} must be a JSON object", code="invalid_payload")
+    return value
+
+
+def _hand_off(key: str, kind: str, payload: dict, attributes: dict, retry_num: str | None) -> flask.Response:
+    claimed = dedup.claim(key, kind)
+    fields = {"dedupKey": key, "kind": kind, "eventType": attributes.get("event_type"), "retryNum": retry_num}
+    if claimed is dedup.Claim.DUPLICATE:
+        log.info("duplicate webhook acknowledged", extra={"fields": fields})
+        return success({"duplicate": True})
+    if claimed is dedup.Claim.IN_FLIGHT:
+        raise Unavailable("This event is being handed off; retry", code="in_flight", retry_after=5)
+    try:
+        message_id = publish_json(
+            get_settings().topic_slack_events,
+            payload,
+            **attributes,
+            kind=kind,
+            traceparent=f"00-{current_trace()}-{'0' * 15}1-01",
+        )
+    except Exception as error:
+        dedup.release(key)
+        log.error("webhook not handed off", extra={"fields": {**fields, "error": type(error).__name__}})
+        raise Unavailable("The event could not be queued; retry", code="publish_failed") from None
+    dedup.mark_published(key, message_id)
+    log.info("webhook handed off", extra={"fields": {**fields, "messageId": message_id}})
+    return success({"queued": True})
+
+
+def receive_event(request: flask.Request) -> flask.Response:
+    envelope = _json_object(_verified_body(request, "application/json"), "The body")
+    kind = envelope.get("type")
+    if kind == "url_verification":
+        challenge = envelope.get("challenge")
+        if not isinstance(challenge, str) or not challenge:
+            raise BadRequest("url_verification needs a challenge", code="invalid_payload")
+        return flask.jsonify({"challenge": challenge})  # Slack reads this exact shape, not our envelope
+    if kind != "event_callback":
+        log.info("slack callback of another type acknowledged", extra={"fields": {"type": str(kind)[:64]}})
+        return success({"ignored": True})
+    event_id, team_id, event = envelope.get("event_id"), envelope.get("team_id"), envelope.get("event")
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 128 or "/" in event_id:
+        raise BadRequest("event_callback needs an event_id", code="invalid_payload")
+    if not isinstance(team_id, str) or not team_id or not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise BadRequest("event_callback needs team_id and event.type", code="invalid_payload")
+    attributes = {"team_id": team_id, "event_type": event["type"], "event_id": event_id}
+    return _hand_off(f"slack-event-{event_id}", "event_callback", envelope, attributes, request.headers.get("X-Slack-Retry-Num"))
+
+
+def receive_interaction(request: flask.Request) -> flask.Response:
+    body = _verified_body(request, "application/x-www-form-urlencoded")
+    try:
+        form = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=False)
+    except UnicodeDecodeError:
+        raise BadRequest("The form is not UTF-8", code="invalid_payload") from None
+    if "payload" not in form:
+        raise BadRequest("The form has no payload field", code="missing_payload")
+    payload = _json_object(form["payload"][0], "payload")
+    if not isinstance(payload.get("type"), str) or not isinstance(payload.get("team"), dict) or not payload["team"].get("id"):
+        raise BadRequest("payload needs type and team.id", code="invalid_payload")
+    interaction_id = hashlib.sha256(body).hexdigest()[:40]  # interactions carry no event_id; identical deliveries dedupe
+    attributes = {"team_id": str(payload["team"]["id"]), "event_type": payload["type"], "event_id": f"int-{interaction_id}"}
+    return _hand_off(
+        f"slack-interaction-{interaction_id}", "interaction", payload, attributes, request.headers.get("X-Slack-Retry-Num")
+    )

@@ -1,0 +1,64 @@
+"""Webhook deduplication: `webhook_dedup/{id}`, created when a delivery is first seen (a create
+that fails if the id exists), marked `published` once the event is on Pub/Sub, and deleted if
+publishing failed so the provider's retry is not swallowed. `expiresAt` carries a TTL policy."""
+
+import contextlib
+import datetime
+import enum
+
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+
+from common.clients import firestore_client
+from common.settings import get_settings
+from common.timeutil import utcnow
+
+COLLECTION = "webhook_dedup"
+STALE_PENDING_SECONDS = 30  # a pending claim this old belongs to a crashed request: take it over
+
+
+class Claim(enum.Enum):
+    NEW = "new"  # this request hands the event off
+    DUPLICATE = "duplicate"  # already on Pub/Sub: acknowledge, do not publish again
+    IN_FLIGHT = "in_flight"  # another request is handing it off right now
+
+
+def _ref(key: str):
+    return firestore_client().collection(COLLECTION).document(key)
+
+
+def claim(key: str, kind: str) -> Claim:
+    now = utcnow()
+    record = {
+        "state": "pending",
+        "kind": kind,
+        "createdAt": now,
+        "expiresAt": now + datetime.timedelta(seconds=get_settings().webhook_dedup_ttl_seconds),
+    }
+    ref = _ref(key)
+    try:
+        ref.create(record)
+        return Claim.NEW
+    except AlreadyExists:
+        pass
+    held = ref.get()
+    if not held.exists:
+        return claim(key, kind)
+    if held.get("state") == "published":
+        return Claim.DUPLICATE
+    if (now - held.get("createdAt")).total_seconds() < STALE_PENDING_SECONDS:
+        return Claim.IN_FLIGHT
+    try:
+        ref.update({"createdAt": now}, option=firestore_client().write_option(last_update_time=held.update_time))
+        return Claim.NEW
+    except (FailedPrecondition, NotFound):
+        return Claim.IN_FLIGHT
+
+
+def mark_published(key: str, message_id: str) -> None:
+    _ref(key).update({"state": "published", "messageId": message_id, "publishedAt": utcnow()})
+
+
+def release(key: str) -> None:
+    """Forget a claim whose event was not handed off, so the provider's retry goes through."""
+    with contextlib.suppress(NotFound):
+        _ref(key).delete()

@@ -1,0 +1,13 @@
+"""POST /api/v1/webhooks/slack/interactions: Slack interactivity ingress (verify, dedupe, queue, ack)."""
+
+import functions_framework
+
+from common.http import endpoint
+from common.settings import get_settings
+from common.slack_ingress import receive_interaction
+
+
+@functions_framework.http
+@endpoint("POST", max_body_bytes=get_settings().webhook_max_body_bytes)
+def slack_interactions(request):
+    return receive_interaction(request)

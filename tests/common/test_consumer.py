@@ -1,0 +1,76 @@
+"""The Pub/Sub consumer wrapper, driven through a real functions-framework CloudEvent app."""
+
+import base64
+import datetime
+import json
+import textwrap
+
+import functions_framework
+import pytest
+from cloudevents.conversion import to_structured
+from cloudevents.http import CloudEvent
+
+SOURCE = """
+import functions_framework
+from common.consumer import consumer
+from common.errors import BadRequest, Unavailable
+
+SEEN = []
+
+
+@functions_framework.cloud_event
+@consumer(max_age_seconds=60)
+def probe(payload, attributes):
+    SEEN.append(payload)
+    if payload.get("fail") == "retryable":
+        raise Unavailable("try again")
+    if payload.get("fail") == "permanent":
+        raise BadRequest("never")
+    if payload.get("fail") == "bug":
+        raise RuntimeError("unexpected")
+"""
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("probe_consumer")
+    (folder / "main.py").write_text(textwrap.dedent(SOURCE))
+    return functions_framework.create_app("probe", str(folder / "main.py")).test_client()
+
+
+def deliver(client, payload, age_seconds: float = 0, raw: bytes | None = None):
+    published = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=age_seconds)
+    data = base64.b64encode(raw if raw is not None else json.dumps(payload).encode()).decode()
+    event = CloudEvent(
+        {"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//pubsub.googleapis.com/t"},
+        {"message": {"data": data, "messageId": "7", "publishTime": published.isoformat()}, "subscription": "s"},
+    )
+    headers, body = to_structured(event)
+    return client.post("/", headers=headers, data=body)
+
+
+def test_success_and_permanent_failures_acknowledge(client):
+    assert deliver(client, {"ok": 1}).status_code == 200
+    assert deliver(client, {"fail": "permanent"}).status_code == 200
+    assert deliver(client, None, raw=b"\xff not json").status_code == 200
+
+
+def test_retryable_and_unexpected_failures_are_redelivered(client):
+    assert deliver(client, {"fail": "retryable"}).status_code == 500
+    assert deliver(client, {"fail": "bug"}).status_code == 500
+
+
+def test_too_old_messages_are_dropped_before_the_handler(client):
+    assert deliver(client, {"fail": "retryable"}, age_seconds=120).status_code == 200
+
+
+def test_a_raw_pubsub_push_envelope_is_accepted(client):
+    body = {
+        "message": {
+            "data": base64.b64encode(b'{"ok": 2}').decode(),
+            "messageId": "9",
+            "publishTime": datetime.datetime.now(datetime.UTC).isoformat(),
+        },
+        "subscription": "projects/p/subscriptions/s",
+    }
+    assert client.post("/", json=body).status_code == 200

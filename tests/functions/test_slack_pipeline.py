@@ -1,0 +1,154 @@
+"""End to end: a signed POST -> the Pub/Sub emulator -> push to the consumer -> activity and
+action-item documents in Firestore, routed to our users through the account index."""
+
+import base64
+import datetime
+import json
+import time
+
+import functions_framework
+from google.cloud import pubsub_v1
+
+from common.clients import firestore_client
+from common.slack_processing import process_event
+from local.catalog import FUNCTIONS_DIR
+from tests.functions.test_oauth_flow import connect
+from tests.slack_helpers import event_envelope, post_event, post_interaction
+
+
+def _connect(user, uid: str, team: str = "T0ACME") -> None:
+    account = {"team_id": team, "team_name": team, "user_id": f"U0{uid.upper()}"}
+    assert connect(user(uid), "slack", **account)["outcome"] == "success"
+
+
+def _docs(uid: str, collection: str) -> dict:
+    return {d.id: d.to_dict() for d in firestore_client().collection("users").document(uid).collection(collection).stream()}
+
+
+def _wait_for(check, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    return check()
+
+
+def test_message_with_a_todo_reaches_activity_and_action_items(api, user):
+    _connect(user, "alice")
+    message = {
+        "type": "message",
+        "channel": "C0GENERAL",
+        "user": "U0ALICE",
+        "ts": "1763726400.000100",
+        "text": "Release plan. TODO: write the changelog by tomorrow",
+    }
+    assert post_event(api, event_envelope("EvTODO1", message)).status_code == 200
+    activity = _wait_for(lambda: _docs("alice", "slack_activity"))
+    assert activity["EvTODO1"]["type"] == "message" and activity["EvTODO1"]["known"] is True
+    assert activity["EvTODO1"]["link"] == "https://slack.com/archives/C0GENERAL/p1763726400000100"
+    items = _wait_for(lambda: _docs("alice", "action_items"))
+    assert items["EvTODO1-0"]["text"] == "write the changelog by tomorrow"
+    assert items["EvTODO1-0"]["dueDate"] == "2025-11-22" and items["EvTODO1-0"]["rule"] == "todo"
+    assert items["EvTODO1-0"]["link"] == activity["EvTODO1"]["link"]
+
+
+def test_a_request_to_a_mentioned_user_goes_to_that_user(api, user):
+    _connect(user, "alice")
+    _connect(user, "bob")
+    message = {
+        "type": "message",
+        "channel": "C0GENERAL",
+        "user": "U0ALICE",
+        "ts": "1763726401.000200",
+        "text": "<@U0BOB> can you review the PR by Friday?",
+    }
+    post_event(api, event_envelope("EvASK1", message, authorized=("U0ALICE", "U0BOB")))
+    bob_items = _wait_for(lambda: _docs("bob", "action_items"))
+    assert bob_items["EvASK1-0"]["assignee"] == "U0BOB" and bob_items["EvASK1-0"]["assigneeUid"] == "bob"
+    assert bob_items["EvASK1-0"]["dueDate"] == "2025-11-21"
+    assert _wait_for(lambda: _docs("alice", "slack_activity")).keys() == {"EvASK1"}
+    assert _docs("alice", "action_items") == {}
+
+
+def test_several_workspaces_stay_apart_and_unknown_types_are_recorded(api, user):
+    _connect(user, "alice")
+    _connect(user, "carol", team="T0OTHER")
+    post_event(
+        api,
+        event_envelope(
+            "EvREACT",
+            {"type": "reaction_added", "user": "U0CAROL", "reaction": "tada"},
+            team_id="T0OTHER",
+            authorized=("U0CAROL",),
+        ),
+    )
+    post_event(api, event_envelope("EvJOIN", {"type": "member_joined_channel", "user": "U0ALICE", "channel": "C0NEW"}))
+    carol = _wait_for(lambda: _docs("carol", "slack_activity"))
+    assert carol["EvREACT"]["type"] == "reaction_added" and carol["EvREACT"]["known"] is False
+    assert _wait_for(lambda: _docs("alice", "slack_activity")).keys() == {"EvJOIN"}
+
+
+def test_an_interaction_is_recorded(api, user):
+    _connect(user, "alice")
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T0ACME"},
+        "user": {"id": "U0ALICE"},
+        "channel": {"id": "C0GENERAL"},
+        "trigger_id": "1.2.3",
+        "actions": [{"action_id": "approve_request"}],
+    }
+    assert post_interaction(api, payload).status_code == 200
+    recorded = _wait_for(lambda: _docs("alice", "slack_activity"))
+    (entry,) = recorded.values()
+    assert entry["type"] == "block_actions" and entry["actions"] == ["approve_request"]
+
+
+def test_duplicate_pubsub_deliveries_have_no_second_effect(user, stack):
+    _connect(user, "alice")
+    publisher = pubsub_v1.PublisherClient()
+    topic = publisher.topic_path(stack.emulators.project, "slack-events")
+    envelope = event_envelope("EvDUP", {"type": "message", "user": "U0ALICE", "channel": "C1", "ts": "1.2", "text": "TODO: once"})
+    for _ in range(3):
+        publisher.publish(topic, json.dumps(envelope).encode(), kind="event_callback", event_id="EvDUP").result(timeout=10)
+    _wait_for(lambda: _docs("alice", "action_items"))
+    time.sleep(1.5)
+    assert list(_docs("alice", "action_items")) == ["EvDUP-0"] and list(_docs("alice", "slack_activity")) == ["EvDUP"]
+
+
+def test_events_for_no_known_user_are_acknowledged(stack):
+    assert process_event(event_envelope("EvNOBODY", {"type": "message", "user": "U0GHOST", "text": "TODO: x"})) == 0
+
+
+def _cloud_event(payload, published: datetime.datetime):
+    from cloudevents.http import CloudEvent
+
+    data = {
+        "message": {
+            "data": base64.b64encode(json.dumps(payload).encode()).decode(),
+            "messageId": "1",
+            "publishTime": published.isoformat().replace("+00:00", "Z"),
+            "attributes": {"kind": "event_callback"},
+        },
+        "subscription": "projects/demo-gateway/subscriptions/x",
+    }
+    return CloudEvent({"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//pubsub.googleapis.com/x"}, data)
+
+
+def test_old_and_malformed_messages_are_acknowledged_not_retried(user, stack):
+    _connect(user, "alice")
+    app = functions_framework.create_app(
+        "slack_events_worker", str(FUNCTIONS_DIR / "slack_events_worker" / "main.py")
+    ).test_client()
+    from cloudevents.conversion import to_structured
+
+    old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=7)
+    headers, body = to_structured(
+        _cloud_event(event_envelope("EvOLD", {"type": "message", "user": "U0ALICE", "text": "hi"}), old)
+    )
+    assert app.post("/", headers=headers, data=body).status_code == 200
+    headers, body = to_structured(_cloud_event({"type": "event_callback"}, datetime.datetime.now(datetime.UTC)))
+    assert app.post("/", headers=headers, data=body).status_code == 200
+    assert _docs("alice", "slack_activity") == {}
