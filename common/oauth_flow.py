@@ -12,6 +12,7 @@ import hashlib
 import secrets
 import urllib.parse
 
+from common import watches
 from common.browser import BrowserStep
 from common.crypto import get_cipher
 from common.errors import BadRequest, CryptoError
@@ -168,6 +169,7 @@ def _complete(spec, args, cookies) -> BrowserStep:
     except connections.AccountInUse:
         return _fail(service, "account_in_use", record, cookie)
     publish_connection_event("connected", uid, service, account)
+    watches.start(uid, service)
     if previous and previous.get("status") == "needs_reauth":
         publish_connection_event("recovered", uid, service, account)
     target = record.get("returnTo") or get_settings().oauth_success_url
@@ -241,6 +243,8 @@ def disconnect(uid: str, service: str) -> dict:
     """Delete locally first (always succeeds), then revoke at the provider (best effort, logged),
     then remove what was synced. Idempotent."""
     spec = provider(service)
+    if connections.get_connection(uid, service) is not None:
+        watches.stop(uid, service)  # while the token still works
     record = connections.delete_connection(uid, service)
     revoked = None
     if record is not None:

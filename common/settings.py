@@ -100,6 +100,8 @@ URL_SETTINGS = (
     "GOOGLE_ACCOUNTS_BASE_URL",
     "GOOGLE_OAUTH2_BASE_URL",
     "GOOGLE_OPENID_BASE_URL",
+    "GMAIL_BASE_URL",
+    "CALENDAR_BASE_URL",
 )
 
 
@@ -196,6 +198,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GOOGLE_ACCOUNTS_BASE_URL", "https://accounts.google.com", _url, "Google's consent page host"),
     Setting("GOOGLE_OAUTH2_BASE_URL", "https://oauth2.googleapis.com", _url, "Google's token and revoke host"),
     Setting("GOOGLE_OPENID_BASE_URL", "https://openidconnect.googleapis.com", _url, "Google's userinfo host"),
+    Setting("GMAIL_BASE_URL", "https://gmail.googleapis.com", _url, "Gmail API host"),
+    Setting("CALENDAR_BASE_URL", "https://www.googleapis.com", _url, "Calendar API host"),
     Setting(
         "SLACK_USER_SCOPES", "channels:history,channels:read,users:read", _scopes, "Slack user scopes asked for and required"
     ),
@@ -270,8 +274,30 @@ SETTINGS: tuple[Setting, ...] = (
         _seconds(0, 60),
         "how long a publish may take before the request fails (webhooks then answer 503)",
     ),
+    Setting("GMAIL_WATCH_LABELS", "INBOX", _scopes, "Gmail labels the watch reports (comma-separated)"),
+    Setting("GMAIL_FULL_SYNC_MESSAGES", "50", _count(1, 500), "messages a Gmail full sync fetches (after a history gap)"),
+    Setting("CALENDAR_ID", "primary", _text, "the calendar that is watched and synced"),
+    Setting("CALENDAR_CHANNEL_DAYS", "7", _seconds(0, 30), "lifetime asked for a Calendar push channel"),
+    Setting(
+        "GOOGLE_PUSH_MAX_AGE_SECONDS",
+        "86400",
+        _seconds(60, 604800),
+        "Gmail and Calendar consumers drop notifications older than this",
+    ),
     Setting("TOPIC_CONNECTION_EVENTS", "connection-events", _topic, "topic for connection lifecycle events"),
     Setting("TOPIC_KEY_ROTATION", "key-rotation", _topic, "topic that starts (and continues) the re-encryption job"),
+    Setting(
+        "TOPIC_GMAIL_NOTIFICATIONS",
+        "gmail-notifications",
+        _topic,
+        "topic Gmail publishes mailbox changes to (its watch's topicName)",
+    ),
+    Setting(
+        "TOPIC_CALENDAR_NOTIFICATIONS",
+        "calendar-notifications",
+        _topic,
+        "topic the Calendar push endpoint hands notifications to",
+    ),
     Setting("TOPIC_SLACK_EVENTS", "slack-events", _topic, "topic the Slack webhooks hand events to"),
     Setting("HEALTH_TIMEOUT_SECONDS", "2", _seconds(0, 30), "deadline for each dependency probe of the health endpoints"),
     Setting("ID_TOKEN_CLOCK_SKEW_SECONDS", "10", _seconds(-1, 300), "clock skew allowed when checking ID-token exp and iat"),

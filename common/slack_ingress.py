@@ -72,7 +72,7 @@ def _hand_off(key: str, kind: str, payload: dict, attributes: dict, retry_num: s
         dedup.release(key)
         log.error("webhook not handed off", extra={"fields": {**fields, "error": type(error).__name__}})
         raise Unavailable("The event could not be queued; retry", code="publish_failed") from None
-    dedup.mark_published(key, message_id)
+    dedup.complete(key, f"published {message_id}")
     log.info("webhook handed off", extra={"fields": {**fields, "messageId": message_id}})
     return success({"queued": True})
 

@@ -55,3 +55,20 @@ resource "google_firestore_field" "webhook_dedup_ttl" {
 
   depends_on = [google_project_service.api]
 }
+
+# The watch renewal job's query: collection group `sync_state`, renewAt <= now (common/watches.py).
+resource "google_firestore_field" "sync_state_renew_at" {
+  project    = var.project_id
+  database   = "(default)"
+  collection = "sync_state"
+  field      = "renewAt"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
+
+  depends_on = [google_project_service.api]
+}

@@ -8,3 +8,10 @@ resource "google_pubsub_topic" "topic" {
 
   depends_on = [google_project_service.api]
 }
+
+# Gmail publishes mailbox changes (users.watch) as this Google-owned account.
+resource "google_pubsub_topic_iam_member" "gmail_push" {
+  topic  = google_pubsub_topic.topic["gmail-notifications"].name
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:gmail-api-push@system.gserviceaccount.com"
+}

@@ -15,7 +15,14 @@ from local.pubsub_setup import ensure_push_subscriptions, ensure_topics
 PROJECT = "demo-gateway"
 LOG_DIR = ROOT / ".local" / "logs"
 START_TIMEOUT = 60
-PROVIDER_URL_SETTINGS = ("SLACK_BASE_URL", "GOOGLE_ACCOUNTS_BASE_URL", "GOOGLE_OAUTH2_BASE_URL", "GOOGLE_OPENID_BASE_URL")
+PROVIDER_URL_SETTINGS = (
+    "SLACK_BASE_URL",
+    "GOOGLE_ACCOUNTS_BASE_URL",
+    "GOOGLE_OAUTH2_BASE_URL",
+    "GOOGLE_OPENID_BASE_URL",
+    "GMAIL_BASE_URL",
+    "CALENDAR_BASE_URL",
+)
 
 
 def _require_free(port: int, setting: str) -> int:

@@ -1,6 +1,7 @@
-"""Webhook deduplication: `webhook_dedup/{id}`, created when a delivery is first seen (a create
-that fails if the id exists), marked `published` once the event is on Pub/Sub, and deleted if
-publishing failed so the provider's retry is not swallowed. `expiresAt` carries a TTL policy."""
+"""Deduplication of deliveries: `webhook_dedup/{id}`, created when a delivery is first seen (a
+create that fails if the id exists), marked `done` once its work is durable (a webhook on Pub/Sub,
+a notification synced), and deleted if the work failed so the retry is not swallowed.
+`expiresAt` carries a TTL policy."""
 
 import contextlib
 import datetime
@@ -17,9 +18,9 @@ STALE_PENDING_SECONDS = 30  # a pending claim this old belongs to a crashed requ
 
 
 class Claim(enum.Enum):
-    NEW = "new"  # this request hands the event off
-    DUPLICATE = "duplicate"  # already on Pub/Sub: acknowledge, do not publish again
-    IN_FLIGHT = "in_flight"  # another request is handing it off right now
+    NEW = "new"  # this delivery does the work
+    DUPLICATE = "duplicate"  # already done: acknowledge, do nothing
+    IN_FLIGHT = "in_flight"  # another delivery is doing it right now
 
 
 def _ref(key: str):
@@ -43,7 +44,7 @@ def claim(key: str, kind: str) -> Claim:
     held = ref.get()
     if not held.exists:
         return claim(key, kind)
-    if held.get("state") == "published":
+    if held.get("state") == "done":
         return Claim.DUPLICATE
     if (now - held.get("createdAt")).total_seconds() < STALE_PENDING_SECONDS:
         return Claim.IN_FLIGHT
@@ -54,11 +55,11 @@ def claim(key: str, kind: str) -> Claim:
         return Claim.IN_FLIGHT
 
 
-def mark_published(key: str, message_id: str) -> None:
-    _ref(key).update({"state": "published", "messageId": message_id, "publishedAt": utcnow()})
+def complete(key: str, outcome: str) -> None:
+    _ref(key).update({"state": "done", "outcome": outcome, "doneAt": utcnow()})
 
 
 def release(key: str) -> None:
-    """Forget a claim whose event was not handed off, so the provider's retry goes through."""
+    """Forget a claim whose work failed, so the retry goes through."""
     with contextlib.suppress(NotFound):
         _ref(key).delete()

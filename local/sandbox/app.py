@@ -4,7 +4,7 @@ import flask
 
 from common.secrets import get_secret
 from common.settings import get_settings
-from local.sandbox import bulk, control, google, identity, secret_manager, slack
+from local.sandbox import bulk, calendar, control, gmail, google, identity, secret_manager, slack
 
 
 def create_sandbox_app(project: str) -> flask.Flask:
@@ -19,6 +19,8 @@ def create_sandbox_app(project: str) -> flask.Flask:
     secret_manager.register(app)
     slack.register(app, state, settings.slack_client_id, get_secret("SLACK_CLIENT_SECRET"))
     google.register(app, state, settings.google_client_id, get_secret("GOOGLE_CLIENT_SECRET"))
+    gmail.register(app, state)
+    calendar.register(app, state)
 
     @app.get("/_sandbox/health")
     def sandbox_health():

@@ -34,6 +34,9 @@ class SandboxState:
             self.grants: dict[tuple, set] = {}  # (family, account) -> scopes granted so far
             self.revoked: list[str] = []  # tokens revoked, for tests to read
             self.issued: list[str] = []  # every token ever issued, for the no-plaintext-at-rest test
+            self.mailboxes: dict[str, dict] = {}  # Gmail, by account email
+            self.calendars: dict[str, dict] = {}  # Calendar, by account email
+            self.channels: dict[str, dict] = {}  # Calendar push channels, by id
 
     def next_fault(self, endpoint: str) -> dict | None:
         with self.lock:

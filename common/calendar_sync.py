@@ -1,0 +1,193 @@
+"""Google Calendar: push channels (events.watch), the push endpoint's checks, and incremental sync.
+
+A channel's secret token is stored only as its SHA-256 and compared in constant time. Renewal opens
+the new channel before stopping the old one, so no change falls in a gap. Sync pages through
+events.list from the stored syncToken and stores the next one only after the last page; 410 Gone
+drops the token and runs a full sync. Cancelled events are written as cancelled. Every write is an
+upsert keyed by the event id, so repeated syncs have no second effect."""
+
+import datetime
+import hashlib
+import hmac
+import re
+import secrets
+
+import flask
+
+from common.clients import firestore_client
+from common.envelope import success
+from common.errors import BadRequest, NotFound, Unauthenticated, Unavailable
+from common.events import publish_json
+from common.google_api import google_call
+from common.logs import get_logger
+from common.settings import get_settings
+from common.stores import sync_state
+from common.stores.connections import USERS
+from common.timeutil import utcnow
+
+log = get_logger(__name__)
+SERVICE = "calendar"
+CHANNEL_ID = re.compile(r"^[A-Za-z0-9\-_+=/]{1,64}$")
+RENEW_BEFORE = datetime.timedelta(days=2)  # the renewal job runs daily: two days leave a spare run
+
+
+def _calendar_url(path: str) -> str:
+    settings = get_settings()
+    return f"{settings.calendar_base_url}/calendar/v3/calendars/{settings.calendar_id}/{path}"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_channel(uid: str) -> dict:
+    """Open a new push channel and record it; returns the channel record."""
+    settings = get_settings()
+    channel_id, token = secrets.token_hex(20), secrets.token_urlsafe(32)
+    expiration_ms = int((utcnow() + datetime.timedelta(days=settings.calendar_channel_days)).timestamp() * 1000)
+    response = google_call(
+        uid,
+        SERVICE,
+        "POST",
+        _calendar_url("events/watch"),
+        json={
+            "id": channel_id,
+            "type": "web_hook",
+            "address": f"{settings.public_base_url}/api/v1/webhooks/calendar/push",
+            "token": token,
+            "expiration": expiration_ms,
+        },
+    )
+    if response.status_code != 200:
+        raise Unavailable(f"Calendar watch answered {response.status_code}", code="provider_error")
+    reply = response.json()
+    expiration = datetime.datetime.fromtimestamp(int(reply.get("expiration") or expiration_ms) / 1000, datetime.UTC)
+    channel = {
+        "uid": uid,
+        "resourceId": reply["resourceId"],
+        "tokenHash": _hash(token),
+        "expiration": expiration,
+        "status": "active",
+        "createdAt": utcnow(),
+    }
+    sync_state.channel_ref(channel_id).set(channel)
+    sync_state.merge_state(
+        uid,
+        SERVICE,
+        {
+            "service": SERVICE,
+            "uid": uid,
+            "channelId": channel_id,
+            "resourceId": reply["resourceId"],
+            "channelExpiration": expiration,
+            "renewAt": expiration - RENEW_BEFORE,
+        },
+    )
+    return {"id": channel_id, **channel}
+
+
+def stop_channel(uid: str, channel_id: str | None) -> None:
+    """Stop a channel at Google (best effort) and keep a tombstone, so late notifications are ignored."""
+    if not channel_id:
+        return
+    snapshot = sync_state.channel_ref(channel_id).get()
+    if not snapshot.exists:
+        return
+    response = google_call(
+        uid,
+        SERVICE,
+        "POST",
+        f"{get_settings().calendar_base_url}/calendar/v3/channels/stop",
+        json={"id": channel_id, "resourceId": snapshot.get("resourceId")},
+    )
+    if response.status_code not in (200, 204, 404):
+        log.warning("calendar channel stop failed", extra={"fields": {"uid": uid, "status": response.status_code}})
+    sync_state.channel_ref(channel_id).update({"status": "stopped", "stoppedAt": utcnow()})
+
+
+def renew_channel(uid: str) -> None:
+    old = sync_state.get_state(uid, SERVICE).get("channelId")
+    start_channel(uid)
+    stop_channel(uid, old)
+
+
+def receive_push(request: flask.Request) -> flask.Response:
+    """POST /api/v1/webhooks/calendar/push: Google's bodiless notification."""
+    headers = request.headers
+    channel_id = headers.get("X-Goog-Channel-ID", "")
+    if not CHANNEL_ID.match(channel_id) or "/" in channel_id:
+        raise BadRequest("X-Goog-Channel-ID is missing or malformed", code="invalid_channel")
+    snapshot = sync_state.channel_ref(channel_id).get()
+    if not snapshot.exists:
+        raise NotFound("Unknown channel", code="unknown_channel")
+    channel = snapshot.to_dict()
+    if (
+        not hmac.compare_digest(_hash(headers.get("X-Goog-Channel-Token", "")), channel["tokenHash"])
+        or headers.get("X-Goog-Resource-ID") != channel["resourceId"]
+    ):
+        raise Unauthenticated("Channel token or resource does not match", code="invalid_channel_token")
+    state = headers.get("X-Goog-Resource-State", "")
+    if channel.get("status") != "active":
+        log.info("notification for a stopped channel; acknowledged", extra={"fields": {"state": state}})
+        return success({"ignored": "stopped_channel"})
+    if state not in ("exists", "not_exists"):
+        return success({"acknowledged": state or "unknown"})
+    number = headers.get("X-Goog-Message-Number", "")
+    try:
+        publish_json(
+            get_settings().topic_calendar_notifications,
+            {"uid": channel["uid"], "channelId": channel_id, "state": state, "messageNumber": number},
+            channel_id=channel_id,
+            state=state,
+        )
+    except Exception as error:
+        log.error("calendar notification not handed off", extra={"fields": {"error": type(error).__name__}})
+        raise Unavailable("The notification could not be queued; retry", code="publish_failed") from None
+    return success({"queued": True})
+
+
+def sync(uid: str) -> str:
+    """Incremental sync from the stored token (full when there is none, or after 410)."""
+    token = sync_state.get_state(uid, SERVICE).get("syncToken")
+    events = firestore_client().collection(USERS).document(uid).collection("calendar_events")
+    page_token, written = None, 0
+    while True:
+        params = {"syncToken": token} if token else {}
+        if page_token:
+            params["pageToken"] = page_token
+        response = google_call(uid, SERVICE, "GET", _calendar_url("events"), params=params)
+        if response.status_code == 410 and token:
+            log.info("calendar sync token expired; full sync", extra={"fields": {"uid": uid}})
+            sync_state.merge_state(uid, SERVICE, {"syncToken": None})
+            return sync(uid)
+        if response.status_code != 200:
+            raise Unavailable(f"Calendar events.list answered {response.status_code}", code="provider_error")
+        body = response.json()
+        for item in body.get("items") or []:
+            events.document(item["id"]).set(_event_record(item), merge=True)
+            written += 1
+        page_token = body.get("nextPageToken")
+        if not page_token:
+            sync_state.merge_state(uid, SERVICE, {"syncToken": body.get("nextSyncToken"), "syncedAt": utcnow()})
+            return "full_sync" if token is None else "synced"
+
+
+def _event_record(item: dict) -> dict:
+    if item.get("status") == "cancelled":
+        return {"id": item["id"], "status": "cancelled", "updated": item.get("updated")}
+    return {
+        "id": item["id"],
+        "status": item.get("status", "confirmed"),
+        "summary": item.get("summary"),
+        "start": item.get("start"),
+        "end": item.get("end"),
+        "updated": item.get("updated"),
+        "htmlLink": item.get("htmlLink"),
+    }
+
+
+def handle_notification(payload: dict) -> str:
+    uid = payload.get("uid")
+    if not isinstance(uid, str) or not uid:
+        raise BadRequest("uid is missing", code="invalid_payload")
+    return sync(uid)

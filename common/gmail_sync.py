@@ -1,0 +1,169 @@
+"""Gmail: the watch (push to our topic), and the sync a notification starts.
+
+Notifications are hints: they can be dropped or duplicated, so each one syncs from the stored
+cursor (history.list with paging), never from the notification's own historyId, and the cursor
+only ever moves forward (a transaction). A notification at or below the cursor is a no-op. When
+the history is gone (404) a bounded full sync fetches the newest messages and sets a new cursor."""
+
+import datetime
+import hashlib
+
+from common.clients import firestore_client
+from common.errors import BadRequest, Unavailable
+from common.google_api import google_call
+from common.logs import get_logger
+from common.settings import get_settings
+from common.stores import dedup, sync_state
+from common.stores.connections import USERS, find_account_owner
+from common.timeutil import utcnow
+
+log = get_logger(__name__)
+SERVICE = "gmail"
+METADATA_HEADERS = ("From", "To", "Subject", "Date")
+RENEW_AFTER = datetime.timedelta(days=1)  # Gmail asks for a renewal at least every 7 days; daily is advised
+
+
+def _api(path: str) -> str:
+    return f"{get_settings().gmail_base_url}/gmail/v1/users/me/{path}"
+
+
+def _ok(response, what: str) -> dict:
+    if response.status_code != 200:
+        raise Unavailable(f"Gmail {what} answered {response.status_code}", code="provider_error")
+    return response.json()
+
+
+def start_watch(uid: str) -> dict:
+    settings = get_settings()
+    topic = f"projects/{settings.gcp_project}/topics/{settings.topic_gmail_notifications}"
+    reply = _ok(
+        google_call(
+            uid,
+            SERVICE,
+            "POST",
+            _api("watch"),
+            json={"topicName": topic, "labelIds": list(settings.gmail_watch_labels), "labelFilterBehavior": "include"},
+        ),
+        "watch",
+    )
+    now = utcnow()
+    expiration = datetime.datetime.fromtimestamp(int(reply["expiration"]) / 1000, datetime.UTC)
+    sync_state.merge_state(
+        uid,
+        SERVICE,
+        {"service": SERVICE, "uid": uid, "watchStartedAt": now, "watchExpiration": expiration, "renewAt": now + RENEW_AFTER},
+    )
+    if sync_state.get_state(uid, SERVICE).get("historyId") is None:
+        sync_state.advance_cursor(uid, SERVICE, "historyId", int(reply["historyId"]))
+    return reply
+
+
+def stop_watch(uid: str) -> None:
+    response = google_call(uid, SERVICE, "POST", _api("stop"))
+    if response.status_code not in (200, 204):
+        log.warning("gmail stop failed", extra={"fields": {"uid": uid, "status": response.status_code}})
+
+
+def _history_id(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        raise BadRequest("historyId must be a number", code="invalid_payload")
+    return int(value)
+
+
+def handle_notification(payload: dict) -> str:
+    """What a notification led to: no_user, stale, duplicate, synced or full_sync. Concurrent copies
+    of one notification are claimed in the dedup store, so only one of them syncs."""
+    email = payload.get("emailAddress")
+    if not isinstance(email, str) or "@" not in email:
+        raise BadRequest("emailAddress is missing", code="invalid_payload")
+    notified = _history_id(payload.get("historyId"))
+    uid = find_account_owner(SERVICE, email.lower())
+    if uid is None:
+        log.info("gmail notification for no known user; acknowledged", extra={"fields": {"historyId": notified}})
+        return "no_user"
+    cursor = sync_state.get_state(uid, SERVICE).get("historyId")
+    if cursor is not None and notified <= cursor:
+        return "stale"
+    key = f"gmail-{hashlib.sha256(email.lower().encode()).hexdigest()[:24]}-{notified}"
+    claimed = dedup.claim(key, "gmail_notification")
+    if claimed is dedup.Claim.DUPLICATE:
+        return "duplicate"
+    if claimed is dedup.Claim.IN_FLIGHT:
+        raise Unavailable("The same notification is being synced", code="in_flight", retry_after=5)
+    try:
+        outcome = sync(uid, cursor)
+    except BaseException:
+        dedup.release(key)
+        raise
+    dedup.complete(key, outcome)
+    return outcome
+
+
+def sync(uid: str, cursor: int | None) -> str:
+    if cursor is None:
+        return full_sync(uid)
+    added, page_token, latest = [], None, cursor
+    while True:
+        params = {"startHistoryId": cursor, "historyTypes": "messageAdded", **({"pageToken": page_token} if page_token else {})}
+        response = google_call(uid, SERVICE, "GET", _api("history"), params=params)
+        if response.status_code == 404:
+            log.info("gmail history expired; full sync", extra={"fields": {"uid": uid}})
+            return full_sync(uid)
+        body = _ok(response, "history")
+        for record in body.get("history") or []:
+            added += [item["message"]["id"] for item in record.get("messagesAdded") or [] if item.get("message", {}).get("id")]
+        latest = max(latest, int(body.get("historyId") or latest))
+        page_token = body.get("nextPageToken")
+        if not page_token:
+            break
+    _store_messages(uid, list(dict.fromkeys(added)))
+    sync_state.advance_cursor(uid, SERVICE, "historyId", latest)
+    return "synced"
+
+
+def full_sync(uid: str) -> str:
+    settings = get_settings()
+    listed = _ok(
+        google_call(
+            uid,
+            SERVICE,
+            "GET",
+            _api("messages"),
+            params={"maxResults": settings.gmail_full_sync_messages, "labelIds": list(settings.gmail_watch_labels)},
+        ),
+        "messages.list",
+    )
+    _store_messages(uid, [m["id"] for m in listed.get("messages") or []])
+    profile = _ok(google_call(uid, SERVICE, "GET", _api("profile")), "profile")
+    sync_state.advance_cursor(uid, SERVICE, "historyId", int(profile["historyId"]))
+    return "full_sync"
+
+
+def _store_messages(uid: str, message_ids: list[str]) -> None:
+    mail = firestore_client().collection(USERS).document(uid).collection("mail")
+    for message_id in message_ids:
+        response = google_call(
+            uid,
+            SERVICE,
+            "GET",
+            _api(f"messages/{message_id}"),
+            params={"format": "metadata", "metadataHeaders": list(METADATA_HEADERS)},
+        )
+        if response.status_code == 404:
+            continue  # deleted since it was added
+        message = _ok(response, "messages.get")
+        headers = {h["name"]: h["value"] for h in (message.get("payload") or {}).get("headers") or []}
+        mail.document(message_id).set(
+            {
+                "id": message_id,
+                "threadId": message.get("threadId"),
+                "from": headers.get("From"),
+                "to": headers.get("To"),
+                "subject": headers.get("Subject"),
+                "date": headers.get("Date"),
+                "snippet": message.get("snippet"),
+                "labels": message.get("labelIds") or [],
+                "historyId": int(message.get("historyId") or 0),
+                "internalDate": int(message.get("internalDate") or 0),
+            }
+        )

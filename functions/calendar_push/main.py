@@ -1,0 +1,12 @@
+"""POST /api/v1/webhooks/calendar/push: Google Calendar channel notifications (checked, queued, acked)."""
+
+import functions_framework
+
+from common.calendar_sync import receive_push
+from common.http import endpoint
+
+
+@functions_framework.http
+@endpoint("POST")
+def calendar_push(request):
+    return receive_push(request)

@@ -1,0 +1,173 @@
+"""Gmail and Calendar end to end through the emulators: watches on connect, Gmail's push through the
+Pub/Sub emulator, Calendar's channel notifications to our endpoint, incremental sync, renewals."""
+
+import datetime
+import time
+import uuid
+
+import pytest
+
+from common.clients import firestore_client
+from common.watches import renew_due
+from tests.functions.test_oauth_flow import connect
+
+
+def _docs(uid: str, collection: str) -> dict:
+    return {d.id: d.to_dict() for d in firestore_client().collection("users").document(uid).collection(collection).stream()}
+
+
+def _state(uid: str, service: str) -> dict:
+    snapshot = firestore_client().collection("users").document(uid).collection("sync_state").document(service).get()
+    return snapshot.to_dict() if snapshot.exists else {}
+
+
+def _wait_for(check, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    return check()
+
+
+@pytest.fixture
+def email():
+    """A mailbox of this test's own, so a notification still in flight from another test cannot land here."""
+    return f"alice-{uuid.uuid4().hex[:8]}@example.com"
+
+
+@pytest.fixture
+def gmail(user, sandbox, email):
+    assert connect(user("alice"), "gmail", email=email)["outcome"] == "success"
+    return lambda **message: sandbox.post("/_sandbox/gmail/deliver", json={"email": email, **message}).json()
+
+
+@pytest.fixture
+def calendar(user, sandbox, email):
+    assert connect(user("alice"), "calendar", email=email)["outcome"] == "success"
+    return lambda **change: sandbox.post("/_sandbox/calendar/change", json={"email": email, **change}).json()
+
+
+def test_connect_starts_a_gmail_watch_on_our_topic(gmail, sandbox, email):
+    watch = sandbox.get("/_sandbox/gmail/watch", params={"email": email}).json()
+    assert watch == {"topic": "projects/demo-gateway/topics/gmail-notifications", "labels": ["INBOX"]}
+    state = _state("alice", "gmail")
+    assert state["historyId"] == 1000 and state["watchExpiration"] > datetime.datetime.now(datetime.UTC)
+
+
+def test_new_mail_becomes_a_mail_document(gmail):
+    delivered = gmail(subject="Quarterly numbers", snippet="See attached", **{"from": "cfo@example.com"})
+    mail = _wait_for(lambda: _docs("alice", "mail"))
+    assert mail[delivered["id"]]["subject"] == "Quarterly numbers" and mail[delivered["id"]]["from"] == "cfo@example.com"
+    assert mail[delivered["id"]]["labels"] == ["INBOX", "UNREAD"] and mail[delivered["id"]]["snippet"] == "See attached"
+    assert _wait_for(lambda: _state("alice", "gmail")["historyId"] == delivered["historyId"])
+
+
+def test_history_is_paged(gmail):
+    for n in range(4):
+        gmail(subject=f"m{n}", notify=n == 3)
+    assert len(_wait_for(lambda: len(_docs("alice", "mail")) == 4 and _docs("alice", "mail"))) == 4
+
+
+def test_the_same_notification_three_times_makes_one_document(gmail, sandbox, email):
+    delivered = gmail(subject="once", notify=False)
+    sandbox.delete("/_sandbox/calls")
+    for _ in range(3):
+        sandbox.post("/_sandbox/gmail/notify", json={"email": email, "historyId": str(delivered["historyId"])}).raise_for_status()
+    _wait_for(lambda: _docs("alice", "mail"))
+    time.sleep(1.5)
+    assert list(_docs("alice", "mail")) == [delivered["id"]]
+    calls = sandbox.get("/_sandbox/calls").json()
+    assert calls.get("gmail.messages.get") == 1 and calls.get("gmail.history") == 1
+
+
+def test_expired_history_falls_back_to_a_full_sync(gmail, sandbox, email):
+    first = gmail(subject="before", notify=False)
+    sandbox.post("/_sandbox/gmail/expire-history", json={"email": email}).raise_for_status()
+    second = gmail(subject="after")
+    mail = _wait_for(lambda: len(_docs("alice", "mail")) == 2 and _docs("alice", "mail"))
+    assert set(mail) == {first["id"], second["id"]}
+    assert _wait_for(lambda: _state("alice", "gmail")["historyId"] == second["historyId"])
+
+
+def test_calendar_create_update_cancel_are_synced(calendar, sandbox):
+    assert len(sandbox.get("/_sandbox/calendar/channels").json()) == 1
+    created = calendar(action="create", summary="Standup")
+    event_id = created["eventId"]
+    assert _wait_for(lambda: _docs("alice", "calendar_events").get(event_id, {}).get("summary") == "Standup")
+    calendar(action="update", eventId=event_id, summary="Standup (moved)")
+    assert _wait_for(lambda: _docs("alice", "calendar_events")[event_id]["summary"] == "Standup (moved)")
+    calendar(action="cancel", eventId=event_id)
+    assert _wait_for(lambda: _docs("alice", "calendar_events")[event_id]["status"] == "cancelled")
+    assert _state("alice", "calendar")["syncToken"].startswith("sync-")
+
+
+def test_many_changes_are_paged(calendar):
+    for n in range(5):
+        calendar(action="create", summary=f"e{n}")
+    assert _wait_for(lambda: len(_docs("alice", "calendar_events")) == 5)
+
+
+def test_an_expired_sync_token_means_a_full_sync(calendar, sandbox, email):
+    first = calendar(action="create", summary="one")["eventId"]
+    _wait_for(lambda: first in _docs("alice", "calendar_events"))
+    sandbox.post("/_sandbox/calendar/expire-sync-tokens", json={"email": email}).raise_for_status()
+    second = calendar(action="create", summary="two")["eventId"]
+    assert _wait_for(lambda: {first, second} <= set(_docs("alice", "calendar_events")))
+
+
+def _push(api, channel_id: str, token: str, resource_id: str, state: str = "exists"):
+    return api.post(
+        "/api/v1/webhooks/calendar/push",
+        headers={
+            "X-Goog-Channel-ID": channel_id,
+            "X-Goog-Channel-Token": token,
+            "X-Goog-Resource-ID": resource_id,
+            "X-Goog-Resource-State": state,
+            "X-Goog-Message-Number": "5",
+        },
+    )
+
+
+def test_wrong_channel_token_is_rejected_and_nothing_published(calendar, api, topic_messages):
+    published = topic_messages("calendar-notifications")
+    state = _state("alice", "calendar")
+    wrong = _push(api, state["channelId"], "not-the-token", state["resourceId"])
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_channel_token"
+    unknown = _push(api, "f" * 40, "x", state["resourceId"])
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_channel"
+    missing = api.post("/api/v1/webhooks/calendar/push")
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == "invalid_channel"
+    assert published(expected=1, timeout=1) == []
+
+
+def test_renewals_replace_channels_without_a_gap(calendar, gmail, sandbox, api, stack):
+    old_channel = _state("alice", "calendar")["channelId"]
+    old_watch_started = _state("alice", "gmail")["watchStartedAt"]
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+    for service in ("gmail", "calendar"):
+        firestore_client().collection("users").document("alice").collection("sync_state").document(service).update(
+            {"renewAt": past}
+        )
+    assert renew_due() == {"due": 2, "renewed": 2, "failed": 0}
+    new_channel = _state("alice", "calendar")["channelId"]
+    assert new_channel != old_channel
+    assert [c["id"] for c in sandbox.get("/_sandbox/calendar/channels").json()] == [new_channel]
+    assert firestore_client().collection("calendar_channels").document(old_channel).get().get("status") == "stopped"
+    assert _state("alice", "gmail")["watchStartedAt"] > old_watch_started
+    assert _state("alice", "calendar")["renewAt"] > datetime.datetime.now(datetime.UTC)
+    event_id = calendar(action="create", summary="after renewal")["eventId"]
+    assert _wait_for(lambda: event_id in _docs("alice", "calendar_events"))
+    assert renew_due() == {"due": 0, "renewed": 0, "failed": 0}
+
+
+def test_disconnect_stops_the_watch_and_the_channel(calendar, gmail, user, sandbox, email):
+    alice = user("alice")
+    assert alice.delete("/api/v1/oauth/gmail/disconnect").status_code == 200
+    assert sandbox.get("/_sandbox/gmail/watch", params={"email": email}).json() is None
+    channel = _state("alice", "calendar")["channelId"]
+    assert alice.delete("/api/v1/oauth/calendar/disconnect").status_code == 200
+    assert sandbox.get("/_sandbox/calendar/channels").json() == []
+    assert _state("alice", "gmail") == {} and _state("alice", "calendar") == {}
+    assert firestore_client().collection("calendar_channels").document(channel).get().get("status") == "stopped"
