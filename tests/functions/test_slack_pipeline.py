@@ -5,8 +5,10 @@ import base64
 import datetime
 import json
 import time
+import uuid
 
 import functions_framework
+import pytest
 from google.cloud import pubsub_v1
 
 from common.clients import firestore_client
@@ -16,7 +18,13 @@ from tests.functions.test_oauth_flow import connect
 from tests.slack_helpers import event_envelope, post_event, post_interaction
 
 
-def _connect(user, uid: str, team: str = "T0ACME") -> None:
+@pytest.fixture
+def team():
+    """A workspace of this test's own, so an event still in flight from another test cannot land here."""
+    return f"T{uuid.uuid4().hex[:10].upper()}"
+
+
+def _connect(user, uid: str, team: str) -> None:
     account = {"team_id": team, "team_name": team, "user_id": f"U0{uid.upper()}"}
     assert connect(user(uid), "slack", **account)["outcome"] == "success"
 
@@ -35,8 +43,8 @@ def _wait_for(check, timeout: float = 20.0):
     return check()
 
 
-def test_message_with_a_todo_reaches_activity_and_action_items(api, user):
-    _connect(user, "alice")
+def test_message_with_a_todo_reaches_activity_and_action_items(api, user, team):
+    _connect(user, "alice", team)
     message = {
         "type": "message",
         "channel": "C0GENERAL",
@@ -44,7 +52,7 @@ def test_message_with_a_todo_reaches_activity_and_action_items(api, user):
         "ts": "1763726400.000100",
         "text": "Release plan. TODO: write the changelog by tomorrow",
     }
-    assert post_event(api, event_envelope("EvTODO1", message)).status_code == 200
+    assert post_event(api, event_envelope("EvTODO1", message, team_id=team)).status_code == 200
     activity = _wait_for(lambda: _docs("alice", "slack_activity"))
     assert activity["EvTODO1"]["type"] == "message" and activity["EvTODO1"]["known"] is True
     assert activity["EvTODO1"]["link"] == "https://slack.com/archives/C0GENERAL/p1763726400000100"
@@ -54,9 +62,9 @@ def test_message_with_a_todo_reaches_activity_and_action_items(api, user):
     assert items["EvTODO1-0"]["link"] == activity["EvTODO1"]["link"]
 
 
-def test_a_request_to_a_mentioned_user_goes_to_that_user(api, user):
-    _connect(user, "alice")
-    _connect(user, "bob")
+def test_a_request_to_a_mentioned_user_goes_to_that_user(api, user, team):
+    _connect(user, "alice", team)
+    _connect(user, "bob", team)
     message = {
         "type": "message",
         "channel": "C0GENERAL",
@@ -64,7 +72,7 @@ def test_a_request_to_a_mentioned_user_goes_to_that_user(api, user):
         "ts": "1763726401.000200",
         "text": "<@U0BOB> can you review the PR by Friday?",
     }
-    post_event(api, event_envelope("EvASK1", message, authorized=("U0ALICE", "U0BOB")))
+    post_event(api, event_envelope("EvASK1", message, team_id=team, authorized=("U0ALICE", "U0BOB")))
     bob_items = _wait_for(lambda: _docs("bob", "action_items"))
     assert bob_items["EvASK1-0"]["assignee"] == "U0BOB" and bob_items["EvASK1-0"]["assigneeUid"] == "bob"
     assert bob_items["EvASK1-0"]["dueDate"] == "2025-11-21"
@@ -72,29 +80,31 @@ def test_a_request_to_a_mentioned_user_goes_to_that_user(api, user):
     assert _docs("alice", "action_items") == {}
 
 
-def test_several_workspaces_stay_apart_and_unknown_types_are_recorded(api, user):
-    _connect(user, "alice")
-    _connect(user, "carol", team="T0OTHER")
+def test_several_workspaces_stay_apart_and_unknown_types_are_recorded(api, user, team):
+    _connect(user, "alice", team)
+    _connect(user, "carol", team + "X")
     post_event(
         api,
         event_envelope(
             "EvREACT",
             {"type": "reaction_added", "user": "U0CAROL", "reaction": "tada"},
-            team_id="T0OTHER",
+            team_id=team + "X",
             authorized=("U0CAROL",),
         ),
     )
-    post_event(api, event_envelope("EvJOIN", {"type": "member_joined_channel", "user": "U0ALICE", "channel": "C0NEW"}))
+    post_event(
+        api, event_envelope("EvJOIN", {"type": "member_joined_channel", "user": "U0ALICE", "channel": "C0NEW"}, team_id=team)
+    )
     carol = _wait_for(lambda: _docs("carol", "slack_activity"))
     assert carol["EvREACT"]["type"] == "reaction_added" and carol["EvREACT"]["known"] is False
     assert _wait_for(lambda: _docs("alice", "slack_activity")).keys() == {"EvJOIN"}
 
 
-def test_an_interaction_is_recorded(api, user):
-    _connect(user, "alice")
+def test_an_interaction_is_recorded(api, user, team):
+    _connect(user, "alice", team)
     payload = {
         "type": "block_actions",
-        "team": {"id": "T0ACME"},
+        "team": {"id": team},
         "user": {"id": "U0ALICE"},
         "channel": {"id": "C0GENERAL"},
         "trigger_id": "1.2.3",
@@ -106,11 +116,13 @@ def test_an_interaction_is_recorded(api, user):
     assert entry["type"] == "block_actions" and entry["actions"] == ["approve_request"]
 
 
-def test_duplicate_pubsub_deliveries_have_no_second_effect(user, stack):
-    _connect(user, "alice")
+def test_duplicate_pubsub_deliveries_have_no_second_effect(user, stack, team):
+    _connect(user, "alice", team)
     publisher = pubsub_v1.PublisherClient()
     topic = publisher.topic_path(stack.emulators.project, "slack-events")
-    envelope = event_envelope("EvDUP", {"type": "message", "user": "U0ALICE", "channel": "C1", "ts": "1.2", "text": "TODO: once"})
+    envelope = event_envelope(
+        "EvDUP", {"type": "message", "user": "U0ALICE", "channel": "C1", "ts": "1.2", "text": "TODO: once"}, team_id=team
+    )
     for _ in range(3):
         publisher.publish(topic, json.dumps(envelope).encode(), kind="event_callback", event_id="EvDUP").result(timeout=10)
     _wait_for(lambda: _docs("alice", "action_items"))
@@ -137,8 +149,8 @@ def _cloud_event(payload, published: datetime.datetime):
     return CloudEvent({"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//pubsub.googleapis.com/x"}, data)
 
 
-def test_old_and_malformed_messages_are_acknowledged_not_retried(user, stack):
-    _connect(user, "alice")
+def test_old_and_malformed_messages_are_acknowledged_not_retried(user, stack, team):
+    _connect(user, "alice", team)
     app = functions_framework.create_app(
         "slack_events_worker", str(FUNCTIONS_DIR / "slack_events_worker" / "main.py")
     ).test_client()
@@ -146,7 +158,7 @@ def test_old_and_malformed_messages_are_acknowledged_not_retried(user, stack):
 
     old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=7)
     headers, body = to_structured(
-        _cloud_event(event_envelope("EvOLD", {"type": "message", "user": "U0ALICE", "text": "hi"}), old)
+        _cloud_event(event_envelope("EvOLD", {"type": "message", "user": "U0ALICE", "text": "hi"}, team_id=team), old)
     )
     assert app.post("/", headers=headers, data=body).status_code == 200
     headers, body = to_structured(_cloud_event({"type": "event_callback"}, datetime.datetime.now(datetime.UTC)))
