@@ -91,11 +91,7 @@ def _scopes(raw: str) -> tuple[str, ...]:
     return scopes
 
 
-URL_SETTINGS = (
-    "FIREBASE_CERTS_URL",
-    "PUBLIC_BASE_URL",
-    "OAUTH_SUCCESS_URL",
-    "OAUTH_FAILURE_URL",
+PROVIDER_URL_SETTINGS = (
     "SLACK_BASE_URL",
     "GOOGLE_ACCOUNTS_BASE_URL",
     "GOOGLE_OAUTH2_BASE_URL",
@@ -103,6 +99,7 @@ URL_SETTINGS = (
     "GMAIL_BASE_URL",
     "CALENDAR_BASE_URL",
 )
+URL_SETTINGS = ("FIREBASE_CERTS_URL", "PUBLIC_BASE_URL", "OAUTH_SUCCESS_URL", "OAUTH_FAILURE_URL", *PROVIDER_URL_SETTINGS)
 
 
 @dataclasses.dataclass(frozen=True)

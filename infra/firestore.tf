@@ -1,10 +1,13 @@
-# Firestore policies the code relies on. OAuth states carry `expiresAt`; the TTL policy removes
-# abandoned ones (the code also refuses expired states, since TTL deletion can lag by a day).
+# Firestore policies the code relies on: TTL on the documents that expire (OAuth states after 10
+# minutes, refresh leases, webhook dedup records after an hour); the code never trusts a stale one
+# itself, since TTL deletion can lag by a day. And an index for every query the code makes.
 
-resource "google_firestore_field" "oauth_states_ttl" {
+resource "google_firestore_field" "ttl" {
+  for_each = toset(["oauth_states", "token_leases", "webhook_dedup"])
+
   project    = var.project_id
   database   = "(default)"
-  collection = "oauth_states"
+  collection = each.value
   field      = "expiresAt"
 
   ttl_config {}
@@ -13,7 +16,7 @@ resource "google_firestore_field" "oauth_states_ttl" {
 }
 
 # The scheduled refresh job's query: collection group `connections`, status == "active",
-# refreshDueAt <= now + window, ordered by refreshDueAt (common/refresh_job.py, due_query).
+# refreshDueAt <= now, ordered by refreshDueAt (common/refresh_job.py, due_query).
 resource "google_firestore_index" "connections_due" {
   project     = var.project_id
   database    = "(default)"
@@ -28,30 +31,6 @@ resource "google_firestore_index" "connections_due" {
     field_path = "refreshDueAt"
     order      = "ASCENDING"
   }
-
-  depends_on = [google_project_service.api]
-}
-
-# Refresh leases of crashed holders expire in the code; the TTL policy removes the documents.
-resource "google_firestore_field" "token_leases_ttl" {
-  project    = var.project_id
-  database   = "(default)"
-  collection = "token_leases"
-  field      = "expiresAt"
-
-  ttl_config {}
-
-  depends_on = [google_project_service.api]
-}
-
-# Webhook dedup records live at least an hour (Slack retries for about six minutes).
-resource "google_firestore_field" "webhook_dedup_ttl" {
-  project    = var.project_id
-  database   = "(default)"
-  collection = "webhook_dedup"
-  field      = "expiresAt"
-
-  ttl_config {}
 
   depends_on = [google_project_service.api]
 }

@@ -7,6 +7,7 @@ import sys
 
 import requests
 
+from common.settings import PROVIDER_URL_SETTINGS
 from local.catalog import ROOT, consumers, load_catalog, load_topics
 from local.emulators import Emulators
 from local.processes import Child, free_port, port_is_free, wait_until
@@ -15,14 +16,6 @@ from local.pubsub_setup import ensure_push_subscriptions, ensure_topics
 PROJECT = "demo-gateway"
 LOG_DIR = ROOT / ".local" / "logs"
 START_TIMEOUT = 60
-PROVIDER_URL_SETTINGS = (
-    "SLACK_BASE_URL",
-    "GOOGLE_ACCOUNTS_BASE_URL",
-    "GOOGLE_OAUTH2_BASE_URL",
-    "GOOGLE_OPENID_BASE_URL",
-    "GMAIL_BASE_URL",
-    "CALENDAR_BASE_URL",
-)
 
 
 def _require_free(port: int, setting: str) -> int:

@@ -10,25 +10,12 @@ import pytest
 from common.clients import firestore_client
 from common.watches import renew_due
 from tests.functions.test_oauth_flow import connect
-
-
-def _docs(uid: str, collection: str) -> dict:
-    return {d.id: d.to_dict() for d in firestore_client().collection("users").document(uid).collection(collection).stream()}
+from tests.helpers import user_docs, wait_for
 
 
 def _state(uid: str, service: str) -> dict:
     snapshot = firestore_client().collection("users").document(uid).collection("sync_state").document(service).get()
     return snapshot.to_dict() if snapshot.exists else {}
-
-
-def _wait_for(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    return check()
 
 
 @pytest.fixture
@@ -58,16 +45,16 @@ def test_connect_starts_a_gmail_watch_on_our_topic(gmail, sandbox, email):
 
 def test_new_mail_becomes_a_mail_document(gmail):
     delivered = gmail(subject="Quarterly numbers", snippet="See attached", **{"from": "cfo@example.com"})
-    mail = _wait_for(lambda: _docs("alice", "mail"))
+    mail = wait_for(lambda: user_docs("alice", "mail"))
     assert mail[delivered["id"]]["subject"] == "Quarterly numbers" and mail[delivered["id"]]["from"] == "cfo@example.com"
     assert mail[delivered["id"]]["labels"] == ["INBOX", "UNREAD"] and mail[delivered["id"]]["snippet"] == "See attached"
-    assert _wait_for(lambda: _state("alice", "gmail")["historyId"] == delivered["historyId"])
+    assert wait_for(lambda: _state("alice", "gmail")["historyId"] == delivered["historyId"])
 
 
 def test_history_is_paged(gmail):
     for n in range(4):
         gmail(subject=f"m{n}", notify=n == 3)
-    assert len(_wait_for(lambda: len(_docs("alice", "mail")) == 4 and _docs("alice", "mail"))) == 4
+    assert len(wait_for(lambda: len(user_docs("alice", "mail")) == 4 and user_docs("alice", "mail"))) == 4
 
 
 def test_the_same_notification_three_times_makes_one_document(gmail, sandbox, email):
@@ -75,9 +62,9 @@ def test_the_same_notification_three_times_makes_one_document(gmail, sandbox, em
     sandbox.delete("/_sandbox/calls")
     for _ in range(3):
         sandbox.post("/_sandbox/gmail/notify", json={"email": email, "historyId": str(delivered["historyId"])}).raise_for_status()
-    _wait_for(lambda: _docs("alice", "mail"))
+    wait_for(lambda: user_docs("alice", "mail"))
     time.sleep(1.5)
-    assert list(_docs("alice", "mail")) == [delivered["id"]]
+    assert list(user_docs("alice", "mail")) == [delivered["id"]]
     calls = sandbox.get("/_sandbox/calls").json()
     assert calls.get("gmail.messages.get") == 1 and calls.get("gmail.history") == 1
 
@@ -86,35 +73,35 @@ def test_expired_history_falls_back_to_a_full_sync(gmail, sandbox, email):
     first = gmail(subject="before", notify=False)
     sandbox.post("/_sandbox/gmail/expire-history", json={"email": email}).raise_for_status()
     second = gmail(subject="after")
-    mail = _wait_for(lambda: len(_docs("alice", "mail")) == 2 and _docs("alice", "mail"))
+    mail = wait_for(lambda: len(user_docs("alice", "mail")) == 2 and user_docs("alice", "mail"))
     assert set(mail) == {first["id"], second["id"]}
-    assert _wait_for(lambda: _state("alice", "gmail")["historyId"] == second["historyId"])
+    assert wait_for(lambda: _state("alice", "gmail")["historyId"] == second["historyId"])
 
 
 def test_calendar_create_update_cancel_are_synced(calendar, sandbox):
     assert len(sandbox.get("/_sandbox/calendar/channels").json()) == 1
     created = calendar(action="create", summary="Standup")
     event_id = created["eventId"]
-    assert _wait_for(lambda: _docs("alice", "calendar_events").get(event_id, {}).get("summary") == "Standup")
+    assert wait_for(lambda: user_docs("alice", "calendar_events").get(event_id, {}).get("summary") == "Standup")
     calendar(action="update", eventId=event_id, summary="Standup (moved)")
-    assert _wait_for(lambda: _docs("alice", "calendar_events")[event_id]["summary"] == "Standup (moved)")
+    assert wait_for(lambda: user_docs("alice", "calendar_events")[event_id]["summary"] == "Standup (moved)")
     calendar(action="cancel", eventId=event_id)
-    assert _wait_for(lambda: _docs("alice", "calendar_events")[event_id]["status"] == "cancelled")
+    assert wait_for(lambda: user_docs("alice", "calendar_events")[event_id]["status"] == "cancelled")
     assert _state("alice", "calendar")["syncToken"].startswith("sync-")
 
 
 def test_many_changes_are_paged(calendar):
     for n in range(5):
         calendar(action="create", summary=f"e{n}")
-    assert _wait_for(lambda: len(_docs("alice", "calendar_events")) == 5)
+    assert wait_for(lambda: len(user_docs("alice", "calendar_events")) == 5)
 
 
 def test_an_expired_sync_token_means_a_full_sync(calendar, sandbox, email):
     first = calendar(action="create", summary="one")["eventId"]
-    _wait_for(lambda: first in _docs("alice", "calendar_events"))
+    wait_for(lambda: first in user_docs("alice", "calendar_events"))
     sandbox.post("/_sandbox/calendar/expire-sync-tokens", json={"email": email}).raise_for_status()
     second = calendar(action="create", summary="two")["eventId"]
-    assert _wait_for(lambda: {first, second} <= set(_docs("alice", "calendar_events")))
+    assert wait_for(lambda: {first, second} <= set(user_docs("alice", "calendar_events")))
 
 
 def _push(api, channel_id: str, token: str, resource_id: str, state: str = "exists"):
@@ -158,7 +145,7 @@ def test_renewals_replace_channels_without_a_gap(calendar, gmail, sandbox, api, 
     assert _state("alice", "gmail")["watchStartedAt"] > old_watch_started
     assert _state("alice", "calendar")["renewAt"] > datetime.datetime.now(datetime.UTC)
     event_id = calendar(action="create", summary="after renewal")["eventId"]
-    assert _wait_for(lambda: event_id in _docs("alice", "calendar_events"))
+    assert wait_for(lambda: event_id in user_docs("alice", "calendar_events"))
     assert renew_due() == {"due": 0, "renewed": 0, "failed": 0}
 
 

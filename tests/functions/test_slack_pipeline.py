@@ -11,10 +11,10 @@ import functions_framework
 import pytest
 from google.cloud import pubsub_v1
 
-from common.clients import firestore_client
 from common.slack_processing import process_event
 from local.catalog import FUNCTIONS_DIR
 from tests.functions.test_oauth_flow import connect
+from tests.helpers import user_docs, wait_for
 from tests.slack_helpers import event_envelope, post_event, post_interaction
 
 
@@ -29,20 +29,6 @@ def _connect(user, uid: str, team: str) -> None:
     assert connect(user(uid), "slack", **account)["outcome"] == "success"
 
 
-def _docs(uid: str, collection: str) -> dict:
-    return {d.id: d.to_dict() for d in firestore_client().collection("users").document(uid).collection(collection).stream()}
-
-
-def _wait_for(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    return check()
-
-
 def test_message_with_a_todo_reaches_activity_and_action_items(api, user, team):
     _connect(user, "alice", team)
     message = {
@@ -53,10 +39,10 @@ def test_message_with_a_todo_reaches_activity_and_action_items(api, user, team):
         "text": "Release plan. TODO: write the changelog by tomorrow",
     }
     assert post_event(api, event_envelope("EvTODO1", message, team_id=team)).status_code == 200
-    activity = _wait_for(lambda: _docs("alice", "slack_activity"))
+    activity = wait_for(lambda: user_docs("alice", "slack_activity"))
     assert activity["EvTODO1"]["type"] == "message" and activity["EvTODO1"]["known"] is True
     assert activity["EvTODO1"]["link"] == "https://slack.com/archives/C0GENERAL/p1763726400000100"
-    items = _wait_for(lambda: _docs("alice", "action_items"))
+    items = wait_for(lambda: user_docs("alice", "action_items"))
     assert items["EvTODO1-0"]["text"] == "write the changelog by tomorrow"
     assert items["EvTODO1-0"]["dueDate"] == "2025-11-22" and items["EvTODO1-0"]["rule"] == "todo"
     assert items["EvTODO1-0"]["link"] == activity["EvTODO1"]["link"]
@@ -73,11 +59,11 @@ def test_a_request_to_a_mentioned_user_goes_to_that_user(api, user, team):
         "text": "<@U0BOB> can you review the PR by Friday?",
     }
     post_event(api, event_envelope("EvASK1", message, team_id=team, authorized=("U0ALICE", "U0BOB")))
-    bob_items = _wait_for(lambda: _docs("bob", "action_items"))
+    bob_items = wait_for(lambda: user_docs("bob", "action_items"))
     assert bob_items["EvASK1-0"]["assignee"] == "U0BOB" and bob_items["EvASK1-0"]["assigneeUid"] == "bob"
     assert bob_items["EvASK1-0"]["dueDate"] == "2025-11-21"
-    assert _wait_for(lambda: _docs("alice", "slack_activity")).keys() == {"EvASK1"}
-    assert _docs("alice", "action_items") == {}
+    assert wait_for(lambda: user_docs("alice", "slack_activity")).keys() == {"EvASK1"}
+    assert user_docs("alice", "action_items") == {}
 
 
 def test_several_workspaces_stay_apart_and_unknown_types_are_recorded(api, user, team):
@@ -95,9 +81,9 @@ def test_several_workspaces_stay_apart_and_unknown_types_are_recorded(api, user,
     post_event(
         api, event_envelope("EvJOIN", {"type": "member_joined_channel", "user": "U0ALICE", "channel": "C0NEW"}, team_id=team)
     )
-    carol = _wait_for(lambda: _docs("carol", "slack_activity"))
+    carol = wait_for(lambda: user_docs("carol", "slack_activity"))
     assert carol["EvREACT"]["type"] == "reaction_added" and carol["EvREACT"]["known"] is False
-    assert _wait_for(lambda: _docs("alice", "slack_activity")).keys() == {"EvJOIN"}
+    assert wait_for(lambda: user_docs("alice", "slack_activity")).keys() == {"EvJOIN"}
 
 
 def test_an_interaction_is_recorded(api, user, team):
@@ -111,7 +97,7 @@ def test_an_interaction_is_recorded(api, user, team):
         "actions": [{"action_id": "approve_request"}],
     }
     assert post_interaction(api, payload).status_code == 200
-    recorded = _wait_for(lambda: _docs("alice", "slack_activity"))
+    recorded = wait_for(lambda: user_docs("alice", "slack_activity"))
     (entry,) = recorded.values()
     assert entry["type"] == "block_actions" and entry["actions"] == ["approve_request"]
 
@@ -125,9 +111,9 @@ def test_duplicate_pubsub_deliveries_have_no_second_effect(user, stack, team):
     )
     for _ in range(3):
         publisher.publish(topic, json.dumps(envelope).encode(), kind="event_callback", event_id="EvDUP").result(timeout=10)
-    _wait_for(lambda: _docs("alice", "action_items"))
+    wait_for(lambda: user_docs("alice", "action_items"))
     time.sleep(1.5)
-    assert list(_docs("alice", "action_items")) == ["EvDUP-0"] and list(_docs("alice", "slack_activity")) == ["EvDUP"]
+    assert list(user_docs("alice", "action_items")) == ["EvDUP-0"] and list(user_docs("alice", "slack_activity")) == ["EvDUP"]
 
 
 def test_events_for_no_known_user_are_acknowledged(stack):
@@ -163,4 +149,4 @@ def test_old_and_malformed_messages_are_acknowledged_not_retried(user, stack, te
     assert app.post("/", headers=headers, data=body).status_code == 200
     headers, body = to_structured(_cloud_event({"type": "event_callback"}, datetime.datetime.now(datetime.UTC)))
     assert app.post("/", headers=headers, data=body).status_code == 200
-    assert _docs("alice", "slack_activity") == {}
+    assert user_docs("alice", "slack_activity") == {}
