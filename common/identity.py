@@ -18,6 +18,7 @@ from common.errors import Unauthenticated, Unavailable
 from common.settings import get_settings
 
 MAX_TOKEN_LENGTH = 4096
+SAFE_UID = re.compile(r"^[^/\x00-\x1f]{1,128}$")  # uids become Firestore document ids
 DEFAULT_CERT_MAX_AGE = 3600
 MIN_REFETCH_INTERVAL = 30
 _DECODE_ERRORS = (ValueError, TypeError, KeyError, google_auth_exceptions.GoogleAuthError)
@@ -95,8 +96,8 @@ def verify_id_token(token: str) -> Identity:
     if claims.get("iss") != f"https://securetoken.google.com/{audience}":
         raise Unauthenticated("The ID token has the wrong issuer", code="invalid_token")
     uid = claims.get("sub")
-    if not isinstance(uid, str) or not uid or len(uid) > 128:
-        raise Unauthenticated("The ID token has no subject", code="invalid_token")
+    if not isinstance(uid, str) or not SAFE_UID.match(uid) or uid in (".", "..") or (uid.startswith("__") and uid.endswith("__")):
+        raise Unauthenticated("The ID token's subject is empty or not a usable user id", code="invalid_token")
     return Identity(uid=uid, claims=claims)
 
 

@@ -107,3 +107,9 @@ def test_in_process_verification_returns_the_uid(stack, id_token):
     assert identity.verify_id_token(id_token("carol")).uid == "carol"
     with pytest.raises(Unauthenticated):
         identity.verify_id_token("")
+
+
+@pytest.mark.parametrize("uid", ["../bob", "a/b", "..", "__reserved__"])
+def test_uids_that_are_not_usable_document_ids_are_refused(api, sandbox, uid):
+    token = sandbox.get("/identity/token", params={"uid": uid}).json()["idToken"]
+    assert _rejected(api, f"Bearer {token}")["code"] == "invalid_token"
