@@ -158,3 +158,11 @@ def test_disconnect_stops_the_watch_and_the_channel(calendar, gmail, user, sandb
     assert sandbox.get("/_sandbox/calendar/channels").json() == []
     assert _state("alice", "gmail") == {} and _state("alice", "calendar") == {}
     assert firestore_client().collection("calendar_channels").document(channel).get().get("status") == "stopped"
+
+
+def test_a_failed_sync_is_redelivered_by_pubsub_and_then_succeeds(gmail, sandbox):
+    """The consumer answers 500 on a provider 503, the emulator's push subscription redelivers."""
+    sandbox.post("/_sandbox/faults", json={"endpoint": "gmail.history", "count": 1, "status": 503, "body": {}}).raise_for_status()
+    delivered = gmail(subject="eventually")
+    assert wait_for(lambda: delivered["id"] in user_docs("alice", "mail"), timeout=30)
+    assert sandbox.get("/_sandbox/calls").json()["gmail.history"] >= 2
