@@ -1,4 +1,5 @@
-"""Replies that send a browser on (the OAuth hop and callback): a 302 plus the state cookie."""
+"""Replies to a browser in the OAuth flow: the state cookie (set by start, cleared by the callback)
+and the callback's redirect to the app."""
 
 import dataclasses
 
@@ -17,11 +18,10 @@ class BrowserStep:
     cookie_path: str = "/"
 
 
-def browser_reply(step: BrowserStep) -> flask.Response:
+def apply_cookie(response: flask.Response, step: BrowserStep) -> flask.Response:
+    """Set (value) or clear (no value) the state cookie: HttpOnly, SameSite=Lax (sent on the provider's
+    top-level redirect back to us), Secure when the API is served over https."""
     settings = get_settings()
-    response = flask.redirect(step.location, 302)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"  # the code and state stay out of Referer headers
     secure = settings.public_base_url.startswith("https://")
     if step.cookie_name and step.cookie_value:
         response.set_cookie(
@@ -36,3 +36,10 @@ def browser_reply(step: BrowserStep) -> flask.Response:
     elif step.cookie_name:
         response.delete_cookie(step.cookie_name, path=step.cookie_path, secure=secure, httponly=True, samesite="Lax")
     return response
+
+
+def browser_reply(step: BrowserStep) -> flask.Response:
+    response = flask.redirect(step.location, 302)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"  # the code and state stay out of Referer headers
+    return apply_cookie(response, step)

@@ -24,25 +24,51 @@ def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
         @functools.wraps(handler)
         def run(request: flask.Request) -> flask.Response:
             bind_trace(request.headers)
-            try:
-                if request.method not in allowed:
-                    raise MethodNotAllowed(f"Use {', '.join(sorted(allowed))}")
-                if (request.content_length or 0) > max_body_bytes:
-                    raise PayloadTooLarge(f"The body is over {max_body_bytes} bytes")
-                result = handler(request)
-            except AppError as error:
-                _log_error(request, error)
-                return error_reply(error)
-            except HTTPException as error:
-                return failure(_http_code(error), error.name, error.code or 500)
-            except Exception:
-                log.exception("unhandled error", extra={"fields": {"path": request.path, "method": request.method}})
-                return failure("internal", "Internal error", 500)
-            return result if isinstance(result, flask.Response) else success(result)
+            origin = _allowed_origin(request)
+            if request.method == "OPTIONS":
+                return _with_cors(flask.Response(status=204), origin, allowed, preflight=True)
+            return _with_cors(_answer(request, handler, allowed, max_body_bytes), origin, allowed)
 
         return run
 
     return decorate
+
+
+def _answer(request: flask.Request, handler, allowed: frozenset, max_body_bytes: int) -> flask.Response:
+    """Run the handler and shape whatever happens into the envelope."""
+    try:
+        if request.method not in allowed:
+            raise MethodNotAllowed(f"Use {', '.join(sorted(allowed))}")
+        if (request.content_length or 0) > max_body_bytes:
+            raise PayloadTooLarge(f"The body is over {max_body_bytes} bytes")
+        result = handler(request)
+    except AppError as error:
+        _log_error(request, error)
+        return error_reply(error)
+    except HTTPException as error:
+        return failure(_http_code(error), error.name, error.code or 500)
+    except Exception:
+        log.exception("unhandled error", extra={"fields": {"path": request.path, "method": request.method}})
+        return failure("internal", "Internal error", 500)
+    return result if isinstance(result, flask.Response) else success(result)
+
+
+def _allowed_origin(request: flask.Request) -> str | None:
+    origin = request.headers.get("Origin")
+    return origin if origin and origin in get_settings().cors_allowed_origins else None
+
+
+def _with_cors(response: flask.Response, origin: str | None, allowed: frozenset, preflight: bool = False) -> flask.Response:
+    """Credentialed CORS for the configured app origins only (the state cookie needs credentials)."""
+    response.headers.add("Vary", "Origin")
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        if preflight:
+            response.headers["Access-Control-Allow-Methods"] = ", ".join(sorted(allowed))
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Max-Age"] = "600"
+    return response
 
 
 def path_segment_after(request: flask.Request, marker: str) -> str:

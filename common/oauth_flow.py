@@ -1,10 +1,12 @@
-"""The per-user OAuth connection flow: start, the authorize hop that binds the state to the
-browser, the callback, status, the list of connections, and disconnect.
+"""The per-user OAuth connection flow: start, the callback, status, the list of connections, and
+disconnect.
 
-Why the hop: the callback is a browser redirect with no bearer token, so the state alone says who
-the user is. The first browser to follow authUrl gets an HttpOnly cookie whose hash is stored with
-the state, and the callback requires it; a state that leaked (logs, history) cannot be finished by
-another browser to attach someone else's provider account to this user.
+Why a cookie with the state: the callback is a browser redirect with no bearer token, so the state
+alone would say who the user is. `start` (called by the signed-in user's browser) also sets an
+HttpOnly cookie whose hash is stored with the state, and the callback requires it. So a state only
+completes in the browser that started it: an attacker cannot send their own authUrl to a victim and
+have the victim's provider account attached to the attacker's user, and a state that leaked (logs,
+history) cannot be finished elsewhere.
 """
 
 import datetime
@@ -32,7 +34,7 @@ from common.providers import SERVICES, provider, redirect_uri
 from common.refresh_policy import refresh_due_at
 from common.settings import get_settings
 from common.stores import connections
-from common.stores.oauth_states import StateRejected, bind_browser, consume_state, create_state
+from common.stores.oauth_states import StateRejected, consume_state, create_state
 from common.timeutil import iso, utcnow
 from common.tokens import token_field
 
@@ -68,11 +70,12 @@ def _allowed_return(return_to: str | None) -> str | None:
     return return_to
 
 
-def start(uid: str, service: str, return_to: str | None) -> dict:
+def start(uid: str, service: str, return_to: str | None) -> tuple[dict, BrowserStep]:
+    """The reply data, and the state cookie the reply must set in the calling browser."""
     spec = provider(service)
     target = _allowed_return(return_to)
     state, now = new_state(), utcnow()
-    key = state_key(state)
+    key, binding = state_key(state), secrets.token_urlsafe(32)
     verifier = new_code_verifier() if spec.pkce else None
     expires_at = now + datetime.timedelta(seconds=get_settings().oauth_state_ttl_seconds)
     create_state(
@@ -82,15 +85,15 @@ def start(uid: str, service: str, return_to: str | None) -> dict:
             "service": service,
             "scopes": list(spec.scopes),
             "returnTo": target,
-            "binding": None,
+            "binding": _hash(binding),
             "codeVerifier": get_cipher().encrypt(verifier, uid, verifier_field(key)) if verifier else None,
-            "challenge": code_challenge(verifier) if verifier else None,
             "createdAt": now,
             "expiresAt": expires_at,
         },
     )
-    auth_url = f"{get_settings().public_base_url}/api/v1/oauth/{service}/authorize?{urllib.parse.urlencode({'state': state})}"
-    return {"authUrl": auth_url, "state": state, "expiresAt": iso(expires_at)}
+    auth_url = authorize_url(spec, state, redirect_uri(service), code_challenge(verifier) if verifier else None)
+    cookie = BrowserStep("", _cookie_name(key), binding, f"/api/v1/oauth/{service}/")
+    return {"authUrl": auth_url, "state": state, "expiresAt": iso(expires_at)}, cookie
 
 
 def _fail(service: str, reason: str, record: dict | None = None, cookie: str | None = None) -> BrowserStep:
@@ -99,31 +102,6 @@ def _fail(service: str, reason: str, record: dict | None = None, cookie: str | N
     )
     base = (record or {}).get("returnTo") or get_settings().oauth_failure_url
     return BrowserStep(_with_query(base, service=service, reason=reason), cookie, None, f"/api/v1/oauth/{service}/")
-
-
-def authorize(service: str, state: str) -> BrowserStep:
-    """The hop between authUrl and the provider: bind the state to this browser, then redirect."""
-    spec = provider(service)
-    try:
-        return _bind_and_redirect(spec, state)
-    except Exception:
-        log.exception("oauth authorize hop failed", extra={"fields": {"service": service}})
-        return _fail(service, "server_error")
-
-
-def _bind_and_redirect(spec, state: str) -> BrowserStep:
-    service = spec.service
-    if not state or len(state) > MAX_STATE_LENGTH:
-        return _fail(service, "invalid_state")
-    key, binding = state_key(state), secrets.token_urlsafe(32)
-    try:
-        record = bind_browser(key, _hash(binding))
-    except StateRejected as rejected:
-        return _fail(service, rejected.reason)
-    if record["service"] != service:
-        return _fail(service, "invalid_state", record)
-    location = authorize_url(spec, state, redirect_uri(service), record.get("challenge"))
-    return BrowserStep(location, _cookie_name(key), binding, f"/api/v1/oauth/{service}/")
 
 
 def callback(service: str, args, cookies) -> BrowserStep:

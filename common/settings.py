@@ -84,6 +84,14 @@ def _url_list(raw: str) -> tuple[str, ...]:
     return tuple(_url(item) for item in raw.split(",") if item.strip())
 
 
+def _origin_list(raw: str) -> tuple[str, ...]:
+    origins = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for origin in origins:
+        if not re.match(r"^https?://[^/\s]+$", origin):
+            raise ValueError("must be origins like https://app.example.com (no path)")
+    return origins
+
+
 def _scopes(raw: str) -> tuple[str, ...]:
     scopes = tuple(item for item in re.split(r"[\s,]+", raw) if item)
     if not scopes:
@@ -190,6 +198,9 @@ SETTINGS: tuple[Setting, ...] = (
         dev_only_default=True,
     ),
     Setting("OAUTH_RETURN_ALLOWLIST", "", _url_list, "comma-separated further URLs that start may name as returnTo"),
+    Setting(
+        "CORS_ALLOWED_ORIGINS", "", _origin_list, "comma-separated origins of the app allowed to call the API with credentials"
+    ),
     Setting("OAUTH_STATE_TTL_SECONDS", "600", _seconds(30, 3600), "lifetime of an OAuth state"),
     Setting("SLACK_BASE_URL", "https://slack.com", _url, "Slack's authorize page and Web API host (the sandbox in dev)"),
     Setting("GOOGLE_ACCOUNTS_BASE_URL", "https://accounts.google.com", _url, "Google's consent page host"),
@@ -374,8 +385,8 @@ def _production_problems(values: dict) -> list[str]:
     for name in URL_SETTINGS:
         if values[name] is not None and not values[name].startswith("https://"):
             problems.append(f"{name} must be https in production")
-    if any(not url.startswith("https://") for url in values["OAUTH_RETURN_ALLOWLIST"]):
-        problems.append("OAUTH_RETURN_ALLOWLIST must hold only https URLs in production")
+    if any(not url.startswith("https://") for url in (*values["OAUTH_RETURN_ALLOWLIST"], *values["CORS_ALLOWED_ORIGINS"])):
+        problems.append("OAUTH_RETURN_ALLOWLIST and CORS_ALLOWED_ORIGINS must hold only https URLs in production")
     return problems
 
 

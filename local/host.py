@@ -31,7 +31,7 @@ def create_host_app(catalog: dict, functions_dir=FUNCTIONS_DIR):
     for name, spec in catalog.items():
         apps[name] = functions_framework.create_app(spec["entry_point"], str(functions_dir / name / "main.py"))
         for route in spec.get("http", {}).get("routes", []):
-            rules.append(Rule(_werkzeug_path(route["path"]), endpoint=name, methods=route["methods"]))
+            rules.append(Rule(_werkzeug_path(route["path"]), endpoint=name, methods=[*route["methods"], "OPTIONS"]))
         if "pubsub" in spec:
             rules.append(Rule(PUSH_PREFIX + name, endpoint=name, methods=["POST"]))
     url_map = Map(rules, strict_slashes=False)

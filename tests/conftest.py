@@ -18,7 +18,7 @@ from common.crypto import reset_cipher
 from common.secrets import clear_secret_cache
 from common.settings import SETTINGS, reset_settings
 from local.stack import Stack
-from tests.oauth_helpers import FAILURE_URL, SUCCESS_URL
+from tests.oauth_helpers import APP_ORIGIN, FAILURE_URL, SUCCESS_URL
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -41,7 +41,10 @@ def reset_process_state() -> None:
 
 @pytest.fixture(scope="session")
 def stack():
-    running = Stack(log_dir=ARTIFACTS / "logs", extra_env={"OAUTH_SUCCESS_URL": SUCCESS_URL, "OAUTH_FAILURE_URL": FAILURE_URL})
+    running = Stack(
+        log_dir=ARTIFACTS / "logs",
+        extra_env={"OAUTH_SUCCESS_URL": SUCCESS_URL, "OAUTH_FAILURE_URL": FAILURE_URL, "CORS_ALLOWED_ORIGINS": APP_ORIGIN},
+    )
     atexit.register(running.stop)
     saved = dict(os.environ)
     os.environ.update({s.name: running.env[s.name] for s in SETTINGS if s.name in running.env})

@@ -1,11 +1,13 @@
-"""Driving the OAuth flow as a browser would: follow authUrl through our hop to the sandbox's
-consent page, submit it, and follow the redirect to our callback."""
+"""Driving the OAuth flow as a browser would: the signed-in user's browser calls start (and keeps
+its state cookie), follows authUrl to the sandbox's consent page, submits it, and follows the
+redirect to our callback."""
 
 import re
 import urllib.parse
 
 import requests
 
+APP_ORIGIN = "https://app.example.test"
 SUCCESS_URL = "https://app.example.test/connected"
 FAILURE_URL = "https://app.example.test/failed"
 
@@ -21,14 +23,12 @@ class Browser(requests.Session):
 
 def consent_page(browser: Browser, auth_url: str) -> tuple[str, dict, list[str]]:
     """Follow authUrl to the consent page: (form action URL, hidden and account fields, scopes)."""
-    hop = browser.get(auth_url)
-    assert hop.status_code == 302, hop.text
-    page = browser.get(hop.headers["Location"])
+    page = browser.get(auth_url)
     assert page.status_code == 200, page.text
     action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
     fields = dict(re.findall(r'<input (?:type="hidden" )?name="(\w+)" value="([^"]*)"', page.text))
     scopes = re.findall(r'name="scope" value="([^"]+)"', page.text)
-    return urllib.parse.urljoin(hop.headers["Location"], action), fields, scopes
+    return urllib.parse.urljoin(auth_url, action), fields, scopes
 
 
 def decide(browser: Browser, auth_url: str, decision: str = "approve", untick: tuple = (), **account) -> requests.Response:

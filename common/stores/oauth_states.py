@@ -1,9 +1,9 @@
-"""OAuth states: `oauth_states/{sha256(state)}`, written at start, bound to one browser on its
-first visit to the authorize hop, consumed once at the callback. `expiresAt` carries a Firestore
+"""OAuth states: `oauth_states/{sha256(state)}`, written at start with the hash of the browser's
+state cookie, consumed once at the callback. `expiresAt` carries a Firestore
 TTL policy, so abandoned states are removed by Firestore too.
 
-Binding and consuming are read-then-write with a precondition on the document's update time: of
-concurrent writers exactly one succeeds, the others are told the state is no longer theirs. (A
+Consuming is read-then-delete with a precondition on the document's update time: of concurrent
+callbacks exactly one succeeds, the others are told the state is no longer theirs. (A
 transaction would do the same, but under contention it can run out of retries and fail instead.)"""
 
 import hmac
@@ -34,23 +34,6 @@ def _unchanged_since(snapshot):
 
 def create_state(key: str, record: dict) -> None:
     _ref(key).create(record)
-
-
-def bind_browser(key: str, binding_hash: str) -> dict:
-    """Tie the state to the browser that first follows authUrl (one time only)."""
-    snapshot = _ref(key).get()
-    if not snapshot.exists:
-        raise StateRejected("invalid_state")
-    record = snapshot.to_dict()
-    if record["expiresAt"] <= utcnow():
-        raise StateRejected("expired_state")
-    if record.get("binding"):
-        raise StateRejected("invalid_state")  # another browser took this state first
-    try:
-        _ref(key).update({"binding": binding_hash}, option=_unchanged_since(snapshot))
-    except (FailedPrecondition, NotFound):
-        raise StateRejected("invalid_state") from None
-    return record
 
 
 def consume_state(key: str, binding_hash: str) -> dict:

@@ -1,8 +1,11 @@
-"""GET /api/v1/oauth/{service}/start: a new state and the URL the browser follows to consent."""
+"""GET /api/v1/oauth/{service}/start: a new state, the provider's consent URL, and the state cookie
+that ties the flow to this browser (call it with credentials, from the app's site)."""
 
 import functions_framework
 
 from common import oauth_flow
+from common.browser import apply_cookie
+from common.envelope import success
 from common.http import endpoint, path_segment_after
 from common.identity import authenticate
 
@@ -11,4 +14,5 @@ from common.identity import authenticate
 @endpoint("GET")
 def oauth_start(request):
     uid = authenticate(request).uid
-    return oauth_flow.start(uid, path_segment_after(request, "oauth"), request.args.get("returnTo"))
+    data, cookie = oauth_flow.start(uid, path_segment_after(request, "oauth"), request.args.get("returnTo"))
+    return apply_cookie(success(data), cookie)

@@ -4,7 +4,7 @@ the sandbox's consent pages and token endpoints, Firestore and Pub/Sub emulators
 import pytest
 
 from common.clients import firestore_client
-from tests.oauth_helpers import Browser, decide, landed
+from tests.oauth_helpers import decide, landed
 
 SERVICES = ["slack", "gmail", "calendar"]
 ACCOUNTS = {
@@ -21,7 +21,8 @@ def start(session, service: str, **params) -> dict:
 
 
 def connect(session, service: str, **account) -> dict:
-    return landed(decide(Browser(), start(session, service)["authUrl"], **(account or ACCOUNTS[service])))
+    """Connect as the browser `session` (it calls start, consents and lands on the callback)."""
+    return landed(decide(session, start(session, service)["authUrl"], **(account or ACCOUNTS[service])))
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -115,15 +116,17 @@ def test_no_plaintext_token_anywhere_in_firestore(user, sandbox):
 
 
 def test_deny_at_the_provider(user):
-    reply = decide(Browser(), start(user("alice"), "gmail")["authUrl"], decision="deny")
+    alice = user("alice")
+    reply = decide(alice, start(alice, "gmail")["authUrl"], decision="deny")
     assert landed(reply) == {"outcome": "failure", "service": "gmail", "reason": "access_denied"}
     assert user("alice").get("/api/v1/oauth/gmail/status").json()["data"]["connected"] is False
 
 
 def test_google_consent_with_a_scope_unticked(user):
+    alice = user("alice")
     reply = decide(
-        Browser(),
-        start(user("alice"), "calendar")["authUrl"],
+        alice,
+        start(alice, "calendar")["authUrl"],
         untick=("https://www.googleapis.com/auth/calendar.readonly",),
         email="alice@example.com",
     )
@@ -132,7 +135,8 @@ def test_google_consent_with_a_scope_unticked(user):
 
 
 def test_slack_consent_with_a_scope_unticked(user):
-    reply = decide(Browser(), start(user("alice"), "slack")["authUrl"], untick=("channels:history",), **ACCOUNTS["slack"])
+    alice = user("alice")
+    reply = decide(alice, start(alice, "slack")["authUrl"], untick=("channels:history",), **ACCOUNTS["slack"])
     assert landed(reply)["reason"] == "insufficient_scope"
 
 
@@ -175,21 +179,23 @@ def test_return_to_must_be_on_the_allow_list(user):
     evil = alice.get("/api/v1/oauth/slack/start", params={"returnTo": "https://evil.example/steal"})
     assert evil.status_code == 400 and evil.json()["error"]["code"] == "invalid_return_to"
     failure_target = "https://app.example.test/failed"
-    reply = decide(Browser(), start(alice, "slack", returnTo=failure_target)["authUrl"], decision="deny")
+    reply = decide(alice, start(alice, "slack", returnTo=failure_target)["authUrl"], decision="deny")
     assert reply.headers["Location"].startswith(failure_target + "?")
 
 
-def test_start_reply_shape(user):
-    data = start(user("alice"), "gmail")
+def test_start_reply_shape_and_state_cookie(user):
+    alice = user("alice")
+    reply = alice.get("/api/v1/oauth/gmail/start")
+    data = reply.json()["data"]
     assert set(data) == {"authUrl", "state", "expiresAt"}
     assert len(data["state"]) >= 43  # 256 random bits, base64url
-    assert "/api/v1/oauth/gmail/authorize?state=" in data["authUrl"]
+    cookie = reply.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/api/v1/oauth/gmail/" in cookie
+    assert data["state"] not in cookie
 
 
-def test_the_hop_sends_pkce_and_google_parameters(user):
-    browser = Browser()
-    hop = browser.get(start(user("alice"), "gmail")["authUrl"])
-    location = hop.headers["Location"]
+def test_google_auth_url_has_pkce_and_offline_parameters(user):
+    location = start(user("alice"), "gmail")["authUrl"]
     for part in (
         "response_type=code",
         "access_type=offline",
@@ -201,11 +207,9 @@ def test_the_hop_sends_pkce_and_google_parameters(user):
         "client_id=",
     ):
         assert part in location
-    cookie = hop.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/api/v1/oauth/gmail/" in cookie
 
 
-def test_the_slack_hop_asks_for_user_scopes_without_pkce(user):
-    location = Browser().get(start(user("alice"), "slack")["authUrl"]).headers["Location"]
+def test_slack_auth_url_asks_for_user_scopes_without_pkce(user):
+    location = start(user("alice"), "slack")["authUrl"]
     assert "user_scope=channels%3Ahistory%2Cchannels%3Aread%2Cusers%3Aread" in location
     assert "code_challenge" not in location

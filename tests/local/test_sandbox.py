@@ -1,14 +1,15 @@
 """The sandbox speaks the providers' wire formats: what the gateway relies on, checked directly."""
 
 from tests.functions.test_oauth_flow import ACCOUNTS, start
-from tests.oauth_helpers import Browser, callback_url
+from tests.oauth_helpers import callback_url
 
 SLACK_AUTH = ("dev-slack-client-id", "dev-slack-client-secret")
 GOOGLE_CLIENT = {"client_id": "dev-google-client-id.apps.googleusercontent.com", "client_secret": "dev-google-client-secret"}
 
 
 def _code(user, service: str) -> tuple[str, str]:
-    url = callback_url(Browser(), start(user("alice"), service)["authUrl"], **ACCOUNTS[service])
+    alice = user("alice")
+    url = callback_url(alice, start(alice, service)["authUrl"], **ACCOUNTS[service])
     query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
     return query["code"], url.split("?", 1)[0]
 
