@@ -18,17 +18,22 @@ from common.clients import firestore_client
 from common.envelope import success
 from common.errors import BadRequest, NotFound, Unauthenticated, Unavailable
 from common.events import publish_json
-from common.google_api import google_call
+from common.google_api import ProviderRejected, google_call
 from common.logs import get_logger
 from common.settings import get_settings
-from common.stores import sync_state
-from common.stores.connections import USERS
+from common.stores import leases, sync_state
+from common.stores.connections import USERS, delete_user_collection
 from common.timeutil import utcnow
 
 log = get_logger(__name__)
 SERVICE = "calendar"
 CHANNEL_ID = re.compile(r"^[A-Za-z0-9\-_+=/]{1,64}$")
-RENEW_BEFORE = datetime.timedelta(days=2)  # the renewal job runs daily: two days leave a spare run
+RENEW_BEFORE = datetime.timedelta(days=2)
+EVENTS = "calendar_events"
+SYNC_LEASE = "calendar-sync"
+SYNC_LEASE_SECONDS = (
+    300  # the consumer's timeout: a crashed sync's lease lapses with it  # the renewal job runs daily: two days leave a spare run
+)
 
 
 def _calendar_url(path: str) -> str:
@@ -58,8 +63,6 @@ def start_channel(uid: str) -> dict:
             "expiration": expiration_ms,
         },
     )
-    if response.status_code != 200:
-        raise Unavailable(f"Calendar watch answered {response.status_code}", code="provider_error")
     reply = response.json()
     expiration = datetime.datetime.fromtimestamp(int(reply.get("expiration") or expiration_ms) / 1000, datetime.UTC)
     channel = {
@@ -93,16 +96,10 @@ def stop_channel(uid: str, channel_id: str | None) -> None:
     snapshot = sync_state.channel_ref(channel_id).get()
     if not snapshot.exists:
         return
-    response = google_call(
-        uid,
-        SERVICE,
-        "POST",
-        f"{get_settings().calendar_base_url}/calendar/v3/channels/stop",
-        json={"id": channel_id, "resourceId": snapshot.get("resourceId")},
-    )
-    if response.status_code not in (200, 204, 404):
-        log.warning("calendar channel stop failed", extra={"fields": {"uid": uid, "status": response.status_code}})
+    # Tombstone first: even if the call below fails, notifications on this channel are ignored from now on.
     sync_state.channel_ref(channel_id).update({"status": "stopped", "stoppedAt": utcnow()})
+    stop = {"id": channel_id, "resourceId": snapshot.get("resourceId")}
+    google_call(uid, SERVICE, "POST", f"{get_settings().calendar_base_url}/calendar/v3/channels/stop", handled=(404,), json=stop)
 
 
 def renew_channel(uid: str) -> None:
@@ -147,25 +144,40 @@ def receive_push(request: flask.Request) -> flask.Response:
 
 
 def sync(uid: str) -> str:
+    """One sync at a time per user (a lease): a notification arriving meanwhile is redelivered and
+    syncs after it, so an older page can never overwrite a newer one."""
+    owner = secrets.token_hex(8)
+    taken_at = leases.try_take(uid, SYNC_LEASE, owner, SYNC_LEASE_SECONDS)
+    if taken_at is None:
+        raise Unavailable("A calendar sync for this user is running", code="in_flight", retry_after=5)
+    try:
+        return _sync(uid)
+    finally:
+        leases.release(uid, SYNC_LEASE, taken_at)
+
+
+def _sync(uid: str) -> str:
     """Incremental sync from the stored token (full when there is none, or after 410)."""
     token = sync_state.get_state(uid, SERVICE).get("syncToken")
-    events = firestore_client().collection(USERS).document(uid).collection("calendar_events")
-    page_token, written = None, 0
+    page_token = None
     while True:
         params = {"syncToken": token} if token else {}
         if page_token:
             params["pageToken"] = page_token
-        response = google_call(uid, SERVICE, "GET", _calendar_url("events"), params=params)
-        if response.status_code == 410 and token:
+        response = google_call(uid, SERVICE, "GET", _calendar_url("events"), handled=(410,), params=params)
+        if response.status_code == 410:
+            if token is None:
+                raise ProviderRejected("Calendar answered 410 to a full listing")
+            # Google: clear what was stored and sync again in full (deleted events are not listed then).
             log.info("calendar sync token expired; full sync", extra={"fields": {"uid": uid}})
             sync_state.merge_state(uid, SERVICE, {"syncToken": None})
-            return sync(uid)
-        if response.status_code != 200:
-            raise Unavailable(f"Calendar events.list answered {response.status_code}", code="provider_error")
+            delete_user_collection(uid, EVENTS)
+            token, page_token = None, None
+            continue
         body = response.json()
+        events = firestore_client().collection(USERS).document(uid).collection(EVENTS)
         for item in body.get("items") or []:
             events.document(item["id"]).set(_event_record(item), merge=True)
-            written += 1
         page_token = body.get("nextPageToken")
         if not page_token:
             sync_state.merge_state(uid, SERVICE, {"syncToken": body.get("nextSyncToken"), "syncedAt": utcnow()})

@@ -1,25 +1,40 @@
 """Calls to the Gmail and Calendar APIs on a user's behalf, through the token manager (so a 401
-gets one forced refresh and one retry). 429 and 5xx become retryable errors (the consumer's message
-is redelivered); other statuses are returned for the caller to read (404, 410 mean something)."""
+gets one forced refresh and one retry). Network errors, 429 and 5xx are retryable (the consumer's
+message is redelivered); the statuses the caller says it handles (404, 410, ...) are returned to it;
+any other 4xx is permanent (a wrong scope or a missing calendar will not fix itself on retry)."""
+
+import requests
 
 from common.clients import http_session
-from common.errors import Unavailable
+from common.errors import AppError, Unavailable
 from common.refresh_policy import retry_after_seconds
 from common.settings import get_settings
 from common.tokens import call_with_token
 
 
-def google_call(uid: str, service: str, method: str, url: str, **kwargs):
+class ProviderRejected(AppError):
+    status = 502
+    code = "provider_rejected"
+    default_message = "The provider refused the request"
+
+
+def google_call(uid: str, service: str, method: str, url: str, handled: tuple[int, ...] = (), **kwargs):
     timeout = get_settings().provider_timeout_seconds
 
     def send(token: str):
         return http_session().request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout, **kwargs)
 
-    response = call_with_token(uid, service, send)
-    if response.status_code == 429 or response.status_code >= 500:
+    try:
+        response = call_with_token(uid, service, send)
+    except requests.RequestException as error:
+        raise Unavailable(f"{service} API unreachable ({type(error).__name__})", code="provider_unavailable") from None
+    status = response.status_code
+    if status == 429 or status >= 500:
         raise Unavailable(
-            f"{service} API answered {response.status_code}",
+            f"{service} API answered {status}",
             code="provider_unavailable",
             retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         )
+    if status >= 400 and status not in handled:
+        raise ProviderRejected(f"{service} API answered {status}")
     return response

@@ -1,16 +1,19 @@
 """Push subscriptions of the Google services over a connection's life: opened on connect, stopped
 on disconnect, renewed by the daily job (a collection-group query on `sync_state.renewAt`)."""
 
+import secrets
+
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from common import calendar_sync, gmail_sync
 from common.clients import firestore_client
-from common.errors import AppError
 from common.logs import get_logger
-from common.stores import sync_state
+from common.stores import leases, sync_state
 from common.timeutil import utcnow
 
 log = get_logger(__name__)
+RENEW_PAGE_SIZE = 200
+RENEW_LEASE_SECONDS = 120
 
 
 def start(uid: str, service: str) -> None:
@@ -46,22 +49,41 @@ def stop(uid: str, service: str) -> None:
 
 
 def renew_due() -> dict:
-    """Renew every Gmail watch and Calendar channel whose renewAt has come."""
-    counts = {"due": 0, "renewed": 0, "failed": 0}
-    due = firestore_client().collection_group(sync_state.SYNC_STATE).where(filter=FieldFilter("renewAt", "<=", utcnow())).stream()
-    for doc in due:
-        record, counts["due"] = doc.to_dict(), counts["due"] + 1
-        try:
-            if record.get("service") == "gmail":
-                gmail_sync.start_watch(record["uid"])  # calling watch again renews it
-            else:
-                calendar_sync.renew_channel(record["uid"])  # new channel first, then stop the old one
-            counts["renewed"] += 1
-        except AppError as error:
-            counts["failed"] += 1
-            log.warning(
-                "watch renewal failed",
-                extra={"fields": {"uid": record.get("uid"), "service": record.get("service"), "errorCode": error.code}},
-            )
+    """Renew every Gmail watch and Calendar channel whose renewAt has come. Paged with a cursor; each
+    renewal under a per-user lease with the due time re-checked, so overlapping runs (Scheduler
+    delivers at least once) do not open two channels; one failure does not stop the others."""
+    counts = {"due": 0, "renewed": 0, "skipped": 0, "failed": 0}
+    query = firestore_client().collection_group(sync_state.SYNC_STATE).where(filter=FieldFilter("renewAt", "<=", utcnow()))
+    query = query.order_by("renewAt").limit(RENEW_PAGE_SIZE)
+    last = None
+    while True:
+        page = list((query.start_after(last) if last else query).stream())
+        if not page:
+            break
+        for doc in page:
+            counts["due"] += 1
+            counts[_renew_one(doc.to_dict())] += 1
+        last = page[-1]
     log.info("watch renewal finished", extra={"fields": counts})
     return counts
+
+
+def _renew_one(record: dict) -> str:
+    uid, service = record.get("uid"), record.get("service")
+    owner = secrets.token_hex(8)
+    taken_at = leases.try_take(uid, f"{service}-renew", owner, RENEW_LEASE_SECONDS)
+    if taken_at is None:
+        return "skipped"
+    try:
+        if sync_state.get_state(uid, service).get("renewAt", utcnow()) > utcnow():
+            return "skipped"  # another run renewed it
+        if service == "gmail":
+            gmail_sync.start_watch(uid)  # calling watch again renews it
+        else:
+            calendar_sync.renew_channel(uid)  # new channel first, then stop the old one
+        return "renewed"
+    except Exception as error:
+        log.warning("watch renewal failed", extra={"fields": {"uid": uid, "service": service, "error": type(error).__name__}})
+        return "failed"
+    finally:
+        leases.release(uid, f"{service}-renew", taken_at)

@@ -96,12 +96,15 @@ def test_many_changes_are_paged(calendar):
     assert wait_for(lambda: len(user_docs("alice", "calendar_events")) == 5)
 
 
-def test_an_expired_sync_token_means_a_full_sync(calendar, sandbox, email):
+def test_an_expired_sync_token_means_a_full_sync_from_scratch(calendar, sandbox, email):
     first = calendar(action="create", summary="one")["eventId"]
-    wait_for(lambda: first in user_docs("alice", "calendar_events"))
+    deleted = calendar(action="create", summary="deleted in the gap")["eventId"]
+    wait_for(lambda: {first, deleted} <= set(user_docs("alice", "calendar_events")))
     sandbox.post("/_sandbox/calendar/expire-sync-tokens", json={"email": email}).raise_for_status()
+    calendar(action="cancel", eventId=deleted)
     second = calendar(action="create", summary="two")["eventId"]
-    assert wait_for(lambda: {first, second} <= set(user_docs("alice", "calendar_events")))
+    # a full listing omits cancelled events, so what was stored is cleared first: the deleted one goes
+    assert wait_for(lambda: set(user_docs("alice", "calendar_events")) == {first, second})
 
 
 def _push(api, channel_id: str, token: str, resource_id: str, state: str = "exists"):
@@ -137,7 +140,7 @@ def test_renewals_replace_channels_without_a_gap(calendar, gmail, sandbox, api, 
         firestore_client().collection("users").document("alice").collection("sync_state").document(service).update(
             {"renewAt": past}
         )
-    assert renew_due() == {"due": 2, "renewed": 2, "failed": 0}
+    assert renew_due() == {"due": 2, "renewed": 2, "skipped": 0, "failed": 0}
     new_channel = _state("alice", "calendar")["channelId"]
     assert new_channel != old_channel
     assert [c["id"] for c in sandbox.get("/_sandbox/calendar/channels").json()] == [new_channel]
@@ -146,7 +149,7 @@ def test_renewals_replace_channels_without_a_gap(calendar, gmail, sandbox, api, 
     assert _state("alice", "calendar")["renewAt"] > datetime.datetime.now(datetime.UTC)
     event_id = calendar(action="create", summary="after renewal")["eventId"]
     assert wait_for(lambda: event_id in user_docs("alice", "calendar_events"))
-    assert renew_due() == {"due": 0, "renewed": 0, "failed": 0}
+    assert renew_due() == {"due": 0, "renewed": 0, "skipped": 0, "failed": 0}
 
 
 def test_disconnect_stops_the_watch_and_the_channel(calendar, gmail, user, sandbox, email):
@@ -166,3 +169,16 @@ def test_a_failed_sync_is_redelivered_by_pubsub_and_then_succeeds(gmail, sandbox
     delivered = gmail(subject="eventually")
     assert wait_for(lambda: delivered["id"] in user_docs("alice", "mail"), timeout=30)
     assert sandbox.get("/_sandbox/calls").json()["gmail.history"] >= 2
+
+
+def test_overlapping_renewal_runs_open_one_new_channel(calendar, sandbox):
+    import concurrent.futures
+
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+    firestore_client().collection("users").document("alice").collection("sync_state").document("calendar").update(
+        {"renewAt": past}
+    )
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda _: renew_due(), range(3)))
+    assert sum(r["renewed"] for r in results) == 1 and sum(r["failed"] for r in results) == 0
+    assert len(sandbox.get("/_sandbox/calendar/channels").json()) == 1
