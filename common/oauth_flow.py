@@ -142,6 +142,12 @@ def _complete(spec, args, cookies) -> BrowserStep:
     except (TokenResponseError, CryptoError) as error:
         log.warning("oauth exchange failed", extra={"fields": {"service": service, "uid": uid, "error": str(error)}})
         return _fail(service, "exchange_failed", record, cookie)
+    owner = connections.find_account_owner(service, account_key)
+    if owner is not None and owner != uid:
+        return _fail(service, "account_in_use", record, cookie)
+    existing = connections.get_connection(uid, service)
+    if existing is not None and existing.get("accountKey") != account_key:
+        _retire(uid, spec, existing)  # another account replaces it: nothing of the old one stays live
     try:
         previous = connections.save_connection(uid, service, connection_record(spec, uid, tokens, granted, account_key, account))
     except connections.AccountInUse:
@@ -218,21 +224,36 @@ def list_connections(uid: str) -> dict:
 
 
 def disconnect(uid: str, service: str) -> dict:
-    """Delete locally first (always succeeds), then revoke at the provider (best effort, logged),
-    then remove what was synced. Idempotent."""
+    """Stop the watch while the token still works, delete locally (always succeeds), then revoke at
+    the provider (best effort, logged) and remove what was synced. Idempotent."""
     spec = provider(service)
     if connections.get_connection(uid, service) is not None:
-        watches.stop(uid, service)  # while the token still works
+        watches.stop(uid, service)
     record = connections.delete_connection(uid, service)
     revoked = None
     if record is not None:
-        if _grant_shared(uid, spec, record):
-            log.info("provider grant kept: another service uses it", extra={"fields": {"uid": uid, "service": service}})
-        else:
-            revoked = _revoke_stored(uid, spec, record)
+        revoked = _revoke_unless_shared(uid, spec, record)
         publish_connection_event("disconnected", uid, service, record.get("account"))
-    removed = {name: connections.delete_user_collection(uid, name) for name in spec.synced_collections}
+    removed = _remove_synced(uid, spec)
     return {"service": service, "connected": False, "wasConnected": record is not None, "revoked": revoked, "removed": removed}
+
+
+def _retire(uid: str, spec, record: dict) -> None:
+    """A connection replaced by another account: its watch, grant and synced data go."""
+    watches.stop(uid, spec.service)
+    _revoke_unless_shared(uid, spec, record)
+    _remove_synced(uid, spec)
+
+
+def _remove_synced(uid: str, spec) -> dict:
+    return {name: connections.delete_user_collection(uid, name) for name in spec.synced_collections}
+
+
+def _revoke_unless_shared(uid: str, spec, record: dict) -> bool | None:
+    if _grant_shared(uid, spec, record):
+        log.info("provider grant kept: another service uses it", extra={"fields": {"uid": uid, "service": spec.service}})
+        return None
+    return _revoke_stored(uid, spec, record)
 
 
 def _grant_shared(uid: str, spec, record: dict) -> bool:

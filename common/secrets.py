@@ -3,8 +3,10 @@
 
 import threading
 
+from google.api_core.exceptions import InvalidArgument, NotFound, PermissionDenied
+
 from common.clients import secret_manager_client
-from common.errors import ConfigError
+from common.errors import ConfigError, Unavailable
 from common.settings import SECRET_VERSION_NAME, SETTINGS, get_settings
 
 _SECRET_NAMES = {s.name for s in SETTINGS if s.secret}
@@ -26,10 +28,16 @@ def get_secret(setting_name: str) -> str:
 
 
 def _access(setting_name: str, version_name: str) -> str:
+    """Missing, forbidden or malformed: a configuration error. Anything else (unavailable, deadline,
+    network): retryable, so a consumer's message is redelivered instead of dropped."""
     try:
         response = secret_manager_client().access_secret_version(request={"name": version_name}, timeout=10)
-    except Exception as error:
+    except (NotFound, PermissionDenied, InvalidArgument) as error:
         raise ConfigError(f"{setting_name}: Secret Manager version could not be read ({type(error).__name__})") from None
+    except Exception as error:
+        raise Unavailable(
+            f"{setting_name}: Secret Manager did not answer ({type(error).__name__})", code="secrets_unavailable"
+        ) from None
     return response.payload.data.decode("utf-8")
 
 

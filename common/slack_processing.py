@@ -56,9 +56,10 @@ def process_event(envelope: dict) -> int:
     if not isinstance(event, dict) or not team_id or not event_id:
         raise BadRequest("Not an event_callback envelope", code="invalid_payload")
     text = event.get("text") if isinstance(event.get("text"), str) else ""
-    mentioned = action_items.MENTION.findall(text)
     authorized = [a.get("user_id") for a in envelope.get("authorizations") or [] if isinstance(a, dict)]
-    owners = _owners(team_id, [*authorized, event.get("user"), event.get("inviter"), *mentioned])
+    # Only users Slack authorized for this event (and its author or inviter) receive it: a mention
+    # alone says nothing about whether someone may see a private channel or a DM.
+    owners = _owners(team_id, [*authorized, event.get("user"), event.get("inviter")])
     if not owners:
         log.info("slack event for no known user; acknowledged", extra={"fields": {"eventId": event_id, "teamId": team_id}})
         return 0

@@ -53,3 +53,18 @@ def test_a_missing_version_is_a_config_error_naming_the_setting(resolved):
 def test_only_secret_settings_resolve():
     with pytest.raises(ConfigError):
         get_secret("GCP_PROJECT")
+
+
+def test_an_unreachable_secret_manager_is_retryable_not_a_config_error(resolved, monkeypatch):
+    from common.clients import reset_clients
+    from common.errors import Unavailable
+    from local.processes import free_port
+
+    monkeypatch.setenv("SECRET_MANAGER_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    reset_clients()
+    resolved("SLACK_CLIENT_SECRET", "projects/demo-gateway/secrets/x/versions/1")
+    try:
+        with pytest.raises(Unavailable):
+            get_secret("SLACK_CLIENT_SECRET")
+    finally:
+        reset_clients()

@@ -153,12 +153,15 @@ def test_an_account_connected_by_another_user_is_refused(user, sandbox):
     assert owner.get("uid") == "alice"
 
 
-def test_reconnecting_another_account_moves_the_index(user):
+def test_reconnecting_another_account_retires_the_old_one(user, sandbox):
     alice = user("alice")
     connect(alice, "gmail", email="old@example.com")
+    firestore_client().collection("users").document("alice").collection("mail").document("m-old").set({"from": "old"})
     connect(alice, "gmail", email="new@example.com")
     index = {doc.id: doc.get("uid") for doc in firestore_client().collection("account_index").stream()}
     assert index == {"gmail:new%40example.com": "alice"}
+    assert len(sandbox.get("/_sandbox/revoked").json()) == 1  # the old grant
+    assert not firestore_client().collection("users").document("alice").collection("mail").document("m-old").get().exists
     assert connect(user("bob"), "gmail", email="old@example.com")["outcome"] == "success"
 
 

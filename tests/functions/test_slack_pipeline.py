@@ -150,3 +150,18 @@ def test_old_and_malformed_messages_are_acknowledged_not_retried(user, stack, te
     headers, body = to_structured(_cloud_event({"type": "event_callback"}, datetime.datetime.now(datetime.UTC)))
     assert app.post("/", headers=headers, data=body).status_code == 200
     assert user_docs("alice", "slack_activity") == {}
+
+
+def test_a_mention_alone_does_not_route_an_event(api, user, team):
+    _connect(user, "alice", team)
+    _connect(user, "bob", team)
+    message = {
+        "type": "message",
+        "channel": "D0PRIVATE",
+        "user": "U0ALICE",
+        "ts": "1763726402.000300",
+        "text": "<@U0BOB> can you keep this secret by Friday?",
+    }
+    post_event(api, event_envelope("EvPRIVATE", message, team_id=team))
+    assert wait_for(lambda: "EvPRIVATE" in user_docs("alice", "slack_activity"))
+    assert user_docs("bob", "slack_activity") == {} and user_docs("bob", "action_items") == {}
