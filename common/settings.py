@@ -248,7 +248,7 @@ SETTINGS: tuple[Setting, ...] = (
         _seconds(0, 150),
         "refresh an unused Google connection after this many days (its refresh token dies after 6 months unused)",
     ),
-    Setting("TOKEN_LEASE_SECONDS", "30", _seconds(1, 300), "refresh lease lifetime: a crashed holder's lease expires after it"),
+    Setting("TOKEN_LEASE_SECONDS", "60", _seconds(1, 300), "refresh lease lifetime: a crashed holder's lease expires after it"),
     Setting("TOKEN_WAIT_SECONDS", "20", _seconds(0, 120), "how long a reader waits for another instance's refresh"),
     Setting(
         "TOKEN_REFRESH_ATTEMPTS", "3", _count(1, 10), "provider calls per refresh before a transient failure becomes a cooldown"
@@ -363,6 +363,10 @@ def load_settings(environ: dict | None = None) -> Settings:
             continue
         if setting.secret and raw.startswith("projects/") and not SECRET_VERSION_NAME.match(raw):
             problems.append(f"{setting.name} looks like a Secret Manager name but is not projects/*/secrets/*/versions/*")
+    if not problems and values["TOKEN_LEASE_SECONDS"] < 3 * values["PROVIDER_TIMEOUT_SECONDS"]:
+        problems.append(
+            "TOKEN_LEASE_SECONDS must be at least 3 x PROVIDER_TIMEOUT_SECONDS (a refresh call must end inside its lease)"
+        )
     if not problems and production:
         problems += _production_problems(values)
     if problems:

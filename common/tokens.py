@@ -13,7 +13,6 @@ import random
 import secrets
 import time
 
-from google.api_core.exceptions import NotFound as FirestoreNotFound
 from google.cloud import firestore
 
 from common.clients import firestore_client
@@ -144,8 +143,9 @@ def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict) -> str:
             if not failure.retryable or attempt + 1 == settings.token_refresh_attempts:
                 break
             delay = backoff_delay(attempt, failure.retry_after)
-            if time.monotonic() - started + delay > settings.token_lease_seconds / 2:
-                break  # waiting longer than half the lease would risk a second refresher
+            worst_next_attempt = delay + 2 * settings.provider_timeout_seconds  # connect + read timeouts
+            if time.monotonic() - started + worst_next_attempt > settings.token_lease_seconds:
+                break  # the lease could lapse mid-call and let a second refresher in
             time.sleep(delay)
     return _record_cooldown(uid, spec, current, error)
 
@@ -173,14 +173,32 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str
     }
     if tokens.scopes:
         update["scopes"] = list(tokens.scopes)
-    try:
-        connections.connection_ref(uid, spec.service).update(update)  # one write: a rotated refresh token is never lost
-    except FirestoreNotFound:
-        raise NotConnected() from None
+    # One write, so a rotated refresh token is never lost; and only onto the connection it came from
+    # (not one reconnected or refreshed by someone else meanwhile, whose newer tokens it would undo).
+    written = _write_if_unchanged(
+        firestore_client().transaction(), connections.connection_ref(uid, spec.service), current, update
+    )
+    if written is None:
+        raise NotConnected()
+    if not written:
+        raise Unavailable("The connection changed during refresh; retry", code="refresh_conflict", retry_after=1)
     if current.get("consecutiveFailures"):
         publish_connection_event("recovered", uid, spec.service, current.get("account"))
     log.info("token refreshed", extra={"fields": {"uid": uid, "service": spec.service, "rotated": bool(tokens.refresh_token)}})
     return tokens.access_token
+
+
+@firestore.transactional
+def _write_if_unchanged(transaction, ref, current: dict, update: dict) -> bool | None:
+    """True when written; False when the refresh token or account changed meanwhile; None when gone."""
+    snapshot = ref.get(transaction=transaction)
+    if not snapshot.exists:
+        return None
+    stored = snapshot.to_dict()
+    if stored.get("refreshToken") != current.get("refreshToken") or stored.get("accountKey") != current.get("accountKey"):
+        return False
+    transaction.update(ref, update)
+    return True
 
 
 @firestore.transactional

@@ -98,6 +98,11 @@ def test_bad_values_are_named(environ, named):
         load_settings(environ)
 
 
+def test_a_lease_shorter_than_a_provider_call_is_refused():
+    with pytest.raises(ConfigError, match="TOKEN_LEASE_SECONDS"):
+        load_settings({"TOKEN_LEASE_SECONDS": "20", "PROVIDER_TIMEOUT_SECONDS": "10"})
+
+
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as error:
         load_settings({"LOG_LEVEL": "LOUD", "HEALTH_TIMEOUT_SECONDS": "x"})

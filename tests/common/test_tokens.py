@@ -243,3 +243,24 @@ def test_unknown_connection_is_not_connected(stack):
 
     with pytest.raises(NotConnected):
         get_access_token("nobody", "slack")
+
+
+def test_a_refresh_does_not_overwrite_a_connection_changed_meanwhile(connected, sandbox):
+    """A reconnect lands while the provider is answering the refresh: the reconnect's tokens stay."""
+    import threading
+    import time
+
+    connected("slack")
+    _expire("alice", "slack")
+    sandbox.post("/_sandbox/faults", json={"endpoint": "slack.oauth.v2.access", "delay": 1.5}).raise_for_status()
+    replaced = _doc("alice", "slack").get().to_dict()["accessToken"]  # any other ciphertext will do
+
+    def reconnect_meanwhile():
+        time.sleep(0.5)
+        _doc("alice", "slack").update({"refreshToken": replaced})
+
+    threading.Thread(target=reconnect_meanwhile).start()
+    with pytest.raises(Unavailable) as conflict:
+        get_access_token("alice", "slack")
+    assert conflict.value.code == "refresh_conflict"
+    assert _doc("alice", "slack").get().to_dict()["refreshToken"] == replaced
