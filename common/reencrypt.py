@@ -5,6 +5,7 @@ budget (the function then publishes a continuation message). Idempotent: a value
 active key is left alone, and each document is rewritten in a transaction, so a refresh writing the
 same document at the same time is not overwritten with older tokens."""
 
+import secrets
 import time
 
 from google.cloud import firestore
@@ -14,6 +15,7 @@ from common.crypto import get_cipher
 from common.errors import CryptoError
 from common.logs import get_logger
 from common.oauth_flow import verifier_field
+from common.stores import leases
 from common.stores.connections import CONNECTIONS
 from common.stores.oauth_states import COLLECTION as OAUTH_STATES
 from common.timeutil import utcnow
@@ -21,6 +23,8 @@ from common.tokens import token_field
 
 log = get_logger(__name__)
 PROGRESS = ("maintenance", "reencrypt")
+JOB_LEASE = ("maintenance", "reencrypt")  # (uid, service) slots of the lease store
+LEASE_MARGIN_SECONDS = 60
 
 
 def _connection_fields(snapshot) -> dict:
@@ -62,7 +66,18 @@ def _progress_ref():
 
 
 def run_reencryption(restart: bool, batch_size: int, budget_seconds: float) -> dict:
-    """Continue (or restart) the rewrite; returns the progress record (`done` when finished)."""
+    """Continue (or restart) the rewrite; returns the progress record (`done` when finished, `busy`
+    when another run holds the job's lease: a duplicated message must not fork the chain)."""
+    taken_at = leases.try_take(*JOB_LEASE, secrets.token_hex(8), budget_seconds + LEASE_MARGIN_SECONDS)
+    if taken_at is None:
+        return {"done": False, "busy": True}
+    try:
+        return _run(restart, batch_size, budget_seconds)
+    finally:
+        leases.release(*JOB_LEASE, taken_at)
+
+
+def _run(restart: bool, batch_size: int, budget_seconds: float) -> dict:
     started = time.monotonic()
     snapshot = _progress_ref().get()
     progress = snapshot.to_dict() if snapshot.exists else None

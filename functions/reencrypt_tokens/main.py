@@ -16,5 +16,5 @@ BUDGET_SECONDS = 300  # well inside the function's 540 s timeout
 def reencrypt_tokens(payload, attributes):
     settings = get_settings()
     progress = run_reencryption(bool(payload.get("restart")), settings.reencrypt_batch_size, BUDGET_SECONDS)
-    if not progress["done"]:
+    if not progress["done"] and not progress.get("busy"):
         publish_json(settings.topic_key_rotation, {"restart": False})

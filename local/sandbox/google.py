@@ -45,6 +45,7 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
                 "state": args.get("state", ""),
                 "challenge": args.get("code_challenge"),
                 "include_granted_scopes": args.get("include_granted_scopes") == "true",
+                "offline": args.get("access_type") == "offline",
             },
         )
 
@@ -71,6 +72,7 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
                 "account": {"email": email, "sub": str(int(hashlib.sha256(email.encode()).hexdigest()[:15], 16))},
                 "scopes": sorted(scopes),
                 "first_consent": first_consent,
+                "offline": pending["offline"],
             },
         )
         return grants.redirect_to(pending["redirect_uri"], code=code, state=pending["state"], scope=" ".join(sorted(scopes)))
@@ -103,7 +105,8 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
                 return error(400, "invalid_grant", "Missing code verifier.")
             if not secrets.compare_digest(_challenge(verifier), code["challenge"]):
                 return error(400, "invalid_grant", "Invalid code verifier.")
-        with_refresh = code["first_consent"] or state.config["google_reconsent_refresh_token"]
+        # A refresh token only for offline access, and on a repeat consent only where Google would give one.
+        with_refresh = code["offline"] and (code["first_consent"] or state.config["google_reconsent_refresh_token"])
         grant = {"grant_id": secrets.token_hex(8), "account": code["account"], "scopes": code["scopes"]}
         access, refresh = grants.issue_tokens(state, "google", grant, lifetime, with_refresh=with_refresh)
         reply = {"access_token": access, "expires_in": lifetime, "scope": " ".join(code["scopes"]), "token_type": "Bearer"}

@@ -83,6 +83,8 @@ def revoke(state: SandboxState, token: str) -> bool:
         for other, other_record in list(state.tokens.items()):
             if other_record["grant_id"] == record["grant_id"]:
                 del state.tokens[other]
+        if record["family"] == "google":
+            state.grants.pop(("google", record["account"]["email"]), None)  # the next consent is a first consent again
         state.revoked.append(token)
         return True
 

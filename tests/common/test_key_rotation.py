@@ -73,3 +73,14 @@ def test_a_value_no_key_can_read_is_counted_not_fatal(user, use_ring):
     use_ring({"k3": NEW_KEY}, "k3")  # the dev key is gone before re-encryption: fail closed, report it
     progress = run_reencryption(restart=True, batch_size=10, budget_seconds=60)
     assert progress["done"] and progress["failed"] == 1 and progress["rewritten"] == 0
+
+
+def test_a_second_run_while_one_holds_the_lease_is_busy(user, use_ring):
+    from common.stores import leases
+
+    taken_at = leases.try_take("maintenance", "reencrypt", "other-run", 60)
+    try:
+        assert run_reencryption(restart=True, batch_size=10, budget_seconds=60) == {"done": False, "busy": True}
+    finally:
+        leases.release("maintenance", "reencrypt", taken_at)
+    assert run_reencryption(restart=True, batch_size=10, budget_seconds=60)["done"] is True

@@ -86,3 +86,33 @@ def test_faults_queue_and_counters(sandbox):
     assert (first.status_code, first.headers["Retry-After"], second.status_code, third.status_code) == (429, "7", 429, 401)
     assert sandbox.get("/_sandbox/calls").json()["google.token"] == 3
     assert sandbox.post("/_sandbox/faults", json={"endpoint": "google.token"}).status_code == 400
+
+
+def test_google_gives_a_refresh_token_only_for_offline_access(sandbox):
+    import re
+    import urllib.parse
+
+    from tests.oauth_helpers import Browser
+
+    browser = Browser()
+    consent = browser.get(
+        f"{sandbox.base_url}/o/oauth2/v2/auth",
+        params={
+            "client_id": GOOGLE_CLIENT["client_id"],
+            "redirect_uri": "https://app.example.test/cb",
+            "response_type": "code",
+            "scope": "openid email",
+            "state": "s",
+        },
+    )
+    request_id = re.search(r'name="request" value="([^"]+)"', consent.text).group(1)
+    approved = browser.post(
+        f"{sandbox.base_url}/o/oauth2/v2/auth/decision",
+        data={"request": request_id, "decision": "approve", "scope": ["openid", "email"], "email": "online@example.com"},
+    )
+    code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(approved.headers["Location"]).query))["code"]
+    reply = sandbox.post(
+        "/token",
+        data={**GOOGLE_CLIENT, "grant_type": "authorization_code", "code": code, "redirect_uri": "https://app.example.test/cb"},
+    ).json()
+    assert "access_token" in reply and "refresh_token" not in reply
