@@ -84,9 +84,12 @@ def handle_notification(payload: dict) -> str:
 
 
 def sync(uid: str, cursor: int | None) -> str:
+    """Page through history from the cursor. Each page's messages are stored and the cursor moved to
+    that page's last record before the next page, so a large backlog makes progress even if a later
+    page fails (the redelivery resumes from there)."""
     if cursor is None:
         return full_sync(uid)
-    added, page_token, latest = [], None, cursor
+    page_token = None
     while True:
         params = {"startHistoryId": cursor, "historyTypes": "messageAdded", **({"pageToken": page_token} if page_token else {})}
         response = google_call(uid, SERVICE, "GET", _api("history"), handled=(404,), params=params)
@@ -94,15 +97,19 @@ def sync(uid: str, cursor: int | None) -> str:
             log.info("gmail history expired; full sync", extra={"fields": {"uid": uid}})
             return full_sync(uid)
         body = response.json()
-        for record in body.get("history") or []:
-            added += [item["message"]["id"] for item in record.get("messagesAdded") or [] if item.get("message", {}).get("id")]
-        latest = max(latest, int(body.get("historyId") or latest))
+        records = body.get("history") or []
+        added = [
+            item["message"]["id"]
+            for record in records
+            for item in record.get("messagesAdded") or []
+            if item.get("message", {}).get("id")
+        ]
+        _store_messages(uid, list(dict.fromkeys(added)))
         page_token = body.get("nextPageToken")
+        reached = int(body.get("historyId") or cursor) if not page_token else max([int(r["id"]) for r in records] or [cursor])
+        sync_state.advance_cursor(uid, SERVICE, "historyId", reached)
         if not page_token:
-            break
-    _store_messages(uid, list(dict.fromkeys(added)))
-    sync_state.advance_cursor(uid, SERVICE, "historyId", latest)
-    return "synced"
+            return "synced"
 
 
 def full_sync(uid: str) -> str:
