@@ -37,16 +37,10 @@ def _notify(channel: dict, state: str, number: int) -> None:
 
 
 def register(app: flask.Flask, state: SandboxState) -> None:
-    def account():
-        grant = grants.lookup(state, grants.bearer())
-        if grant is None or grant["family"] != "google":
-            return None, (flask.jsonify({"error": {"code": 401, "message": "Invalid Credentials"}}), 401)
-        return grant["account"]["email"], None
-
     @app.post("/calendar/v3/calendars/<calendar_id>/events/watch")
     @provider_route(state, "calendar.watch")
     def calendar_watch(calendar_id):
-        email, failed = account()
+        email, failed = grants.google_account(state)
         if failed:
             return failed
         body = flask.request.get_json(force=True, silent=True) or {}
@@ -76,7 +70,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
     @app.post("/calendar/v3/channels/stop")
     @provider_route(state, "calendar.channels.stop")
     def calendar_channels_stop():
-        _, failed = account()
+        _, failed = grants.google_account(state)
         if failed:
             return failed
         body = flask.request.get_json(force=True, silent=True) or {}
@@ -90,7 +84,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
     @app.get("/calendar/v3/calendars/<calendar_id>/events")
     @provider_route(state, "calendar.events.list")
     def calendar_events_list(calendar_id):
-        email, failed = account()
+        email, failed = grants.google_account(state)
         if failed:
             return failed
         args = flask.request.args

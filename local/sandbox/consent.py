@@ -6,6 +6,7 @@ import secrets
 
 import flask
 
+from local.sandbox import grants
 from local.sandbox.control import SandboxState
 
 PAGE = """<!doctype html>
@@ -43,8 +44,14 @@ def show(state: SandboxState, title: str, action: str, client: str, scopes: list
     )
 
 
-def take_decision(state: SandboxState) -> tuple[dict | None, flask.Request]:
-    """The pending request a submitted consent form answers (once), and the form."""
+def approved_request(state: SandboxState) -> tuple[dict | None, flask.Response | None]:
+    """The pending request a submitted consent form approves, or the reply for an expired request
+    (400) or a denial (redirect with error=access_denied); each request is answered once."""
     form = flask.request.form
     with state.lock:
-        return state.pending.pop(form.get("request", ""), None), flask.request
+        pending = state.pending.pop(form.get("request", ""), None)
+    if pending is None:
+        return None, flask.make_response("This consent request expired", 400)
+    if form.get("decision") != "approve":
+        return None, grants.redirect_to(pending["redirect_uri"], error="access_denied", state=pending["state"])
+    return pending, None

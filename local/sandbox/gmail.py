@@ -27,19 +27,10 @@ def _publish(topic_name: str, payload: dict) -> None:
 
 
 def register(app: flask.Flask, state: SandboxState) -> None:
-    def account() -> tuple[str | None, flask.Response | None]:
-        grant = grants.lookup(state, grants.bearer())
-        if grant is None or grant["family"] != "google":
-            return None, (
-                flask.jsonify({"error": {"code": 401, "message": "Invalid Credentials", "status": "UNAUTHENTICATED"}}),
-                401,
-            )
-        return grant["account"]["email"], None
-
     @app.post("/gmail/v1/users/me/watch")
     @provider_route(state, "gmail.watch")
     def gmail_watch():
-        email, failed = account()
+        email, failed = grants.google_account(state)
         if failed:
             return failed
         body = flask.request.get_json(force=True, silent=True) or {}
@@ -55,7 +46,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
     @app.post("/gmail/v1/users/me/stop")
     @provider_route(state, "gmail.stop")
     def gmail_stop():
-        email, failed = account()
+        email, failed = grants.google_account(state)
         if failed:
             return failed
         with state.lock:
@@ -65,7 +56,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
     @app.get("/gmail/v1/users/me/profile")
     @provider_route(state, "gmail.profile")
     def gmail_profile():
-        email, failed = account()
+        email, failed = grants.google_account(state)
         if failed:
             return failed
         with state.lock:
@@ -77,7 +68,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
     @app.get("/gmail/v1/users/me/history")
     @provider_route(state, "gmail.history")
     def gmail_history():
-        email, failed = account()
+        email, failed = grants.google_account(state)
         if failed:
             return failed
         args = flask.request.args
@@ -102,7 +93,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
     @app.get("/gmail/v1/users/me/messages")
     @provider_route(state, "gmail.messages.list")
     def gmail_messages_list():
-        email, failed = account()
+        email, failed = grants.google_account(state)
         if failed:
             return failed
         size = min(int(flask.request.args.get("maxResults", "100")), 500)
@@ -115,7 +106,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
     @app.get("/gmail/v1/users/me/messages/<message_id>")
     @provider_route(state, "gmail.messages.get")
     def gmail_message(message_id):
-        email, failed = account()
+        email, failed = grants.google_account(state)
         if failed:
             return failed
         with state.lock:

@@ -51,11 +51,10 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
 
     @app.post("/o/oauth2/v2/auth/decision")
     def google_decision():
-        pending, request = consent.take_decision(state)
-        if pending is None:
-            return "This consent request expired", 400
-        if request.form.get("decision") != "approve":
-            return grants.redirect_to(pending["redirect_uri"], error="access_denied", state=pending["state"])
+        pending, answered = consent.approved_request(state)
+        if answered is not None:
+            return answered
+        request = flask.request
         email = request.form.get("email", "user@example.com").strip().lower()
         scopes = {SCOPE_URLS.get(s, s) for s in request.form.getlist("scope")}
         with state.lock:

@@ -92,3 +92,11 @@ def revoke(state: SandboxState, token: str) -> bool:
 def bearer() -> str:
     header = flask.request.headers.get("Authorization", "")
     return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+def google_account(state: SandboxState) -> tuple[str | None, tuple | None]:
+    """The email behind a Google API call's bearer token, or Google's 401 reply."""
+    grant = lookup(state, bearer())
+    if grant is None or grant["family"] != "google":
+        return None, (flask.jsonify({"error": {"code": 401, "message": "Invalid Credentials", "status": "UNAUTHENTICATED"}}), 401)
+    return grant["account"]["email"], None

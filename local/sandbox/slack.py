@@ -35,11 +35,10 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
 
     @app.post("/oauth/v2/authorize/decision")
     def slack_decision():
-        pending, request = consent.take_decision(state)
-        if pending is None:
-            return "This consent request expired", 400
-        if request.form.get("decision") != "approve":
-            return grants.redirect_to(pending["redirect_uri"], error="access_denied", state=pending["state"])
+        pending, answered = consent.approved_request(state)
+        if answered is not None:
+            return answered
+        request = flask.request
         account = {
             "team_id": request.form.get("team_id", "T0SANDBOX"),
             "team_name": request.form.get("team_name", ""),
