@@ -68,7 +68,8 @@ resource "google_project_iam_member" "build" {
 
 # Who may call the public HTTP functions: see var.api_invoker_members.
 resource "google_cloud_run_service_iam_member" "public" {
-  for_each = local.public_invoker_grants
+  for_each   = local.public_invoker_grants
+  depends_on = [google_service_account.gateway]
 
   location = google_cloudfunctions2_function.fn[each.value.function].location
   service  = google_cloudfunctions2_function.fn[each.value.function].service_config[0].service

@@ -89,9 +89,15 @@ locals {
     })
   }
 
+  # The front door's account, spelled out so for_each keys are known at plan time (gateway.tf).
+  gateway_member = "serviceAccount:api-gateway@${var.project_id}.iam.gserviceaccount.com"
+
   # Public HTTP functions x var.api_invoker_members: who may call them (roles/run.invoker).
   public_invoker_grants = {
-    for pair in setproduct([for key, fn in local.functions : key if fn.http && fn.public], var.api_invoker_members) :
+    for pair in setproduct(
+      [for key, fn in local.functions : key if fn.http && fn.public],
+      concat(var.api_invoker_members, [local.gateway_member]),
+    ) :
     "${pair[0]}/${pair[1]}" => { function = pair[0], member = pair[1] }
   }
 

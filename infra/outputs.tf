@@ -24,3 +24,8 @@ output "source_bucket" {
   description = "Bucket holding the uploaded function zips."
   value       = google_storage_bucket.source.name
 }
+
+output "public_url" {
+  description = "The API's public base URL (set PUBLIC_BASE_URL to it, and register <it>/api/v1/oauth/<service>/callback with the providers)."
+  value       = "https://${google_api_gateway_gateway.api.default_hostname}"
+}

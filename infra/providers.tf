@@ -11,3 +11,9 @@ provider "google" {
     managed_by  = "terraform"
   }
 }
+
+# API Gateway resources are only in the beta provider.
+provider "google-beta" {
+  project = var.project_id
+  region  = var.region
+}

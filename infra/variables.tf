@@ -47,12 +47,11 @@ variable "source_bucket_location" {
 variable "api_invoker_members" {
   description = <<-EOT
     Principals granted roles/run.invoker on every function whose functions.json entry has
-    "http": {"public": true}. ["allUsers"] makes them reachable from the internet (each function
-    still checks its own caller); narrow it to the front door's service account once one sits in
-    front of the functions. Functions without public = true get no invoker grant from this.
+    "http": {"public": true}, besides the API Gateway's own service account (always granted). The
+    default [] makes the gateway the only way in; add "allUsers" only to call functions directly.
   EOT
   type        = list(string)
-  default     = ["allUsers"]
+  default     = []
 
   validation {
     condition = alltrue([

@@ -1,0 +1,43 @@
+"""The OpenAPI document (the API's reference and the front door's configuration) matches the
+function catalog: every path reaches a deployed HTTP function, every HTTP function has its paths."""
+
+import json
+import re
+
+import pytest
+
+from local.catalog import ROOT, load_catalog
+
+DOCUMENT = json.loads((ROOT / "infra" / "openapi.json").read_text())
+CATALOG = load_catalog()
+CATALOG_ROUTES = {
+    (route["path"], method.lower()): name
+    for name, spec in CATALOG.items()
+    for route in spec.get("http", {}).get("routes", [])
+    for method in route["methods"]
+}
+OPERATIONS = {(path, method): operation for path, item in DOCUMENT["paths"].items() for method, operation in item.items()}
+
+
+def test_every_operation_reaches_the_function_that_serves_it():
+    assert set(OPERATIONS) == set(CATALOG_ROUTES)
+    for key, operation in OPERATIONS.items():
+        assert operation["x-google-backend"]["address"] == "${urls." + CATALOG_ROUTES[key] + "}", key
+        assert operation["x-google-backend"]["path_translation"] == "APPEND_PATH_TO_ADDRESS"
+
+
+@pytest.mark.parametrize("key", sorted(OPERATIONS), ids=lambda k: f"{k[1]} {k[0]}")
+def test_operations_declare_their_parameters_and_error_envelope(key):
+    path, _ = key
+    operation = OPERATIONS[key]
+    declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+    assert declared == set(re.findall(r"\{(\w+)\}", path))
+    errors = [r for status, r in operation["responses"].items() if status.startswith(("4", "5"))]
+    assert errors and all(r.get("schema") == {"$ref": "#/definitions/ErrorEnvelope"} for r in errors)
+    assert operation.get("operationId") and operation.get("summary")
+
+
+def test_user_endpoints_require_the_firebase_token_and_webhooks_do_not():
+    for (path, _), operation in OPERATIONS.items():
+        user_endpoint = path.startswith("/api/v1/oauth/") and not path.endswith("/callback") or path == "/api/v1/me"
+        assert ("security" in operation) == user_endpoint, path
