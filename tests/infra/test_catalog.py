@@ -2,6 +2,8 @@
 the Terraform files are formatted."""
 
 import ast
+import pathlib
+import re
 import shutil
 import subprocess
 
@@ -58,3 +60,32 @@ def test_terraform_is_formatted():
         ["terraform", "fmt", "-check", "-recursive", "-diff"], cwd=ROOT / "infra", capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_topic_the_code_names_is_declared():
+    from common.settings import SETTINGS
+
+    named = {s.default for s in SETTINGS if s.name.startswith("TOPIC_")}
+    assert named <= set(load_topics()), named - set(load_topics())
+
+
+COLLECTION_GROUP_QUERY = re.compile(r"collection_group\((?P<collection>[\w.]+)\)")
+
+
+def test_every_collection_group_query_has_an_index_declared():
+    """Collection-group queries need an index of collection-group scope (single-field ones included)."""
+    import common.reencrypt
+    import common.refresh_job
+    import common.stores.sync_state
+    import common.watches
+
+    terraform = (ROOT / "infra" / "firestore.tf").read_text()
+    constants = {"CONNECTIONS": "connections", "sync_state.SYNC_STATE": common.stores.sync_state.SYNC_STATE}
+    found = set()
+    for module in (common.refresh_job, common.reencrypt, common.watches):
+        for match in COLLECTION_GROUP_QUERY.finditer(pathlib.Path(module.__file__).read_text()):
+            found.add(constants[match.group("collection")])
+    assert found == {"connections", "sync_state"}
+    for collection in found:
+        block = re.search(r'collection\s*=\s*"' + collection + r'"(?P<rest>.*?)\n}', terraform, re.S)
+        assert block and "COLLECTION_GROUP" in block.group("rest"), f"no collection-group index for {collection}"
