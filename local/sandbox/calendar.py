@@ -39,10 +39,8 @@ def _notify(channel: dict, state: str, number: int) -> None:
 def register(app: flask.Flask, state: SandboxState) -> None:
     @app.post("/calendar/v3/calendars/<calendar_id>/events/watch")
     @provider_route(state, "calendar.watch")
-    def calendar_watch(calendar_id):
-        email, failed = grants.google_account(state)
-        if failed:
-            return failed
+    @grants.as_google_user(state)
+    def calendar_watch(email, calendar_id):
         body = flask.request.get_json(force=True, silent=True) or {}
         if not body.get("id") or len(body["id"]) > 64 or body.get("type") != "web_hook" or not body.get("address"):
             return flask.jsonify({"error": {"code": 400, "message": "Invalid channel"}}), 400
@@ -69,10 +67,8 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.post("/calendar/v3/channels/stop")
     @provider_route(state, "calendar.channels.stop")
-    def calendar_channels_stop():
-        _, failed = grants.google_account(state)
-        if failed:
-            return failed
+    @grants.as_google_user(state)
+    def calendar_channels_stop(_email):
         body = flask.request.get_json(force=True, silent=True) or {}
         with state.lock:
             channel = state.channels.get(body.get("id", ""))
@@ -83,10 +79,8 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.get("/calendar/v3/calendars/<calendar_id>/events")
     @provider_route(state, "calendar.events.list")
-    def calendar_events_list(calendar_id):
-        email, failed = grants.google_account(state)
-        if failed:
-            return failed
+    @grants.as_google_user(state)
+    def calendar_events_list(email, calendar_id):
         args = flask.request.args
         sync_token, page = args.get("syncToken"), int(args.get("pageToken", "0") or 0)
         with state.lock:

@@ -29,10 +29,8 @@ def _publish(topic_name: str, payload: dict) -> None:
 def register(app: flask.Flask, state: SandboxState) -> None:
     @app.post("/gmail/v1/users/me/watch")
     @provider_route(state, "gmail.watch")
-    def gmail_watch():
-        email, failed = grants.google_account(state)
-        if failed:
-            return failed
+    @grants.as_google_user(state)
+    def gmail_watch(email):
         body = flask.request.get_json(force=True, silent=True) or {}
         if not str(body.get("topicName", "")).startswith("projects/"):
             return flask.jsonify({"error": {"code": 400, "message": "Invalid topicName", "status": "INVALID_ARGUMENT"}}), 400
@@ -45,20 +43,16 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.post("/gmail/v1/users/me/stop")
     @provider_route(state, "gmail.stop")
-    def gmail_stop():
-        email, failed = grants.google_account(state)
-        if failed:
-            return failed
+    @grants.as_google_user(state)
+    def gmail_stop(email):
         with state.lock:
             _box(state, email)["watch"] = None
         return "", 204
 
     @app.get("/gmail/v1/users/me/profile")
     @provider_route(state, "gmail.profile")
-    def gmail_profile():
-        email, failed = grants.google_account(state)
-        if failed:
-            return failed
+    @grants.as_google_user(state)
+    def gmail_profile(email):
         with state.lock:
             box = _box(state, email)
             return flask.jsonify(
@@ -67,10 +61,8 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.get("/gmail/v1/users/me/history")
     @provider_route(state, "gmail.history")
-    def gmail_history():
-        email, failed = grants.google_account(state)
-        if failed:
-            return failed
+    @grants.as_google_user(state)
+    def gmail_history(email):
         args = flask.request.args
         start = int(args.get("startHistoryId", "0") or 0)
         page = int(args.get("pageToken", "0") or 0)
@@ -92,10 +84,8 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.get("/gmail/v1/users/me/messages")
     @provider_route(state, "gmail.messages.list")
-    def gmail_messages_list():
-        email, failed = grants.google_account(state)
-        if failed:
-            return failed
+    @grants.as_google_user(state)
+    def gmail_messages_list(email):
         size = min(int(flask.request.args.get("maxResults", "100")), 500)
         with state.lock:
             newest = list(reversed(_box(state, email)["messages"]))[:size]
@@ -105,10 +95,8 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.get("/gmail/v1/users/me/messages/<message_id>")
     @provider_route(state, "gmail.messages.get")
-    def gmail_message(message_id):
-        email, failed = grants.google_account(state)
-        if failed:
-            return failed
+    @grants.as_google_user(state)
+    def gmail_message(email, message_id):
         with state.lock:
             found = next((m for m in _box(state, email)["messages"] if m["id"] == message_id), None)
         if found is None:

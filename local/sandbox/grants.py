@@ -1,6 +1,7 @@
 """Codes and tokens the sandbox hands out, shared by its Slack and Google parts: single-use codes,
 token shapes like the real ones (so log redaction sees real shapes), expiry, revocation by grant."""
 
+import functools
 import secrets
 import time
 import urllib.parse
@@ -100,3 +101,19 @@ def google_account(state: SandboxState) -> tuple[str | None, tuple | None]:
     if grant is None or grant["family"] != "google":
         return None, (flask.jsonify({"error": {"code": 401, "message": "Invalid Credentials", "status": "UNAUTHENTICATED"}}), 401)
     return grant["account"]["email"], None
+
+
+def as_google_user(state: SandboxState):
+    """Route decorator: the handler gets the caller's account email first, or the caller gets Google's 401."""
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def run(*args, **kwargs):
+            email, failed = google_account(state)
+            if failed:
+                return failed
+            return handler(email, *args, **kwargs)
+
+        return run
+
+    return decorate
