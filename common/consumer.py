@@ -9,7 +9,11 @@ import datetime
 import functools
 import json
 
-from common.errors import AppError
+import flask
+from werkzeug.exceptions import Unauthorized
+
+from common.errors import AppError, ConfigError
+from common.identity import verify_push_token
 from common.logs import bind_trace, get_logger
 from common.settings import get_settings
 from common.timeutil import utcnow
@@ -24,14 +28,30 @@ def _published_at(message: dict) -> datetime.datetime | None:
         return None
 
 
+def _check_push(request) -> None:
+    """In production every delivery is a Pub/Sub push with the push account's OIDC token (the local
+    emulator pushes without one, so an empty PUSH_SERVICE_ACCOUNT skips this; production refuses it)."""
+    expected = get_settings().push_service_account
+    if not expected:
+        return
+    try:
+        verify_push_token(request, expected)
+    except AppError as error:
+        log.warning("push request refused", extra={"fields": {"errorCode": error.code}})
+        raise Unauthorized(error.message) from None
+
+
 def consumer(max_age_seconds: float | None = None):
     """Decorate `handler(payload: dict, attributes: dict)` as a CloudEvent function."""
 
     def decorate(handler):
-        get_settings()  # a bad setting fails the start, not the first message
+        settings = get_settings()  # a bad setting fails the start, not the first message
+        if settings.production and not settings.push_service_account:
+            raise ConfigError("PUSH_SERVICE_ACCOUNT must be set in production: consumers accept only its pushes")
 
         @functools.wraps(handler)
         def run(cloud_event):
+            _check_push(flask.request)
             message = (cloud_event.data or {}).get("message") or {}
             attributes = message.get("attributes") or {}
             bind_trace({"traceparent": attributes.get("traceparent", "")})

@@ -119,3 +119,39 @@ def authenticate(request) -> Identity:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("A Bearer ID token is required", code="missing_token")
     return verify_id_token(token.strip())
+
+
+GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+
+
+def verify_push_token(request, expected_email: str) -> None:
+    """A Pub/Sub push request's `Authorization: Bearer <Google-signed OIDC token>`: signature against
+    Google's certificates, audience pinned to this endpoint's own https URL, issuer Google, and the
+    push account's verified email. Raises Unauthenticated otherwise."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthenticated("A push token is required", code="missing_token")
+    token = token.strip()
+    try:
+        header = jwt.decode_header(token)
+    except _DECODE_ERRORS:
+        raise Unauthenticated("The push token is malformed", code="invalid_token") from None
+    if not isinstance(header, dict) or header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
+        raise Unauthenticated("The push token must be RS256 with a key id", code="invalid_token")
+    certs = _cert_cache(get_settings().google_oidc_certs_url).certs_for(header["kid"])
+    audience = f"https://{request.host}"
+    try:
+        claims = jwt.decode(
+            token,
+            certs=certs,
+            audience=[audience, audience + request.path],
+            clock_skew_in_seconds=int(get_settings().id_token_clock_skew_seconds),
+        )
+    except _DECODE_ERRORS:
+        raise Unauthenticated("The push token is not valid", code="invalid_token") from None
+    if (
+        claims.get("iss") not in GOOGLE_ISSUERS
+        or claims.get("email") != expected_email
+        or claims.get("email_verified") is not True
+    ):
+        raise Unauthenticated("The push token is not from the push account", code="invalid_token")

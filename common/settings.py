@@ -107,7 +107,14 @@ PROVIDER_URL_SETTINGS = (
     "GMAIL_BASE_URL",
     "CALENDAR_BASE_URL",
 )
-URL_SETTINGS = ("FIREBASE_CERTS_URL", "PUBLIC_BASE_URL", "OAUTH_SUCCESS_URL", "OAUTH_FAILURE_URL", *PROVIDER_URL_SETTINGS)
+URL_SETTINGS = (
+    "FIREBASE_CERTS_URL",
+    "GOOGLE_OIDC_CERTS_URL",
+    "PUBLIC_BASE_URL",
+    "OAUTH_SUCCESS_URL",
+    "OAUTH_FAILURE_URL",
+    *PROVIDER_URL_SETTINGS,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +142,18 @@ SETTINGS: tuple[Setting, ...] = (
         GOOGLE_FIREBASE_CERTS_URL,
         _url,
         "x509 certificates that sign Firebase ID tokens (the sandbox's in dev)",
+    ),
+    Setting(
+        "GOOGLE_OIDC_CERTS_URL",
+        "https://www.googleapis.com/oauth2/v1/certs",
+        _url,
+        "certificates of Google-signed OIDC tokens (Pub/Sub push)",
+    ),
+    Setting(
+        "PUSH_SERVICE_ACCOUNT",
+        "",
+        _text,
+        "account Pub/Sub pushes as; when set, consumers require its OIDC token (required in production)",
     ),
     Setting("FIRESTORE_EMULATOR_HOST", "", _host_port, "host:port of the Firestore emulator; must be empty in production"),
     Setting("PUBSUB_EMULATOR_HOST", "", _host_port, "host:port of the Pub/Sub emulator; must be empty in production"),

@@ -10,7 +10,6 @@ resource "google_project_service" "api" {
     "servicemanagement.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudscheduler.googleapis.com",
-    "eventarc.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "pubsub.googleapis.com",

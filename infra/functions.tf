@@ -1,6 +1,6 @@
 # One Cloud Function (gen2) per functions.json entry, built from its zip in the source bucket.
 # HTTP functions accept traffic from anywhere (IAM still decides who may invoke them, see iam.tf);
-# everything else only takes internal traffic, such as its Pub/Sub (Eventarc) trigger.
+# Pub/Sub consumers only take internal traffic: their push subscription (pubsub.tf) delivers to them.
 
 resource "google_cloudfunctions2_function" "fn" {
   for_each = local.functions
@@ -32,18 +32,6 @@ resource "google_cloudfunctions2_function" "fn" {
     min_instance_count             = 0
     ingress_settings               = each.value.http ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
-  }
-
-  dynamic "event_trigger" {
-    for_each = each.value.pubsub_topic == null ? [] : [each.value.pubsub_topic]
-
-    content {
-      trigger_region        = var.region
-      event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
-      pubsub_topic          = google_pubsub_topic.topic[event_trigger.value].id
-      retry_policy          = "RETRY_POLICY_RETRY"
-      service_account_email = google_service_account.fn[each.key].email
-    }
   }
 
   # Grants first, so a new function starts with the rights it needs.

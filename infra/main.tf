@@ -84,9 +84,12 @@ locals {
 
   # A secret setting's value is the name of its latest Secret Manager version; the code resolves it.
   environment = {
-    for key, fn in local.functions : key => merge(local.base_environment, {
-      for setting in fn.secrets : setting => "projects/${var.project_id}/secrets/${local.secret_ids[setting]}/versions/latest"
-    })
+    for key, fn in local.functions : key => merge(
+      local.base_environment,
+      { for setting in fn.secrets : setting => "projects/${var.project_id}/secrets/${local.secret_ids[setting]}/versions/latest" },
+      # Consumers accept only pushes carrying this account's OIDC token (common/consumer.py).
+      fn.pubsub_topic == null ? {} : { PUSH_SERVICE_ACCOUNT = "${fn.account_id}@${var.project_id}.iam.gserviceaccount.com" },
+    )
   }
 
   # The front door's account, spelled out so for_each keys are known at plan time (gateway.tf).
@@ -101,6 +104,6 @@ locals {
     "${pair[0]}/${pair[1]}" => { function = pair[0], member = pair[1] }
   }
 
-  # Pub/Sub consumers: their Eventarc trigger runs as the function's own service account.
+  # Pub/Sub consumers: their push subscription authenticates as the function's own service account.
   event_consumers = { for key, fn in local.functions : key => fn if fn.pubsub_topic != null }
 }

@@ -29,3 +29,8 @@ output "public_url" {
   description = "The API's public base URL (set PUBLIC_BASE_URL to it, and register <it>/api/v1/oauth/<service>/callback with the providers)."
   value       = "https://${google_api_gateway_gateway.api.default_hostname}"
 }
+
+output "dead_letter_topics" {
+  description = "Dead-letter topic of each Pub/Sub consumer (messages kept a week in <topic>-store)."
+  value       = { for key, topic in google_pubsub_topic.dead_letter : key => topic.id }
+}

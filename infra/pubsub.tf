@@ -15,3 +15,94 @@ resource "google_pubsub_topic_iam_member" "gmail_push" {
   role   = "roles/pubsub.publisher"
   member = "serviceAccount:gmail-api-push@system.gserviceaccount.com"
 }
+
+# Delivery to each consumer: a push subscription with an OIDC token for the consumer's own service
+# account (Cloud Run checks it, and so does the consumer), exponential retry, and a dead-letter topic
+# after MAX_DELIVERY_ATTEMPTS, where a storage subscription keeps the poison messages for a week.
+locals {
+  max_delivery_attempts = 5
+}
+
+data "google_project" "this" {}
+
+resource "google_pubsub_topic" "dead_letter" {
+  for_each = local.event_consumers
+
+  name = "${each.value.name}-dead-letter"
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_pubsub_subscription" "dead_letter_store" {
+  for_each = local.event_consumers
+
+  name                       = "${each.value.name}-dead-letter-store"
+  topic                      = google_pubsub_topic.dead_letter[each.key].id
+  message_retention_duration = "604800s"
+  ack_deadline_seconds       = 60
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+resource "google_pubsub_subscription" "push" {
+  for_each = local.event_consumers
+
+  name                 = "${each.value.name}-push"
+  topic                = google_pubsub_topic.topic[each.value.pubsub_topic].id
+  ack_deadline_seconds = min(600, max(10, each.value.timeout_seconds))
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.fn[each.key].email
+      audience              = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter[each.key].id
+    max_delivery_attempts = local.max_delivery_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [google_cloud_run_service_iam_member.event]
+}
+
+# The Pub/Sub service agent forwards dead letters (publisher on the dead-letter topic, subscriber on
+# the source subscription) and mints the push OIDC tokens (token creator on the pushing account).
+locals {
+  pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
+  for_each = local.event_consumers
+
+  topic  = google_pubsub_topic.dead_letter[each.key].name
+  role   = "roles/pubsub.publisher"
+  member = local.pubsub_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
+  for_each = local.event_consumers
+
+  subscription = google_pubsub_subscription.push[each.key].name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
+}
+
+resource "google_service_account_iam_member" "push_token_creator" {
+  for_each = local.event_consumers
+
+  service_account_id = google_service_account.fn[each.key].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_agent
+}

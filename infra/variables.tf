@@ -12,7 +12,7 @@ variable "project_id" {
 }
 
 variable "region" {
-  description = "Region of the functions, their Eventarc triggers and (by default) the source bucket."
+  description = "Region of the functions, the gateway and (by default) the source bucket."
   type        = string
   default     = "europe-west1"
 }

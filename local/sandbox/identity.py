@@ -48,6 +48,23 @@ class Issuer:
         }
         return jwt.encode(self._signer, claims).decode()
 
+    def google_oidc(
+        self, audience: str, email: str, issuer: str = "https://accounts.google.com", lifetime: int = DEFAULT_LIFETIME
+    ) -> str:
+        """A token like the one Pub/Sub attaches to an authenticated push."""
+        now = int(time.time())
+        claims = {
+            "iss": issuer,
+            "aud": audience,
+            "azp": "1234567890",
+            "email": email,
+            "email_verified": True,
+            "sub": "1234567890",
+            "iat": now,
+            "exp": now + lifetime,
+        }
+        return jwt.encode(self._signer, claims).decode()
+
 
 def _self_signed(key) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.sandbox.local")])
@@ -70,6 +87,13 @@ def register(app: flask.Flask, issuer: Issuer) -> None:
         response = flask.jsonify({issuer.key_id: issuer.certificate_pem})
         response.headers["Cache-Control"] = "public, max-age=300"
         return response
+
+    @app.get("/identity/google-oidc")
+    def identity_google_oidc():
+        """A Google-signed-style OIDC token (dev only): aud, email and iss are the test's to choose."""
+        args = flask.request.args
+        token = issuer.google_oidc(args.get("aud", ""), args.get("email", ""), args.get("iss", "https://accounts.google.com"))
+        return flask.jsonify({"token": token})
 
     @app.get("/identity/token")
     def identity_token():

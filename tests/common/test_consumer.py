@@ -74,3 +74,61 @@ def test_a_raw_pubsub_push_envelope_is_accepted(client):
         "subscription": "projects/p/subscriptions/s",
     }
     assert client.post("/", json=body).status_code == 200
+
+
+@pytest.fixture
+def push_account(monkeypatch, stack):
+    """Consumers in production accept only the push account's OIDC token (checked against the sandbox's certs)."""
+    from common.settings import reset_settings
+
+    monkeypatch.setenv("PUSH_SERVICE_ACCOUNT", "fn-probe@acme-gateway.iam.gserviceaccount.com")
+    monkeypatch.setenv("GOOGLE_OIDC_CERTS_URL", f"{stack.sandbox_url}/identity/certs")
+    reset_settings()
+    yield "fn-probe@acme-gateway.iam.gserviceaccount.com"
+    monkeypatch.undo()
+    reset_settings()
+
+
+def _push(client, token: str | None):
+    body = {
+        "message": {
+            "data": base64.b64encode(b'{"ok": 3}').decode(),
+            "messageId": "11",
+            "publishTime": datetime.datetime.now(datetime.UTC).isoformat(),
+        },
+        "subscription": "projects/p/subscriptions/s",
+    }
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post("/", json=body, headers=headers, base_url="https://fn-probe.a.run.app")
+
+
+def test_push_tokens_are_verified_when_a_push_account_is_set(client, push_account, sandbox):
+    def token(**claims):
+        return sandbox.get(
+            "/identity/google-oidc", params={"aud": "https://fn-probe.a.run.app", "email": push_account, **claims}
+        ).json()["token"]
+
+    assert _push(client, token()).status_code == 200
+    assert _push(client, None).status_code == 401
+    assert _push(client, token(aud="https://other.a.run.app")).status_code == 401
+    assert _push(client, token(email="someone@else.iam.gserviceaccount.com")).status_code == 401
+    assert _push(client, token(iss="https://evil.example")).status_code == 401
+    assert _push(client, token()[:-4] + "AAAA").status_code == 401
+
+
+def test_production_consumers_refuse_to_start_without_a_push_account(tmp_path, monkeypatch):
+    from common.errors import ConfigError
+    from common.settings import SETTINGS, reset_settings
+
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.name, raising=False)
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("GCP_PROJECT", "acme-gateway")
+    reset_settings()
+    try:
+        (tmp_path / "main.py").write_text(textwrap.dedent(SOURCE))
+        with pytest.raises(ConfigError, match="PUSH_SERVICE_ACCOUNT"):
+            functions_framework.create_app("probe", str(tmp_path / "main.py"))
+    finally:
+        monkeypatch.undo()
+        reset_settings()
