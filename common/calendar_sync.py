@@ -1,4 +1,5 @@
-"""Google Calendar: push channels (events.watch), the push endpoint's checks, and incremental sync.
+"""Google Calendar: push channels (events.watch) and incremental sync (the push endpoint is
+common/calendar_push.py).
 
 A channel's secret token is stored only as its SHA-256 and compared in constant time. Renewal opens
 the new channel before stopping the old one, so no change falls in a gap. Sync pages through
@@ -7,17 +8,11 @@ drops the token and runs a full sync. Cancelled events are written as cancelled.
 upsert keyed by the event id, so repeated syncs have no second effect."""
 
 import datetime
-import hashlib
-import hmac
-import re
 import secrets
 
-import flask
-
+from common.calendar_push import token_hash
 from common.clients import firestore_client
-from common.envelope import success
-from common.errors import BadRequest, NotFound, Unauthenticated, Unavailable
-from common.events import publish_json
+from common.errors import BadRequest, Unavailable
 from common.google_api import ProviderRejected, google_call
 from common.logs import get_logger
 from common.settings import get_settings
@@ -27,7 +22,6 @@ from common.timeutil import utcnow
 
 log = get_logger(__name__)
 SERVICE = "calendar"
-CHANNEL_ID = re.compile(r"^[A-Za-z0-9\-_+=/]{1,64}$")
 RENEW_BEFORE = datetime.timedelta(days=2)
 EVENTS = "calendar_events"
 SYNC_LEASE = "calendar-sync"
@@ -39,10 +33,6 @@ SYNC_LEASE_SECONDS = (
 def _calendar_url(path: str) -> str:
     settings = get_settings()
     return f"{settings.calendar_base_url}/calendar/v3/calendars/{settings.calendar_id}/{path}"
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def start_channel(uid: str) -> dict:
@@ -68,7 +58,7 @@ def start_channel(uid: str) -> dict:
     channel = {
         "uid": uid,
         "resourceId": reply["resourceId"],
-        "tokenHash": _hash(token),
+        "tokenHash": token_hash(token),
         "expiration": expiration,
         "status": "active",
         "createdAt": utcnow(),
@@ -106,41 +96,6 @@ def renew_channel(uid: str) -> None:
     old = sync_state.get_state(uid, SERVICE).get("channelId")
     start_channel(uid)
     stop_channel(uid, old)
-
-
-def receive_push(request: flask.Request) -> flask.Response:
-    """POST /api/v1/webhooks/calendar/push: Google's bodiless notification."""
-    headers = request.headers
-    channel_id = headers.get("X-Goog-Channel-ID", "")
-    if not CHANNEL_ID.match(channel_id) or "/" in channel_id:
-        raise BadRequest("X-Goog-Channel-ID is missing or malformed", code="invalid_channel")
-    snapshot = sync_state.channel_ref(channel_id).get()
-    if not snapshot.exists:
-        raise NotFound("Unknown channel", code="unknown_channel")
-    channel = snapshot.to_dict()
-    if (
-        not hmac.compare_digest(_hash(headers.get("X-Goog-Channel-Token", "")), channel["tokenHash"])
-        or headers.get("X-Goog-Resource-ID") != channel["resourceId"]
-    ):
-        raise Unauthenticated("Channel token or resource does not match", code="invalid_channel_token")
-    state = headers.get("X-Goog-Resource-State", "")
-    if channel.get("status") != "active":
-        log.info("notification for a stopped channel; acknowledged", extra={"fields": {"state": state}})
-        return success({"ignored": "stopped_channel"})
-    if state not in ("exists", "not_exists"):
-        return success({"acknowledged": state or "unknown"})
-    number = headers.get("X-Goog-Message-Number", "")
-    try:
-        publish_json(
-            get_settings().topic_calendar_notifications,
-            {"uid": channel["uid"], "channelId": channel_id, "state": state, "messageNumber": number},
-            channel_id=channel_id,
-            state=state,
-        )
-    except Exception as error:
-        log.error("calendar notification not handed off", extra={"fields": {"error": type(error).__name__}})
-        raise Unavailable("The notification could not be queued; retry", code="publish_failed") from None
-    return success({"queued": True})
 
 
 def sync(uid: str) -> str:

@@ -1,99 +1,40 @@
-"""The per-user OAuth connection flow: start, the callback, status, the list of connections, and
+"""The per-user OAuth connection flow after `start` (common/oauth_start.py): the callback, and
 disconnect.
 
-Why a cookie with the state: the callback is a browser redirect with no bearer token, so the state
-alone would say who the user is. `start` (called by the signed-in user's browser) also sets an
-HttpOnly cookie whose hash is stored with the state, and the callback requires it. So a state only
-completes in the browser that started it: an attacker cannot send their own authUrl to a victim and
-have the victim's provider account attached to the attacker's user, and a state that leaked (logs,
-history) cannot be finished elsewhere.
 """
 
 import datetime
-import hashlib
-import secrets
 import urllib.parse
 
 from common import watches
 from common.browser import BrowserStep
 from common.crypto import get_cipher
-from common.errors import BadRequest, CryptoError
+from common.errors import CryptoError
 from common.events import publish_connection_event
 from common.logs import get_logger
 from common.oauth_client import exchange_code, identify_account, revoke
 from common.oauth_protocol import (
     TokenResponseError,
-    authorize_url,
-    code_challenge,
     missing_scopes,
-    new_code_verifier,
-    new_state,
     state_key,
 )
-from common.providers import SERVICES, provider, redirect_uri
+from common.oauth_start import cookie_name, state_binding, verifier_field
+from common.providers import provider, redirect_uri
 from common.refresh_policy import refresh_due_at
 from common.settings import get_settings
 from common.stores import connections
-from common.stores.oauth_states import StateRejected, consume_state, create_state
-from common.timeutil import iso, utcnow
+from common.stores.oauth_states import StateRejected, consume_state
+from common.timeutil import utcnow
 from common.tokens import token_field
 
 MAX_STATE_LENGTH = 256
 log = get_logger(__name__)
 
 
-def verifier_field(key: str) -> str:
-    return f"oauth_state:{key}"
-
-
-def _cookie_name(key: str) -> str:
-    return f"gw_oauth_{key[:16]}"
-
-
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 def _with_query(url: str, **params: str) -> str:
     parts = urllib.parse.urlsplit(url)
     query = urllib.parse.urlencode([*urllib.parse.parse_qsl(parts.query), *params.items()])
     return urllib.parse.urlunsplit(parts._replace(query=query))
-
-
-def _allowed_return(return_to: str | None) -> str | None:
-    """A returnTo must be exactly one of the configured URLs: nothing else becomes a redirect target."""
-    if not return_to:
-        return None
-    settings = get_settings()
-    if return_to not in (settings.oauth_success_url, settings.oauth_failure_url, *settings.oauth_return_allowlist):
-        raise BadRequest("returnTo is not on the allow-list", code="invalid_return_to")
-    return return_to
-
-
-def start(uid: str, service: str, return_to: str | None) -> tuple[dict, BrowserStep]:
-    """The reply data, and the state cookie the reply must set in the calling browser."""
-    spec = provider(service)
-    target = _allowed_return(return_to)
-    state, now = new_state(), utcnow()
-    key, binding = state_key(state), secrets.token_urlsafe(32)
-    verifier = new_code_verifier() if spec.pkce else None
-    expires_at = now + datetime.timedelta(seconds=get_settings().oauth_state_ttl_seconds)
-    create_state(
-        key,
-        {
-            "uid": uid,
-            "service": service,
-            "scopes": list(spec.scopes),
-            "returnTo": target,
-            "binding": _hash(binding),
-            "codeVerifier": get_cipher().encrypt(verifier, uid, verifier_field(key)) if verifier else None,
-            "createdAt": now,
-            "expiresAt": expires_at,
-        },
-    )
-    auth_url = authorize_url(spec, state, redirect_uri(service), code_challenge(verifier) if verifier else None)
-    cookie = BrowserStep("", _cookie_name(key), binding, f"/api/v1/oauth/{service}/")
-    return {"authUrl": auth_url, "state": state, "expiresAt": iso(expires_at)}, cookie
 
 
 def _fail(service: str, reason: str, record: dict | None = None, cookie: str | None = None) -> BrowserStep:
@@ -120,9 +61,9 @@ def _complete(spec, args, cookies) -> BrowserStep:
     if not state or len(state) > MAX_STATE_LENGTH:
         return _fail(service, "invalid_state")
     key = state_key(state)
-    cookie = _cookie_name(key)
+    cookie = cookie_name(key)
     try:
-        record = consume_state(key, _hash(cookies.get(cookie, "")))
+        record = consume_state(key, state_binding(cookies.get(cookie, "")))
     except StateRejected as rejected:
         return _fail(service, rejected.reason, cookie=cookie)
     if record["service"] != service:
@@ -182,45 +123,6 @@ def connection_record(spec, uid, tokens, granted, account_key, account) -> dict:
         "updatedAt": now,
         "consecutiveFailures": 0,
     }
-
-
-def describe(record: dict) -> dict:
-    """What the API shows of a connection: never a token."""
-    expires_at = record.get("expiresAt")
-    return {
-        "service": record["service"],
-        "connected": True,
-        "status": record.get("status", "active"),
-        "scopes": record.get("scopes", []),
-        "account": record.get("account"),
-        "expiresAt": iso(expires_at),
-        "isExpired": bool(expires_at and expires_at <= utcnow()),
-        "connectedAt": iso(record.get("connectedAt")),
-        "reason": record.get("statusReason") or record.get("lastError"),
-    }
-
-
-def status(uid: str, service: str) -> dict:
-    provider(service)
-    record = connections.get_connection(uid, service)
-    if record is None:
-        return {
-            "service": service,
-            "connected": False,
-            "status": "disconnected",
-            "scopes": [],
-            "account": None,
-            "expiresAt": None,
-            "isExpired": False,
-            "connectedAt": None,
-            "reason": None,
-        }
-    return describe(record)
-
-
-def list_connections(uid: str) -> dict:
-    records = sorted(connections.list_connections(uid), key=lambda r: SERVICES.index(r["service"]))
-    return {"connections": [describe(record) for record in records]}
 
 
 def disconnect(uid: str, service: str) -> dict:

@@ -14,7 +14,7 @@ from common.clients import firestore_client
 from common.crypto import get_cipher
 from common.errors import CryptoError
 from common.logs import get_logger
-from common.oauth_flow import verifier_field
+from common.oauth_start import verifier_field
 from common.stores import leases
 from common.stores.connections import CONNECTIONS
 from common.stores.oauth_states import COLLECTION as OAUTH_STATES

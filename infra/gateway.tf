@@ -4,6 +4,7 @@
 # routing table itself (no URL map to keep in step), the gateway checks Firebase ID tokens before a
 # function runs (securityDefinitions), and it needs no reserved IP or certificate management.
 # The gateway calls the functions as its own service account, the only default invoker (main.tf).
+# allowCors lets CORS preflights through to the functions, which answer them for CORS_ALLOWED_ORIGINS.
 
 resource "google_service_account" "gateway" {
   account_id   = "api-gateway"
@@ -30,6 +31,7 @@ resource "google_api_gateway_api_config" "api" {
       contents = base64encode(templatefile("${path.module}/openapi.json", {
         urls             = { for key, fn in google_cloudfunctions2_function.fn : key => fn.url }
         firebase_project = coalesce(var.firebase_project, var.project_id)
+        managed_service  = google_api_gateway_api.api.managed_service
       }))
     }
   }

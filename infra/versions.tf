@@ -1,9 +1,11 @@
 # Pins the Terraform and provider versions so every machine plans with the same schema.
-# No backend block: state is local (infra/*.tfstate is git-ignored); pass a GCS backend with
-# `terraform init -backend-config=...` from a file next to this one when the project gets one.
+# State lives in GCS, one prefix per environment (cloudbuild.yaml passes bucket and prefix).
 
 terraform {
   required_version = ">= 1.5"
+
+  # State per environment in a GCS bucket: terraform init -backend-config=bucket=<bucket> -backend-config=prefix=<env>
+  backend "gcs" {}
 
   required_providers {
     google = {

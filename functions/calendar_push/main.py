@@ -2,7 +2,7 @@
 
 import functions_framework
 
-from common.calendar_sync import receive_push
+from common.calendar_push import receive_push
 from common.http import endpoint
 
 

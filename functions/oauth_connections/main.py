@@ -2,7 +2,7 @@
 
 import functions_framework
 
-from common import oauth_flow
+from common import connection_views
 from common.http import endpoint
 from common.identity import authenticate
 
@@ -10,4 +10,4 @@ from common.identity import authenticate
 @functions_framework.http
 @endpoint("GET")
 def oauth_connections(request):
-    return oauth_flow.list_connections(authenticate(request).uid)
+    return connection_views.list_connections(authenticate(request).uid)

@@ -3,16 +3,16 @@ that ties the flow to this browser (call it with credentials, from the app's sit
 
 import functions_framework
 
-from common import oauth_flow
 from common.browser import apply_cookie
 from common.envelope import success
 from common.http import endpoint, path_segment_after
 from common.identity import authenticate
+from common.oauth_start import start
 
 
 @functions_framework.http
 @endpoint("GET")
 def oauth_start(request):
     uid = authenticate(request).uid
-    data, cookie = oauth_flow.start(uid, path_segment_after(request, "oauth"), request.args.get("returnTo"))
+    data, cookie = start(uid, path_segment_after(request, "oauth"), request.args.get("returnTo"))
     return apply_cookie(success(data), cookie)

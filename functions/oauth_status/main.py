@@ -2,7 +2,7 @@
 
 import functions_framework
 
-from common import oauth_flow
+from common import connection_views
 from common.http import endpoint, path_segment_after
 from common.identity import authenticate
 
@@ -10,4 +10,4 @@ from common.identity import authenticate
 @functions_framework.http
 @endpoint("GET")
 def oauth_status(request):
-    return oauth_flow.status(authenticate(request).uid, path_segment_after(request, "oauth"))
+    return connection_views.status(authenticate(request).uid, path_segment_after(request, "oauth"))

@@ -41,3 +41,7 @@ def test_user_endpoints_require_the_firebase_token_and_webhooks_do_not():
     for (path, _), operation in OPERATIONS.items():
         user_endpoint = path.startswith("/api/v1/oauth/") and not path.endswith("/callback") or path == "/api/v1/me"
         assert ("security" in operation) == user_endpoint, path
+
+
+def test_cors_preflights_pass_the_gateway():
+    assert DOCUMENT["x-google-endpoints"] == [{"name": "${managed_service}", "allowCors": True}]

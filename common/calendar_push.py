@@ -1,0 +1,59 @@
+"""POST /api/v1/webhooks/calendar/push: Google's bodiless channel notification, checked (known
+channel, its secret token and resource id, compared in constant time), queued, acknowledged.
+Needs no provider token: the sync happens in the consumer (common/calendar_sync.py)."""
+
+import hashlib
+import hmac
+import re
+
+import flask
+
+from common.envelope import success
+from common.errors import BadRequest, NotFound, Unauthenticated, Unavailable
+from common.events import publish_json
+from common.logs import get_logger
+from common.settings import get_settings
+from common.stores import sync_state
+
+log = get_logger(__name__)
+CHANNEL_ID = re.compile(r"^[A-Za-z0-9\-_+=/]{1,64}$")
+
+
+def token_hash(token: str) -> str:
+    """What is stored of a channel's secret token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def receive_push(request: flask.Request) -> flask.Response:
+    """POST /api/v1/webhooks/calendar/push: Google's bodiless notification."""
+    headers = request.headers
+    channel_id = headers.get("X-Goog-Channel-ID", "")
+    if not CHANNEL_ID.match(channel_id) or "/" in channel_id:
+        raise BadRequest("X-Goog-Channel-ID is missing or malformed", code="invalid_channel")
+    snapshot = sync_state.channel_ref(channel_id).get()
+    if not snapshot.exists:
+        raise NotFound("Unknown channel", code="unknown_channel")
+    channel = snapshot.to_dict()
+    if (
+        not hmac.compare_digest(token_hash(headers.get("X-Goog-Channel-Token", "")), channel["tokenHash"])
+        or headers.get("X-Goog-Resource-ID") != channel["resourceId"]
+    ):
+        raise Unauthenticated("Channel token or resource does not match", code="invalid_channel_token")
+    state = headers.get("X-Goog-Resource-State", "")
+    if channel.get("status") != "active":
+        log.info("notification for a stopped channel; acknowledged", extra={"fields": {"state": state}})
+        return success({"ignored": "stopped_channel"})
+    if state not in ("exists", "not_exists"):
+        return success({"acknowledged": state or "unknown"})
+    number = headers.get("X-Goog-Message-Number", "")
+    try:
+        publish_json(
+            get_settings().topic_calendar_notifications,
+            {"uid": channel["uid"], "channelId": channel_id, "state": state, "messageNumber": number},
+            channel_id=channel_id,
+            state=state,
+        )
+    except Exception as error:
+        log.error("calendar notification not handed off", extra={"fields": {"error": type(error).__name__}})
+        raise Unavailable("The notification could not be queued; retry", code="publish_failed") from None
+    return success({"queued": True})

@@ -1,0 +1,44 @@
+"""What the API shows of a user's connections (status and the list): never a token."""
+
+from common.providers import SERVICES, provider
+from common.stores import connections
+from common.timeutil import iso, utcnow
+
+
+def describe(record: dict) -> dict:
+    """What the API shows of a connection: never a token."""
+    expires_at = record.get("expiresAt")
+    return {
+        "service": record["service"],
+        "connected": True,
+        "status": record.get("status", "active"),
+        "scopes": record.get("scopes", []),
+        "account": record.get("account"),
+        "expiresAt": iso(expires_at),
+        "isExpired": bool(expires_at and expires_at <= utcnow()),
+        "connectedAt": iso(record.get("connectedAt")),
+        "reason": record.get("statusReason") or record.get("lastError"),
+    }
+
+
+def status(uid: str, service: str) -> dict:
+    provider(service)
+    record = connections.get_connection(uid, service)
+    if record is None:
+        return {
+            "service": service,
+            "connected": False,
+            "status": "disconnected",
+            "scopes": [],
+            "account": None,
+            "expiresAt": None,
+            "isExpired": False,
+            "connectedAt": None,
+            "reason": None,
+        }
+    return describe(record)
+
+
+def list_connections(uid: str) -> dict:
+    records = sorted(connections.list_connections(uid), key=lambda r: SERVICES.index(r["service"]))
+    return {"connections": [describe(record) for record in records]}

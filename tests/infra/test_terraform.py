@@ -1,0 +1,91 @@
+"""Terraform, parsed (python-hcl2), checked for what `terraform validate` would catch without the
+providers (every reference names something declared) and for the wiring the code relies on."""
+
+import pathlib
+import re
+
+import hcl2
+import pytest
+
+from local.catalog import ROOT
+
+INFRA = ROOT / "infra"
+PARSED = {path.name: hcl2.loads(path.read_text()) for path in sorted(INFRA.glob("*.tf"))}
+
+
+def _blocks(kind: str) -> list[dict]:
+    return [block for parsed in PARSED.values() for block in parsed.get(kind, [])]
+
+
+def _resources() -> dict[str, dict]:
+    found = {}
+    for block in _blocks("resource"):
+        for rtype, named in block.items():
+            for name, body in named.items():
+                found[f"{rtype.strip(chr(34))}.{name.strip(chr(34))}"] = body
+    return found
+
+
+RESOURCES = _resources()
+DATA = {f"{t.strip(chr(34))}.{n.strip(chr(34))}" for block in _blocks("data") for t, named in block.items() for n in named}
+VARIABLES = {name.strip('"') for block in _blocks("variable") for name in block}
+LOCALS = {name for block in _blocks("locals") for name in block}
+TEXT = "\n".join(path.read_text() for path in INFRA.glob("*.tf"))
+
+
+def test_every_file_parses():
+    assert set(PARSED) >= {"main.tf", "functions.tf", "iam.tf", "pubsub.tf", "gateway.tf", "firestore.tf", "scheduler.tf"}
+
+
+def test_every_reference_names_something_declared():
+    code = re.sub(r"(?m)#.*$", "", TEXT)
+    references = set(re.findall(r"(?<![\w.])(google(?:_[a-z0-9]+)+)\.([a-z_][a-z0-9_]*)(?=[.\[])", code))
+    assert len(references) > 10
+    for rtype, name in references:
+        assert f"{rtype}.{name}" in RESOURCES, f"undeclared {rtype}.{name}"
+    for name in set(re.findall(r"\bvar\.([a-z_][a-z0-9_]*)", code)):
+        assert name in VARIABLES, f"undeclared var.{name}"
+    for name in set(re.findall(r"\blocal\.([a-z_][a-z0-9_]*)", code)):
+        assert name in LOCALS, f"undeclared local.{name}"
+    for rtype, name in set(re.findall(r"\bdata\.([a-z0-9_]+)\.([a-z0-9_]+)", code)):
+        assert f"{rtype}.{name}" in DATA, f"undeclared data.{rtype}.{name}"
+
+
+@pytest.mark.parametrize(
+    "resource, for_each",
+    [
+        ("google_cloudfunctions2_function.fn", "${local.functions}"),
+        ("google_service_account.fn", "${local.functions}"),
+        ("google_storage_bucket_object.source", "${local.functions}"),
+        ("google_pubsub_subscription.push", "${local.event_consumers}"),
+        ("google_pubsub_topic.dead_letter", "${local.event_consumers}"),
+        ("google_secret_manager_secret_iam_member.accessor", "${local.secret_grants}"),
+        ("google_pubsub_topic_iam_member.fn", "${local.topic_role_grants}"),
+        ("google_pubsub_topic.topic", "${local.topics}"),
+    ],
+)
+def test_everything_is_declared_from_the_catalog(resource, for_each):
+    assert RESOURCES[resource]["for_each"] == for_each
+
+
+def test_every_consumer_has_retries_a_dead_letter_topic_and_authenticated_push():
+    push = RESOURCES["google_pubsub_subscription.push"]
+    assert push["retry_policy"] and push["dead_letter_policy"]
+    oidc = push["push_config"][0]["oidc_token"][0]
+    assert oidc["service_account_email"] == "${google_service_account.fn[each.key].email}"
+    assert "function_defs" in TEXT and 'file("${path.module}/functions.json")' in TEXT
+
+
+def test_secrets_are_granted_per_secret_and_never_hold_values():
+    assert (
+        RESOURCES["google_secret_manager_secret_iam_member.accessor"]["role"].strip('"') == "roles/secretmanager.secretAccessor"
+    )
+    assert not any(key.startswith("google_secret_manager_secret_version.") for key in RESOURCES)
+
+
+def test_source_objects_are_md5_named():
+    assert "filemd5(" in RESOURCES["google_storage_bucket_object.source"]["name"]
+
+
+def test_the_readme_says_validate_runs_in_cloud_build():
+    assert "terraform validate" in pathlib.Path(ROOT / "cloudbuild.yaml").read_text()
