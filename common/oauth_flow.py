@@ -18,14 +18,14 @@ from common.oauth_protocol import (
     missing_scopes,
     state_key,
 )
-from common.oauth_start import cookie_name, state_binding, verifier_field
+from common.oauth_start import cookie_name, state_binding
 from common.providers import provider, redirect_uri
 from common.refresh_policy import refresh_due_at
 from common.settings import get_settings
 from common.stores import connections
 from common.stores.oauth_states import StateRejected, consume_state
 from common.timeutil import utcnow
-from common.tokens import token_field
+from common.token_fields import token_field, verifier_field
 
 MAX_STATE_LENGTH = 256
 log = get_logger(__name__)

@@ -20,11 +20,7 @@ from common.providers import provider, redirect_uri
 from common.settings import get_settings
 from common.stores.oauth_states import create_state
 from common.timeutil import iso, utcnow
-
-
-def verifier_field(key: str) -> str:
-    """Associated-data field of a state's encrypted PKCE verifier."""
-    return f"oauth_state:{key}"
+from common.token_fields import verifier_field
 
 
 def cookie_name(key: str) -> str:

@@ -14,12 +14,11 @@ from common.clients import firestore_client
 from common.crypto import get_cipher
 from common.errors import CryptoError
 from common.logs import get_logger
-from common.oauth_start import verifier_field
 from common.stores import leases
 from common.stores.connections import CONNECTIONS
 from common.stores.oauth_states import COLLECTION as OAUTH_STATES
 from common.timeutil import utcnow
-from common.tokens import token_field
+from common.token_fields import token_field, verifier_field
 
 log = get_logger(__name__)
 PROGRESS = ("maintenance", "reencrypt")

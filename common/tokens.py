@@ -27,6 +27,7 @@ from common.refresh_policy import backoff_delay, needs_refresh, needs_user, refr
 from common.settings import get_settings
 from common.stores import connections, leases
 from common.timeutil import utcnow
+from common.token_fields import token_field
 
 log = get_logger(__name__)
 
@@ -40,11 +41,6 @@ class ReauthRequired(AppError):
     status = 409
     code = "needs_reauth"
     default_message = "The connection needs the user to connect again"
-
-
-def token_field(service: str, kind: str) -> str:
-    """Associated-data field of a stored token: a gmail token copied into calendar fails to decrypt."""
-    return f"{service}:{kind}"
 
 
 def _decrypt(uid: str, record: dict, kind: str) -> str:

@@ -10,9 +10,9 @@ import pytest
 from common.clients import firestore_client
 from common.crypto import get_cipher, reset_cipher
 from common.oauth_protocol import state_key
-from common.oauth_start import verifier_field
 from common.reencrypt import run_reencryption
 from common.settings import DEV_KEY, DEV_KEY_ID, reset_settings
+from common.token_fields import verifier_field
 from common.tokens import get_access_token
 from tests.functions.test_oauth_flow import connect, start
 

@@ -1,0 +1,67 @@
+"""Every secret a function's code can read is granted to that function's account (functions.json
+`secrets`, which Terraform turns into secret-level accessor grants), found by following the imports
+from its main.py through `common` and collecting the secret reads on the way."""
+
+import ast
+import pathlib
+import re
+
+import pytest
+
+from common.providers import SERVICES, provider
+from local.catalog import FUNCTIONS_DIR, ROOT, load_catalog
+
+CATALOG = load_catalog()
+LITERAL_READ = re.compile(r'get_secret\(\s*"([A-Z0-9_]+)"\s*\)')
+
+
+def _imported_modules(path: pathlib.Path) -> set[pathlib.Path]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "common":
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names if alias.name.split(".")[0] == "common"]
+        for name in names:
+            candidate = ROOT / (name.replace(".", "/") + ".py")
+            if candidate.is_file():
+                found.add(candidate)
+    return found
+
+
+def reachable(main: pathlib.Path) -> set[pathlib.Path]:
+    seen, todo = set(), [main]
+    while todo:
+        path = todo.pop()
+        if path not in seen:
+            seen.add(path)
+            todo += _imported_modules(path)
+    return seen
+
+
+def secrets_read(path: pathlib.Path, services=SERVICES) -> set[str]:
+    """Secret reads in one module; the generic client-secret read counts for the given services."""
+    text = path.read_text()
+    reads = set(LITERAL_READ.findall(text))
+    if "get_secret(spec.client_secret_setting)" in text:
+        reads |= {provider(service).client_secret_setting for service in services}
+    if path.name == "crypto.py" and "get_secret(" in text:
+        reads.add("TOKEN_KEY_RING")
+    return reads
+
+
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_every_secret_a_function_reads_is_granted(name):
+    modules = reachable(FUNCTIONS_DIR / name / "main.py")
+    services = CATALOG[name].get("services", SERVICES)  # whose tokens it uses, when the catalog says
+    reads = set().union(*(secrets_read(path, services) for path in modules))
+    assert reads <= set(CATALOG[name].get("secrets", [])), (
+        f"{name} reads {sorted(reads)} but is granted {CATALOG[name].get('secrets')}"
+    )
+
+
+def test_the_scan_sees_the_reads():
+    assert secrets_read(ROOT / "common" / "slack_ingress.py") == {"SLACK_SIGNING_SECRET"}
+    assert secrets_read(ROOT / "common" / "crypto.py") == {"TOKEN_KEY_RING"}
+    assert secrets_read(ROOT / "common" / "oauth_client.py") == {"SLACK_CLIENT_SECRET", "GOOGLE_CLIENT_SECRET"}
