@@ -11,6 +11,7 @@ import flask
 from common.envelope import success
 from common.errors import BadRequest, NotFound, Unauthenticated, Unavailable
 from common.events import publish_json
+from common.flags import is_enabled
 from common.logs import get_logger
 from common.settings import get_settings
 from common.stores import sync_state
@@ -45,6 +46,8 @@ def receive_push(request: flask.Request) -> flask.Response:
         return success({"ignored": "stopped_channel"})
     if state not in ("exists", "not_exists"):
         return success({"acknowledged": state or "unknown"})
+    if not is_enabled("integration_webhooks_enabled", channel["uid"]):
+        return success({"ignored": "webhooks_disabled"})
     number = headers.get("X-Goog-Message-Number", "")
     try:
         publish_json(

@@ -13,6 +13,7 @@ import secrets
 from common.calendar_push import token_hash
 from common.clients import firestore_client
 from common.errors import BadRequest, Unavailable
+from common.flags import AUTO_SYNC_FLAG, is_enabled
 from common.google_api import ProviderRejected, google_call
 from common.logs import get_logger
 from common.settings import get_settings
@@ -157,4 +158,7 @@ def handle_notification(payload: dict) -> str:
     uid = payload.get("uid")
     if not isinstance(uid, str) or not uid:
         raise BadRequest("uid is missing", code="invalid_payload")
+    if not is_enabled(AUTO_SYNC_FLAG, uid):
+        log.info("auto-sync disabled for this user; acknowledged", extra={"fields": {"uid": uid}})
+        return "auto_sync_disabled"
     return sync(uid)

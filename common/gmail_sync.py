@@ -10,6 +10,7 @@ import hashlib
 
 from common.clients import firestore_client
 from common.errors import BadRequest, Unavailable
+from common.flags import AUTO_SYNC_FLAG, is_enabled
 from common.google_api import google_call
 from common.logs import get_logger
 from common.settings import get_settings
@@ -65,6 +66,8 @@ def handle_notification(payload: dict) -> str:
     if uid is None:
         log.info("gmail notification for no known user; acknowledged", extra={"fields": {"historyId": notified}})
         return "no_user"
+    if not is_enabled(AUTO_SYNC_FLAG, uid):
+        return "auto_sync_disabled"
     cursor = sync_state.get_state(uid, SERVICE).get("historyId")
     if cursor is not None and notified <= cursor:
         return "stale"

@@ -311,6 +311,12 @@ SETTINGS: tuple[Setting, ...] = (
         _seconds(60, 604800),
         "Gmail and Calendar consumers drop notifications older than this",
     ),
+    Setting(
+        "FLAGS_CACHE_SECONDS",
+        "30",
+        _seconds(-1, 3600),
+        "how long an instance keeps feature flags and experiments before reading them again",
+    ),
     Setting("TOPIC_CONNECTION_EVENTS", "connection-events", _topic, "topic for connection lifecycle events"),
     Setting("TOPIC_KEY_ROTATION", "key-rotation", _topic, "topic that starts (and continues) the re-encryption job"),
     Setting(

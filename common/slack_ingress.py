@@ -14,6 +14,7 @@ from common import clock
 from common.envelope import success
 from common.errors import BadRequest, PayloadTooLarge, Unavailable, UnsupportedMediaType
 from common.events import publish_json
+from common.flags import is_enabled
 from common.logs import current_trace, get_logger
 from common.secrets import get_secret
 from common.settings import get_settings
@@ -21,6 +22,7 @@ from common.slack_signature import verify
 from common.stores import dedup
 
 log = get_logger(__name__)
+WEBHOOKS_FLAG = "integration_webhooks_enabled"  # rolled out per Slack workspace
 
 
 def read_body(request: flask.Request) -> bytes:
@@ -53,6 +55,9 @@ def _json_object(text: bytes | str, what: str) -> dict:
 
 
 def _hand_off(key: str, kind: str, payload: dict, attributes: dict, retry_num: str | None) -> flask.Response:
+    if not is_enabled(WEBHOOKS_FLAG, attributes["team_id"]):
+        log.info("webhooks disabled for this workspace; acknowledged", extra={"fields": {"kind": kind}})
+        return success({"ignored": "webhooks_disabled"})
     claimed = dedup.claim(key, kind)
     fields = {"dedupKey": key, "kind": kind, "eventType": attributes.get("event_type"), "retryNum": retry_num}
     if claimed is dedup.Claim.DUPLICATE:

@@ -2,9 +2,11 @@
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
+from local.catalog import ROOT
 from local.prerequisites import missing
 from local.stack import LOG_DIR, Stack
 
@@ -48,6 +50,8 @@ def main() -> int:
             f"  Logs      {LOG_DIR}\n\nCtrl-C stops everything.",
             flush=True,
         )
+        # Default feature flags and experiments, where Firestore has none yet (existing ones are kept).
+        subprocess.run([sys.executable, "-c", "from common.flags import seed; seed()"], env=stack.env, cwd=ROOT, check=True)
         while True:
             dead = stack.dead_children()
             if dead:

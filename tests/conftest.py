@@ -43,7 +43,12 @@ def reset_process_state() -> None:
 def stack():
     running = Stack(
         log_dir=ARTIFACTS / "logs",
-        extra_env={"OAUTH_SUCCESS_URL": SUCCESS_URL, "OAUTH_FAILURE_URL": FAILURE_URL, "CORS_ALLOWED_ORIGINS": APP_ORIGIN},
+        extra_env={
+            "OAUTH_SUCCESS_URL": SUCCESS_URL,
+            "OAUTH_FAILURE_URL": FAILURE_URL,
+            "CORS_ALLOWED_ORIGINS": APP_ORIGIN,
+            "FLAGS_CACHE_SECONDS": "0",
+        },
     )
     atexit.register(running.stop)
     saved = dict(os.environ)
@@ -145,3 +150,17 @@ def topic_messages(stack):
     yield subscribe
     for name in created:
         subscriber.delete_subscription(request={"subscription": name})
+
+
+@pytest.fixture
+def flag(stack):
+    """Set a feature flag for this test: flag("integration_auto_sync", rollout=0, overrides={"alice": True})."""
+    from common.clients import firestore_client
+    from common.flags import DEFAULT_FLAGS
+
+    def set_flag(name: str, rollout: float | None = None, overrides: dict | None = None) -> None:
+        firestore_client().collection("feature_flags").document(name).set(
+            {"rollout": DEFAULT_FLAGS.get(name, 0) if rollout is None else rollout, "overrides": overrides or {}}
+        )
+
+    return set_flag

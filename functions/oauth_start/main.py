@@ -5,14 +5,19 @@ import functions_framework
 
 from common.browser import apply_cookie
 from common.envelope import success
+from common.flags import require_service_enabled
 from common.http import endpoint, path_segment_after
 from common.identity import authenticate
 from common.oauth_start import start
+from common.providers import provider
 
 
 @functions_framework.http
 @endpoint("GET")
 def oauth_start(request):
     uid = authenticate(request).uid
-    data, cookie = start(uid, path_segment_after(request, "oauth"), request.args.get("returnTo"))
+    service = path_segment_after(request, "oauth")
+    provider(service)  # an unknown service is a 404 before any flag
+    require_service_enabled(uid, service)
+    data, cookie = start(uid, service, request.args.get("returnTo"))
     return apply_cookie(success(data), cookie)

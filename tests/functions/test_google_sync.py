@@ -24,6 +24,12 @@ def email():
     return f"alice-{uuid.uuid4().hex[:8]}@example.com"
 
 
+@pytest.fixture(autouse=True)
+def _auto_sync_for_alice(flag):
+    """integration_auto_sync is a 50% rollout that leaves alice out: these tests opt her in."""
+    flag("integration_auto_sync", overrides={"alice": True})
+
+
 @pytest.fixture
 def gmail(user, sandbox, email):
     assert connect(user("alice"), "gmail", email=email)["outcome"] == "success"
@@ -182,3 +188,11 @@ def test_overlapping_renewal_runs_open_one_new_channel(calendar, sandbox):
         results = list(pool.map(lambda _: renew_due(), range(3)))
     assert sum(r["renewed"] for r in results) == 1 and sum(r["failed"] for r in results) == 0
     assert len(sandbox.get("/_sandbox/calendar/channels").json()) == 1
+
+
+def test_auto_sync_off_acknowledges_without_syncing(gmail, flag, sandbox):
+    flag("integration_auto_sync", rollout=100, overrides={"alice": False})
+    gmail(subject="not synced")
+    time.sleep(2)
+    assert user_docs("alice", "mail") == {}
+    assert "gmail.history" not in sandbox.get("/_sandbox/calls").json()
