@@ -6,7 +6,7 @@ disconnect.
 import datetime
 import urllib.parse
 
-from common import watches
+from common import audit, watches
 from common.browser import BrowserStep
 from common.crypto import get_cipher
 from common.errors import CryptoError
@@ -94,6 +94,7 @@ def _complete(spec, args, cookies) -> BrowserStep:
     except connections.AccountInUse:
         return _fail(service, "account_in_use", record, cookie)
     publish_connection_event("connected", uid, service, account)
+    audit.record("connect", uid, service=service)
     watches.start(uid, service)
     if previous and previous.get("status") == "needs_reauth":
         publish_connection_event("recovered", uid, service, account)
@@ -136,6 +137,7 @@ def disconnect(uid: str, service: str) -> dict:
     if record is not None:
         revoked = _revoke_unless_shared(uid, spec, record)
         publish_connection_event("disconnected", uid, service, record.get("account"))
+        audit.record("disconnect", uid, service=service, revoked=revoked)
     removed = _remove_synced(uid, spec)
     return {"service": service, "connected": False, "wasConnected": record is not None, "revoked": revoked, "removed": removed}
 

@@ -15,6 +15,7 @@ import time
 
 from google.cloud import firestore
 
+from common import audit
 from common.clients import firestore_client
 from common.crypto import get_cipher
 from common.errors import AppError, NotFound, Unavailable
@@ -219,6 +220,7 @@ def _mark_reauth(uid: str, spec: ProviderSpec, current: dict, error: str) -> Non
     log.warning("connection needs re-auth", extra={"fields": {"uid": uid, "service": spec.service, "error": error}})
     if first:
         publish_connection_event("refresh_failed", uid, spec.service, current.get("account"), error=error, needsReauth=True)
+        audit.record("needs_reauth", uid, service=spec.service, reason=error)
     raise ReauthRequired()
 
 

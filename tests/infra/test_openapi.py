@@ -40,7 +40,9 @@ def test_operations_declare_their_parameters_and_error_envelope(key):
 def test_user_endpoints_require_the_firebase_token_and_webhooks_do_not():
     for (path, _), operation in OPERATIONS.items():
         user_endpoint = (
-            path.startswith("/api/v1/oauth/") and not path.endswith("/callback") or path in ("/api/v1/me", "/api/v1/flags")
+            path.startswith("/api/v1/oauth/")
+            and not path.endswith("/callback")
+            or path in ("/api/v1/me", "/api/v1/me/export", "/api/v1/flags")
         )
         assert ("security" in operation) == user_endpoint, path
 

@@ -1,0 +1,28 @@
+"""GDPR erasure: disconnect every service (revoke at the provider, stop watches and channels, delete
+synced data), then delete every document of the user in every collection, and leave one audit
+entry without personal data (an erasure id, the time and what was removed)."""
+
+import secrets
+
+from common import audit
+from common.clients import firestore_client
+from common.oauth_flow import disconnect
+from common.providers import SERVICES
+from common.stores.connections import USERS
+from common.user_export import COLLECTIONS_BY_UID, documents_naming
+
+
+def erase(uid: str) -> dict:
+    disconnected = [service for service in SERVICES if disconnect(uid, service)["wasConnected"]]
+    user = firestore_client().collection(USERS).document(uid)
+    removed = {sub.id: sum(1 for _ in sub.list_documents()) for sub in user.collections()}
+    firestore_client().recursive_delete(user)
+    for collection in COLLECTIONS_BY_UID:
+        docs = list(documents_naming(collection, uid))
+        for doc in docs:
+            doc.reference.delete()
+        if docs:
+            removed[collection] = len(docs)
+    erasure_id = secrets.token_hex(12)
+    audit.record("erase", None, erasureId=erasure_id, disconnected=disconnected, removed=removed)
+    return {"erasureId": erasure_id, "disconnected": disconnected, "removed": removed}
