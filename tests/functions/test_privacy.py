@@ -75,7 +75,10 @@ def test_erasure_leaves_nothing_of_the_user(user, sandbox):
     assert sandbox.get("/_sandbox/calendar/channels").json() == []
     leftovers = [(path, s) for path, strings in _everything() for s in [path, *strings] if "alice" in s.lower() or s == channel]
     assert leftovers == []
-    erasures = [d.to_dict() for d in firestore_client().collection("audit_log").where(filter=FieldFilter("action", "==", "erase")).stream()]
+    erasures = [
+        d.to_dict()
+        for d in firestore_client().collection("audit_log").where(filter=FieldFilter("action", "==", "erase")).stream()
+    ]
     assert len(erasures) == 1 and erasures[0]["uid"] is None and erasures[0]["erasureId"] == data["erasureId"]
     assert user("bob").get("/api/v1/oauth/slack/status").json()["data"]["connected"] is True  # others untouched
     assert alice.delete("/api/v1/me").status_code == 200  # idempotent
