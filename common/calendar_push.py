@@ -13,6 +13,7 @@ from common.errors import BadRequest, NotFound, Unauthenticated, Unavailable
 from common.events import publish_json
 from common.flags import is_enabled
 from common.logs import get_logger
+from common.rate_limit import limit_webhook
 from common.settings import get_settings
 from common.stores import sync_state
 
@@ -31,6 +32,7 @@ def receive_push(request: flask.Request) -> flask.Response:
     channel_id = headers.get("X-Goog-Channel-ID", "")
     if not CHANNEL_ID.match(channel_id) or "/" in channel_id:
         raise BadRequest("X-Goog-Channel-ID is missing or malformed", code="invalid_channel")
+    limit_webhook(f"calendar:{channel_id}")
     snapshot = sync_state.channel_ref(channel_id).get()
     if not snapshot.exists:
         raise NotFound("Unknown channel", code="unknown_channel")

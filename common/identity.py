@@ -15,6 +15,7 @@ from google.auth import jwt
 from common import clock
 from common.clients import http_session
 from common.errors import Unauthenticated, Unavailable
+from common.rate_limit import limit_user
 from common.settings import get_settings
 
 MAX_TOKEN_LENGTH = 4096
@@ -113,12 +114,15 @@ def _rejection(token: str) -> Unauthenticated:
 
 
 def authenticate(request) -> Identity:
-    """The signed-in user of a request with `Authorization: Bearer <Firebase ID token>`."""
+    """The signed-in user of a request with `Authorization: Bearer <Firebase ID token>`, within
+    the user's rate limit (429 beyond it)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("A Bearer ID token is required", code="missing_token")
-    return verify_id_token(token.strip())
+    identity = verify_id_token(token.strip())
+    limit_user(identity.uid)
+    return identity
 
 
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")

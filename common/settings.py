@@ -317,6 +317,19 @@ SETTINGS: tuple[Setting, ...] = (
         _seconds(-1, 3600),
         "how long an instance keeps feature flags and experiments before reading them again",
     ),
+    Setting(
+        "RATE_LIMIT_USER_PER_MINUTE", "120", _seconds(0, 100000), "requests a minute each signed-in user may make, per instance"
+    ),
+    Setting(
+        "RATE_LIMIT_USER_BURST", "30", _seconds(0, 100000), "requests a user may make at once before the per-minute rate applies"
+    ),
+    Setting(
+        "RATE_LIMIT_WEBHOOK_PER_MINUTE",
+        "1200",
+        _seconds(0, 1000000),
+        "webhook deliveries a minute per Slack workspace or Calendar channel, per instance",
+    ),
+    Setting("RATE_LIMIT_WEBHOOK_BURST", "300", _seconds(0, 1000000), "webhook deliveries per source at once"),
     Setting("TOPIC_CONNECTION_EVENTS", "connection-events", _topic, "topic for connection lifecycle events"),
     Setting("TOPIC_KEY_ROTATION", "key-rotation", _topic, "topic that starts (and continues) the re-encryption job"),
     Setting(

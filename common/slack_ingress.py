@@ -16,6 +16,7 @@ from common.errors import BadRequest, PayloadTooLarge, Unavailable, UnsupportedM
 from common.events import publish_json
 from common.flags import is_enabled
 from common.logs import current_trace, get_logger
+from common.rate_limit import limit_webhook
 from common.secrets import get_secret
 from common.settings import get_settings
 from common.slack_signature import verify
@@ -55,6 +56,7 @@ def _json_object(text: bytes | str, what: str) -> dict:
 
 
 def _hand_off(key: str, kind: str, payload: dict, attributes: dict, retry_num: str | None) -> flask.Response:
+    limit_webhook(f"slack:{attributes['team_id']}")
     if not is_enabled(WEBHOOKS_FLAG, attributes["team_id"]):
         log.info("webhooks disabled for this workspace; acknowledged", extra={"fields": {"kind": kind}})
         return success({"ignored": "webhooks_disabled"})

@@ -23,6 +23,18 @@ from tests.oauth_helpers import APP_ORIGIN, FAILURE_URL, SUCCESS_URL
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
+# One shared host serves the whole suite, hundreds of requests as "alice": rate limits have their own tests.
+NO_RATE_LIMITS = {
+    name: "1000000"
+    for name in (
+        "RATE_LIMIT_USER_PER_MINUTE",
+        "RATE_LIMIT_USER_BURST",
+        "RATE_LIMIT_WEBHOOK_PER_MINUTE",
+        "RATE_LIMIT_WEBHOOK_BURST",
+    )
+}
+
+
 def pytest_configure(config):
     def interrupt(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
