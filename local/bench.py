@@ -171,7 +171,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as logs:
         # The load here is one workspace and one user: the limits would measure themselves, not the paths.
         limits = {
-            n: "1000000"
+            n: "100000"
             for n in (
                 "RATE_LIMIT_USER_PER_MINUTE",
                 "RATE_LIMIT_USER_BURST",
