@@ -8,6 +8,7 @@ import re
 
 import flask
 
+from common.analytics import track
 from common.envelope import success
 from common.errors import BadRequest, NotFound, Unauthenticated, Unavailable
 from common.events import publish_json
@@ -51,6 +52,7 @@ def receive_push(request: flask.Request) -> flask.Response:
     if not is_enabled("integration_webhooks_enabled", channel["uid"]):
         return success({"ignored": "webhooks_disabled"})
     number = headers.get("X-Goog-Message-Number", "")
+    track("integration_webhook_received", uid=channel["uid"], provider="calendar", eventType=state)
     try:
         publish_json(
             get_settings().topic_calendar_notifications,

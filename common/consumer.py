@@ -8,10 +8,12 @@ import binascii
 import datetime
 import functools
 import json
+import time
 
 import flask
 from werkzeug.exceptions import Unauthorized
 
+from common.analytics import track
 from common.errors import AppError, ConfigError
 from common.identity import verify_push_token
 from common.logs import bind_trace, get_logger
@@ -28,6 +30,17 @@ def _published_at(message: dict) -> datetime.datetime | None:
         return None
 
 
+def _track(webhook: str | None, event: str, started: float, error_code: str | None) -> None:
+    if webhook:
+        track(
+            event,
+            provider=webhook,
+            status="failed" if error_code else "success",
+            error_code=error_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+
 def _check_push(request) -> None:
     """In production every delivery is a Pub/Sub push with the push account's OIDC token (the local
     emulator pushes without one, so an empty PUSH_SERVICE_ACCOUNT skips this; production refuses it)."""
@@ -41,8 +54,9 @@ def _check_push(request) -> None:
         raise Unauthorized(error.message) from None
 
 
-def consumer(max_age_seconds: float | None = None):
-    """Decorate `handler(payload: dict, attributes: dict)` as a CloudEvent function."""
+def consumer(max_age_seconds: float | None = None, webhook: str | None = None):
+    """Decorate `handler(payload: dict, attributes: dict)` as a CloudEvent function. `webhook` names
+    the provider whose webhooks it processes (for the processed / failed analytics events)."""
 
     def decorate(handler):
         settings = get_settings()  # a bad setting fails the start, not the first message
@@ -65,15 +79,22 @@ def consumer(max_age_seconds: float | None = None):
             except (ValueError, binascii.Error):
                 log.error("message is not base64 JSON; dropped", extra={"fields": fields})
                 return
+            started = time.perf_counter()
             try:
                 handler(payload if isinstance(payload, dict) else {"value": payload}, attributes)
             except AppError as error:
+                _track(webhook, "integration_webhook_failed", started, error.code)
                 if error.retryable:
                     log.warning(
                         "retryable failure; message will be redelivered", extra={"fields": {**fields, "errorCode": error.code}}
                     )
                     raise
                 log.error("permanent failure; message acknowledged", extra={"fields": {**fields, "errorCode": error.code}})
+                return
+            except Exception:
+                _track(webhook, "integration_webhook_failed", started, "unexpected")
+                raise
+            _track(webhook, "integration_webhook_processed", started, None)
 
         return run
 

@@ -8,6 +8,7 @@ the history is gone (404) a bounded full sync fetches the newest messages and se
 import datetime
 import hashlib
 
+from common.analytics import track
 from common.clients import firestore_client
 from common.errors import BadRequest, Unavailable
 from common.flags import AUTO_SYNC_FLAG, is_enabled
@@ -63,6 +64,7 @@ def handle_notification(payload: dict) -> str:
         raise BadRequest("emailAddress is missing", code="invalid_payload")
     notified = _history_id(payload.get("historyId"))
     uid = find_account_owner(SERVICE, email.lower())
+    track("integration_webhook_received", uid=uid, provider=SERVICE)
     if uid is None:
         log.info("gmail notification for no known user; acknowledged", extra={"fields": {"historyId": notified}})
         return "no_user"

@@ -4,9 +4,11 @@ disconnect.
 """
 
 import datetime
+import time
 import urllib.parse
 
 from common import audit, watches
+from common.analytics import track
 from common.browser import BrowserStep
 from common.crypto import get_cipher
 from common.errors import CryptoError
@@ -38,6 +40,9 @@ def _with_query(url: str, **params: str) -> str:
 
 
 def _fail(service: str, reason: str, record: dict | None = None, cookie: str | None = None) -> BrowserStep:
+    uid = (record or {}).get("uid")
+    track("integration_oauth_error", uid=uid, provider=service, status="failed", error_code=reason)
+    track("integration_connection_failed", uid=uid, provider=service, status="failed", error_code=reason)
     log.info(
         "oauth connection failed", extra={"fields": {"service": service, "reason": reason, "uid": (record or {}).get("uid")}}
     )
@@ -66,6 +71,7 @@ def _complete(spec, args, cookies) -> BrowserStep:
         record = consume_state(key, state_binding(cookies.get(cookie, "")))
     except StateRejected as rejected:
         return _fail(service, rejected.reason, cookie=cookie)
+    track("integration_oauth_callback_received", uid=record["uid"], provider=service)
     if record["service"] != service:
         return _fail(service, "invalid_state", record, cookie)
     if args.get("error"):
@@ -73,15 +79,32 @@ def _complete(spec, args, cookies) -> BrowserStep:
     if not args.get("code"):
         return _fail(service, "invalid_request", record, cookie)
     uid = record["uid"]
+    track("integration_connection_authorized", uid=uid, provider=service)
+    exchange_started = time.perf_counter()
     try:
         verifier = get_cipher().decrypt(record["codeVerifier"], uid, verifier_field(key)) if record.get("codeVerifier") else None
         tokens = exchange_code(spec, args["code"], redirect_uri(service), verifier)
+        track(
+            "integration_oauth_token_exchange",
+            uid=uid,
+            provider=service,
+            status="success",
+            duration_ms=_ms_since(exchange_started),
+        )
         granted = tokens.scopes
         if missing_scopes(tuple(record["scopes"]), granted):
             return _fail(service, "insufficient_scope", record, cookie)
         account_key, account = identify_account(spec, tokens)
     except (TokenResponseError, CryptoError) as error:
         log.warning("oauth exchange failed", extra={"fields": {"service": service, "uid": uid, "error": str(error)}})
+        track(
+            "integration_oauth_token_exchange",
+            uid=uid,
+            provider=service,
+            status="failed",
+            duration_ms=_ms_since(exchange_started),
+            error_code=getattr(error, "error", None) or error.code,
+        )
         return _fail(service, "exchange_failed", record, cookie)
     owner = connections.find_account_owner(service, account_key)
     if owner is not None and owner != uid:
@@ -98,8 +121,14 @@ def _complete(spec, args, cookies) -> BrowserStep:
     watches.start(uid, service)
     if previous and previous.get("status") == "needs_reauth":
         publish_connection_event("recovered", uid, service, account)
+    elapsed = (utcnow() - record["createdAt"]).total_seconds() * 1000
+    track("integration_connection_completed", uid=uid, provider=service, status="success", duration_ms=round(elapsed, 1))
     target = record.get("returnTo") or get_settings().oauth_success_url
     return BrowserStep(_with_query(target, service=service), cookie, None, f"/api/v1/oauth/{service}/")
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def connection_record(spec, uid, tokens, granted, account_key, account) -> dict:

@@ -12,9 +12,11 @@ import datetime
 import hashlib
 import secrets
 
+from common.analytics import track
 from common.browser import BrowserStep
 from common.crypto import get_cipher
 from common.errors import BadRequest
+from common.flags import variant
 from common.oauth_protocol import authorize_url, code_challenge, new_code_verifier, new_state, state_key
 from common.providers import provider, redirect_uri
 from common.settings import get_settings
@@ -66,4 +68,7 @@ def start(uid: str, service: str, return_to: str | None) -> tuple[dict, BrowserS
     )
     auth_url = authorize_url(spec, state, redirect_uri(service), code_challenge(verifier) if verifier else None)
     cookie = BrowserStep("", cookie_name(key), binding, f"/api/v1/oauth/{service}/")
+    tested = variant(uid, "oauth_flow_optimization")
+    track("integration_connection_initiated", uid=uid, provider=service, variant=tested)
+    track("integration_oauth_redirect", uid=uid, provider=service, variant=tested)
     return {"authUrl": auth_url, "state": state, "expiresAt": iso(expires_at)}, cookie

@@ -344,6 +344,12 @@ SETTINGS: tuple[Setting, ...] = (
         _topic,
         "topic the Calendar push endpoint hands notifications to",
     ),
+    Setting(
+        "TOPIC_ANALYTICS_EVENTS",
+        "analytics-events",
+        _topic,
+        "topic the analytics events go to (a BigQuery subscription stores them)",
+    ),
     Setting("TOPIC_SLACK_EVENTS", "slack-events", _topic, "topic the Slack webhooks hand events to"),
     Setting("HEALTH_TIMEOUT_SECONDS", "2", _seconds(0, 30), "deadline for each dependency probe of the health endpoints"),
     Setting("ID_TOKEN_CLOCK_SKEW_SECONDS", "10", _seconds(-1, 300), "clock skew allowed when checking ID-token exp and iat"),

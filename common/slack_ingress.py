@@ -11,6 +11,7 @@ import urllib.parse
 import flask
 
 from common import clock
+from common.analytics import track
 from common.envelope import success
 from common.errors import BadRequest, PayloadTooLarge, Unavailable, UnsupportedMediaType
 from common.events import publish_json
@@ -57,6 +58,7 @@ def _json_object(text: bytes | str, what: str) -> dict:
 
 def _hand_off(key: str, kind: str, payload: dict, attributes: dict, retry_num: str | None) -> flask.Response:
     limit_webhook(f"slack:{attributes['team_id']}")
+    track("integration_webhook_received", provider="slack", eventType=attributes["event_type"], kind=kind)
     if not is_enabled(WEBHOOKS_FLAG, attributes["team_id"]):
         log.info("webhooks disabled for this workspace; acknowledged", extra={"fields": {"kind": kind}})
         return success({"ignored": "webhooks_disabled"})

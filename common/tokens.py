@@ -16,6 +16,7 @@ import time
 from google.cloud import firestore
 
 from common import audit
+from common.analytics import track
 from common.clients import firestore_client
 from common.crypto import get_cipher
 from common.errors import AppError, NotFound, Unavailable
@@ -129,6 +130,7 @@ def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict) -> str:
     if not current.get("refreshToken"):
         _mark_reauth(uid, spec, current, "no_refresh_token")
     refresh_token = _decrypt(uid, current, "refresh_token")
+    track("integration_token_refresh_attempted", uid=uid, provider=spec.service)
     started, error = time.monotonic(), None
     for attempt in range(settings.token_refresh_attempts):
         try:
@@ -182,6 +184,7 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str
     if current.get("consecutiveFailures"):
         publish_connection_event("recovered", uid, spec.service, current.get("account"))
     log.info("token refreshed", extra={"fields": {"uid": uid, "service": spec.service, "rotated": bool(tokens.refresh_token)}})
+    track("integration_token_refresh_success", uid=uid, provider=spec.service, status="success")
     return tokens.access_token
 
 
@@ -218,6 +221,7 @@ def _mark_reauth(uid: str, spec: ProviderSpec, current: dict, error: str) -> Non
     if not written:
         raise Unavailable("The connection changed during refresh; retry", code="refresh_conflict", retry_after=1)
     log.warning("connection needs re-auth", extra={"fields": {"uid": uid, "service": spec.service, "error": error}})
+    track("integration_token_refresh_failed", uid=uid, provider=spec.service, status="needs_reauth", error_code=error)
     if first:
         publish_connection_event("refresh_failed", uid, spec.service, current.get("account"), error=error, needsReauth=True)
         audit.record("needs_reauth", uid, service=spec.service, reason=error)
@@ -228,6 +232,7 @@ def _record_cooldown(uid: str, spec: ProviderSpec, current: dict, error: TokenRe
     settings, now = get_settings(), utcnow()
     pause = max(settings.token_refresh_cooldown_seconds, error.retry_after or 0)
     update = {"lastError": error.error, "cooldownUntil": now + datetime.timedelta(seconds=pause), "updatedAt": now}
+    track("integration_token_refresh_failed", uid=uid, provider=spec.service, status="cooldown", error_code=error.error)
     _, first = _set_failure(
         firestore_client().transaction(), connections.connection_ref(uid, spec.service), current.get("refreshToken"), update
     )

@@ -6,6 +6,7 @@ resource "google_project_service" "api" {
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "apigateway.googleapis.com",
+    "bigquery.googleapis.com",
     "servicecontrol.googleapis.com",
     "servicemanagement.googleapis.com",
     "cloudfunctions.googleapis.com",

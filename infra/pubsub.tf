@@ -106,3 +106,48 @@ resource "google_service_account_iam_member" "push_token_creator" {
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_agent
 }
+
+# Analytics events land in BigQuery through a BigQuery subscription (no code in between).
+resource "google_bigquery_dataset" "analytics" {
+  dataset_id = "integration_analytics"
+  location   = coalesce(var.source_bucket_location, var.region)
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_bigquery_table" "analytics_events" {
+  dataset_id          = google_bigquery_dataset.analytics.dataset_id
+  table_id            = "analytics_events"
+  deletion_protection = true
+
+  time_partitioning {
+    type  = "DAY"
+    field = "publish_time"
+  }
+
+  schema = jsonencode([
+    { name = "subscription_name", type = "STRING", mode = "NULLABLE" },
+    { name = "message_id", type = "STRING", mode = "NULLABLE" },
+    { name = "publish_time", type = "TIMESTAMP", mode = "NULLABLE" },
+    { name = "data", type = "JSON", mode = "NULLABLE" },
+    { name = "attributes", type = "JSON", mode = "NULLABLE" },
+  ])
+}
+
+resource "google_bigquery_dataset_iam_member" "analytics_writer" {
+  dataset_id = google_bigquery_dataset.analytics.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = local.pubsub_agent
+}
+
+resource "google_pubsub_subscription" "analytics_to_bigquery" {
+  name  = "analytics-events-bigquery"
+  topic = google_pubsub_topic.topic["analytics-events"].id
+
+  bigquery_config {
+    table          = "${google_bigquery_table.analytics_events.project}.${google_bigquery_table.analytics_events.dataset_id}.${google_bigquery_table.analytics_events.table_id}"
+    write_metadata = true
+  }
+
+  depends_on = [google_bigquery_dataset_iam_member.analytics_writer]
+}

@@ -8,6 +8,6 @@ from common.settings import get_settings
 
 
 @functions_framework.cloud_event
-@consumer(max_age_seconds=get_settings().google_push_max_age_seconds)
+@consumer(max_age_seconds=get_settings().google_push_max_age_seconds, webhook="gmail")
 def gmail_notifications_worker(payload, attributes):
     gmail_sync.handle_notification(payload)

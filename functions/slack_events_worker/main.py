@@ -8,7 +8,7 @@ from common.slack_processing import process_event, process_interaction
 
 
 @functions_framework.cloud_event
-@consumer(max_age_seconds=get_settings().slack_event_max_age_seconds)
+@consumer(max_age_seconds=get_settings().slack_event_max_age_seconds, webhook="slack")
 def slack_events_worker(payload, attributes):
     if attributes.get("kind") == "interaction":
         process_interaction(payload, attributes.get("event_id", ""))

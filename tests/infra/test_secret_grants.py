@@ -65,3 +65,9 @@ def test_the_scan_sees_the_reads():
     assert secrets_read(ROOT / "common" / "slack_ingress.py") == {"SLACK_SIGNING_SECRET"}
     assert secrets_read(ROOT / "common" / "crypto.py") == {"TOKEN_KEY_RING"}
     assert secrets_read(ROOT / "common" / "oauth_client.py") == {"SLACK_CLIENT_SECRET", "GOOGLE_CLIENT_SECRET"}
+
+
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_every_function_that_can_publish_analytics_may(name):
+    if ROOT / "common" / "analytics.py" in reachable(FUNCTIONS_DIR / name / "main.py"):
+        assert "analytics-events" in CATALOG[name].get("publishes", []), name

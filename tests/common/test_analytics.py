@@ -1,0 +1,81 @@
+"""The analytics plan's events come from the real code paths, and publishing them never blocks or
+fails a user request."""
+
+import datetime
+
+import functions_framework
+import pytest
+
+from common import analytics
+from common.clients import firestore_client, reset_clients
+from common.settings import reset_settings
+from common.tokens import get_access_token
+from local.catalog import FUNCTIONS_DIR
+from local.processes import free_port
+from tests.functions.test_oauth_flow import connect, start
+from tests.oauth_helpers import decide, landed
+from tests.slack_helpers import event_envelope, post_event
+
+
+def _events(pull, expected: int) -> list[dict]:
+    return [m["data"] for m in pull(expected=expected, timeout=15)]
+
+
+def test_a_connection_emits_the_oauth_events_in_order(user, topic_messages):
+    pull = topic_messages("analytics-events")
+    assert connect(user("alice"), "gmail", email="alice@example.com")["outcome"] == "success"
+    events = _events(pull, 6)
+    assert [e["event"] for e in events] == [
+        "integration_connection_initiated",
+        "integration_oauth_redirect",
+        "integration_oauth_callback_received",
+        "integration_connection_authorized",
+        "integration_oauth_token_exchange",
+        "integration_connection_completed",
+    ]
+    assert all(e["uid"] == "alice" and e["provider"] == "gmail" for e in events)
+    assert events[0]["variant"] in ("control", "optimized") and events[4]["status"] == "success"
+    assert isinstance(events[4]["durationMs"], float) and events[5]["durationMs"] >= 0
+
+
+def test_a_denied_consent_emits_error_and_failed(user, topic_messages):
+    alice = user("alice")
+    url = start(alice, "slack")["authUrl"]
+    pull = topic_messages("analytics-events")
+    assert landed(decide(alice, url, decision="deny"))["reason"] == "access_denied"
+    events = {e["event"]: e for e in _events(pull, 3)}
+    assert events["integration_oauth_error"]["errorCode"] == "access_denied"
+    assert events["integration_connection_failed"]["status"] == "failed"
+
+
+def test_refresh_and_webhook_events(user, api, topic_messages, sandbox):
+    assert connect(user("alice"), "slack", team_id="T0AN", team_name="An", user_id="U0ALICE")["outcome"] == "success"
+    pull = topic_messages("analytics-events")
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)
+    firestore_client().collection("users").document("alice").collection("connections").document("slack").update(
+        {"expiresAt": past}
+    )
+    get_access_token("alice", "slack")
+    post_event(api, event_envelope("EvAN1", {"type": "message", "user": "U0ALICE", "text": "hi"}, team_id="T0AN"))
+    names = [e["event"] for e in _events(pull, 4)]
+    assert names.count("integration_token_refresh_attempted") == 1 and names.count("integration_token_refresh_success") == 1
+    assert "integration_webhook_received" in names and "integration_webhook_processed" in names
+
+
+def test_unknown_events_are_refused():
+    with pytest.raises(ValueError):
+        analytics.track("integration_something_else")
+
+
+def test_a_broken_publisher_never_fails_the_request(stack, id_token, monkeypatch):
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
+    reset_settings()
+    reset_clients()
+    try:
+        client = functions_framework.create_app("oauth_start", str(FUNCTIONS_DIR / "oauth_start" / "main.py")).test_client()
+        reply = client.get("/api/v1/oauth/slack/start", headers={"Authorization": f"Bearer {id_token('alice')}"})
+        assert reply.status_code == 200 and reply.get_json()["data"]["authUrl"]
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+        reset_clients()
