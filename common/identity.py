@@ -74,19 +74,25 @@ def _cert_cache(url: str) -> CertCache:
     return _cert_caches.setdefault(url, CertCache(url))
 
 
-def verify_id_token(token: str) -> Identity:
-    settings = get_settings()
+def _rs256_certs(token: str, certs_url: str, what: str) -> dict[str, str]:
+    """The issuer's certificates for a well-formed RS256 token with a key id we know; else a 401."""
     if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
-        raise Unauthenticated("The ID token is malformed", code="invalid_token")
+        raise Unauthenticated(f"The {what} is malformed", code="invalid_token")
     try:
         header = jwt.decode_header(token)
     except _DECODE_ERRORS:
-        raise Unauthenticated("The ID token is malformed", code="invalid_token") from None
+        raise Unauthenticated(f"The {what} is malformed", code="invalid_token") from None
     if not isinstance(header, dict) or header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
-        raise Unauthenticated("The ID token must be RS256 with a key id", code="invalid_token")
-    certs = _cert_cache(settings.firebase_certs_url).certs_for(header["kid"])
+        raise Unauthenticated(f"The {what} must be RS256 with a key id", code="invalid_token")
+    certs = _cert_cache(certs_url).certs_for(header["kid"])
     if header["kid"] not in certs:
-        raise Unauthenticated("The ID token was signed by an unknown key", code="invalid_token")
+        raise Unauthenticated(f"The {what} was signed by an unknown key", code="invalid_token")
+    return certs
+
+
+def verify_id_token(token: str) -> Identity:
+    settings = get_settings()
+    certs = _rs256_certs(token, settings.firebase_certs_url, "ID token")
     audience = settings.firebase_audience
     try:
         claims = jwt.decode(
@@ -136,13 +142,7 @@ def verify_push_token(request, expected_email: str) -> None:
     if scheme.lower() != "bearer" or not token.strip() or len(token) > MAX_TOKEN_LENGTH:
         raise Unauthenticated("A push token is required", code="missing_token")
     token = token.strip()
-    try:
-        header = jwt.decode_header(token)
-    except _DECODE_ERRORS:
-        raise Unauthenticated("The push token is malformed", code="invalid_token") from None
-    if not isinstance(header, dict) or header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
-        raise Unauthenticated("The push token must be RS256 with a key id", code="invalid_token")
-    certs = _cert_cache(get_settings().google_oidc_certs_url).certs_for(header["kid"])
+    certs = _rs256_certs(token, get_settings().google_oidc_certs_url, "push token")
     audience = f"https://{request.host}"
     try:
         claims = jwt.decode(
