@@ -5,7 +5,7 @@ is not waited for, and any failure is only logged."""
 import json
 
 from common.clients import publisher_client
-from common.logs import current_trace, get_logger
+from common.logs import current_trace, get_logger, traceparent
 from common.settings import get_settings
 from common.timeutil import iso, utcnow
 
@@ -58,7 +58,9 @@ def track(
     }
     try:
         path = publisher_client().topic_path(get_settings().gcp_project, get_settings().topic_analytics_events)
-        future = publisher_client().publish(path, json.dumps(record, default=str).encode(), event=event)
+        future = publisher_client().publish(
+            path, json.dumps(record, default=str).encode(), event=event, traceparent=traceparent()
+        )
         future.add_done_callback(
             lambda done: (
                 done.exception()

@@ -61,6 +61,9 @@ def receive_push(request: flask.Request) -> flask.Response:
             state=state,
         )
     except Exception as error:
-        log.error("calendar notification not handed off", extra={"fields": {"error": type(error).__name__}})
+        log.error(
+            "calendar notification not handed off",
+            extra={"fields": {"metric": "webhook_failed", "provider": "calendar", "error": type(error).__name__}},
+        )
         raise Unavailable("The notification could not be queued; retry", code="publish_failed") from None
     return success({"queued": True})

@@ -1,5 +1,6 @@
 """What the API shows of a user's connections (status and the list): never a token."""
 
+from common.connection_health import health
 from common.providers import SERVICES, provider
 from common.stores import connections
 from common.timeutil import iso, utcnow
@@ -18,6 +19,7 @@ def describe(record: dict) -> dict:
         "isExpired": bool(expires_at and expires_at <= utcnow()),
         "connectedAt": iso(record.get("connectedAt")),
         "reason": record.get("statusReason") or record.get("lastError"),
+        **health(record),
     }
 
 
@@ -35,6 +37,7 @@ def status(uid: str, service: str) -> dict:
             "isExpired": False,
             "connectedAt": None,
             "reason": None,
+            **health({}),
         }
     return describe(record)
 

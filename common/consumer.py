@@ -14,6 +14,7 @@ import flask
 from werkzeug.exceptions import Unauthorized
 
 from common.analytics import track
+from common.error_reporting import start_error_reporting
 from common.errors import AppError, ConfigError
 from common.identity import verify_push_token
 from common.logs import bind_trace, get_logger
@@ -30,6 +31,10 @@ def _published_at(message: dict) -> datetime.datetime | None:
         return None
 
 
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
 def _track(webhook: str | None, event: str, started: float, error_code: str | None) -> None:
     if webhook:
         track(
@@ -37,8 +42,13 @@ def _track(webhook: str | None, event: str, started: float, error_code: str | No
             provider=webhook,
             status="failed" if error_code else "success",
             error_code=error_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            duration_ms=_elapsed_ms(started),
         )
+
+
+def _failure_metric(webhook: str | None) -> dict:
+    """The log-based metric a failed message counts towards (infra/monitoring.tf)."""
+    return {"metric": "webhook_failed", "provider": webhook} if webhook else {"metric": "consumer_failed"}
 
 
 def _check_push(request) -> None:
@@ -62,6 +72,7 @@ def consumer(max_age_seconds: float | None = None, webhook: str | None = None):
         settings = get_settings()  # a bad setting fails the start, not the first message
         if settings.production and not settings.push_service_account:
             raise ConfigError("PUSH_SERVICE_ACCOUNT must be set in production: consumers accept only its pushes")
+        start_error_reporting()
 
         @functools.wraps(handler)
         def run(cloud_event):
@@ -84,17 +95,19 @@ def consumer(max_age_seconds: float | None = None, webhook: str | None = None):
                 handler(payload if isinstance(payload, dict) else {"value": payload}, attributes)
             except AppError as error:
                 _track(webhook, "integration_webhook_failed", started, error.code)
+                failed = {**fields, **_failure_metric(webhook), "errorCode": error.code}
                 if error.retryable:
-                    log.warning(
-                        "retryable failure; message will be redelivered", extra={"fields": {**fields, "errorCode": error.code}}
-                    )
+                    log.warning("retryable failure; message will be redelivered", extra={"fields": failed})
                     raise
-                log.error("permanent failure; message acknowledged", extra={"fields": {**fields, "errorCode": error.code}})
+                log.error("permanent failure; message acknowledged", extra={"fields": failed})
                 return
             except Exception:
                 _track(webhook, "integration_webhook_failed", started, "unexpected")
+                failed = {**fields, **_failure_metric(webhook), "errorCode": "unexpected"}
+                log.exception("unexpected failure; message will be redelivered", extra={"fields": failed})
                 raise
             _track(webhook, "integration_webhook_processed", started, None)
+            log.info("message processed", extra={"fields": {**fields, "durationMs": _elapsed_ms(started)}})
 
         return run
 

@@ -3,7 +3,7 @@
 import json
 
 from common.clients import publisher_client
-from common.logs import get_logger
+from common.logs import get_logger, traceparent
 from common.settings import get_settings
 from common.timeutil import iso, utcnow
 
@@ -11,7 +11,9 @@ log = get_logger(__name__)
 
 
 def publish_json(topic: str, payload: dict, **attributes: str) -> str:
-    """Publish and wait until Pub/Sub has it; returns the message id. Raises if it did not."""
+    """Publish and wait until Pub/Sub has it; returns the message id. Raises if it did not.
+    The message carries the current trace (`traceparent` attribute) to its consumer."""
+    attributes = {"traceparent": traceparent(), **attributes}
     path = publisher_client().topic_path(get_settings().gcp_project, topic)
     data = json.dumps(payload, separators=(",", ":"), default=str).encode()
     return publisher_client().publish(path, data, **attributes).result(timeout=get_settings().publish_timeout_seconds)

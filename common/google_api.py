@@ -1,10 +1,12 @@
 """Calls to the Gmail and Calendar APIs on a user's behalf, through the token manager (so a 401
 gets one forced refresh and one retry). Network errors, 429 and 5xx are retryable (the consumer's
 message is redelivered); the statuses the caller says it handles (404, 410, ...) are returned to it;
-any other 4xx is permanent (a wrong scope or a missing calendar will not fix itself on retry)."""
+any other 4xx is permanent (a wrong scope or a missing calendar will not fix itself on retry).
+Each outcome counts towards the connection's health (common/connection_health.py)."""
 
 import requests
 
+from common import connection_health
 from common.clients import http_session
 from common.errors import AppError, Unavailable
 from common.refresh_policy import retry_after_seconds
@@ -25,16 +27,26 @@ def google_call(uid: str, service: str, method: str, url: str, handled: tuple[in
         return http_session().request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout, **kwargs)
 
     try:
-        response = call_with_token(uid, service, send)
+        response, record = call_with_token(uid, service, send)
     except requests.RequestException as error:
+        connection_health.record_failure(uid, service, "unreachable")
         raise Unavailable(f"{service} API unreachable ({type(error).__name__})", code="provider_unavailable") from None
+    failure = _failure(service, response, handled)
+    if failure is not None:
+        connection_health.record_failure(uid, service, f"http_{response.status_code}")
+        raise failure
+    connection_health.record_success(uid, service, record)
+    return response
+
+
+def _failure(service: str, response, handled: tuple[int, ...]) -> AppError | None:
     status = response.status_code
     if status == 429 or status >= 500:
-        raise Unavailable(
+        return Unavailable(
             f"{service} API answered {status}",
             code="provider_unavailable",
             retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         )
     if status >= 400 and status not in handled:
-        raise ProviderRejected(f"{service} API answered {status}")
-    return response
+        return ProviderRejected(f"{service} API answered {status}")
+    return None

@@ -7,6 +7,7 @@ import flask
 from werkzeug.exceptions import HTTPException
 
 from common.envelope import error_reply, failure, success
+from common.error_reporting import start_error_reporting
 from common.errors import AppError, MethodNotAllowed, PayloadTooLarge
 from common.logs import bind_trace, get_logger
 from common.settings import get_settings
@@ -19,6 +20,7 @@ def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
     """Decorate `handler(request) -> data | flask.Response` as an enveloped HTTP function."""
     allowed = frozenset(m.upper() for m in methods)
     get_settings()  # validate the settings when the function module loads: a bad one fails the start
+    start_error_reporting()
 
     def decorate(handler):
         @functools.wraps(handler)

@@ -100,6 +100,13 @@ def current_trace() -> str | None:
     return _trace_id.get()
 
 
+def traceparent() -> str:
+    """The current trace as a W3C traceparent (a new span id per hop), for Pub/Sub message attributes:
+    the consumer binds it, so one trace id follows a request across every hop."""
+    trace = _trace_id.get() or bind_trace({})
+    return f"00-{trace}-{secrets.token_hex(8)}-01"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {

@@ -278,6 +278,12 @@ SETTINGS: tuple[Setting, ...] = (
         _seconds(0, 3600),
         "pause after transient refresh failures (longer when Retry-After says so)",
     ),
+    Setting(
+        "CONNECTION_DEGRADED_AFTER",
+        "3",
+        _count(1, 100),
+        "failed calls in a row with a connection's tokens (refreshes, provider API calls) that make it `degraded`",
+    ),
     Setting("REFRESH_JOB_PAGE_SIZE", "200", _count(1, 1000), "connections the scheduled job reads per query page"),
     Setting("REFRESH_JOB_CONCURRENCY", "8", _count(1, 64), "refreshes the scheduled job runs at once"),
     Setting("REFRESH_JOB_BUDGET_SECONDS", "240", _seconds(1, 3000), "time after which the scheduled job stops taking new pages"),
@@ -354,6 +360,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HEALTH_TIMEOUT_SECONDS", "2", _seconds(0, 30), "deadline for each dependency probe of the health endpoints"),
     Setting("ID_TOKEN_CLOCK_SKEW_SECONDS", "10", _seconds(-1, 300), "clock skew allowed when checking ID-token exp and iat"),
     Setting("LOG_LEVEL", "INFO", _choice(*LOG_LEVELS), "lowest log severity written"),
+    Setting(
+        "SENTRY_DSN",
+        "",
+        _matching(r"^https?://[^\s@/]+@[^\s/]+(/\S*)?/\d+$", "must be a Sentry DSN like https://key@o1.ingest.sentry.io/2", True),
+        "Sentry DSN: error log lines and unhandled exceptions go there, scrubbed like the logs; empty: off",
+    ),
 )
 
 SECRET_VERSION_NAME = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$")

@@ -16,7 +16,7 @@ from common.envelope import success
 from common.errors import BadRequest, PayloadTooLarge, Unavailable, UnsupportedMediaType
 from common.events import publish_json
 from common.flags import is_enabled
-from common.logs import current_trace, get_logger
+from common.logs import get_logger
 from common.rate_limit import limit_webhook
 from common.secrets import get_secret
 from common.settings import get_settings
@@ -75,11 +75,13 @@ def _hand_off(key: str, kind: str, payload: dict, attributes: dict, retry_num: s
             payload,
             **attributes,
             kind=kind,
-            traceparent=f"00-{current_trace()}-{'0' * 15}1-01",
         )
     except Exception as error:
         dedup.release(key)
-        log.error("webhook not handed off", extra={"fields": {**fields, "error": type(error).__name__}})
+        log.error(
+            "webhook not handed off",
+            extra={"fields": {**fields, "metric": "webhook_failed", "provider": "slack", "error": type(error).__name__}},
+        )
         raise Unavailable("The event could not be queued; retry", code="publish_failed") from None
     dedup.complete(key, f"published {message_id}")
     log.info("webhook handed off", extra={"fields": {**fields, "messageId": message_id}})

@@ -15,7 +15,7 @@ import time
 
 from google.cloud import firestore
 
-from common import audit
+from common import audit, connection_health
 from common.analytics import track
 from common.clients import firestore_client
 from common.crypto import get_cipher
@@ -61,25 +61,32 @@ def _load(uid: str, service: str) -> dict:
 
 def get_access_token(uid: str, service: str) -> str:
     """A valid access token for the user's connection, refreshed first when it is about to expire."""
+    return _token_and_record(uid, service)[0]
+
+
+def _token_and_record(uid: str, service: str) -> tuple[str, dict]:
+    """The access token and the connection record it was read with (before any refresh)."""
     spec = provider(service)
     record = _load(uid, service)
     margin = refresh_margin(spec.family, get_settings())
     expiring = lambda current: needs_refresh(current.get("expiresAt"), margin, utcnow())  # noqa: E731
     if not expiring(record):
-        return _decrypt(uid, record, "access_token")
-    return refresh(uid, spec, record, still_needed=expiring)[0]
+        return _decrypt(uid, record, "access_token"), record
+    return refresh(uid, spec, record, still_needed=expiring)[0], record
 
 
-def call_with_token(uid: str, service: str, call):
-    """Run call(access_token) -> response; a 401 gets one forced refresh and one retry."""
-    response = call(get_access_token(uid, service))
+def call_with_token(uid: str, service: str, call) -> tuple[object, dict]:
+    """Run call(access_token) -> response; a 401 gets one forced refresh and one retry. Returns the
+    response and the connection record as read before the call (its health, for the caller)."""
+    token, record = _token_and_record(uid, service)
+    response = call(token)
     if response.status_code != 401:
-        return response
+        return response, record
     rejected = _load(uid, service)
     token, _ = refresh(
         uid, provider(service), rejected, still_needed=lambda current: current.get("accessToken") == rejected.get("accessToken")
     )
-    return call(token)
+    return call(token), record
 
 
 def due_now(current: dict) -> bool:
@@ -182,8 +189,9 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str
     if not written:
         raise Unavailable("The connection changed during refresh; retry", code="refresh_conflict", retry_after=1)
     if current.get("consecutiveFailures"):
-        publish_connection_event("recovered", uid, spec.service, current.get("account"))
-    log.info("token refreshed", extra={"fields": {"uid": uid, "service": spec.service, "rotated": bool(tokens.refresh_token)}})
+        connection_health.announce_recovery(uid, spec.service, current.get("account"))
+    fields = {"uid": uid, "service": spec.service, "rotated": bool(tokens.refresh_token), "metric": "token_refresh_succeeded"}
+    log.info("token refreshed", extra={"fields": fields})
     track("integration_token_refresh_success", uid=uid, provider=spec.service, status="success")
     return tokens.access_token
 
@@ -202,29 +210,30 @@ def _write_if_unchanged(transaction, ref, current: dict, update: dict) -> bool |
 
 
 @firestore.transactional
-def _set_failure(transaction, ref, used_refresh: str, update: dict) -> tuple[bool, bool]:
-    """(written, first failure of the episode). Not written when the refresh token changed meanwhile."""
+def _set_failure(transaction, ref, used_refresh: str, update: dict) -> tuple[bool, bool, int]:
+    """(written, first failure of the episode, failures in a row). Not written when the refresh token
+    changed meanwhile."""
     snapshot = ref.get(transaction=transaction)
     if not snapshot.exists or snapshot.get("refreshToken") != used_refresh:
-        return False, False
+        return False, False, 0
     record = snapshot.to_dict()
     first = record.get("status") != "needs_reauth" and not record.get("consecutiveFailures")
-    update = {**update, "consecutiveFailures": (record.get("consecutiveFailures") or 0) + 1}
-    transaction.update(ref, update)
-    return True, first
+    return True, first, connection_health.count_failure(transaction, ref, snapshot, update)
 
 
 def _mark_reauth(uid: str, spec: ProviderSpec, current: dict, error: str) -> None:
     ref = connections.connection_ref(uid, spec.service)
     update = {"status": "needs_reauth", "statusReason": error, "lastError": error, "refreshDueAt": None, "updatedAt": utcnow()}
-    written, first = _set_failure(firestore_client().transaction(), ref, current.get("refreshToken"), update)
+    written, first, failures = _set_failure(firestore_client().transaction(), ref, current.get("refreshToken"), update)
     if not written:
         raise Unavailable("The connection changed during refresh; retry", code="refresh_conflict", retry_after=1)
-    log.warning("connection needs re-auth", extra={"fields": {"uid": uid, "service": spec.service, "error": error}})
+    fields = {"uid": uid, "service": spec.service, "error": error, "metric": "token_refresh_failed"}
+    log.warning("connection needs re-auth", extra={"fields": fields})
     track("integration_token_refresh_failed", uid=uid, provider=spec.service, status="needs_reauth", error_code=error)
     if first:
         publish_connection_event("refresh_failed", uid, spec.service, current.get("account"), error=error, needsReauth=True)
         audit.record("needs_reauth", uid, service=spec.service, reason=error)
+    connection_health.announce_failure(uid, spec.service, current.get("account"), failures, error)
     raise ReauthRequired()
 
 
@@ -233,15 +242,14 @@ def _record_cooldown(uid: str, spec: ProviderSpec, current: dict, error: TokenRe
     pause = max(settings.token_refresh_cooldown_seconds, error.retry_after or 0)
     update = {"lastError": error.error, "cooldownUntil": now + datetime.timedelta(seconds=pause), "updatedAt": now}
     track("integration_token_refresh_failed", uid=uid, provider=spec.service, status="cooldown", error_code=error.error)
-    _, first = _set_failure(
+    _, first, failures = _set_failure(
         firestore_client().transaction(), connections.connection_ref(uid, spec.service), current.get("refreshToken"), update
     )
-    log.warning(
-        "token refresh failed; cooling down",
-        extra={"fields": {"uid": uid, "service": spec.service, "error": error.error, "cooldownSeconds": pause}},
-    )
+    fields = {"uid": uid, "service": spec.service, "error": error.error, "cooldownSeconds": pause}
+    log.warning("token refresh failed; cooling down", extra={"fields": {**fields, "metric": "token_refresh_failed"}})
     if first:
         publish_connection_event(
             "refresh_failed", uid, spec.service, current.get("account"), error=error.error, needsReauth=False
         )
+    connection_health.announce_failure(uid, spec.service, current.get("account"), failures, error.error)
     raise Unavailable("The provider did not refresh the token; retry later", code="refresh_failed", retry_after=pause)

@@ -91,3 +91,31 @@ variable "extra_environment" {
     error_message = "extra_environment keys must be setting names in upper snake case."
   }
 }
+
+variable "alert_emails" {
+  description = "Addresses that receive the alerts of monitoring.tf (refresh failure rate, webhook errors, dead letters)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for email in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", email))])
+    error_message = "alert_emails must hold email addresses."
+  }
+}
+
+variable "alert_refresh_failure_ratio" {
+  description = "Share of token refreshes failing over 15 minutes above which the refresh alert fires."
+  type        = number
+  default     = 0.2
+
+  validation {
+    condition     = var.alert_refresh_failure_ratio > 0 && var.alert_refresh_failure_ratio < 1
+    error_message = "alert_refresh_failure_ratio must be between 0 and 1."
+  }
+}
+
+variable "alert_webhook_failures" {
+  description = "Webhook deliveries failing (hand-off or processing) within 5 minutes above which the webhook alert fires."
+  type        = number
+  default     = 10
+}

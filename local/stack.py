@@ -37,6 +37,7 @@ class Stack:
         self.api_port = _require_free(api_port, "PORT") if api_port else free_port()
         self.sandbox_port = _require_free(sandbox_port, "SANDBOX_PORT") if sandbox_port else free_port()
         self.children: list[Child] = []
+        self.log_dir = log_dir
         self.emulators = Emulators(PROJECT, log_dir, firestore_port, pubsub_port)
         try:
             self.env = {
@@ -44,6 +45,7 @@ class Stack:
                 **self.emulators.env,
                 "APP_ENV": "dev",
                 "FIREBASE_CERTS_URL": f"{self.sandbox_url}/identity/certs",
+                "SENTRY_DSN": f"http://sandbox@127.0.0.1:{self.sandbox_port}/sentry/1",
                 "SECRET_MANAGER_ENDPOINT": self.sandbox_url,
                 "PUBLIC_BASE_URL": self.api_url,
                 "OAUTH_SUCCESS_URL": f"{self.api_url}/",

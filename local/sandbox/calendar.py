@@ -156,5 +156,5 @@ def register(app: flask.Flask, state: SandboxState) -> None:
     def sandbox_calendar_channels():
         with state.lock:
             return flask.jsonify(
-                [{k: c[k] for k in ("id", "resourceId", "email", "expiration")} for c in state.channels.values()]
+                [{k: c[k] for k in ("id", "resourceId", "token", "email", "expiration")} for c in state.channels.values()]
             )

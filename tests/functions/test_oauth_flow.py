@@ -55,6 +55,9 @@ def test_connect_status_list_disconnect(user, sandbox, topic_messages, service):
         "account",
         "connectedAt",
         "reason",
+        "health",
+        "consecutiveFailures",
+        "lastFailureAt",
     }
 
     gone = alice.delete(f"/api/v1/oauth/{service}/disconnect")

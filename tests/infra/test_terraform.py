@@ -89,3 +89,28 @@ def test_source_objects_are_md5_named():
 
 def test_the_readme_says_validate_runs_in_cloud_build():
     assert "terraform validate" in pathlib.Path(ROOT / "cloudbuild.yaml").read_text()
+
+
+def _logged_metrics() -> set[str]:
+    """The values of the "metric" field that the code puts on log lines."""
+    code = "\n".join(path.read_text() for path in (ROOT / "common").rglob("*.py"))
+    return set(re.findall(r'"metric": "([a-z_]+)"', code))
+
+
+def test_every_log_based_metric_is_logged_by_the_code_and_every_logged_metric_is_counted():
+    declared = {name for block in _blocks("locals") if "log_metrics" in block for name in block["log_metrics"]}
+    assert declared == _logged_metrics() and "token_refresh_failed" in declared
+    assert RESOURCES["google_logging_metric.signal"]["for_each"] == "${local.log_metrics}"
+
+
+def test_alerts_cover_refresh_failures_webhook_errors_and_dead_letters():
+    refresh = RESOURCES["google_monitoring_alert_policy.refresh_failure_rate"]["conditions"][0]
+    query = refresh["condition_prometheus_query_language"][0]["query"]
+    assert "user_token_refresh_failed" in query and "user_token_refresh_succeeded" in query
+    webhook = RESOURCES["google_monitoring_alert_policy.webhook_failures"]["conditions"][0]["condition_threshold"][0]
+    assert 'logging.googleapis.com/user/${google_logging_metric.signal["webhook_failed"].name}' in webhook["filter"]
+    dead = RESOURCES["google_monitoring_alert_policy.dead_letter_backlog"]["conditions"][0]["condition_threshold"][0]
+    assert "num_undelivered_messages" in dead["filter"] and 'full_match(\\".*-dead-letter-store\\")' in dead["filter"]
+    assert RESOURCES["google_pubsub_subscription.dead_letter_store"]["name"] == '"${each.value.name}-dead-letter-store"'
+    for name in ("refresh_failure_rate", "webhook_failures", "dead_letter_backlog"):
+        assert RESOURCES[f"google_monitoring_alert_policy.{name}"]["notification_channels"] == "${local.alert_channels}"

@@ -1,0 +1,52 @@
+"""Error reporting to Sentry when SENTRY_DSN is set: every error-level log line (the unexpected
+exceptions of HTTP functions and consumers are logged at that level) becomes a Sentry event.
+
+Nothing secret leaves: events are scrubbed by the same redaction as the logs before they are
+sent, local variables and request bodies are never attached, and no integration is switched on
+by what happens to be installed. Each event is tagged with the trace id of its log lines."""
+
+import logging
+import threading
+
+import sentry_sdk
+from sentry_sdk.integrations.logging import LoggingIntegration
+
+from common.logs import current_trace, redact_value
+from common.settings import get_settings
+
+_start_lock = threading.Lock()
+_started = False
+
+
+def start_error_reporting() -> None:
+    """Start the Sentry client once per process; does nothing without SENTRY_DSN."""
+    global _started
+    settings = get_settings()
+    with _start_lock:
+        if _started or not settings.sentry_dsn:
+            return
+        sentry_sdk.init(
+            dsn=settings.sentry_dsn,
+            environment=settings.app_env,
+            data_collection={
+                "user_info": False,
+                "cookies": {"mode": "off"},
+                "http_headers": {"request": {"mode": "off"}},
+                "http_bodies": [],
+                "url_query_params": {"mode": "off"},
+                "stack_frame_variables": False,
+            },
+            auto_enabling_integrations=False,
+            integrations=[LoggingIntegration(level=None, event_level=logging.ERROR)],
+            before_send=scrub,
+        )
+        _started = True
+
+
+def scrub(event: dict, hint: dict) -> dict:
+    """Redact the whole event as a log line would be, and tag it with the current trace."""
+    cleaned = redact_value(event)
+    trace = current_trace()
+    if trace:
+        cleaned.setdefault("tags", {})["trace"] = trace
+    return cleaned

@@ -1,0 +1,79 @@
+"""Per-connection health: failed provider calls in a row make a connection `degraded` in the status
+and connections replies, with one `degraded` event; the next success clears it with `recovered`."""
+
+import pytest
+
+from common.clients import firestore_client
+from common.errors import Unavailable
+from common.gmail_sync import _api
+from common.google_api import ProviderRejected, google_call
+from common.settings import reset_settings
+from tests.functions.test_oauth_flow import connect
+
+
+def _profile():
+    return google_call("alice", "gmail", "GET", _api("profile"))
+
+
+def _shown(alice) -> tuple[dict, dict]:
+    status = alice.get("/api/v1/oauth/gmail/status").json()["data"]
+    listed = alice.get("/api/v1/oauth/connections").json()["data"]["connections"]
+    return status, next(c for c in listed if c["service"] == "gmail")
+
+
+@pytest.fixture
+def alice(user, sandbox):
+    session = user("alice")
+    assert connect(session, "gmail")["outcome"] == "success"
+    return session
+
+
+def test_three_failed_calls_in_a_row_degrade_the_connection_until_one_succeeds(alice, sandbox, topic_messages):
+    events = topic_messages("connection-events")
+    for status in (503, 429, 403):
+        sandbox.post("/_sandbox/faults", json={"endpoint": "gmail.profile", "status": status, "body": {}}).raise_for_status()
+    with pytest.raises(Unavailable):
+        _profile()
+    with pytest.raises(Unavailable):
+        _profile()
+    status, listed = _shown(alice)
+    assert (status["health"], status["consecutiveFailures"], status["reason"]) == ("healthy", 2, "http_429")
+    with pytest.raises(ProviderRejected):
+        _profile()
+    status, listed = _shown(alice)
+    assert status == listed
+    assert (status["health"], status["consecutiveFailures"], status["reason"]) == ("degraded", 3, "http_403")
+    assert status["status"] == "active" and status["lastFailureAt"]
+
+    assert _profile().status_code == 200
+    status, _ = _shown(alice)
+    assert (status["health"], status["consecutiveFailures"], status["reason"]) == ("healthy", 0, None)
+    published = [(m["data"]["type"], m["data"].get("failures")) for m in events(expected=2)]
+    assert published == [("degraded", 3), ("recovered", None)]
+
+
+def test_a_success_without_earlier_failures_writes_nothing(alice, sandbox):
+    connection = firestore_client().collection("users").document("alice").collection("connections").document("gmail")
+    before = connection.get().update_time
+    assert _profile().status_code == 200
+    assert connection.get().update_time == before
+
+
+def test_an_unreachable_provider_counts_as_a_failure(alice, sandbox, monkeypatch):
+    sandbox.post("/_sandbox/faults", json={"endpoint": "gmail.profile", "delay": 2, "status": 200}).raise_for_status()
+    monkeypatch.setenv("PROVIDER_TIMEOUT_SECONDS", "0.5")
+    reset_settings()
+    try:
+        with pytest.raises(Unavailable) as failed:
+            _profile()
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert failed.value.code == "provider_unavailable"
+    status, _ = _shown(alice)
+    assert (status["consecutiveFailures"], status["reason"]) == (1, "unreachable")
+
+
+def test_a_disconnected_service_shows_healthy_with_no_failures(user):
+    status = user("bob").get("/api/v1/oauth/slack/status").json()["data"]
+    assert (status["health"], status["consecutiveFailures"], status["lastFailureAt"]) == ("healthy", 0, None)
