@@ -4,7 +4,7 @@ import flask
 
 from common.secrets import get_secret
 from common.settings import get_settings
-from local.sandbox import bulk, calendar, control, gmail, google, identity, secret_manager, slack
+from local.sandbox import browser_access, bulk, calendar, control, gmail, google, identity, secret_manager, slack, slack_events
 
 
 def create_sandbox_app(project: str) -> flask.Flask:
@@ -21,6 +21,8 @@ def create_sandbox_app(project: str) -> flask.Flask:
     google.register(app, state, settings.google_client_id, get_secret("GOOGLE_CLIENT_SECRET"))
     gmail.register(app, state)
     calendar.register(app, state)
+    slack_events.register(app)
+    browser_access.register(app, settings.public_base_url)
 
     @app.get("/_sandbox/health")
     def sandbox_health():
