@@ -6,13 +6,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup prerequisites dev test lint fmt package bench load lock clean
+.PHONY: help setup prerequisites browser dev test lint fmt package bench load lock clean
 
 help:
 	@echo "make dev      run emulators, provider sandbox and every function locally"
 	@echo "make test     run the whole test suite against the emulators"
 	@echo "make lint     ruff and terraform fmt -check"
 	@echo "make package  build dist/<function>.zip bundles"
+	@echo "make browser  install Debian's chromium for the console tests (make test does)"
 	@echo "make lock     re-pin constraints.txt from requirements*.txt"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
@@ -28,10 +29,14 @@ setup: $(STAMP) prerequisites
 prerequisites: $(STAMP)
 	@$(PY) -m local.prerequisites
 
+# Debian's chromium, which the console tests drive (installed with apt-get when missing and root).
+browser: $(STAMP)
+	@$(PY) -m local.chromium
+
 dev: setup
 	$(PY) -m local.dev
 
-test: setup
+test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

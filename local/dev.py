@@ -43,7 +43,8 @@ def main() -> int:
             pubsub_port=_port("PUBSUB_EMULATOR_PORT", 8085),
         )
         print(
-            f"\n  API       {stack.api_url}   (try {stack.api_url}/api/v1/health)\n"
+            f"\n  Console   {stack.api_url}/   (dev only: sign in, connect, watch events arrive)\n"
+            f"  API       {stack.api_url}   (try {stack.api_url}/api/v1/health)\n"
             f"  Sandbox   {stack.sandbox_url}   (ID token: {stack.sandbox_url}/identity/token?uid=alice)\n"
             f"  Firestore emulator {stack.emulators.firestore_host}\n"
             f"  Pub/Sub emulator   {stack.emulators.pubsub_host}\n"

@@ -1,9 +1,9 @@
 """The local function host: every function of the catalog loaded by functions-framework (the
 server Cloud Functions runs) and mounted in one process. HTTP functions answer at their public
 paths, as behind the API front door; Pub/Sub consumers at /_pubsub/<name>, where the emulator's
-push subscriptions deliver.
+push subscriptions deliver. With a sandbox, it also serves the dev console at `/`.
 
-python -m local.host --port 8080
+python -m local.host --port 8080 [--sandbox-url http://127.0.0.1:8090]
 """
 
 import argparse
@@ -17,6 +17,8 @@ import gunicorn.app.base
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 
+from common.settings import get_settings
+from local import console_site
 from local.catalog import CATALOG_PATH, FUNCTIONS_DIR, load_catalog
 
 PUSH_PREFIX = "/_pubsub/"
@@ -26,7 +28,7 @@ def _werkzeug_path(public_path: str) -> str:
     return re.sub(r"\{(\w+)\}", r"<\1>", public_path)
 
 
-def create_host_app(catalog: dict, functions_dir=FUNCTIONS_DIR):
+def create_host_app(catalog: dict, functions_dir=FUNCTIONS_DIR, console=None):
     apps, rules = {}, []
     for name, spec in catalog.items():
         apps[name] = functions_framework.create_app(spec["entry_point"], str(functions_dir / name / "main.py"))
@@ -37,6 +39,8 @@ def create_host_app(catalog: dict, functions_dir=FUNCTIONS_DIR):
     url_map = Map(rules, strict_slashes=False)
 
     def dispatch(environ, start_response):
+        if console is not None and console_site.serves(environ.get("PATH_INFO", "")):
+            return console(environ, start_response)
         try:
             name, _ = url_map.bind_to_environ(environ).match()
         except MethodNotAllowed:
@@ -84,8 +88,10 @@ def main() -> None:
         "--catalog", type=pathlib.Path, default=CATALOG_PATH, help="function catalog (benchmarks serve their own)"
     )
     parser.add_argument("--functions-dir", type=pathlib.Path, default=FUNCTIONS_DIR)
+    parser.add_argument("--sandbox-url", help="the provider sandbox's URL: also serve the dev console, which uses it")
     args = parser.parse_args()
-    _Gunicorn(create_host_app(load_catalog(args.catalog), args.functions_dir), args.port).run()
+    console = console_site.console_app(args.sandbox_url, f"{get_settings().public_base_url}/") if args.sandbox_url else None
+    _Gunicorn(create_host_app(load_catalog(args.catalog), args.functions_dir, console), args.port).run()
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ class Stack:
                 "PUBLIC_BASE_URL": self.api_url,
                 "OAUTH_SUCCESS_URL": f"{self.api_url}/",
                 "OAUTH_FAILURE_URL": f"{self.api_url}/",
+                "OAUTH_RETURN_ALLOWLIST": f"{self.api_url}/",  # the dev console names itself as returnTo
                 **{name: self.sandbox_url for name in PROVIDER_URL_SETTINGS},
                 "PYTHONUNBUFFERED": "1",
                 **(extra_env or {}),
@@ -85,7 +86,11 @@ class Stack:
         ensure_push_subscriptions(PROJECT, consumers(catalog), self.api_url)
 
         host = Child(
-            "host", [python, "-m", "local.host", "--port", str(self.api_port)], log_dir / "host.log", env=self.env, cwd=ROOT
+            "host",
+            [python, "-m", "local.host", "--port", str(self.api_port), "--sandbox-url", self.sandbox_url],
+            log_dir / "host.log",
+            env=self.env,
+            cwd=ROOT,
         )
         self.children.append(host)
         wait_until(

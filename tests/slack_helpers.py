@@ -1,34 +1,20 @@
-"""Requests signed exactly as Slack signs them."""
+"""Requests signed exactly as Slack signs them (the sandbox's Slack builds and signs them the same way)."""
 
 import json
-import time
 import urllib.parse
 
-from common.slack_signature import sign
+from local.sandbox.slack_events import event_callback, signed_headers
 
 SECRET = "dev-slack-signing-secret"
 
 
 def signed(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> dict:
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": sign(secret, stamp, body)}
+    return signed_headers(secret, body, timestamp)
 
 
 def event_envelope(event_id: str, event: dict, team_id: str = "T0ACME", authorized: tuple = ("U0ALICE",)) -> dict:
-    return {
-        "token": "unused-verification-token",
-        "team_id": team_id,
-        "api_app_id": "A0GATEWAY",
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": 1763726400,
-        "event": {"event_ts": "1763726400.000100", **event},
-        "authorizations": [
-            {"enterprise_id": None, "team_id": team_id, "user_id": u, "is_bot": False, "is_enterprise_install": False}
-            for u in authorized
-        ],
-        "is_ext_shared_channel": False,
-    }
+    """Slack's envelope at a fixed time (due dates in action items are relative to it)."""
+    return event_callback(team_id, {"event_ts": "1763726400.000100", **event}, event_id, 1763726400, authorized)
 
 
 def post_event(session, envelope: dict, **headers):

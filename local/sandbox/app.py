@@ -4,7 +4,19 @@ import flask
 
 from common.secrets import get_secret
 from common.settings import get_settings
-from local.sandbox import bulk, calendar, control, gmail, google, identity, secret_manager, sentry, slack
+from local.sandbox import (
+    browser_access,
+    bulk,
+    calendar,
+    control,
+    gmail,
+    google,
+    identity,
+    secret_manager,
+    sentry,
+    slack,
+    slack_events,
+)
 
 
 def create_sandbox_app(project: str) -> flask.Flask:
@@ -22,6 +34,8 @@ def create_sandbox_app(project: str) -> flask.Flask:
     gmail.register(app, state)
     calendar.register(app, state)
     sentry.register(app, sentry.SentryInbox())
+    slack_events.register(app)
+    browser_access.register(app, settings.public_base_url)
 
     @app.get("/_sandbox/health")
     def sandbox_health():

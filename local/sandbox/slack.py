@@ -7,6 +7,7 @@ import flask
 
 from local.sandbox import consent, grants
 from local.sandbox.control import SandboxState, provider_route
+from local.sandbox.slack_events import APP_ID
 
 
 def register(app: flask.Flask, state: SandboxState, client_id: str, client_secret: str) -> None:
@@ -90,7 +91,7 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
         return flask.jsonify(
             {
                 "ok": True,
-                "app_id": "A0SANDBOX",
+                "app_id": APP_ID,
                 "authed_user": {"id": account["user_id"], **token_fields(grant)},
                 "scope": "",
                 "token_type": "bot",

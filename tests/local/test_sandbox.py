@@ -1,6 +1,9 @@
 """The sandbox speaks the providers' wire formats: what the gateway relies on, checked directly."""
 
-from tests.functions.test_oauth_flow import ACCOUNTS, start
+import uuid
+
+from tests.functions.test_oauth_flow import ACCOUNTS, connect, start
+from tests.helpers import user_docs, wait_for
 from tests.oauth_helpers import callback_url
 
 SLACK_AUTH = ("dev-slack-client-id", "dev-slack-client-secret")
@@ -116,3 +119,13 @@ def test_google_gives_a_refresh_token_only_for_offline_access(sandbox):
         data={**GOOGLE_CLIENT, "grant_type": "authorization_code", "code": code, "redirect_uri": "https://app.example.test/cb"},
     ).json()
     assert "access_token" in reply and "refresh_token" not in reply
+
+
+def test_slack_message_is_a_signed_event_the_gateway_accepts(user, sandbox):
+    team = f"T{uuid.uuid4().hex[:10].upper()}"
+    assert connect(user("alice"), "slack", team_id=team, team_name="Acme", user_id="U0ALICE")["outcome"] == "success"
+    sent = sandbox.post("/_sandbox/slack/message", json={"teamId": team, "userId": "U0ALICE", "text": "TODO: ship it"})
+    assert sent.status_code == 200 and sent.json()["status"] == 200 and sent.json()["reply"]["data"]["queued"] is True
+    activity = wait_for(lambda: user_docs("alice", "slack_activity"))
+    assert activity[sent.json()["eventId"]]["text"] == "TODO: ship it"
+    assert sandbox.post("/_sandbox/slack/message", json={"teamId": team}).status_code == 400

@@ -1,0 +1,371 @@
+"use strict";
+// The dev console: signs in through the sandbox's ID-token issuer, then uses only the public API
+// (/api/v1/...) with that token, as an app would. Event buttons call the sandbox's control
+// endpoints, which make "Slack" and "Google" send their webhooks and notifications to the gateway.
+
+const POLL_MS = 2000;
+
+const SERVICES = [
+  { id: "slack", name: "Slack" },
+  { id: "gmail", name: "Gmail" },
+  { id: "calendar", name: "Google Calendar" },
+];
+
+const STATUS_WORDS = {
+  connected: "Connected",
+  needs_reauth: "Needs re-auth",
+  degraded: "Degraded",
+  disconnected: "Disconnected",
+};
+
+// The OAuth callback sends the browser back with ?service=&reason=; these are its reasons in words.
+const REASONS = {
+  access_denied: "you (or the provider) denied access on the consent page",
+  provider_error: "the provider reported an error on its consent page",
+  invalid_state: "the sign-in attempt was not recognised (started in another browser, or already used)",
+  expired_state: "the sign-in attempt took too long and expired",
+  invalid_request: "the provider sent no authorization code",
+  exchange_failed: "the provider refused to exchange the authorization code for tokens",
+  insufficient_scope: "fewer permissions were granted than the gateway needs",
+  account_in_use: "that account is already connected by another user",
+  server_error: "the gateway failed unexpectedly",
+};
+
+// What each card's event button asks the sandbox to do, as the real provider would.
+const TRIGGERS = {
+  slack: {
+    label: "Message",
+    value: "TODO: review the launch checklist by Friday",
+    button: "Send Slack message",
+    send: (connection, text) =>
+      sandbox("/_sandbox/slack/message", { teamId: connection.account.teamId, userId: connection.account.userId, text }),
+    said: (reply) => `Slack sent event ${reply.eventId}; the gateway answered HTTP ${reply.status}.`,
+  },
+  gmail: {
+    label: "Subject",
+    value: "Quarterly report",
+    button: "Deliver new mail",
+    send: (connection, subject) =>
+      sandbox("/_sandbox/gmail/deliver", {
+        email: connection.account.email,
+        subject,
+        from: "colleague@example.com",
+        snippet: "Sent from the dev console",
+      }),
+    said: (reply) =>
+      reply.notified
+        ? `Mail ${reply.id} delivered; Gmail published history ${reply.historyId} to the notifications topic.`
+        : `Mail ${reply.id} delivered, but the mailbox has no watch, so Gmail sent no notification.`,
+  },
+  calendar: {
+    label: "Event",
+    value: "Design review",
+    button: "Change calendar",
+    send: (connection, summary) =>
+      sandbox("/_sandbox/calendar/change", { email: connection.account.email, action: "create", summary }),
+    said: (reply) =>
+      reply.notified
+        ? `Event ${reply.eventId} created; Google notified ${reply.notified} channel(s).`
+        : `Event ${reply.eventId} created, but no channel watches this calendar, so Google sent no notification.`,
+  },
+};
+
+const session = { config: null, uid: null, token: null, timer: null, autoSync: null, connections: {}, shown: {} };
+
+// Shown as "message (code)": the API envelope's words first, its stable code after.
+class CodedError extends Error {
+  constructor(code, message) {
+    super(`${message} (${code})`);
+    this.code = code;
+  }
+}
+
+// ---- talking to the API and the sandbox ----
+
+async function signIn(uid) {
+  const reply = await fetch(`${session.config.sandboxUrl}/identity/token?uid=${encodeURIComponent(uid)}`);
+  const body = await reply.json().catch(() => ({}));
+  if (!reply.ok || !body.idToken) {
+    throw new CodedError("sign_in_failed", `The sandbox issued no ID token: ${body.error?.message ?? reply.statusText}`);
+  }
+  session.uid = uid;
+  session.token = body.idToken;
+  sessionStorage.setItem("uid", uid);
+}
+
+// Every API reply is the envelope {success, data} or {success: false, error: {code, message}}.
+async function api(path, options = {}, retried = false) {
+  const reply = await fetch(path, {
+    ...options,
+    headers: { Authorization: `Bearer ${session.token}` },
+    credentials: "include", // oauth start sets the state cookie that the callback requires
+  });
+  const body = await reply.json().catch(() => null);
+  if (body?.success) return body.data;
+  const error = body?.error ?? { code: `http_${reply.status}`, message: "The API answered without its envelope" };
+  if (error.code === "token_expired" && !retried) {
+    await signIn(session.uid); // sandbox tokens last an hour: take a new one and try once more
+    return api(path, options, true);
+  }
+  throw new CodedError(error.code, error.message);
+}
+
+async function sandbox(path, body) {
+  const reply = await fetch(session.config.sandboxUrl + path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const data = await reply.json().catch(() => ({}));
+  if (!reply.ok) throw new CodedError(`sandbox_${reply.status}`, `The sandbox refused: ${data.error ?? reply.statusText}`);
+  return data;
+}
+
+// ---- what the page shows ----
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...children.filter((child) => child !== null && child !== undefined));
+  return node;
+}
+
+function notify(text, kind = "ok") {
+  const notice = document.getElementById("notice");
+  notice.textContent = text;
+  notice.className = kind;
+  notice.setAttribute("role", kind === "error" ? "alert" : "status");
+  notice.hidden = false;
+}
+
+function statusOf(connection) {
+  if (!connection) return "disconnected";
+  if (connection.status === "needs_reauth") return "needs_reauth";
+  if (connection.health === "degraded") return "degraded"; // a missing health field means healthy
+  return "connected";
+}
+
+function accountText(account) {
+  if (!account) return "none";
+  if (account.email) return account.email;
+  return `${account.teamName ?? account.teamId} (${account.teamId}), user ${account.userId}`;
+}
+
+// Google scopes are URLs: show their last part, the whole scope on hover.
+function scopeBadge(scope) {
+  return el("code", { title: scope }, scope.replace("https://www.googleapis.com/auth/", ""));
+}
+
+function expiryText(connection) {
+  if (!connection?.expiresAt) return connection ? "never" : "-";
+  const when = new Date(connection.expiresAt).toLocaleString();
+  return connection.isExpired ? `${when} (expired: refreshed on next use)` : when;
+}
+
+function buildCards() {
+  const template = document.getElementById("card-template");
+  const cards = document.getElementById("cards");
+  for (const service of SERVICES) {
+    const card = template.content.firstElementChild.cloneNode(true);
+    const trigger = TRIGGERS[service.id];
+    card.dataset.service = service.id;
+    card.setAttribute("aria-label", service.name);
+    card.querySelector(".name").textContent = service.name;
+    card.querySelector(".trigger-label").textContent = trigger.label;
+    card.querySelector(".trigger-input").value = trigger.value;
+    card.querySelector(".trigger-button").textContent = trigger.button;
+    card.querySelector(".connect").addEventListener("click", () => run(() => connect(service)));
+    card.querySelector(".disconnect").addEventListener("click", () => run(() => disconnect(service)));
+    card.querySelector(".trigger").addEventListener("submit", (event) => {
+      event.preventDefault();
+      run(() => fire(service, card.querySelector(".trigger-input").value));
+    });
+    cards.append(card);
+  }
+}
+
+function renderCard(service) {
+  const card = document.querySelector(`[data-service="${service.id}"]`);
+  const connection = session.connections[service.id];
+  const status = statusOf(connection);
+  const badge = card.querySelector(".status");
+  badge.textContent = STATUS_WORDS[status];
+  badge.className = `status ${status}`;
+  card.querySelector(".account").textContent = accountText(connection?.account);
+  card.querySelector(".scopes").replaceChildren(...(connection?.scopes ?? []).map(scopeBadge));
+  card.querySelector(".expiry").textContent = expiryText(connection);
+  const detail = card.querySelector(".detail");
+  const notes = [];
+  if (connection?.reason) notes.push(`Reason: ${connection.reason}.`);
+  if (status === "degraded") notes.push(`${connection.consecutiveFailures ?? "Several"} refreshes failed in a row.`);
+  if (service.id !== "slack" && connection && session.autoSync === false) {
+    notes.push(
+      "Background sync is off for this user (flag integration_auto_sync): no mail or events will arrive. " +
+        "Sign in as another uid, or give this one an override in feature_flags/integration_auto_sync.",
+    );
+  }
+  detail.textContent = notes.join(" ");
+  detail.hidden = notes.length === 0;
+  const connectButton = card.querySelector(".connect");
+  connectButton.textContent = status === "disconnected" ? "Connect" : "Reconnect";
+  connectButton.hidden = status === "connected";
+  card.querySelector(".disconnect").hidden = status === "disconnected";
+  card.querySelector(".trigger-button").disabled = !connection || status === "needs_reauth";
+}
+
+function localTime(value) {
+  return value ? new Date(value).toLocaleString() : "";
+}
+
+// The user's synced documents, as GET /api/v1/me/export returns them: how to order and show each.
+const FEEDS = {
+  action_items: {
+    order: (doc) => doc.createdAt,
+    show: (doc) => [
+      el("strong", {}, doc.text),
+      ` due ${doc.dueDate ?? "-"}, assignee ${doc.assignee ?? "-"}, from ${doc.author ?? "-"}`,
+    ],
+  },
+  slack_activity: {
+    order: (doc) => doc.recordedAt,
+    show: (doc) => [
+      el("strong", {}, doc.type ?? "event"),
+      ` ${doc.channel ?? ""} ${doc.user ?? ""}: ${doc.text ?? ""} `,
+      el("small", {}, localTime(doc.recordedAt)),
+    ],
+  },
+  mail: {
+    order: (doc) => String(doc.internalDate).padStart(15, "0"),
+    show: (doc) => [
+      el("strong", {}, doc.subject ?? "(no subject)"),
+      ` from ${doc.from ?? "?"}: ${doc.snippet ?? ""} `,
+      el("small", {}, doc.date ?? ""),
+    ],
+  },
+  calendar_events: {
+    order: (doc) => doc.updated,
+    show: (doc) => [
+      el("strong", {}, doc.summary ?? "(no title)"),
+      ` ${doc.status} `,
+      el("small", {}, `starts ${localTime(doc.start?.dateTime ?? doc.start?.date)}`),
+    ],
+  },
+};
+
+function renderFeeds(collections) {
+  for (const [name, feed] of Object.entries(FEEDS)) {
+    const docs = Object.values(collections[name] ?? {});
+    const key = JSON.stringify(docs);
+    if (session.shown[name] === key) continue; // unchanged since the last poll: keep the DOM as it is
+    session.shown[name] = key;
+    docs.sort((a, b) => String(feed.order(b) ?? "").localeCompare(String(feed.order(a) ?? "")));
+    const items = docs.slice(0, 20).map((doc) => el("li", {}, ...feed.show(doc)));
+    document.getElementById(name).replaceChildren(...(items.length ? items : [el("li", { class: "empty" }, "nothing yet")]));
+    document.getElementById(`${name}-count`).textContent = docs.length ? `(${docs.length})` : "";
+  }
+}
+
+// ---- actions ----
+
+async function run(action) {
+  try {
+    await action();
+  } catch (error) {
+    notify(error.message, "error");
+  }
+}
+
+async function refresh() {
+  const [listed, exported] = await Promise.all([api("/api/v1/oauth/connections"), api("/api/v1/me/export")]);
+  session.connections = Object.fromEntries(listed.connections.map((c) => [c.service, c]));
+  SERVICES.forEach(renderCard);
+  renderFeeds(exported.collections);
+}
+
+function poll() {
+  clearTimeout(session.timer);
+  session.timer = setTimeout(async () => {
+    await run(refresh);
+    if (session.token) poll();
+  }, POLL_MS);
+}
+
+async function enter(uid) {
+  await signIn(uid);
+  const me = await api("/api/v1/me");
+  const flags = await api("/api/v1/flags");
+  session.autoSync = flags.flags.integration_auto_sync;
+  document.getElementById("who").textContent = `Signed in as ${me.uid} (${me.signInProvider ?? "sandbox"} token)`;
+  document.getElementById("sign-in-form").hidden = true;
+  document.getElementById("signed-in").hidden = false;
+  document.getElementById("workspace").hidden = false;
+  await refresh();
+  poll();
+}
+
+function leave() {
+  clearTimeout(session.timer);
+  Object.assign(session, { uid: null, token: null, autoSync: null, connections: {}, shown: {} });
+  sessionStorage.removeItem("uid");
+  document.getElementById("sign-in-form").hidden = false;
+  document.getElementById("signed-in").hidden = true;
+  document.getElementById("workspace").hidden = true;
+  document.getElementById("notice").hidden = true;
+}
+
+async function connect(service) {
+  const returnTo = encodeURIComponent(session.config.consoleUrl);
+  const started = await api(`/api/v1/oauth/${service.id}/start?returnTo=${returnTo}`);
+  location.assign(started.authUrl); // the provider's consent page; the callback brings the browser back here
+}
+
+async function disconnect(service) {
+  const done = await api(`/api/v1/oauth/${service.id}/disconnect`, { method: "DELETE" });
+  const revoked = {
+    true: "the grant was revoked at the provider",
+    false: "the provider did not confirm the revocation",
+    null: "the Google grant is kept for the other Google service",
+  }[String(done.revoked)];
+  notify(done.wasConnected ? `${service.name} disconnected; ${revoked}.` : `${service.name} was not connected.`);
+  await refresh();
+}
+
+async function fire(service, text) {
+  const reply = await TRIGGERS[service.id].send(session.connections[service.id], text);
+  notify(TRIGGERS[service.id].said(reply));
+}
+
+// The callback lands here with ?service=slack (connected) or ?service=slack&reason=access_denied.
+function reportOAuthReturn() {
+  const params = new URLSearchParams(location.search);
+  const service = SERVICES.find((s) => s.id === params.get("service"));
+  if (!service) return;
+  const reason = params.get("reason");
+  if (reason) notify(`Connecting ${service.name} failed: ${REASONS[reason] ?? "unknown reason"} (${reason}).`, "error");
+  else notify(`${service.name} connected.`);
+  history.replaceState(null, "", location.pathname);
+}
+
+async function start() {
+  session.config = await (await fetch("/console/config.json")).json();
+  if (session.config.consoleUrl !== `${location.origin}/`) {
+    const warning = document.getElementById("origin-warning");
+    warning.replaceChildren(
+      "OAuth returns to ",
+      el("a", { href: session.config.consoleUrl }, session.config.consoleUrl),
+      " and the state cookie lives on that host: open the console there to connect accounts.",
+    );
+    warning.hidden = false;
+  }
+  buildCards();
+  document.getElementById("sign-in-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    run(() => enter(document.getElementById("uid").value.trim()));
+  });
+  document.getElementById("sign-out").addEventListener("click", leave);
+  reportOAuthReturn();
+  const uid = sessionStorage.getItem("uid"); // kept across the OAuth round trip in this tab
+  if (uid) await run(() => enter(uid));
+}
+
+start();

@@ -1,0 +1,25 @@
+"""The dev console is served by the API host, an origin other than the sandbox's, and calls the
+sandbox from the browser: the ID-token issuer (to sign in) and the control endpoints (to make the
+providers produce events). Those paths allow exactly the console's origin, PUBLIC_BASE_URL's, so no
+other page a developer has open can steer the sandbox."""
+
+import urllib.parse
+
+import flask
+
+PATHS = ("/identity/token", "/_sandbox/")
+
+
+def register(app: flask.Flask, console_url: str) -> None:
+    parts = urllib.parse.urlsplit(console_url)
+    console_origin = f"{parts.scheme}://{parts.netloc}"
+
+    @app.after_request
+    def allow_the_console(response: flask.Response) -> flask.Response:
+        request = flask.request
+        if request.headers.get("Origin") == console_origin and request.path.startswith(PATHS):
+            response.headers["Access-Control-Allow-Origin"] = console_origin
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+            response.headers.add("Vary", "Origin")
+        return response

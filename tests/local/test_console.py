@@ -1,0 +1,201 @@
+"""The dev console: served by the local host beside the API, allowed to call the sandbox from the
+browser, and driven end to end in headless Chromium (Debian's, see local/chromium.py): sign in,
+connect Slack through the sandbox's consent page, watch a TODO become an action item (and new mail
+and a calendar change arrive), disconnect; errors and card states in words.
+Screenshots of each state go to test-artifacts/screenshots/; UPDATE_README_SCREENSHOT=1 also
+rewrites docs/console.png."""
+
+import os
+import uuid
+
+import pytest
+from playwright.sync_api import Locator, Page, Route, expect, sync_playwright
+
+from common.clients import firestore_client
+from local import chromium
+from local.catalog import ROOT
+from tests.conftest import ARTIFACTS
+from tests.functions.test_oauth_flow import connect
+
+SCREENSHOTS = ARTIFACTS / "screenshots"
+README_SCREENSHOT = ROOT / "docs" / "console.png"
+PIPELINE_MS = 20_000  # a Slack event goes through the ingress, Pub/Sub and the worker before it shows
+
+
+def test_console_is_served_next_to_the_api(api, stack):
+    page = api.get("/")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "Dev only" in page.text and "/console/console.js" in page.text
+    assert api.get("/console/console.js").status_code == 200
+    assert api.get("/console/config.json").json() == {"sandboxUrl": stack.sandbox_url, "consoleUrl": f"{stack.api_url}/"}
+    assert api.get("/console/missing.js").status_code == 404
+    assert api.get("/console/%2e%2e/console_site.py").status_code == 404
+    assert api.get("/api/v1/health").status_code == 200  # the API keeps its paths
+
+
+def test_only_the_consoles_origin_may_call_the_sandbox_from_a_browser(sandbox, stack):
+    def preflight(origin: str):
+        return sandbox.options(
+            "/_sandbox/slack/message",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"},
+        )
+
+    allowed = preflight(stack.api_url)
+    assert allowed.headers["Access-Control-Allow-Origin"] == stack.api_url
+    assert "Content-Type" in allowed.headers["Access-Control-Allow-Headers"]
+    assert (
+        sandbox.get("/identity/token", params={"uid": "a"}, headers={"Origin": stack.api_url}).headers[
+            "Access-Control-Allow-Origin"
+        ]
+        == stack.api_url
+    )
+    assert "Access-Control-Allow-Origin" not in preflight("https://evil.example").headers
+    assert "Access-Control-Allow-Origin" not in sandbox.get("/token", headers={"Origin": stack.api_url}).headers
+
+
+def test_a_browser_that_cannot_be_installed_is_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(chromium, "EXECUTABLE", tmp_path / "chromium")
+    monkeypatch.setattr(chromium.shutil, "which", lambda name: None)  # no apt-get here
+    assert chromium.install() == chromium.MISSING
+    assert "Debian's chromium package" in chromium.MISSING and "apt-get install chromium" in chromium.MISSING
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not chromium.EXECUTABLE.exists():
+        pytest.fail(f"{chromium.MISSING} (make test installs it: make browser)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium.EXECUTABLE), args=chromium.LAUNCH_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, stack):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    yield context.new_page()
+    context.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    page.screenshot(path=SCREENSHOTS / f"console-{name}.png", full_page=True)
+
+
+def _sign_in(page: Page, api_url: str, uid: str) -> None:
+    page.goto(f"{api_url}/")
+    page.get_by_label("Sign in as uid").fill(uid)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#who")).to_contain_text(f"Signed in as {uid}")
+
+
+def _card(page: Page, name: str) -> Locator:
+    return page.get_by_role("article", name=name, exact=True)
+
+
+def _connect_google(page: Page, card: Locator, email: str) -> None:
+    """Connect from the card on the sandbox's Google consent page, as `email`, and come back."""
+    card.get_by_role("button", name="Connect", exact=True).click()
+    page.get_by_label("Account").fill(email)
+    page.get_by_role("button", name="Approve").click()
+    expect(card.locator(".status")).to_have_text("Connected")
+
+
+def _trigger(page: Page, card: Locator, field: str, text: str, button: str) -> None:
+    card.get_by_label(field).fill(text)
+    card.get_by_role("button", name=button).click()
+    expect(page.locator("#notice")).not_to_have_class("error")
+
+
+@pytest.mark.slow
+def test_tour_connect_watch_events_arrive_and_disconnect(page, stack, flag):
+    """The issue's walk-through: sign in, connect Slack, a TODO becomes an action item, disconnect;
+    and on the way, new mail and a calendar change through Gmail's and Calendar's push paths."""
+    key = uuid.uuid4().hex[:8]
+    uid, team, email = f"console-{key}", f"T{key.upper()}", f"console-{key}@example.com"
+    flag("integration_auto_sync", rollout=100)  # the push-driven syncs are on for everyone here
+    _sign_in(page, stack.api_url, uid)
+    slack = _card(page, "Slack")
+    expect(slack.locator(".status")).to_have_text("Disconnected")
+    _shot(page, "1-signed-in")
+
+    slack.get_by_role("button", name="Connect", exact=True).click()
+    page.get_by_label("Team id").fill(team)
+    page.get_by_label("Team name").fill("Console Workspace")
+    page.get_by_label("User id").fill("U0CONSOLE")
+    _shot(page, "2-slack-consent")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("#notice")).to_have_text("Slack connected.")
+    expect(slack.locator(".status")).to_have_text("Connected")
+    expect(slack.locator(".account")).to_have_text(f"Console Workspace ({team}), user U0CONSOLE")
+    expect(slack.locator(".scopes")).to_contain_text("channels:history")
+    _shot(page, "3-slack-connected")
+
+    _trigger(page, slack, "Message", "Launch prep. TODO: write the release notes by Friday", "Send Slack message")
+    expect(page.locator("#notice")).to_contain_text("the gateway answered HTTP 200")
+    expect(page.locator("#action_items")).to_contain_text("write the release notes by Friday", timeout=PIPELINE_MS)
+    expect(page.locator("#slack_activity")).to_contain_text("Launch prep.")
+    _shot(page, "4-action-item")
+
+    gmail, calendar = _card(page, "Gmail"), _card(page, "Google Calendar")
+    _connect_google(page, gmail, email)
+    _trigger(page, gmail, "Subject", "Quarterly report", "Deliver new mail")
+    expect(page.locator("#mail")).to_contain_text("Quarterly report", timeout=PIPELINE_MS)
+    _connect_google(page, calendar, email)
+    _trigger(page, calendar, "Event", "Design review", "Change calendar")
+    expect(page.locator("#calendar_events")).to_contain_text("Design review", timeout=PIPELINE_MS)
+    _shot(page, "5-everything-connected")
+    if os.environ.get("UPDATE_README_SCREENSHOT") == "1":
+        page.screenshot(path=README_SCREENSHOT, full_page=True)
+
+    slack.get_by_role("button", name="Disconnect").click()
+    expect(page.locator("#notice")).to_have_text("Slack disconnected; the grant was revoked at the provider.")
+    expect(slack.locator(".status")).to_have_text("Disconnected")
+    expect(page.locator("#action_items")).to_have_text("nothing yet")  # synced data goes with the connection
+    _shot(page, "6-slack-disconnected")
+
+
+@pytest.mark.slow
+def test_errors_are_shown_in_words(page, stack, flag):
+    _sign_in(page, stack.api_url, "alice")
+    _card(page, "Gmail").get_by_role("button", name="Connect", exact=True).click()
+    page.get_by_role("button", name="Deny").click()
+    expect(page.locator("#notice")).to_have_text(
+        "Connecting Gmail failed: you (or the provider) denied access on the consent page (access_denied)."
+    )
+    expect(page.locator("#who")).to_contain_text("Signed in as alice")  # the sign-in survives the round trip
+    expect(page).to_have_url(f"{stack.api_url}/")  # the reason is read, then taken out of the address
+    _shot(page, "7-consent-denied")
+
+    flag("integration_slack_enabled", rollout=0)
+    _card(page, "Slack").get_by_role("button", name="Connect", exact=True).click()
+    expect(page.locator("#notice")).to_have_text("slack is not enabled for this account (feature_disabled)")  # the envelope
+    _shot(page, "8-api-error")
+
+
+@pytest.mark.slow
+def test_cards_show_needs_reauth_and_degraded(page, stack, user):
+    alice = user("alice")
+    assert connect(alice, "slack")["outcome"] == connect(alice, "gmail")["outcome"] == "success"
+    connections = firestore_client().collection("users").document("alice").collection("connections")
+    connections.document("slack").update({"status": "needs_reauth", "statusReason": "invalid_refresh_token"})
+
+    def gmail_failing_refreshes(route: Route) -> None:
+        """A streak of failed refreshes, as the API reports it in a connection's `health`."""
+        reply = route.fetch()
+        body = reply.json()
+        for connection in body["data"]["connections"]:
+            if connection["service"] == "gmail":
+                connection.update(health="degraded", consecutiveFailures=3)
+        route.fulfill(response=reply, json=body)
+
+    page.route("**/api/v1/oauth/connections", gmail_failing_refreshes)
+    _sign_in(page, stack.api_url, "alice")
+    slack, gmail = _card(page, "Slack"), _card(page, "Gmail")
+    expect(slack.locator(".status")).to_have_text("Needs re-auth")
+    expect(slack.locator(".detail")).to_contain_text("Reason: invalid_refresh_token.")
+    expect(slack.get_by_role("button", name="Reconnect")).to_be_visible()
+    expect(slack.get_by_role("button", name="Send Slack message")).to_be_disabled()
+    expect(gmail.locator(".status")).to_have_text("Degraded")
+    expect(gmail.locator(".detail")).to_contain_text("3 refreshes failed in a row.")
+    expect(_card(page, "Google Calendar").locator(".status")).to_have_text("Disconnected")
+    _shot(page, "9-needs-reauth-and-degraded")
