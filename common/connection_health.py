@@ -1,8 +1,12 @@
-"""Per-connection health: the calls made with a connection's tokens (refreshes and provider API
-calls) that failed in a row. At CONNECTION_DEGRADED_AFTER of them the connection shows as
-`degraded` (status and connections) and a `degraded` event goes to the app, once per episode; the
-next success clears the count and sends `recovered`. A success costs no write unless the
-connection had failures, so the hot path stays one read."""
+"""Per-connection health, from two counters of failures in a row: refreshes (`consecutiveFailures`,
+kept by the token manager, which also sends `refresh_failed` and `recovered` for them) and provider
+API calls made with the connection's token (`callFailures`, kept here). When either reaches
+CONNECTION_DEGRADED_AFTER the connection shows as `degraded` and one `degraded` event goes to the
+app; when the API-call counter that caused it is cleared by a success, `recovered` follows.
+
+The counters are separate so that one kind of success does not hide the other kind of failure (a
+fresh token says nothing about a 403 on every Calendar call). A success on a connection with no
+call failures writes nothing, so the hot path stays one read."""
 
 from google.cloud import firestore
 
@@ -17,9 +21,13 @@ log = get_logger(__name__)
 HEALTHY, DEGRADED = "healthy", "degraded"
 
 
+def _worst(record: dict) -> int:
+    return max(record.get("consecutiveFailures") or 0, record.get("callFailures") or 0)
+
+
 def health(record: dict) -> dict:
     """What status and connections show of a stored connection's health."""
-    failures = record.get("consecutiveFailures") or 0
+    failures = _worst(record)
     return {
         "health": DEGRADED if failures >= get_settings().connection_degraded_after else HEALTHY,
         "consecutiveFailures": failures,
@@ -27,52 +35,67 @@ def health(record: dict) -> dict:
     }
 
 
-def count_failure(transaction, ref, snapshot, update: dict) -> int:
-    """Add one failure to `update` (written in the caller's transaction); returns the new count."""
-    failures = (snapshot.get("consecutiveFailures") or 0) + 1
-    transaction.update(ref, {**update, "consecutiveFailures": failures, "lastFailureAt": utcnow()})
-    return failures
+def count_failure(transaction, ref, stored: dict, counter: str, update: dict) -> bool:
+    """Add one to `counter` with `update`, in the caller's transaction. True when this failure makes
+    the connection degraded (the caller announces it once the transaction has committed)."""
+    threshold = get_settings().connection_degraded_after
+    failures = (stored.get(counter) or 0) + 1
+    transaction.update(ref, {**update, counter: failures, "lastFailureAt": utcnow()})
+    return failures == threshold and _worst(stored) < threshold
 
 
-def announce_failure(uid: str, service: str, account: dict | None, failures: int, error: str) -> None:
-    """Tell the app once, when the failures in a row reach the degraded threshold."""
-    if failures != get_settings().connection_degraded_after:
-        return
+def announce_degraded(uid: str, service: str, account: dict | None, error: str) -> None:
+    failures = get_settings().connection_degraded_after
     fields = {"uid": uid, "service": service, "error": error, "failures": failures, "metric": "connection_degraded"}
     log.warning("connection degraded", extra={"fields": fields})
     publish_connection_event("degraded", uid, service, account, error=error, failures=failures)
 
 
 def record_failure(uid: str, service: str, error: str) -> None:
-    """A provider API call made with this connection's token failed."""
+    """A provider API call made with this connection's token failed. Bookkeeping only: a Firestore
+    error here is logged, and the caller reports the provider's failure, not this one."""
     ref = connections.connection_ref(uid, service)
-    counted = _count_api_failure(firestore_client().transaction(), ref, error)
-    if counted is not None:
-        account, failures = counted
-        announce_failure(uid, service, account, failures, error)
+    try:
+        degraded, account = _count_call_failure(firestore_client().transaction(), ref, error)
+    except Exception as failure:
+        log.warning("connection health not recorded", extra={"fields": {"service": service, "error": type(failure).__name__}})
+        return
+    if degraded:
+        announce_degraded(uid, service, account, error)
 
 
 @firestore.transactional
-def _count_api_failure(transaction, ref, error: str) -> tuple[dict | None, int] | None:
+def _count_call_failure(transaction, ref, error: str) -> tuple[bool, dict | None]:
+    """(whether this failure degraded the connection, its account)."""
     snapshot = ref.get(transaction=transaction)
     if not snapshot.exists:
-        return None
-    return snapshot.to_dict().get("account"), count_failure(transaction, ref, snapshot, {"lastError": error})
+        return False, None
+    stored = snapshot.to_dict()
+    return count_failure(transaction, ref, stored, "callFailures", {"lastCallError": error}), stored.get("account")
 
 
-def record_success(uid: str, service: str, record: dict) -> None:
-    """A provider API call succeeded with the token read from `record`: clear a failure episode."""
-    if not record.get("consecutiveFailures"):
+def record_success(uid: str, service: str, read: dict) -> None:
+    """A provider API call succeeded with the token from `read` (the record as read before the call).
+    Clears the call failures; `recovered` only when they had made the connection degraded."""
+    if not read.get("callFailures"):
         return
-    ref = connections.connection_ref(uid, service)
     try:
-        ref.update({"consecutiveFailures": 0, "lastError": firestore.DELETE_FIELD, "updatedAt": utcnow()})
-    except Exception as error:  # the call itself succeeded; its bookkeeping must not fail it
-        log.warning("connection health not reset", extra={"fields": {"service": service, "error": type(error).__name__}})
+        cleared = _clear_call_failures(firestore_client().transaction(), connections.connection_ref(uid, service))
+    except Exception as failure:
+        log.warning("connection health not reset", extra={"fields": {"service": service, "error": type(failure).__name__}})
         return
-    announce_recovery(uid, service, record.get("account"))
+    if cleared >= get_settings().connection_degraded_after:
+        log.info("connection recovered", extra={"fields": {"uid": uid, "service": service}})
+        publish_connection_event("recovered", uid, service, read.get("account"))
 
 
-def announce_recovery(uid: str, service: str, account: dict | None) -> None:
-    log.info("connection recovered", extra={"fields": {"uid": uid, "service": service}})
-    publish_connection_event("recovered", uid, service, account)
+@firestore.transactional
+def _clear_call_failures(transaction, ref) -> int:
+    """The call failures cleared (0 when another success got there first)."""
+    snapshot = ref.get(transaction=transaction)
+    if not snapshot.exists:
+        return 0
+    cleared = snapshot.to_dict().get("callFailures") or 0
+    if cleared:
+        transaction.update(ref, {"callFailures": 0, "lastCallError": firestore.DELETE_FIELD, "updatedAt": utcnow()})
+    return cleared

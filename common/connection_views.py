@@ -18,7 +18,7 @@ def describe(record: dict) -> dict:
         "expiresAt": iso(expires_at),
         "isExpired": bool(expires_at and expires_at <= utcnow()),
         "connectedAt": iso(record.get("connectedAt")),
-        "reason": record.get("statusReason") or record.get("lastError"),
+        "reason": record.get("statusReason") or record.get("lastError") or record.get("lastCallError"),
         **health(record),
     }
 

@@ -14,12 +14,12 @@ import flask
 from werkzeug.exceptions import Unauthorized
 
 from common.analytics import track
-from common.error_reporting import start_error_reporting
+from common.error_reporting import send_error_reports, start_error_reporting
 from common.errors import AppError, ConfigError
 from common.identity import verify_push_token
 from common.logs import bind_trace, get_logger
 from common.settings import get_settings
-from common.timeutil import utcnow
+from common.timeutil import ms_since, utcnow
 
 log = get_logger(__name__)
 
@@ -31,10 +31,6 @@ def _published_at(message: dict) -> datetime.datetime | None:
         return None
 
 
-def _elapsed_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
 def _track(webhook: str | None, event: str, started: float, error_code: str | None) -> None:
     if webhook:
         track(
@@ -42,7 +38,7 @@ def _track(webhook: str | None, event: str, started: float, error_code: str | No
             provider=webhook,
             status="failed" if error_code else "success",
             error_code=error_code,
-            duration_ms=_elapsed_ms(started),
+            duration_ms=ms_since(started),
         )
 
 
@@ -76,10 +72,10 @@ def consumer(max_age_seconds: float | None = None, webhook: str | None = None):
 
         @functools.wraps(handler)
         def run(cloud_event):
-            _check_push(flask.request)
             message = (cloud_event.data or {}).get("message") or {}
             attributes = message.get("attributes") or {}
             bind_trace({"traceparent": attributes.get("traceparent", "")})
+            _check_push(flask.request)
             fields = {"function": handler.__name__, "messageId": message.get("messageId")}
             published = _published_at(message)
             if max_age_seconds is not None and published and (utcnow() - published).total_seconds() > max_age_seconds:
@@ -89,6 +85,7 @@ def consumer(max_age_seconds: float | None = None, webhook: str | None = None):
                 payload = json.loads(base64.b64decode(message.get("data") or b"e30=") or b"{}")
             except (ValueError, binascii.Error):
                 log.error("message is not base64 JSON; dropped", extra={"fields": fields})
+                send_error_reports()
                 return
             started = time.perf_counter()
             try:
@@ -100,14 +97,16 @@ def consumer(max_age_seconds: float | None = None, webhook: str | None = None):
                     log.warning("retryable failure; message will be redelivered", extra={"fields": failed})
                     raise
                 log.error("permanent failure; message acknowledged", extra={"fields": failed})
+                send_error_reports()
                 return
             except Exception:
                 _track(webhook, "integration_webhook_failed", started, "unexpected")
                 failed = {**fields, **_failure_metric(webhook), "errorCode": "unexpected"}
                 log.exception("unexpected failure; message will be redelivered", extra={"fields": failed})
+                send_error_reports()
                 raise
             _track(webhook, "integration_webhook_processed", started, None)
-            log.info("message processed", extra={"fields": {**fields, "durationMs": _elapsed_ms(started)}})
+            log.info("message processed", extra={"fields": {**fields, "durationMs": ms_since(started)}})
 
         return run
 

@@ -2,8 +2,10 @@
 exceptions of HTTP functions and consumers are logged at that level) becomes a Sentry event.
 
 Nothing secret leaves: events are scrubbed by the same redaction as the logs before they are
-sent, local variables and request bodies are never attached, and no integration is switched on
-by what happens to be installed. Each event is tagged with the trace id of its log lines."""
+sent; local variables, request data, breadcrumbs and PII are never attached; outgoing calls get no
+trace headers; and no integration is switched on by what happens to be installed. Each event is
+tagged with the trace id of its log lines. Error paths call `send_error_reports` before answering,
+because Cloud Run may stop giving the process CPU once the answer is sent."""
 
 import logging
 import threading
@@ -27,7 +29,11 @@ def start_error_reporting() -> None:
             return
         sentry_sdk.init(
             dsn=settings.sentry_dsn,
-            environment=settings.app_env,
+            environment=settings.sentry_environment or settings.app_env,
+            # No breadcrumbs (an earlier request's URLs could ride along) and no trace headers on
+            # outgoing provider calls.
+            max_breadcrumbs=0,
+            trace_propagation_targets=[],
             data_collection={
                 "user_info": False,
                 "cookies": {"mode": "off"},
@@ -50,3 +56,9 @@ def scrub(event: dict, hint: dict) -> dict:
     if trace:
         cleaned.setdefault("tags", {})["trace"] = trace
     return cleaned
+
+
+def send_error_reports() -> None:
+    """Wait briefly for pending events to be sent (no-op when reporting is off)."""
+    if _started:
+        sentry_sdk.flush(timeout=2)

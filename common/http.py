@@ -7,7 +7,7 @@ import flask
 from werkzeug.exceptions import HTTPException
 
 from common.envelope import error_reply, failure, success
-from common.error_reporting import start_error_reporting
+from common.error_reporting import send_error_reports, start_error_reporting
 from common.errors import AppError, MethodNotAllowed, PayloadTooLarge
 from common.logs import bind_trace, get_logger
 from common.settings import get_settings
@@ -51,6 +51,7 @@ def _answer(request: flask.Request, handler, allowed: frozenset, max_body_bytes:
         return failure(_http_code(error), error.name, error.code or 500)
     except Exception:
         log.exception("unhandled error", extra={"fields": {"path": request.path, "method": request.method}})
+        send_error_reports()
         return failure("internal", "Internal error", 500)
     return result if isinstance(result, flask.Response) else success(result)
 
@@ -87,6 +88,7 @@ def _log_error(request: flask.Request, error: AppError) -> None:
     fields = {"path": request.path, "method": request.method, "status": error.status, "errorCode": error.code}
     if error.status >= 500:
         log.error(error.message, extra={"fields": fields})
+        send_error_reports()
     else:
         log.info(error.message, extra={"fields": fields})
 

@@ -26,7 +26,7 @@ from common.refresh_policy import refresh_due_at
 from common.settings import get_settings
 from common.stores import connections
 from common.stores.oauth_states import StateRejected, consume_state
-from common.timeutil import utcnow
+from common.timeutil import ms_since, utcnow
 from common.token_fields import token_field, verifier_field
 
 MAX_STATE_LENGTH = 256
@@ -89,7 +89,7 @@ def _complete(spec, args, cookies) -> BrowserStep:
             uid=uid,
             provider=service,
             status="success",
-            duration_ms=_ms_since(exchange_started),
+            duration_ms=ms_since(exchange_started),
         )
         granted = tokens.scopes
         if missing_scopes(tuple(record["scopes"]), granted):
@@ -102,7 +102,7 @@ def _complete(spec, args, cookies) -> BrowserStep:
             uid=uid,
             provider=service,
             status="failed",
-            duration_ms=_ms_since(exchange_started),
+            duration_ms=ms_since(exchange_started),
             error_code=getattr(error, "error", None) or error.code,
         )
         return _fail(service, "exchange_failed", record, cookie)
@@ -125,10 +125,6 @@ def _complete(spec, args, cookies) -> BrowserStep:
     track("integration_connection_completed", uid=uid, provider=service, status="success", duration_ms=round(elapsed, 1))
     target = record.get("returnTo") or get_settings().oauth_success_url
     return BrowserStep(_with_query(target, service=service), cookie, None, f"/api/v1/oauth/{service}/")
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def connection_record(spec, uid, tokens, granted, account_key, account) -> dict:

@@ -4,6 +4,7 @@ all of them; paged; refreshed with bounded concurrency through the token manager
 two overlapping runs (or a run and a reader) safe."""
 
 import concurrent.futures
+import contextvars
 import dataclasses
 import datetime
 import time
@@ -75,7 +76,9 @@ def run_refresh_job() -> Summary:
                 break
             summary.pages += 1
             summary.due += len(page)
-            for outcome in pool.map(lambda doc: _refresh_one(doc.to_dict()), page):
+            # Each task runs in a copy of this context, so its log lines and messages keep the job's trace.
+            tasks = [pool.submit(contextvars.copy_context().run, _refresh_one, doc.to_dict()) for doc in page]
+            for outcome in (task.result() for task in tasks):
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
             last = page[-1]
             log.info(

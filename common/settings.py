@@ -366,6 +366,9 @@ SETTINGS: tuple[Setting, ...] = (
         _matching(r"^https?://[^\s@/]+@[^\s/]+(/\S*)?/\d+$", "must be a Sentry DSN like https://key@o1.ingest.sentry.io/2", True),
         "Sentry DSN: error log lines and unhandled exceptions go there, scrubbed like the logs; empty: off",
     ),
+    Setting(
+        "SENTRY_ENVIRONMENT", "", _text, "environment name on Sentry events (Terraform sets dev, staging or prod); empty: APP_ENV"
+    ),
 )
 
 SECRET_VERSION_NAME = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$")

@@ -1,6 +1,7 @@
 """Conversions between the clock's epoch seconds and Firestore timestamps."""
 
 import datetime
+import time
 
 from common import clock
 
@@ -18,3 +19,8 @@ def iso(value: datetime.datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def ms_since(started: float) -> float:
+    """Milliseconds since a time.perf_counter() reading, for duration fields."""
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -189,7 +189,7 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str
     if not written:
         raise Unavailable("The connection changed during refresh; retry", code="refresh_conflict", retry_after=1)
     if current.get("consecutiveFailures"):
-        connection_health.announce_recovery(uid, spec.service, current.get("account"))
+        publish_connection_event("recovered", uid, spec.service, current.get("account"))
     fields = {"uid": uid, "service": spec.service, "rotated": bool(tokens.refresh_token), "metric": "token_refresh_succeeded"}
     log.info("token refreshed", extra={"fields": fields})
     track("integration_token_refresh_success", uid=uid, provider=spec.service, status="success")
@@ -210,21 +210,21 @@ def _write_if_unchanged(transaction, ref, current: dict, update: dict) -> bool |
 
 
 @firestore.transactional
-def _set_failure(transaction, ref, used_refresh: str, update: dict) -> tuple[bool, bool, int]:
-    """(written, first failure of the episode, failures in a row). Not written when the refresh token
-    changed meanwhile."""
+def _set_failure(transaction, ref, used_refresh: str, update: dict) -> tuple[bool, bool, bool]:
+    """(written, first failure of the episode, this failure degraded the connection). Not written
+    when the refresh token changed meanwhile."""
     snapshot = ref.get(transaction=transaction)
     if not snapshot.exists or snapshot.get("refreshToken") != used_refresh:
-        return False, False, 0
+        return False, False, False
     record = snapshot.to_dict()
     first = record.get("status") != "needs_reauth" and not record.get("consecutiveFailures")
-    return True, first, connection_health.count_failure(transaction, ref, snapshot, update)
+    return True, first, connection_health.count_failure(transaction, ref, record, "consecutiveFailures", update)
 
 
 def _mark_reauth(uid: str, spec: ProviderSpec, current: dict, error: str) -> None:
     ref = connections.connection_ref(uid, spec.service)
     update = {"status": "needs_reauth", "statusReason": error, "lastError": error, "refreshDueAt": None, "updatedAt": utcnow()}
-    written, first, failures = _set_failure(firestore_client().transaction(), ref, current.get("refreshToken"), update)
+    written, first, degraded = _set_failure(firestore_client().transaction(), ref, current.get("refreshToken"), update)
     if not written:
         raise Unavailable("The connection changed during refresh; retry", code="refresh_conflict", retry_after=1)
     fields = {"uid": uid, "service": spec.service, "error": error, "metric": "token_refresh_failed"}
@@ -233,7 +233,8 @@ def _mark_reauth(uid: str, spec: ProviderSpec, current: dict, error: str) -> Non
     if first:
         publish_connection_event("refresh_failed", uid, spec.service, current.get("account"), error=error, needsReauth=True)
         audit.record("needs_reauth", uid, service=spec.service, reason=error)
-    connection_health.announce_failure(uid, spec.service, current.get("account"), failures, error)
+    if degraded:
+        connection_health.announce_degraded(uid, spec.service, current.get("account"), error)
     raise ReauthRequired()
 
 
@@ -242,7 +243,7 @@ def _record_cooldown(uid: str, spec: ProviderSpec, current: dict, error: TokenRe
     pause = max(settings.token_refresh_cooldown_seconds, error.retry_after or 0)
     update = {"lastError": error.error, "cooldownUntil": now + datetime.timedelta(seconds=pause), "updatedAt": now}
     track("integration_token_refresh_failed", uid=uid, provider=spec.service, status="cooldown", error_code=error.error)
-    _, first, failures = _set_failure(
+    _, first, degraded = _set_failure(
         firestore_client().transaction(), connections.connection_ref(uid, spec.service), current.get("refreshToken"), update
     )
     fields = {"uid": uid, "service": spec.service, "error": error.error, "cooldownSeconds": pause}
@@ -251,5 +252,6 @@ def _record_cooldown(uid: str, spec: ProviderSpec, current: dict, error: TokenRe
         publish_connection_event(
             "refresh_failed", uid, spec.service, current.get("account"), error=error.error, needsReauth=False
         )
-    connection_health.announce_failure(uid, spec.service, current.get("account"), failures, error.error)
+    if degraded:
+        connection_health.announce_degraded(uid, spec.service, current.get("account"), error.error)
     raise Unavailable("The provider did not refresh the token; retry later", code="refresh_failed", retry_after=pause)

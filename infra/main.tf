@@ -77,6 +77,8 @@ locals {
       APP_ENV          = "production"
       GCP_PROJECT      = var.project_id
       FIREBASE_PROJECT = coalesce(var.firebase_project, var.project_id)
+      # Sentry tells the stages apart by this (APP_ENV is production in every deployed stage).
+      SENTRY_ENVIRONMENT = var.environment
       # Cloud Functions sets this itself when absent; stating it avoids a diff on every plan.
       LOG_EXECUTION_ID = "true"
     },

@@ -52,24 +52,39 @@ locals {
   alert_channels = [for channel in google_monitoring_notification_channel.email : channel.id]
 }
 
+# A new log-based metric takes minutes to become visible to alert policies; creating a policy on it
+# at once fails with "Cannot find metric(s)" (hashicorp/terraform-provider-google#11102).
+resource "time_sleep" "log_metrics_visible" {
+  create_duration = "180s"
+  triggers = {
+    metrics = join(",", sort(keys(local.log_metrics)))
+  }
+
+  depends_on = [google_logging_metric.signal]
+}
+
 resource "google_monitoring_alert_policy" "refresh_failure_rate" {
   display_name          = "Gateway (${var.environment}): token refreshes failing"
   combiner              = "OR"
   notification_channels = local.alert_channels
 
   conditions {
-    display_name = "More than ${var.alert_refresh_failure_ratio * 100}% of refreshes failed over 15 minutes"
+    display_name = "More than ${var.alert_refresh_failure_ratio * 100}% (and at least ${var.alert_refresh_min_failures}) of refreshes failed over 15 minutes"
     condition_prometheus_query_language {
       duration            = "300s"
       evaluation_interval = "60s"
       query               = <<-EOT
-        sum(increase(logging_googleapis_com:user_token_refresh_failed[15m]))
-        / clamp_min(
-            sum(increase(logging_googleapis_com:user_token_refresh_failed[15m]))
-            + (sum(increase(logging_googleapis_com:user_token_refresh_succeeded[15m])) or vector(0)),
-            1
-          )
-        > ${var.alert_refresh_failure_ratio}
+        (
+          sum(increase(logging_googleapis_com:user_token_refresh_failed{monitored_resource="cloud_run_revision"}[15m]))
+          / clamp_min(
+              sum(increase(logging_googleapis_com:user_token_refresh_failed{monitored_resource="cloud_run_revision"}[15m]))
+              + (sum(increase(logging_googleapis_com:user_token_refresh_succeeded{monitored_resource="cloud_run_revision"}[15m])) or vector(0)),
+              1
+            )
+          > ${var.alert_refresh_failure_ratio}
+        )
+        and on()
+        sum(increase(logging_googleapis_com:user_token_refresh_failed{monitored_resource="cloud_run_revision"}[15m])) >= ${var.alert_refresh_min_failures}
       EOT
     }
   }
@@ -79,7 +94,7 @@ resource "google_monitoring_alert_policy" "refresh_failure_rate" {
     content   = "Token refreshes are failing. The log lines with jsonPayload.metric=\"token_refresh_failed\" name the service and the provider's error; a provider outage shows as http_5xx, revoked grants as invalid_grant (those connections become needs_reauth)."
   }
 
-  depends_on = [google_logging_metric.signal]
+  depends_on = [time_sleep.log_metrics_visible]
 }
 
 resource "google_monitoring_alert_policy" "webhook_failures" {
@@ -106,6 +121,8 @@ resource "google_monitoring_alert_policy" "webhook_failures" {
     mime_type = "text/markdown"
     content   = "Webhooks are not being handed off or processed. Filter the logs on jsonPayload.metric=\"webhook_failed\": errorCode says why; retryable failures are redelivered by Pub/Sub, the rest end in the dead-letter topics."
   }
+
+  depends_on = [time_sleep.log_metrics_visible]
 }
 
 resource "google_monitoring_alert_policy" "dead_letter_backlog" {

@@ -114,6 +114,12 @@ variable "alert_refresh_failure_ratio" {
   }
 }
 
+variable "alert_refresh_min_failures" {
+  description = "Failed refreshes within 15 minutes needed before the refresh alert fires (one revoked grant among few refreshes is not an incident)."
+  type        = number
+  default     = 5
+}
+
 variable "alert_webhook_failures" {
   description = "Webhook deliveries failing (hand-off or processing) within 5 minutes above which the webhook alert fires."
   type        = number

@@ -50,7 +50,9 @@ def register(app: flask.Flask, inbox: SentryInbox) -> None:
         try:
             items = parse_envelope(_decompressed(flask.request))
             events = [json.loads(payload) for header, payload in items if header.get("type") == "event"]
-        except (ValueError, OSError):
+            if not all(isinstance(event, dict) for event in events):
+                raise ValueError("an event is not an object")
+        except Exception:  # whatever is malformed (compression, framing, JSON) is the client's error
             return flask.jsonify({"detail": "invalid envelope"}), 400
         with inbox.lock:
             inbox.events += [{"project": project, **event} for event in events]

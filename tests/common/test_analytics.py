@@ -57,7 +57,10 @@ def test_refresh_and_webhook_events(user, api, topic_messages, sandbox):
     )
     get_access_token("alice", "slack")
     post_event(api, event_envelope("EvAN1", {"type": "message", "user": "U0ALICE", "text": "hi"}, team_id="T0AN"))
-    names = [e["event"] for e in _events(pull, 4)]
+    wanted = {"integration_token_refresh_success", "integration_webhook_processed"}
+    names = []
+    while not wanted <= set(names) and (batch := [e["event"] for e in _events(pull, 1)]):
+        names += batch  # late events of the connect above may come first
     assert names.count("integration_token_refresh_attempted") == 1 and names.count("integration_token_refresh_success") == 1
     assert "integration_webhook_received" in names and "integration_webhook_processed" in names
 

@@ -3,12 +3,16 @@ consumer's log lines, and error log lines reported to Sentry (the sandbox's inge
 scrubbed of secrets and tagged with their trace."""
 
 import base64
+import datetime
 import json
 import secrets
 import uuid
 
 import pytest
 
+from common.clients import firestore_client
+from common.logs import bind_trace
+from common.refresh_job import run_refresh_job
 from tests.functions.test_oauth_flow import connect
 from tests.helpers import wait_for
 from tests.slack_helpers import event_envelope, post_event
@@ -90,3 +94,27 @@ def test_a_consumer_failure_carries_the_metric_field_the_alerts_count(api, stack
     failures = lambda: [e for e in _host_lines(stack, trace) if e.get("metric") == "webhook_failed"]  # noqa: E731
     assert wait_for(failures)
     assert failures()[0]["provider"] == "calendar" and failures()[0]["function"] == "calendar_notifications_worker"
+
+
+def test_the_refresh_jobs_worker_threads_keep_the_jobs_trace(user, topic_messages):
+    assert connect(user("alice"), "slack")["outcome"] == "success"
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)
+    firestore_client().collection("users").document("alice").collection("connections").document("slack").update(
+        {"expiresAt": past, "refreshDueAt": past}
+    )
+    analytics = topic_messages("analytics-events")
+    trace = bind_trace({})
+    assert run_refresh_job().refreshed == 1
+    refreshed = [m for m in analytics(expected=2) if m["data"]["event"] == "integration_token_refresh_success"]
+    assert [m["data"]["trace"] for m in refreshed] == [trace]
+    assert refreshed[0]["attributes"]["traceparent"].split("-")[1] == trace
+
+
+def test_connection_events_carry_the_requests_trace(user, topic_messages):
+    events = topic_messages("connection-events")
+    trace, parent = _traceparent()
+    alice = user("alice")
+    alice.headers["traceparent"] = parent
+    assert connect(alice, "gmail")["outcome"] == "success"
+    (connected,) = [m for m in events(expected=1) if m["data"]["type"] == "connected"]
+    assert connected["attributes"]["traceparent"].split("-")[1] == trace
