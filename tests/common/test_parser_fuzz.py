@@ -25,6 +25,7 @@ from common.oauth_start import cookie_name, state_binding
 from common.settings import reset_settings
 from common.slack_signature import sign, verify
 from common.stores.oauth_states import StateRejected
+from tests.fuzz_helpers import json_values
 
 FUZZ = settings(max_examples=200, deadline=None)
 FUZZ_WITH_ISSUER = settings(FUZZ, suppress_health_check=[HealthCheck.function_scoped_fixture])  # the same key for every example
@@ -114,11 +115,7 @@ def test_a_tampered_ciphertext_decrypts_to_the_original_or_not_at_all(index, rep
     assert plain == "xoxp-fuzzed-token"
 
 
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | HOSTILE_TEXT,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(HOSTILE_TEXT, inner, max_size=4),
-    max_leaves=12,
-)
+JSON_VALUES = json_values(HOSTILE_TEXT)
 
 
 @FUZZ

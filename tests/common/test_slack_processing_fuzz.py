@@ -11,24 +11,19 @@ from hypothesis import strategies as st
 from common.errors import BadRequest
 from common.slack_processing import process_event, process_interaction
 from common.stores.connections import account_ref
+from tests.fuzz_helpers import json_values, mostly
 from tests.helpers import user_docs
 
 TEAM = "T0FUZZ"
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(st.characters(exclude_categories=()), max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=8,
-)
+JSON_VALUES = json_values(st.text(st.characters(exclude_categories=()), max_size=20), finite=False)  # as json.loads reads them
 
 
 def either(plausible, hostile=JSON_VALUES):
-    """A plausible value three times in four, so most messages reach the code that writes; a hostile
-    one (by default anything JSON can hold) otherwise."""
-    if isinstance(plausible, (tuple, list)):
-        plausible = st.sampled_from(plausible)
-    return st.integers(0, 3).flatmap(lambda n: hostile if n == 0 else plausible)
+    """A plausible value three times in four (most messages reach the code that writes), else a
+    hostile one: by default anything JSON can hold."""
+    return mostly(plausible, hostile)
 
 
 USERS = either(["U0ALICE", "U0BOB"], st.sampled_from(["U0NOBODY", "\ud800"]) | JSON_VALUES)
