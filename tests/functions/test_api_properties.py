@@ -1,6 +1,7 @@
 """Property-based runs against the local stack: schemathesis generates requests from
 infra/openapi.json (valid ones and, where an operation has parameters, invalid ones), signed in
-and not; hypothesis generates CORS preflights, and OAuth callbacks with any state, code and cookie.
+and not; hypothesis generates CORS preflights, OAuth callbacks with any state, code and cookie, and
+any provider answer to a flow that was really started.
 (Slack bodies behind a valid signature: test_slack_ingress_fuzz.py.)
 
 The properties: no 5xx; every error is the envelope {"success": false, "error": {"code",
@@ -23,8 +24,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from local.catalog import ROOT
+from tests.functions.test_oauth_flow import start
 from tests.fuzz_helpers import HEADER_BYTES, assert_envelope
-from tests.oauth_helpers import APP_ORIGIN, FAILURE_URL
+from tests.oauth_helpers import APP_ORIGIN, FAILURE_URL, landed
 
 SCHEMA = schemathesis.openapi.from_path(ROOT / "infra" / "openapi.json")
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
@@ -155,3 +157,21 @@ def test_a_callback_with_any_state_code_and_cookie_is_a_redirect_to_invalid_stat
     )
     assert reply.status_code == 302, reply.text
     assert reply.headers["Location"] == f"{FAILURE_URL}?service={service}&reason=invalid_state"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    service=st.sampled_from(["slack", "gmail", "calendar"]),
+    answer=st.fixed_dictionaries({}, optional={"code": QUERY_TEXT, "error": st.just("access_denied") | QUERY_TEXT}),
+)
+def test_a_started_flow_given_any_code_or_error_fails_with_the_reason_for_it(user, service, answer):
+    """Past the state and its cookie, the provider's answer decides: no code the sandbox issued can
+    be guessed, so the flow fails, for the reason that matches what came back, never server_error."""
+    browser = user("fuzzer")
+    state = start(browser, service)["state"]
+    outcome = landed(browser.get(f"/api/v1/oauth/{service}/callback", params={"state": state, **answer}))
+    if answer.get("error"):
+        reason = "access_denied" if answer["error"] == "access_denied" else "provider_error"
+    else:
+        reason = "exchange_failed" if answer.get("code") else "invalid_request"
+    assert outcome == {"outcome": "failure", "service": service, "reason": reason}
