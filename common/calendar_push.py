@@ -19,7 +19,9 @@ from common.settings import get_settings
 from common.stores import sync_state
 
 log = get_logger(__name__)
-CHANNEL_ID = re.compile(r"^[A-Za-z0-9\-_+=/]{1,64}$")
+# Google's channel-id alphabet without "/", since the id is a Firestore document id; for the same
+# reason "__reserved__" ids are refused (Firestore answers them with an error, not a miss).
+CHANNEL_ID = re.compile(r"[A-Za-z0-9\-_+=]{1,64}")
 
 
 def token_hash(token: str) -> str:
@@ -31,7 +33,7 @@ def receive_push(request: flask.Request) -> flask.Response:
     """POST /api/v1/webhooks/calendar/push: Google's bodiless notification."""
     headers = request.headers
     channel_id = headers.get("X-Goog-Channel-ID", "")
-    if not CHANNEL_ID.match(channel_id) or "/" in channel_id:
+    if not CHANNEL_ID.fullmatch(channel_id) or (channel_id.startswith("__") and channel_id.endswith("__")):
         raise BadRequest("X-Goog-Channel-ID is missing or malformed", code="invalid_channel")
     limit_webhook(f"calendar:{channel_id}")
     snapshot = sync_state.channel_ref(channel_id).get()

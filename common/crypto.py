@@ -20,7 +20,7 @@ from common.errors import ConfigError, CryptoError
 FORMAT_VERSION = "v1"
 KEY_BYTES = 32
 NONCE_BYTES = 12
-KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 def _b64url(data: bytes) -> str:
@@ -45,7 +45,7 @@ class KeyRing:
         if not keys:
             raise ConfigError("TOKEN_KEY_RING has no keys")
         for key_id, key in keys.items():
-            if not KEY_ID.match(key_id):
+            if not KEY_ID.fullmatch(key_id):
                 raise ConfigError(f"TOKEN_KEY_RING key id {key_id[:40]!r} is not [A-Za-z0-9_-]{{1,40}}")
             if len(key) != KEY_BYTES:
                 raise ConfigError(f"TOKEN_KEY_RING key {key_id!r} is {len(key)} bytes; AES-256 needs {KEY_BYTES}")
@@ -111,7 +111,7 @@ class TokenCipher:
     @staticmethod
     def _parse(ciphertext) -> tuple[str, bytes, bytes]:
         parts = ciphertext.split(".") if isinstance(ciphertext, str) else []
-        if len(parts) != 4 or parts[0] != FORMAT_VERSION or not KEY_ID.match(parts[1]):
+        if len(parts) != 4 or parts[0] != FORMAT_VERSION or not KEY_ID.fullmatch(parts[1]):
             raise CryptoError("Ciphertext is not in the v1 format", code="malformed_ciphertext")
         try:
             nonce, sealed = _unb64url(parts[2]), _unb64url(parts[3])

@@ -19,10 +19,14 @@ from common.rate_limit import limit_user
 from common.settings import get_settings
 
 MAX_TOKEN_LENGTH = 4096
-SAFE_UID = re.compile(r"^[^/\x00-\x1f]{1,128}$")  # uids become Firestore document ids
+# uids become Firestore document ids: no "/", no control characters, no lone surrogate (a JSON
+# "\ud800" escape decodes to one, and it cannot be encoded as UTF-8).
+SAFE_UID = re.compile(r"[^/\x00-\x1f\ud800-\udfff]{1,128}")
 DEFAULT_CERT_MAX_AGE = 3600
 MIN_REFETCH_INTERVAL = 30
-_DECODE_ERRORS = (ValueError, TypeError, KeyError, google_auth_exceptions.GoogleAuthError)
+# What google-auth's decoding raises on hostile input; RecursionError is json's answer to a header
+# or payload nested deeper than its stack ("[[[[..." fits in MAX_TOKEN_LENGTH).
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, RecursionError, google_auth_exceptions.GoogleAuthError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +107,12 @@ def verify_id_token(token: str) -> Identity:
     if claims.get("iss") != f"https://securetoken.google.com/{audience}":
         raise Unauthenticated("The ID token has the wrong issuer", code="invalid_token")
     uid = claims.get("sub")
-    if not isinstance(uid, str) or not SAFE_UID.match(uid) or uid in (".", "..") or (uid.startswith("__") and uid.endswith("__")):
+    if (
+        not isinstance(uid, str)
+        or not SAFE_UID.fullmatch(uid)
+        or uid in (".", "..")
+        or (uid.startswith("__") and uid.endswith("__"))
+    ):
         raise Unauthenticated("The ID token's subject is empty or not a usable user id", code="invalid_token")
     return Identity(uid=uid, claims=claims)
 

@@ -4,6 +4,7 @@ disconnect.
 """
 
 import datetime
+import re
 import time
 import urllib.parse
 
@@ -29,7 +30,7 @@ from common.stores.oauth_states import StateRejected, consume_state
 from common.timeutil import ms_since, utcnow
 from common.token_fields import token_field, verifier_field
 
-MAX_STATE_LENGTH = 256
+ISSUED_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # a state or state cookie as start issues them
 log = get_logger(__name__)
 
 
@@ -60,15 +61,34 @@ def callback(service: str, args, cookies) -> BrowserStep:
         return _fail(service, "server_error")
 
 
+def state_and_cookie(args) -> tuple[str, str]:
+    """The callback's state, checked for shape before anything is looked up: its storage key and
+    the name of its cookie. States are issued as base64url text (new_state), so anything else,
+    an absent state included, is invalid_state."""
+    state = args.get("state", "")
+    if not isinstance(state, str) or not ISSUED_TOKEN.fullmatch(state):
+        raise StateRejected("invalid_state")
+    key = state_key(state)
+    return key, cookie_name(key)
+
+
+def cookie_binding(cookies, name: str) -> str:
+    """The hash of the state cookie's value, to compare with the one stored with the state. The value
+    was issued as base64url text too (start), so an absent or different one is invalid_state."""
+    value = cookies.get(name, "")
+    if not isinstance(value, str) or not ISSUED_TOKEN.fullmatch(value):
+        raise StateRejected("invalid_state")
+    return state_binding(value)
+
+
 def _complete(spec, args, cookies) -> BrowserStep:
     service = spec.service
-    state = args.get("state", "")
-    if not state or len(state) > MAX_STATE_LENGTH:
-        return _fail(service, "invalid_state")
-    key = state_key(state)
-    cookie = cookie_name(key)
     try:
-        record = consume_state(key, state_binding(cookies.get(cookie, "")))
+        key, cookie = state_and_cookie(args)
+    except StateRejected as rejected:
+        return _fail(service, rejected.reason)
+    try:
+        record = consume_state(key, cookie_binding(cookies, cookie))
     except StateRejected as rejected:
         return _fail(service, rejected.reason, cookie=cookie)
     track("integration_oauth_callback_received", uid=record["uid"], provider=service)

@@ -18,11 +18,52 @@ HANDLED_EVENTS = ("message", "app_mention", "channel_created", "member_joined_ch
 ACTION_ITEM_EVENTS = ("message", "app_mention")
 IGNORED_SUBTYPES = ("message_changed", "message_deleted", "bot_message", "channel_join")
 MAX_TEXT = 4000
+LATEST_EVENT_TIME = 4102444800  # 2100-01-01: any later "event_time" is not a real one
+
+
+def _text(value) -> str | None:
+    """A string field as we store it. Slack signs its payloads, but a field is still read only when
+    it has the documented type and is valid UTF-8 (a JSON "\\ud800" escape is not), so a malformed
+    one is dropped instead of failing the write and being redelivered forever."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _document_id(value) -> str:
+    """An id that names our documents: usable as a Firestore id, or the message is refused for good."""
+    text = _text(value)
+    if not text or "/" in text or text in (".", "..") or (text.startswith("__") and text.endswith("__")) or len(text) > 128:
+        raise BadRequest("The event id cannot name a document", code="invalid_payload")
+    return text
+
+
+def _event_time(value) -> int | None:
+    """Slack's event_time (Unix seconds) when it is a plausible one; Firestore refuses what does not fit in 64 bits."""
+    plausible = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < LATEST_EVENT_TIME
+    return value if plausible else None
+
+
+def _sent_on(event_time: int | None) -> datetime.date:
+    """The message's date (UTC), against which "by tomorrow" is read; today without an event_time."""
+    return utcnow().date() if event_time is None else datetime.datetime.fromtimestamp(event_time, datetime.UTC).date()
 
 
 def _owners(team_id: str, slack_user_ids) -> dict[str, str]:
     """Slack user id -> our uid, for the users of this workspace who connected Slack."""
-    wanted = sorted({u for u in slack_user_ids if isinstance(u, str) and u})
+    wanted = sorted({u for u in map(_text, slack_user_ids) if u})
     refs = [account_ref("slack", f"{team_id}:{user}") for user in wanted]
     found = {}
     for snapshot in firestore_client().get_all(refs) if refs else []:
@@ -47,61 +88,63 @@ def _permalink(channel: str | None, ts: str | None) -> str | None:
 
 def _channel_of(event: dict) -> str | None:
     channel = event.get("channel")
-    return channel.get("id") if isinstance(channel, dict) else channel
+    return _text(channel.get("id") if isinstance(channel, dict) else channel)
 
 
 def process_event(envelope: dict) -> int:
     """Record one event_callback for every user it concerns; returns how many users."""
-    team_id, event_id, event = envelope.get("team_id"), envelope.get("event_id"), envelope.get("event")
-    if not isinstance(event, dict) or not team_id or not event_id:
+    team_id, event = _text(envelope.get("team_id")), envelope.get("event")
+    if not isinstance(event, dict) or not team_id:
         raise BadRequest("Not an event_callback envelope", code="invalid_payload")
-    text = event.get("text") if isinstance(event.get("text"), str) else ""
-    authorized = [a.get("user_id") for a in envelope.get("authorizations") or [] if isinstance(a, dict)]
+    event_id = _document_id(envelope.get("event_id"))
+    text = _text(event.get("text")) or ""
+    author = _text(event.get("user"))
+    authorized = [_object(a).get("user_id") for a in _list(envelope.get("authorizations"))]
     # Only users Slack authorized for this event (and its author or inviter) receive it: a mention
     # alone says nothing about whether someone may see a private channel or a DM.
-    owners = _owners(team_id, [*authorized, event.get("user"), event.get("inviter")])
+    owners = _owners(team_id, [*authorized, author, event.get("inviter")])
     if not owners:
         log.info("slack event for no known user; acknowledged", extra={"fields": {"eventId": event_id, "teamId": team_id}})
         return 0
-    channel, ts = _channel_of(event), event.get("ts") or event.get("event_ts")
+    channel, ts = _channel_of(event), _text(event.get("ts")) or _text(event.get("event_ts"))
+    kind, subtype = _text(event.get("type")), _text(event.get("subtype"))
+    event_time = _event_time(envelope.get("event_time"))
     activity = {
         "eventId": event_id,
-        "type": event.get("type"),
-        "subtype": event.get("subtype"),
-        "known": event.get("type") in HANDLED_EVENTS,
+        "type": kind,
+        "subtype": subtype,
+        "known": kind in HANDLED_EVENTS,
         "teamId": team_id,
         "channel": channel,
-        "user": event.get("user"),
+        "user": author,
         "text": text[:MAX_TEXT],
         "ts": ts,
         "link": _permalink(channel, ts),
-        "eventTime": envelope.get("event_time"),
+        "eventTime": event_time,
         "recordedAt": utcnow(),
     }
     for uid in set(owners.values()):
         _create(uid, "slack_activity", event_id, activity)
-    if event.get("type") in ACTION_ITEM_EVENTS and event.get("subtype") not in IGNORED_SUBTYPES:
-        _record_action_items(envelope, event, text, owners, activity)
+    if kind in ACTION_ITEM_EVENTS and subtype not in IGNORED_SUBTYPES:
+        _record_action_items(event_id, _sent_on(event_time), author, text, owners, activity)
     return len(set(owners.values()))
 
 
-def _record_action_items(envelope: dict, event: dict, text: str, owners: dict, activity: dict) -> None:
-    sent = envelope.get("event_time") or 0
-    sent_on = datetime.datetime.fromtimestamp(sent, datetime.UTC).date() if isinstance(sent, (int, float)) else utcnow().date()
+def _record_action_items(event_id: str, sent_on: datetime.date, author, text: str, owners: dict, activity: dict) -> None:
     for n, item in enumerate(action_items.extract(text, sent_on)):
         # To the assignee if they connected Slack; else the author; else everyone the event reached.
         recipients = (
             {owners[item.assignee]}
             if item.assignee in owners
-            else ({owners[event["user"]]} if event.get("user") in owners else set(owners.values()))
+            else ({owners[author]} if author in owners else set(owners.values()))
         )
         record = {
-            "eventId": envelope["event_id"],
+            "eventId": event_id,
             "text": item.text,
             "rule": item.rule,
             "assignee": item.assignee,
             "assigneeUid": owners.get(item.assignee),
-            "author": event.get("user"),
+            "author": author,
             "dueDate": item.due.isoformat() if item.due else None,
             "link": activity["link"],
             "channel": activity["channel"],
@@ -110,27 +153,25 @@ def _record_action_items(envelope: dict, event: dict, text: str, owners: dict, a
             "createdAt": utcnow(),
         }
         for uid in recipients:
-            _create(uid, "action_items", f"{envelope['event_id']}-{n}", record)
+            _create(uid, "action_items", f"{event_id}-{n}", record)
 
 
 def process_interaction(payload: dict, interaction_id: str) -> int:
-    team = payload.get("team") or {}
-    user = (payload.get("user") or {}).get("id")
-    owners = _owners(team.get("id", ""), [user])
-    if not owners:
-        log.info("slack interaction for no known user; acknowledged", extra={"fields": {"teamId": team.get("id")}})
+    team_id = _text(_object(payload.get("team")).get("id"))
+    user = _text(_object(payload.get("user")).get("id"))
+    owners = _owners(team_id, [user]) if team_id and user else {}
+    if user not in owners:
+        log.info("slack interaction for no known user; acknowledged", extra={"fields": {"teamId": team_id}})
         return 0
-    actions = [a.get("action_id") for a in payload.get("actions") or [] if isinstance(a, dict)]
-    channel = (payload.get("channel") or {}).get("id")
     activity = {
         "eventId": interaction_id,
-        "type": payload.get("type"),
+        "type": _text(payload.get("type")),
         "known": True,
-        "teamId": team.get("id"),
-        "channel": channel,
+        "teamId": team_id,
+        "channel": _text(_object(payload.get("channel")).get("id")),
         "user": user,
-        "actions": actions,
-        "callbackId": payload.get("callback_id") or (payload.get("view") or {}).get("callback_id"),
+        "actions": [_text(_object(a).get("action_id")) for a in _list(payload.get("actions"))],
+        "callbackId": _text(payload.get("callback_id")) or _text(_object(payload.get("view")).get("callback_id")),
         "recordedAt": utcnow(),
     }
     _create(owners[user], "slack_activity", interaction_id, activity)

@@ -3,11 +3,16 @@ the signing secret, compared in constant time, within five minutes of now. Fails
 
 import hashlib
 import hmac
+import re
 
 from common.errors import Unauthenticated
 
 VERSION = "v0"
 MAX_SKEW_SECONDS = 300
+# Checked before use: str.isdigit() admits "²" and other digits int() refuses, and
+# hmac.compare_digest() refuses non-ASCII text. Anything else is not a signature we could have made.
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+SIGNATURE = re.compile(rf"{VERSION}=[0-9a-f]{{64}}")
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -24,9 +29,9 @@ def verify(headers, body: bytes, secret: str, now: float) -> None:
     signature = headers.get("X-Slack-Signature", "")
     if not timestamp or not signature:
         raise Unauthenticated("Missing Slack signature headers", code="invalid_signature")
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not TIMESTAMP.fullmatch(timestamp):
         raise Unauthenticated("Malformed Slack request timestamp", code="invalid_signature")
     if abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
         raise Unauthenticated("Slack request timestamp is too old or in the future", code="stale_request")
-    if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.encode()):
+    if not SIGNATURE.fullmatch(signature) or not hmac.compare_digest(sign(secret, timestamp, body), signature):
         raise Unauthenticated("Slack signature does not match", code="invalid_signature")
