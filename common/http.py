@@ -20,6 +20,7 @@ def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
     """Decorate `handler(request) -> data | flask.Response` as an enveloped HTTP function."""
     allowed = frozenset(m.upper() for m in methods)
     get_settings()  # validate the settings when the function module loads: a bad one fails the start
+    _envelope_framework_errors()
     start_error_reporting()
 
     def decorate(handler):
@@ -34,6 +35,18 @@ def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
         return run
 
     return decorate
+
+
+def _envelope_framework_errors() -> None:
+    """functions-framework's own Flask app answers what never reaches the function (a path its
+    `/<path:path>` rule cannot match, such as one with a newline) with an HTML page: make those
+    the envelope too. endpoint() runs while the framework loads the module, inside that app's context."""
+    if flask.has_app_context():
+        flask.current_app.register_error_handler(HTTPException, _framework_error)
+
+
+def _framework_error(error: HTTPException) -> flask.Response:
+    return failure(_http_code(error), error.name, error.code or 500)
 
 
 def _answer(request: flask.Request, handler, allowed: frozenset, max_body_bytes: int) -> flask.Response:

@@ -25,6 +25,7 @@ from common.stores import dedup
 
 log = get_logger(__name__)
 WEBHOOKS_FLAG = "integration_webhooks_enabled"  # rolled out per Slack workspace
+MAX_ATTRIBUTE_BYTES = 1024  # Pub/Sub's limit on an attribute value
 
 
 def read_body(request: flask.Request) -> bytes:
@@ -49,10 +50,23 @@ def _verified_body(request: flask.Request, content_type: str) -> bytes:
 def _json_object(text: bytes | str, what: str) -> dict:
     try:
         value = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
         raise BadRequest(f"{what} is not JSON", code="invalid_json") from None
     if not isinstance(value, dict):
         raise BadRequest(f"{what} must be a JSON object", code="invalid_payload")
+    return value
+
+
+def _attribute(value, what: str) -> str:
+    """A field that becomes a Pub/Sub attribute (and part of a document id and a rate-limit key):
+    non-empty text that UTF-8 can encode within Pub/Sub's limit. Anything else is a 400: no retry
+    could queue it (a JSON "\\ud800" escape decodes to a lone surrogate, which UTF-8 cannot encode)."""
+    try:
+        fits = isinstance(value, str) and 0 < len(value.encode()) <= MAX_ATTRIBUTE_BYTES
+    except UnicodeEncodeError:
+        fits = False
+    if not fits:
+        raise BadRequest(f"{what} must be text of at most {MAX_ATTRIBUTE_BYTES} bytes", code="invalid_payload")
     return value
 
 
@@ -99,12 +113,16 @@ def receive_event(request: flask.Request) -> flask.Response:
     if kind != "event_callback":
         log.info("slack callback of another type acknowledged", extra={"fields": {"type": str(kind)[:64]}})
         return success({"ignored": True})
-    event_id, team_id, event = envelope.get("event_id"), envelope.get("team_id"), envelope.get("event")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 128 or "/" in event_id:
+    event_id, event = _attribute(envelope.get("event_id"), "event_id"), envelope.get("event")
+    if len(event_id) > 128 or "/" in event_id:
         raise BadRequest("event_callback needs an event_id", code="invalid_payload")
-    if not isinstance(team_id, str) or not team_id or not isinstance(event, dict) or not isinstance(event.get("type"), str):
+    if not isinstance(event, dict):
         raise BadRequest("event_callback needs team_id and event.type", code="invalid_payload")
-    attributes = {"team_id": team_id, "event_type": event["type"], "event_id": event_id}
+    attributes = {
+        "team_id": _attribute(envelope.get("team_id"), "team_id"),
+        "event_type": _attribute(event.get("type"), "event.type"),
+        "event_id": event_id,
+    }
     return _hand_off(f"slack-event-{event_id}", "event_callback", envelope, attributes, request.headers.get("X-Slack-Retry-Num"))
 
 
@@ -117,10 +135,14 @@ def receive_interaction(request: flask.Request) -> flask.Response:
     if "payload" not in form:
         raise BadRequest("The form has no payload field", code="missing_payload")
     payload = _json_object(form["payload"][0], "payload")
-    if not isinstance(payload.get("type"), str) or not isinstance(payload.get("team"), dict) or not payload["team"].get("id"):
+    if not isinstance(payload.get("team"), dict):
         raise BadRequest("payload needs type and team.id", code="invalid_payload")
     interaction_id = hashlib.sha256(body).hexdigest()[:40]  # interactions carry no event_id; identical deliveries dedupe
-    attributes = {"team_id": str(payload["team"]["id"]), "event_type": payload["type"], "event_id": f"int-{interaction_id}"}
+    attributes = {
+        "team_id": _attribute(payload["team"].get("id"), "team.id"),
+        "event_type": _attribute(payload.get("type"), "type"),
+        "event_id": f"int-{interaction_id}",
+    }
     return _hand_off(
         f"slack-interaction-{interaction_id}", "interaction", payload, attributes, request.headers.get("X-Slack-Retry-Num")
     )

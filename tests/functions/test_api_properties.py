@@ -12,7 +12,7 @@ invalid input is refused with a 4xx. Examples are bounded so the file runs in we
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -55,13 +55,6 @@ def _runs():
                 yield pytest.param(operation, mode, signed_in, id=label)
 
 
-def _has_newline_in_path(case) -> bool:
-    """A path with "\\n" in it never reaches our code: functions-framework's own route refuses it with
-    an HTML 404 (test_a_newline_in_the_path_is_answered_in_the_envelope, expected to fail until
-    common/http.py registers the envelope as the app's error handler)."""
-    return "%0A" in case.formatted_path.upper()
-
-
 @pytest.mark.parametrize("operation, mode, signed_in", list(_runs()))
 def test_every_operation_answers_in_the_envelope_and_as_documented(stack, id_token, operation, mode, signed_in):
     session = requests.Session()
@@ -70,7 +63,6 @@ def test_every_operation_answers_in_the_envelope_and_as_documented(stack, id_tok
     @PER_RUN
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case):
-        assume(not _has_newline_in_path(case))
         case.headers = {**(case.headers or {}), **authorization}
         response = case.call(base_url=stack.api_url, session=session, allow_redirects=False, timeout=30)
         case.validate_response(response, checks=CHECKS)
@@ -79,11 +71,6 @@ def test_every_operation_answers_in_the_envelope_and_as_documented(stack, id_tok
     check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="functions-framework answers a path its /<path:path> rule cannot match with its own HTML 404; "
-    "fix: common/http.py endpoint() registers the envelope as the Flask app's HTTPException handler",
-)
 @pytest.mark.parametrize("path", ["/api/v1/oauth/%0A/status", "/api/v1/oauth/slack%0A/callback"])
 def test_a_newline_in_the_path_is_answered_in_the_envelope(api, path):
     reply = api.get(path)
