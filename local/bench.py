@@ -15,7 +15,7 @@ import time
 
 import requests
 
-from local.stack import Stack
+from local.stack import Stack, adopt_settings
 
 NOT_DUE = int(os.environ.get("BENCH_NOT_DUE", "100000"))
 DUE_SMALL, DUE_LARGE = 1000, int(os.environ.get("BENCH_DUE", "10000"))
@@ -23,15 +23,8 @@ HOT_PATH_CALLS = 2000
 
 
 def _use_stack_env(stack: Stack) -> None:
-    from common.clients import reset_clients
-    from common.crypto import reset_cipher
-    from common.settings import SETTINGS, reset_settings
-
-    os.environ.update({s.name: stack.env[s.name] for s in SETTINGS if s.name in stack.env})
     os.environ.update(REFRESH_JOB_BUDGET_SECONDS="3000", REFRESH_JOB_CONCURRENCY=os.environ.get("REFRESH_JOB_CONCURRENCY", "16"))
-    reset_settings()
-    reset_clients()
-    reset_cipher()
+    adopt_settings(stack)
 
 
 def _seed(stack: Stack, service: str, count: int, uid_prefix: str, due: bool) -> list[str]:

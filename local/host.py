@@ -64,6 +64,9 @@ class _Gunicorn(gunicorn.app.base.BaseApplication):
             "workers": 1,
             "threads": int(os.environ.get("THREADS", (os.cpu_count() or 1) * 4)),
             "timeout": 0,
+            # An idle client connection stays open, as behind Google's front end; gunicorn's 2 s default
+            # closes it just as a client that paces its requests ~2 s apart reuses it (a failed POST).
+            "keepalive": 75,
             "loglevel": "warning",
             "limit_request_line": 0,
         }
