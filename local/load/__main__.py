@@ -18,6 +18,7 @@ import json
 import os
 import pathlib
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -78,6 +79,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("samples.csv", "ledger.jsonl", "config.json", "summary.md"):
         (out / stale).unlink(missing_ok=True)
+    shutil.rmtree(out / "logs", ignore_errors=True)
     phases = profile.scaled(args.scale)
     run_seconds = sum(p.seconds for p in phases)
     run = {
@@ -121,9 +123,15 @@ def main() -> int:
     finally:
         stack.stop()
         (out / "config.json").unlink(missing_ok=True)  # holds ID tokens and the signing secret
-    checks = {"events": events, "connections": connections, "passed": verify.passed(events, connections)}
+    checks = {
+        "events": events,
+        "connections": connections,
+        "failures": report.retryable_failures(out / "logs" / "host.log"),
+        "passed": verify.passed(events, connections),
+    }
     if args.faults:
         checks["injection"] = injection
+    run["generator_errors"] = report.generator_errors(out / "locust_exceptions.csv")
     summary, _ = report.render(run, phases, report.read_samples(out / "samples.csv"), checks)
     (out / "summary.md").write_text(summary)
     print("\n" + summary + f"\nReport: {out / 'summary.md'} and {out / 'locust.html'}")

@@ -5,14 +5,16 @@ The shape follows the profile in requests per second, not users: each simulated 
 scenario every 1/RATE_PER_USER seconds (constant_throughput), and the shape sets the user count to
 the wanted rate over that, so the achieved rate follows the profile as long as answers take less
 than that period. Scenarios and weights are those of issue 9. Every request is written to a samples
-file with the phase it started in (for the per-phase table), and every event handed to the gateway
-to a ledger (for the loss check after the run).
+file with the phase its scenario started in (for the per-phase table: a scenario that began at the
+peak counts there, even if its request goes out a moment later), and every event handed to the
+gateway to a ledger (for the loss check after the run).
 
 A consumer is called the way Pub/Sub push calls it: a non-2xx answer is redelivered with the
 backoff of our push subscriptions, and a share of deliveries is sent twice (duplicates)."""
 
 import contextlib
 import csv
+import functools
 import json
 import math
 import os
@@ -61,13 +63,16 @@ def _remember_shape(environment, **kwargs):
     _shape = environment.shape_class
 
 
+def current_phase() -> str:
+    now = profile.at(PHASES, _shape.get_run_time())
+    return now[0].name if now else PHASES[-1].name
+
+
 @events.request.add_listener
-def _record(name, response_time, exception, **kwargs):
+def _record(name, response_time, exception, context, **kwargs):
     """phase, request name, start (seconds into the run), milliseconds, 1 if it succeeded."""
     started = _shape.get_run_time() - response_time / 1000
-    current = profile.at(PHASES, max(0.0, started))
-    phase = current[0].name if current else PHASES[-1].name
-    _writer.writerow([phase, name, f"{started:.3f}", f"{response_time:.1f}", 0 if exception else 1])
+    _writer.writerow([context["phase"], name, f"{started:.3f}", f"{response_time:.1f}", 0 if exception else 1])
 
 
 @events.quitting.add_listener
@@ -95,8 +100,26 @@ def sent(kind: str, uid: str, event_id: str) -> None:
     _ledger.write(json.dumps({"kind": kind, "uid": uid, "id": event_id}) + "\n")
 
 
+def scenario(weight: int):
+    """A task of that weight that notes the phase it started in, for its requests' samples."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def run(self):
+            self.phase = current_phase()
+            method(self)
+
+        return task(weight)(run)
+
+    return decorate
+
+
 class GatewayUser(FastHttpUser):
     wait_time = constant_throughput(RATE_PER_USER)
+    phase = PHASES[0].name
+
+    def context(self) -> dict:
+        return {"phase": self.phase}
 
     def on_start(self):
         self.sandbox = requests.Session()
@@ -105,8 +128,9 @@ class GatewayUser(FastHttpUser):
     def _bearer(self, user: dict) -> dict:
         return {"Authorization": f"Bearer {user['idToken']}"}
 
-    def _push(self, consumer: str, body: bytes, name: str) -> bool:
-        """Deliver as a push subscription does: redeliver after a backoff until acknowledged."""
+    def _push(self, consumer: str, body: bytes, name: str, uid: str) -> bool:
+        """Deliver as a push subscription does: redeliver after a backoff until acknowledged (or, after
+        REDELIVERIES attempts, give up as a dead-letter policy would)."""
         for attempt in range(REDELIVERIES):
             label = name if attempt == 0 else f"{name} (redelivery)"
             with self.client.post(
@@ -121,13 +145,14 @@ class GatewayUser(FastHttpUser):
                     return True
                 reply.failure(f"consumer answered {reply.status_code} {reply.error or ''}".strip())
             gevent.sleep(min(REDELIVERY_BACKOFF[0] * 2**attempt, REDELIVERY_BACKOFF[1]))
+        sent("abandoned", uid, name)
         return False
 
-    @task(10)
+    @scenario(10)
     def health(self):
         self.client.get("/api/v1/health", name="health")
 
-    @task(20)
+    @scenario(20)
     def slack_event(self):
         user, now = random.choice(USERS), time.time()
         event_id = f"Ev{uuid.uuid4().hex[:16].upper()}"
@@ -150,7 +175,7 @@ class GatewayUser(FastHttpUser):
                     return
                 sent("slack-duplicate", user["uid"], event_id)
 
-    @task(20)
+    @scenario(20)
     def calendar_notification(self):
         user = random.choice(CALENDAR_USERS)
         change = self.sandbox.post(
@@ -169,7 +194,7 @@ class GatewayUser(FastHttpUser):
                 if reply.status_code != 200 or not reply.json()["data"].get("queued"):
                     reply.failure(f"not queued: {reply.status_code} {reply.error or ''}".strip())
 
-    @task(20)
+    @scenario(20)
     def gmail_notification(self):
         with one_at_a_time(USERS) as user:
             self._gmail_notification(user)
@@ -184,12 +209,12 @@ class GatewayUser(FastHttpUser):
         body = payloads.push_delivery(
             "gmail_notifications_worker", {"emailAddress": user["email"], "historyId": delivered["historyId"]}
         )
-        acknowledged = self._push("gmail_notifications_worker", body, "gmail notification")
+        acknowledged = self._push("gmail_notifications_worker", body, "gmail notification", user["uid"])
         duplicate = acknowledged and random.random() < DUPLICATE_SHARE  # Pub/Sub delivers the same message again
-        if duplicate and self._push("gmail_notifications_worker", body, "gmail notification (duplicate)"):
+        if duplicate and self._push("gmail_notifications_worker", body, "gmail notification (duplicate)", user["uid"]):
             sent("gmail-duplicate", user["uid"], delivered["id"])
 
-    @task(15)
+    @scenario(15)
     def connections_and_status(self):
         user = random.choice(USERS)
         if random.random() < 0.5:
@@ -197,16 +222,15 @@ class GatewayUser(FastHttpUser):
         else:
             self.client.get(f"/api/v1/oauth/{random.choice(SERVICES)}/status", headers=self._bearer(user), name="status")
 
-    @task(10)
+    @scenario(10)
     def token_read(self):
         """No endpoint hands out a token; the Calendar consumer reads one and calls the provider with it."""
-        user = random.choice(TOKEN_READ_USERS)
-        payload = {"uid": user["uid"], "channelId": user["channelId"], "state": "exists", "messageNumber": "0"}
-        self._push(
-            "calendar_notifications_worker", payloads.push_delivery("calendar_notifications_worker", payload), "token read"
-        )
+        with one_at_a_time(TOKEN_READ_USERS) as user:
+            payload = {"uid": user["uid"], "channelId": user["channelId"], "state": "exists", "messageNumber": "0"}
+            body = payloads.push_delivery("calendar_notifications_worker", payload)
+            self._push("calendar_notifications_worker", body, "token read", user["uid"])
 
-    @task(5)
+    @scenario(5)
     def oauth_start(self):
         user = random.choice(USERS)
         self.client.get(f"/api/v1/oauth/{random.choice(SERVICES)}/start", headers=self._bearer(user), name="oauth start")

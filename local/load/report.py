@@ -2,8 +2,11 @@
 percentiles of every request that started in it, judged against the phase's targets; per request
 name the same figures; and what the fault run injected and observed. Pure: samples in, Markdown out."""
 
+import collections
+import contextlib
 import csv
 import dataclasses
+import json
 import math
 import pathlib
 
@@ -27,6 +30,15 @@ def read_samples(path: pathlib.Path) -> list[tuple[str, str, float, bool]]:
     """(phase, request name, milliseconds, succeeded) per request."""
     with path.open(newline="") as samples:
         return [(phase, name, float(ms), ok == "1") for phase, name, _, ms, ok in csv.reader(samples)]
+
+
+def generator_errors(path: pathlib.Path) -> int:
+    """Exceptions inside the load generator's scenarios (Locust's exceptions CSV): each is a scenario
+    that did not run to its end, so the figures would understate the load."""
+    if not path.exists():
+        return 0
+    with path.open(newline="") as rows:
+        return sum(int(row["Count"]) for row in csv.DictReader(rows))
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -108,6 +120,39 @@ def events_table(events: dict) -> list[str]:
     return lines
 
 
+def redelivery_line(samples: list, abandoned: int) -> str:
+    """What the consumers called directly answered: 5xx asks Pub/Sub (here the generator) to redeliver."""
+    first = [s for s in samples if s[1] in ("gmail notification", "token read")]
+    again = [s for s in samples if s[1].endswith("(redelivery)")]
+    refused = sum(1 for *_, ok in first if not ok)
+    return (
+        f"- Consumer pushes: {len(first)} first deliveries, {refused} answered 5xx; {len(again)} redeliveries; "
+        f"{abandoned} given up after every redelivery."
+    )
+
+
+def retryable_failures(host_log: pathlib.Path) -> dict[str, collections.Counter]:
+    """function -> error code -> how often a consumer answered "retry" (from the host's JSON log):
+    every one is a redelivery, by the Pub/Sub emulator or by the generator."""
+    failures = collections.defaultdict(collections.Counter)
+    for line in host_log.read_text(errors="replace").splitlines() if host_log.exists() else []:
+        if '"retryable failure' not in line:
+            continue
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            failures[entry.get("function", "?")][entry.get("errorCode", "?")] += 1
+    return failures
+
+
+def failure_lines(failures: dict[str, collections.Counter]) -> list[str]:
+    return [
+        f"- {function}: {sum(codes.values())} retryable failures ("
+        + ", ".join(f"{code} {count}" for code, count in codes.most_common())
+        + "), each one redelivered."
+        for function, codes in sorted(failures.items())
+    ]
+
+
 def injected_lines(injection: dict) -> list[str]:
     lines = ["| provider endpoint | calls | 503 | 429 | latency |", "|---|---|---|---|---|"]
     for endpoint, calls in injection["calls"].items():
@@ -120,7 +165,8 @@ def connections_lines(connections: dict) -> list[str]:
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(connections["statuses"].items()))
     reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(connections["reauth_reasons"].items())) or "none"
     return [
-        f"- Connections: {connections['connections']} ({statuses}); needs_reauth reasons: {reasons}.",
+        f"- Connections: {connections['connections']} ({statuses}); needs_reauth reasons: {reasons}; "
+        f"still in a refresh cooldown after a failed refresh: {connections['cooling_down']}.",
         f"- Connections whose tokens do not decrypt: {connections['undecryptable']}; whose tokens the provider no longer "
         f"honours (refresh token spent or unknown, access token unknown): {connections['not_honoured']}.",
     ]
@@ -137,6 +183,11 @@ def render(run: dict, phases: tuple[Phase, ...], samples: list, checks: dict | N
         f"{run['date']}, {run['machine']}; profile scale {run['scale']}, {run['users']} seeded users "
         f"(each with Slack, Gmail and Calendar connected). Locust's report with its charts: `locust.html`.",
         "",
+        *(
+            [f"**{run['generator_errors']} scenarios failed inside the load generator** (see `locust_exceptions.csv`).", ""]
+            if run.get("generator_errors")
+            else []
+        ),
         "## Per phase",
         "",
         *rows,
@@ -160,6 +211,7 @@ def render(run: dict, phases: tuple[Phase, ...], samples: list, checks: dict | N
             text += injected_lines(checks["injection"]) + [""]
         text += events_table(checks["events"])
         text += ["", f"Drained in {checks['events']['drained_seconds']} s after the last request.", ""]
+        text += [redelivery_line(samples, checks["events"]["abandoned"]), *failure_lines(checks.get("failures", {}))]
         text += connections_lines(checks["connections"])
         text += ["", f"Verdict: {'no event lost, no second effect, every token intact' if checks['passed'] else 'FAILED'}."]
     return "\n".join(text) + "\n", met

@@ -12,6 +12,7 @@ import requests
 from common.clients import firestore_client
 from common.crypto import CryptoError, get_cipher
 from common.stores.connections import USERS
+from common.timeutil import utcnow
 from common.token_fields import token_field
 
 SERVICES = ("slack", "gmail", "calendar")
@@ -75,7 +76,7 @@ def events_report(ledger: dict, uids: list[str], timeout: float) -> dict:
             "missing": sum(len(expected[c] - stored[c]) for c, _ in effects),
             "extra": sum(len(stored[c] - expected[c]) for c, _ in effects),
         }
-    return {"rows": rows, "drained_seconds": round(waited, 1)}
+    return {"rows": rows, "drained_seconds": round(waited, 1), "abandoned": len(ledger.get("abandoned", ()))}
 
 
 def _introspect(sandbox_url: str, tokens: list[str]) -> list[dict]:
@@ -86,8 +87,8 @@ def _introspect(sandbox_url: str, tokens: list[str]) -> list[dict]:
 
 def connections_report(uids: list[str], sandbox_url: str) -> dict:
     """Status of every connection, and whether its tokens decrypt and the provider still honours them."""
-    statuses, reasons, undecryptable, plain = collections.Counter(), collections.Counter(), 0, []
-    cipher = get_cipher()
+    statuses, reasons, undecryptable, cooling, plain = collections.Counter(), collections.Counter(), 0, 0, []
+    cipher, now = get_cipher(), utcnow()
     for uid in uids:
         for service in SERVICES:
             snapshot = firestore_client().collection(USERS).document(uid).collection("connections").document(service).get()
@@ -97,6 +98,7 @@ def connections_report(uids: list[str], sandbox_url: str) -> dict:
                 reasons[record.get("statusReason") or "(no reason)"] += 1
             if not snapshot.exists:
                 continue
+            cooling += bool(record.get("cooldownUntil") and record["cooldownUntil"] > now)
             try:
                 access = cipher.decrypt(record["accessToken"], uid, token_field(service, "access_token"))
                 refresh = cipher.decrypt(record["refreshToken"], uid, token_field(service, "refresh_token"))
@@ -116,6 +118,7 @@ def connections_report(uids: list[str], sandbox_url: str) -> dict:
         "connections": sum(statuses.values()),
         "undecryptable": undecryptable,
         "not_honoured": dead,
+        "cooling_down": cooling,
     }
 
 

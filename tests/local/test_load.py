@@ -1,6 +1,8 @@
 """The load run's profile and report: the numbers the Locust shape follows and the table it is
 judged by (the run itself is `make load`, minutes long, outside the suite)."""
 
+import json
+
 import pytest
 
 from local.load import profile, report
@@ -46,8 +48,19 @@ def test_the_summary_has_a_row_per_phase_and_the_fault_section():
     phases = profile.scaled(0.1)
     samples = _samples("sustained", [20.0] * 1500) + _samples("peak", [400.0] * 600)
     checks = {
-        "events": {"rows": {"slack": {"sent": 3, "missing": 0, "extra": 0, "duplicates": 1}}, "drained_seconds": 1.0},
-        "connections": {"statuses": {"active": 6}, "reauth_reasons": {}, "connections": 6, "undecryptable": 0, "not_honoured": 0},
+        "events": {
+            "rows": {"slack": {"sent": 3, "missing": 0, "extra": 0, "duplicates": 1}},
+            "drained_seconds": 1.0,
+            "abandoned": 0,
+        },
+        "connections": {
+            "statuses": {"active": 6},
+            "reauth_reasons": {},
+            "connections": 6,
+            "undecryptable": 0,
+            "not_honoured": 0,
+            "cooling_down": 1,
+        },
         "injection": {"injected": {"google.token": {"503": 2}}, "calls": {"google.token": 40}},
         "passed": True,
     }
@@ -57,4 +70,17 @@ def test_the_summary_has_a_row_per_phase_and_the_fault_section():
     assert "| sustained | 30 | 50 | 50.0 | 1500 | 100.00 | 20 | 20 | 20 | ≥ 99.9%, p95 ≤ 100 ms | yes |" in text
     assert "| peak | 6 | 100 | 100.0 | 600 | 100.00 | 400 | 400 | 400 | ≥ 99.9%, p99 ≤ 250 ms | no (p99 400 > 250 ms) |" in text
     assert "| google.token | 40 | 2 | 0 | 0 |" in text and "| slack | 3 | 0 | 0 | 1 |" in text
-    assert "Verdict: no event lost" in text
+    assert "still in a refresh cooldown after a failed refresh: 1" in text and "Verdict: no event lost" in text
+
+
+def test_retryable_failures_are_counted_from_the_host_log(tmp_path):
+    log = tmp_path / "host.log"
+    lines = [
+        {"message": "retryable failure; message will be redelivered", "function": "gmail_worker", "errorCode": "in_flight"},
+        {"message": "retryable failure; message will be redelivered", "function": "gmail_worker", "errorCode": "in_flight"},
+        {"message": "webhook handed off"},
+    ]
+    log.write_text("\n".join(json.dumps(line) for line in lines) + "\nnot json\n")
+    failures = report.retryable_failures(log)
+    assert report.failure_lines(failures) == ["- gmail_worker: 2 retryable failures (in_flight 2), each one redelivered."]
+    assert report.retryable_failures(tmp_path / "missing.log") == {}
