@@ -72,6 +72,7 @@ def main() -> int:
     parser.add_argument("--faults", action="store_true", help="the providers answer 503, 429 and slowly throughout")
     parser.add_argument("--users", type=int, default=48, help="seeded users, each with Slack, Gmail and Calendar")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "load-report")
+    parser.add_argument("--workers", type=int, default=1, help="host processes (gunicorn workers) serving the functions")
     args = parser.parse_args()
     if args.scale <= 0 or args.users < 2:
         parser.error("--scale must be positive and --users at least 2")
@@ -88,10 +89,11 @@ def main() -> int:
         "scale": args.scale,
         "users": args.users,
         "faults": args.faults,
+        "workers": args.workers,
     }
 
     print(f"Starting the stack (logs in {out / 'logs'})...", flush=True)
-    stack = Stack(log_dir=out / "logs")
+    stack = Stack(log_dir=out / "logs", extra_env={"WORKERS": str(args.workers)})
     try:
         adopt_settings(stack)
         _prepare(stack, args.faults)

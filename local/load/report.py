@@ -181,7 +181,8 @@ def render(run: dict, phases: tuple[Phase, ...], samples: list, checks: dict | N
         f"# Load run {title}",
         "",
         f"{run['date']}, {run['machine']}; profile scale {run['scale']}, {run['users']} seeded users "
-        f"(each with Slack, Gmail and Calendar connected). Locust's report with its charts: `locust.html`.",
+        f"(each with Slack, Gmail and Calendar connected), every function on one host with {run.get('workers', 1)} "
+        "worker process(es). Locust's report with its charts: `locust.html`.",
         "",
         *(
             [f"**{run['generator_errors']} scenarios failed inside the load generator** (see `locust_exceptions.csv`).", ""]
