@@ -36,6 +36,7 @@ CALENDAR_USERS = [u for u in USERS if u["role"] == "calendar"]
 TOKEN_READ_USERS = [u for u in USERS if u["role"] == "token_read"]
 SERVICES = ("slack", "gmail", "calendar")
 
+SPAWN_RATE = 10000  # users started or stopped a second when the count changes
 RATE_PER_USER = 0.5  # scenarios a second per simulated user: a 2 s period leaves room for slow answers
 REDELIVERY_BACKOFF = (1.0, 10.0)  # local/pubsub_setup.py's retry policy: minimum and maximum backoff
 REDELIVERIES = 15
@@ -54,7 +55,8 @@ class ProfileShape(LoadTestShape):
         now = profile.at(PHASES, self.get_run_time())
         if now is None:
             return None
-        return max(1, math.ceil(now[1] / RATE_PER_USER)), 100
+        # All at once: a gradual ramp-down keeps the users it has not reached yet starting scenarios.
+        return max(1, math.ceil(now[1] / RATE_PER_USER)), SPAWN_RATE
 
 
 @events.init.add_listener
