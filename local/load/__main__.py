@@ -35,10 +35,15 @@ STOP_TIMEOUT = 90  # users finish the scenario they are in (a redelivery include
 
 
 def _machine() -> str:
-    meminfo = pathlib.Path("/proc/meminfo").read_text().splitlines()
-    memory_kib = next((int(line.split()[1]) for line in meminfo if line.startswith("MemTotal")), 0)
+    """What the README's table needs to say about where it ran (Linux: /proc)."""
+    info = {}
+    for name in ("meminfo", "cpuinfo"):
+        for line in pathlib.Path(f"/proc/{name}").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    memory_gib = int(info.get("MemTotal", "0 kB").split()[0]) / 2**20
     return (
-        f"{os.cpu_count()} cores, {memory_kib / 2**20:.0f} GiB, {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} cores ({info.get('model name', platform.machine())}), {memory_gib:.0f} GiB, "
         f"load average {os.getloadavg()[0]:.1f} at start"
     )
 

@@ -98,7 +98,9 @@ def one_at_a_time(users: list[dict]):
 
 
 def sent(kind: str, uid: str, event_id: str) -> None:
-    """An event the gateway owes an effect for (or, for kind *-duplicate, must not act on twice)."""
+    """A ledger line: an event the gateway owes an effect for (kind slack, gmail or calendar), a second
+    delivery of one that must have no second effect (slack-duplicate, gmail-duplicate), or a push
+    given up after every redelivery (abandoned)."""
     _ledger.write(json.dumps({"kind": kind, "uid": uid, "id": event_id}) + "\n")
 
 
