@@ -13,6 +13,8 @@ help:
 	@echo "make test     run the whole test suite against the emulators"
 	@echo "make lint     ruff and terraform fmt -check"
 	@echo "make package  build dist/<function>.zip bundles"
+	@echo "make bench    hot paths and cold starts against a bare hello, refresh job (own stack)"
+	@echo "make load     Locust load profile, fault checks, report in load-report/ (LOAD_ARGS=\"--scale 0.1 --faults\")"
 	@echo "make browser  install Debian's chromium for the console tests (make test does)"
 	@echo "make lock     re-pin constraints.txt from requirements*.txt"
 
@@ -56,7 +58,10 @@ lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Full transitive lock for the dev/test environment (pip freeze). Regenerate with: make lock' > constraints.txt
 
 clean:
-	rm -rf $(VENV) dist .local .pytest_cache .ruff_cache
+	rm -rf $(VENV) dist .local .pytest_cache .ruff_cache load-report
 
 bench: setup
 	$(PY) -m local.bench
+
+load: setup
+	$(PY) -m local.load $(LOAD_ARGS)

@@ -1,11 +1,12 @@
 """`make bench`: the figures the README records, measured on a stack of its own (fresh emulators
 on free ports, the sandbox as provider). Prints a table; asserts nothing.
 
-Sections: the token read hot path; the scheduled refresh job refreshing due connections, and how
-its run time grows with the connections due against the connections stored."""
+Sections (BENCH_ONLY=hot|cold|tokens runs one): the hot paths over HTTP as ratios to a bare
+functions-framework hello (local/bench_hot.py); cold start per function against hello's
+(local/bench_cold.py); the token read in process; the scheduled refresh job refreshing due
+connections, and how its run time grows with the connections due against the connections stored."""
 
 import datetime
-import json
 import os
 import pathlib
 import statistics
@@ -15,23 +16,22 @@ import time
 
 import requests
 
-from local.stack import Stack
+from common.secrets import get_secret
+from local.bench_cold import bench_cold_starts
+from local.bench_hot import bench_hot_paths
+from local.bench_hot import print_table as print_hot_paths
+from local.catalog import load_catalog
+from local.stack import Stack, adopt_settings
 
 NOT_DUE = int(os.environ.get("BENCH_NOT_DUE", "100000"))
 DUE_SMALL, DUE_LARGE = 1000, int(os.environ.get("BENCH_DUE", "10000"))
 HOT_PATH_CALLS = 2000
+COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "3"))
 
 
 def _use_stack_env(stack: Stack) -> None:
-    from common.clients import reset_clients
-    from common.crypto import reset_cipher
-    from common.settings import SETTINGS, reset_settings
-
-    os.environ.update({s.name: stack.env[s.name] for s in SETTINGS if s.name in stack.env})
     os.environ.update(REFRESH_JOB_BUDGET_SECONDS="3000", REFRESH_JOB_CONCURRENCY=os.environ.get("REFRESH_JOB_CONCURRENCY", "16"))
-    reset_settings()
-    reset_clients()
-    reset_cipher()
+    adopt_settings(stack)
 
 
 def _seed(stack: Stack, service: str, count: int, uid_prefix: str, due: bool) -> list[str]:
@@ -132,41 +132,6 @@ def bench_refresh_job(stack: Stack) -> list:
     return rows
 
 
-WEBHOOK_REQUESTS, WEBHOOK_CONCURRENCY = int(os.environ.get("BENCH_WEBHOOK_REQUESTS", "2000")), 16
-
-
-def bench_webhooks(stack: Stack, folder: pathlib.Path) -> list:
-    """Slack event acknowledgement (verify, dedupe, publish, ack) against the bare hello."""
-    from local.bench_http import HelloHost, measure
-    from tests.slack_helpers import event_envelope, signed
-
-    hello = HelloHost(folder, stack.env)
-    try:
-        measure(lambda session, i: session.get(hello.url, timeout=30).status_code, 200, WEBHOOK_CONCURRENCY)  # warm-up
-        baseline = measure(
-            lambda session, i: session.get(hello.url, timeout=30).status_code, WEBHOOK_REQUESTS, WEBHOOK_CONCURRENCY
-        )
-    finally:
-        hello.stop()
-    run = f"{time.time():.0f}"
-
-    def slack_event(session, i):
-        body = json.dumps(event_envelope(f"EvBench{run}{i}", {"type": "message", "user": "U0NOBODY", "text": "hi"})).encode()
-        return session.post(
-            f"{stack.api_url}/api/v1/webhooks/slack/events",
-            data=body,
-            timeout=30,
-            headers={"Content-Type": "application/json", **signed(body)},
-        ).status_code
-
-    measure(slack_event, 200, WEBHOOK_CONCURRENCY)  # warm-up
-    slack = measure(slack_event, WEBHOOK_REQUESTS, WEBHOOK_CONCURRENCY)
-    return [
-        ("bare functions-framework hello", baseline, 1.0),
-        ("Slack event ack (signed, deduped, published)", slack, slack["p50"] / baseline["p50"]),
-    ]
-
-
 def main() -> int:
     with tempfile.TemporaryDirectory() as logs:
         # The load here is one workspace and one user: the limits would measure themselves, not the paths.
@@ -184,17 +149,21 @@ def main() -> int:
             _use_stack_env(stack)
             print(f"Benchmarks (machine: {os.cpu_count()} cores)", flush=True)
             only = os.environ.get("BENCH_ONLY", "")
-            webhook_rows = bench_webhooks(stack, pathlib.Path(logs)) if only in ("", "webhooks") else []
+            folder = pathlib.Path(logs)
+            hot_rows = (
+                bench_hot_paths(stack, folder, get_secret("SLACK_SIGNING_SECRET")) if only in ("", "hot", "webhooks") else []
+            )
+            cold_rows = bench_cold_starts(load_catalog(), folder, stack.env, COLD_RUNS) if only in ("", "cold") else []
             lines = bench_hot_path(stack) if only in ("", "tokens") else []
             rows = bench_refresh_job(stack) if only in ("", "tokens") else []
         finally:
             stack.stop()
-    print(f"\n## Webhook acknowledgement ({WEBHOOK_REQUESTS} requests, {WEBHOOK_CONCURRENCY} concurrent, one host process)\n")
-    print("| endpoint | ok | failed | p50 ms | p99 ms | req/s | p50 ratio to hello |")
-    print("|---|---|---|---|---|---|---|")
-    for name, result, ratio in webhook_rows:
-        figures = f"{result['ok']} | {result['failed']} | {result['p50']:.1f} | {result['p99']:.1f} | {result['rps']:.0f}"
-        print(f"| {name} | {figures} | {ratio:.1f}x |")
+    print_hot_paths(hot_rows)
+    print(f"\n## Cold start: process start to first answered request (median of {COLD_RUNS})\n")
+    print("| function | trigger | median ms | fastest ms | ratio to hello |")
+    print("|---|---|---|---|---|")
+    for name, kind, median, fastest in cold_rows:
+        print(f"| {name} | {kind} | {median:.0f} | {fastest:.0f} | {median / cold_rows[0][2]:.1f}x |")
     print("\n## Token manager")
     for line in lines:
         print(f"- {line}")

@@ -1,5 +1,6 @@
-"""HTTP latency under concurrent load, and a bare functions-framework hello served the same way
-(one gunicorn worker, the same threads) as the yardstick the README's ratios are taken against."""
+"""HTTP latency under concurrent load, and single functions served the way the local host serves
+every function (one gunicorn worker, the same threads): a bare functions-framework hello, the
+yardstick the README's ratios are taken against, and a token read through the token manager."""
 
 import concurrent.futures
 import json
@@ -23,19 +24,35 @@ def hello(request):
 """
 
 
-class HelloHost:
-    """A host process serving only the bare hello function at /hello."""
+# The token manager's read alone (one Firestore read, one AES-GCM decryption) behind the same server
+# as hello: no endpoint hands out tokens, so this function exists only in the benchmark.
+TOKEN_READ = """
+import functions_framework
 
-    def __init__(self, folder: pathlib.Path, env: dict):
-        (folder / "hello").mkdir(parents=True, exist_ok=True)
-        (folder / "hello" / "main.py").write_text(textwrap.dedent(HELLO))
-        catalog = folder / "catalog.json"
+from common.tokens import get_access_token
+
+
+@functions_framework.http
+def token_read(request):
+    get_access_token(request.args["uid"], request.args["service"])
+    return "read"
+"""
+
+
+class FunctionHost:
+    """A host process serving one function, written from `source`, at /<name>."""
+
+    def __init__(self, folder: pathlib.Path, env: dict, name: str, source: str):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        (folder / name / "main.py").write_text(textwrap.dedent(source))
+        catalog = folder / f"{name}.json"
         catalog.write_text(
-            json.dumps({"hello": {"entry_point": "hello", "http": {"routes": [{"path": "/hello", "methods": ["GET"]}]}}})
+            json.dumps({name: {"entry_point": name, "http": {"routes": [{"path": f"/{name}", "methods": ["GET"]}]}}})
         )
+        self.name = name
         self.port = free_port()
         self.child = Child(
-            "hello",
+            name,
             [
                 sys.executable,
                 "-m",
@@ -47,18 +64,26 @@ class HelloHost:
                 "--functions-dir",
                 str(folder),
             ],
-            folder / "hello.log",
+            folder / f"{name}.log",
             env=env,
             cwd=pathlib.Path(__file__).resolve().parent.parent,
         )
-        wait_until(lambda: requests.get(self.url, timeout=2).ok, 60, self.child, "hello host")
+        wait_until(lambda: requests.get(self.url, timeout=2).status_code > 0, 60, self.child, f"{name} host")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hello"
+        return f"http://127.0.0.1:{self.port}/{self.name}"
 
     def stop(self) -> None:
         self.child.stop()
+
+
+def hello_host(folder: pathlib.Path, env: dict) -> FunctionHost:
+    return FunctionHost(folder, env, "hello", HELLO)
+
+
+def token_read_host(folder: pathlib.Path, env: dict) -> FunctionHost:
+    return FunctionHost(folder, env, "token_read", TOKEN_READ)
 
 
 def percentile(samples: list[float], fraction: float) -> float:

@@ -59,15 +59,18 @@ def _envelope(start_response, status: str, code: str, message: str):
 
 
 class _Gunicorn(gunicorn.app.base.BaseApplication):
-    """gunicorn with functions-framework's production settings: one worker, threaded."""
+    """gunicorn with functions-framework's production settings: one worker (WORKERS for more), threaded."""
 
     def __init__(self, app, port: int):
         self.application = app
         self.options = {
             "bind": f"127.0.0.1:{port}",
-            "workers": 1,
+            "workers": int(os.environ.get("WORKERS", 1)),
             "threads": int(os.environ.get("THREADS", (os.cpu_count() or 1) * 4)),
             "timeout": 0,
+            # An idle client connection stays open, as behind Google's front end; gunicorn's 2 s default
+            # closes it just as a client that paces its requests ~2 s apart reuses it (a failed POST).
+            "keepalive": 75,
             "loglevel": "warning",
             "limit_request_line": 0,
         }

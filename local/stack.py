@@ -18,6 +18,19 @@ LOG_DIR = ROOT / ".local" / "logs"
 START_TIMEOUT = 60
 
 
+def adopt_settings(stack: "Stack") -> None:
+    """Point this process's settings, clients and cipher at the stack, for tools (bench, load) that
+    read Firestore or call common code directly."""
+    from common.clients import reset_clients
+    from common.crypto import reset_cipher
+    from common.settings import SETTINGS, reset_settings
+
+    os.environ.update({s.name: stack.env[s.name] for s in SETTINGS if s.name in stack.env})
+    reset_settings()
+    reset_clients()
+    reset_cipher()
+
+
 def _require_free(port: int, setting: str) -> int:
     if not port_is_free(port):
         raise RuntimeError(f"port {port} is in use: free it or set {setting} to another port")

@@ -1,7 +1,9 @@
 """Many consented grants at once, for benchmarks and load runs that need thousands of connections
-without driving thousands of consent pages."""
+without driving thousands of consent pages; and the provider's view of many tokens at once, so a
+load run can show that every stored token still works."""
 
 import secrets
+import time
 
 import flask
 
@@ -33,3 +35,21 @@ def register(app: flask.Flask, state: SandboxState) -> None:
             )
             minted.append({"account": account, "access_token": access, "refresh_token": refresh})
         return flask.jsonify(minted)
+
+    @app.post("/_sandbox/introspect")
+    def sandbox_introspect():
+        """{"tokens": [...]} -> [{"kind": "access"|"refresh"|null, "state": "live"|"expired"|"unknown"}], in order.
+        A spent (rotated) or revoked refresh token is unknown: the provider no longer honours it."""
+        tokens = (flask.request.get_json(force=True) or {}).get("tokens")
+        if not isinstance(tokens, list):
+            return flask.jsonify({"error": "tokens must be a list"}), 400
+        now, answers = time.time(), []
+        with state.lock:
+            for token in tokens:
+                record = state.tokens.get(token) if isinstance(token, str) else None
+                if record is None:
+                    answers.append({"kind": None, "state": "unknown"})
+                else:
+                    expired = record["expires_at"] is not None and record["expires_at"] <= now
+                    answers.append({"kind": record["kind"], "state": "expired" if expired else "live"})
+        return flask.jsonify(answers)

@@ -1,6 +1,7 @@
 """Google Calendar's events.watch, channels.stop and events.list with sync tokens (and 410 Gone for
 an expired one), plus a test hook that changes an event and sends the channel notification to the
-watch address exactly as Google does (a bodiless POST with the X-Goog-* headers)."""
+watch address exactly as Google does (a bodiless POST with the X-Goog-* headers), or hands the
+notification back so that a load generator sends (and times) it."""
 
 import contextlib
 import secrets
@@ -21,7 +22,8 @@ def _calendar(state: SandboxState, email: str) -> dict:
     return state.calendars.setdefault(email, {"seq": 0, "events": {}, "oldest_token": 0, "resource_id": secrets.token_hex(10)})
 
 
-def _notify(channel: dict, state: str, number: int) -> None:
+def _headers(channel: dict, state: str, number: int) -> dict:
+    """The X-Goog-* headers of one channel notification."""
     headers = {
         "X-Goog-Channel-ID": channel["id"],
         "X-Goog-Resource-ID": channel["resourceId"],
@@ -32,8 +34,12 @@ def _notify(channel: dict, state: str, number: int) -> None:
     }
     if channel.get("token"):
         headers["X-Goog-Channel-Token"] = channel["token"]
+    return headers
+
+
+def _notify(channel: dict, state: str, number: int) -> None:
     with contextlib.suppress(requests.RequestException):  # Google does not care whether the receiver was up
-        requests.post(channel["address"], headers=headers, timeout=10)
+        requests.post(channel["address"], headers=_headers(channel, state, number), timeout=10)
 
 
 def register(app: flask.Flask, state: SandboxState) -> None:
@@ -115,7 +121,9 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.post("/_sandbox/calendar/change")
     def sandbox_calendar_change():
-        """{"email", "action": create|update|cancel, "eventId"?, "summary"?}: change an event, then notify every channel."""
+        """{"email", "action": create|update|cancel, "eventId"?, "summary"?, "notify": true}: change an event,
+        then notify every channel; with "notify": false, the notifications come back in the reply instead
+        ({"address", "headers"} each), for the caller to deliver."""
         body = flask.request.get_json(force=True)
         email = body["email"].lower()
         with state.lock:
@@ -140,8 +148,12 @@ def register(app: flask.Flask, state: SandboxState) -> None:
             channels = [c for c in state.channels.values() if c["email"] == email]
             for channel in channels:
                 channel["number"] += 1
-        for channel in channels:
-            _notify(channel, "exists", channel["number"])
+            numbered = [(channel, channel["number"]) for channel in channels]
+        if not body.get("notify", True):
+            pending = [{"address": c["address"], "headers": _headers(c, "exists", n)} for c, n in numbered]
+            return flask.jsonify({"eventId": event_id, "notified": 0, "notifications": pending})
+        for channel, number in numbered:
+            _notify(channel, "exists", number)
         return flask.jsonify({"eventId": event_id, "notified": len(channels)})
 
     @app.post("/_sandbox/calendar/expire-sync-tokens")

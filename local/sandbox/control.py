@@ -1,9 +1,11 @@
 """What tests and load runs steer the sandbox with, over HTTP: per-endpoint call counters, queued
-faults (next N calls answer a given status/body/headers, optionally after a delay), behaviour
+faults (next N calls answer a given status/body/headers, optionally after a delay), standing faults
+(each call has a given chance of one, for load runs) with a count of those served, behaviour
 switches, and a reset. Every provider route is wrapped by `provider_route`."""
 
 import copy
 import functools
+import random
 import threading
 import time
 
@@ -26,7 +28,9 @@ class SandboxState:
     def reset(self) -> None:
         with self.lock:
             self.calls: dict[str, int] = {}
-            self.faults: dict[str, list[dict]] = {}
+            self.faults: dict[str, list[dict]] = {}  # queued: the next calls answer these, in order
+            self.standing: dict[str, list[dict]] = {}  # each call meets one of these with its `rate`
+            self.injected: dict[str, dict[str, int]] = {}  # faults served, by endpoint and kind
             self.config = copy.deepcopy(DEFAULT_CONFIG)
             self.pending: dict[str, dict] = {}  # consent requests shown, by id
             self.codes: dict[str, dict] = {}  # authorization codes, single use
@@ -42,13 +46,23 @@ class SandboxState:
         with self.lock:
             self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
             queue = self.faults.get(endpoint) or []
-            if not queue:
-                return None
-            fault = queue[0]
-            fault["count"] -= 1
-            if fault["count"] <= 0:
-                queue.pop(0)
+            if queue:
+                fault = queue[0]
+                fault["count"] -= 1
+                if fault["count"] <= 0:
+                    queue.pop(0)
+            else:
+                fault = next((f for f in self.standing.get(endpoint, []) if random.random() < f["rate"]), None)
+            if fault:
+                kinds = self.injected.setdefault(endpoint, {})
+                kind = fault_kind(fault)
+                kinds[kind] = kinds.get(kind, 0) + 1
             return fault
+
+
+def fault_kind(fault: dict) -> str:
+    """How a fault is counted: its status, "latency" for a delay alone."""
+    return str(fault["status"]) if fault.get("status") else "latency"
 
 
 def provider_route(state: SandboxState, endpoint: str):
@@ -89,13 +103,35 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.post("/_sandbox/faults")
     def sandbox_add_fault():
-        """{"endpoint": "google.token", "count": 2, "status": 503, "body": {...}, "headers": {...}, "delay": 0.5}"""
+        """{"endpoint": "google.token", "count": 2, "status": 503, "body": {...}, "headers": {...}, "delay": 0.5}
+        queues a fault for the next `count` calls; with "rate": 0.05 instead of a count, every call
+        meets it with that chance until the faults are cleared."""
         fault = flask.request.get_json(force=True)
         if not isinstance(fault, dict) or not fault.get("endpoint") or not (fault.get("status") or fault.get("delay")):
             return flask.jsonify({"error": "endpoint and status or delay are required"}), 400
-        fault.setdefault("count", 1)
+        rate = fault.get("rate")
+        if rate is not None and not (isinstance(rate, (int, float)) and 0 < rate <= 1):
+            return flask.jsonify({"error": "rate must be in (0, 1]"}), 400
         with state.lock:
-            state.faults.setdefault(fault.pop("endpoint"), []).append(fault)
+            if rate is None:
+                fault.setdefault("count", 1)
+                state.faults.setdefault(fault.pop("endpoint"), []).append(fault)
+            else:
+                state.standing.setdefault(fault.pop("endpoint"), []).append(fault)
+        return "", 204
+
+    @app.get("/_sandbox/faults")
+    def sandbox_faults():
+        """The faults served so far ({endpoint: {kind: count}}), and those still queued or standing."""
+        with state.lock:
+            return flask.jsonify({"injected": state.injected, "queued": state.faults, "standing": state.standing})
+
+    @app.delete("/_sandbox/faults")
+    def sandbox_clear_faults():
+        """The provider recovers: no more faults (the counts of those served are kept)."""
+        with state.lock:
+            state.faults.clear()
+            state.standing.clear()
         return "", 204
 
     @app.patch("/_sandbox/config")

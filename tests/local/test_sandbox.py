@@ -91,6 +91,46 @@ def test_faults_queue_and_counters(sandbox):
     assert sandbox.post("/_sandbox/faults", json={"endpoint": "google.token"}).status_code == 400
 
 
+def test_standing_faults_meet_every_call_at_their_rate_and_are_counted(sandbox):
+    assert sandbox.post("/_sandbox/faults", json={"endpoint": "google.token", "rate": 0, "status": 503}).status_code == 400
+    unavailable = {"endpoint": "google.token", "rate": 1, "status": 503, "body": {"error": "temporarily_unavailable"}}
+    sandbox.post("/_sandbox/faults", json=unavailable).raise_for_status()
+    sandbox.post("/_sandbox/faults", json={"endpoint": "google.userinfo", "rate": 1, "delay": 0.01}).raise_for_status()
+    assert [sandbox.post("/token", data={}).status_code for _ in range(3)] == [503, 503, 503]
+    assert sandbox.get("/v1/userinfo").status_code == 401  # late, then the real answer
+    assert sandbox.get("/_sandbox/faults").json()["injected"] == {"google.token": {"503": 3}, "google.userinfo": {"latency": 1}}
+    sandbox.delete("/_sandbox/faults").raise_for_status()
+    assert sandbox.post("/token", data={}).status_code == 401
+    assert sandbox.get("/_sandbox/faults").json()["injected"]["google.token"] == {"503": 3}
+
+
+def test_introspect_says_which_tokens_the_provider_still_honours(sandbox):
+    (google,) = sandbox.post("/_sandbox/mint", json={"family": "google", "count": 1}).json()
+    (slack,) = sandbox.post("/_sandbox/mint", json={"family": "slack", "count": 1}).json()
+    sandbox.post("/_sandbox/expire", json={"token": google["access_token"]}).raise_for_status()
+    rotated = sandbox.post(
+        "/api/oauth.v2.access", auth=SLACK_AUTH, data={"grant_type": "refresh_token", "refresh_token": slack["refresh_token"]}
+    ).json()
+    tokens = [google["access_token"], google["refresh_token"], slack["refresh_token"], rotated["refresh_token"], "ya29.nope"]
+    assert [(a["kind"], a["state"]) for a in sandbox.post("/_sandbox/introspect", json={"tokens": tokens}).json()] == [
+        ("access", "expired"),
+        ("refresh", "live"),
+        (None, "unknown"),  # spent by the rotation
+        ("refresh", "live"),
+        (None, "unknown"),
+    ]
+
+
+def test_a_calendar_change_can_hand_its_notification_back(user, sandbox, api):
+    assert connect(user("alice"), "calendar")["outcome"] == "success"
+    change = sandbox.post("/_sandbox/calendar/change", json={"email": "alice@example.com", "notify": False}).json()
+    (notification,) = change["notifications"]
+    assert notification["address"] == f"{api.base_url}/api/v1/webhooks/calendar/push"
+    assert notification["headers"]["X-Goog-Resource-State"] == "exists" and notification["headers"]["X-Goog-Channel-Token"]
+    reply = api.post("/api/v1/webhooks/calendar/push", headers=notification["headers"])
+    assert reply.status_code == 200 and reply.json()["data"] == {"queued": True}
+
+
 def test_google_gives_a_refresh_token_only_for_offline_access(sandbox):
     import re
     import urllib.parse

@@ -1,0 +1,149 @@
+"""`make load`: Locust against the whole local stack, following the profile of issue 9, then a check
+of what the gateway owes, and a report in load-report/.
+
+    python -m local.load [--scale 0.1] [--faults] [--users 48] [--out load-report]
+
+The run starts its own stack, the one `make dev` runs (emulators, sandbox, every function on one
+host) but on free ports and with an empty database: a run resets sandbox state, turns faults on and
+seeds users, none of which should touch a developer's `make dev` session, and results are only
+comparable from the same starting point. Steps: seed users through the real OAuth flow; run Locust
+headless (`locust.html` with its charts, `locust_*.csv`, and our per-request samples); stop the
+faults; wait for the asynchronous work to drain; check effects, tokens and connections; write
+`summary.md`. Exit status 1 when an event was lost or doubled, or a token or connection is broken;
+missed latency targets are reported, not failed (they depend on the machine)."""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+import requests
+
+from common.secrets import get_secret
+from local.catalog import ROOT
+from local.load import faults, profile, report, seed, verify
+from local.stack import Stack, adopt_settings
+
+DRAIN_SECONDS = 240  # covers Pub/Sub's backoff (10 s at most) and a refresh cooldown (60 s)
+STOP_TIMEOUT = 90  # users finish the scenario they are in (a redelivery included) before Locust quits
+
+
+def _machine() -> str:
+    """What the README's table needs to say about where it ran (Linux: /proc)."""
+    info = {}
+    for name in ("meminfo", "cpuinfo"):
+        for line in pathlib.Path(f"/proc/{name}").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    memory_gib = int(info.get("MemTotal", "0 kB").split()[0]) / 2**20
+    return (
+        f"{os.cpu_count()} cores ({info.get('model name', platform.machine())}), {memory_gib:.0f} GiB, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
+
+
+def _prepare(stack: Stack, with_faults: bool) -> None:
+    from common.clients import firestore_client
+    from common.flags import AUTO_SYNC_FLAG, FLAGS
+    from common.flags import seed as seed_flags
+
+    seed_flags()
+    # Every seeded user syncs (the default is a 50% rollout): every notification then owes an effect.
+    firestore_client().collection(FLAGS).document(AUTO_SYNC_FLAG).set({"rollout": 100, "overrides": {}})
+    if with_faults:
+        faults.shorten_google_tokens(stack.sandbox_url)
+
+
+def _run_locust(stack: Stack, config_path: pathlib.Path, out: pathlib.Path, seconds: float) -> None:
+    command = [
+        *(sys.executable, "-m", "locust", "-f", str(ROOT / "local" / "load" / "locustfile.py")),
+        *("--headless", "--host", stack.api_url, "--only-summary", "--loglevel", "WARNING"),
+        *("--html", str(out / "locust.html"), "--csv", str(out / "locust"), "--exit-code-on-error", "0"),
+        *("--stop-timeout", str(STOP_TIMEOUT)),
+    ]
+    env = {**os.environ, "LOAD_CONFIG": str(config_path)}
+    subprocess.run(command, env=env, cwd=ROOT, check=True, timeout=seconds + STOP_TIMEOUT + 120)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Load test of the local stack (issue 9's profile)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every phase's duration (0.1: a one-minute run)")
+    parser.add_argument("--faults", action="store_true", help="the providers answer 503, 429 and slowly throughout")
+    parser.add_argument("--users", type=int, default=48, help="seeded users, each with Slack, Gmail and Calendar")
+    parser.add_argument("--out", type=pathlib.Path, default=ROOT / "load-report")
+    parser.add_argument("--workers", type=int, default=1, help="host processes (gunicorn workers) serving the functions")
+    args = parser.parse_args()
+    if args.scale <= 0 or args.users < 2:
+        parser.error("--scale must be positive and --users at least 2")
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("samples.csv", "ledger.jsonl", "config.json", "summary.md"):
+        (out / stale).unlink(missing_ok=True)
+    shutil.rmtree(out / "logs", ignore_errors=True)
+    phases = profile.scaled(args.scale)
+    run_seconds = sum(p.seconds for p in phases)
+    run = {
+        "date": datetime.date.today().isoformat(),
+        "machine": _machine(),
+        "scale": args.scale,
+        "users": args.users,
+        "faults": args.faults,
+        "workers": args.workers,
+    }
+
+    print(f"Starting the stack (logs in {out / 'logs'})...", flush=True)
+    stack = Stack(log_dir=out / "logs", extra_env={"WORKERS": str(args.workers)})
+    try:
+        adopt_settings(stack)
+        _prepare(stack, args.faults)
+        started = time.monotonic()
+        users = seed.seed_users(
+            stack.api_url, stack.sandbox_url, stack.env["OAUTH_SUCCESS_URL"], f"{time.time():.0f}", args.users
+        )
+        print(f"Seeded {len(users)} users in {time.monotonic() - started:.0f}s", flush=True)
+        config = {
+            "scale": args.scale,
+            "sandbox": stack.sandbox_url,
+            "signingSecret": get_secret("SLACK_SIGNING_SECRET"),
+            "users": users,
+            "samples": str(out / "samples.csv"),
+            "ledger": str(out / "ledger.jsonl"),
+        }
+        (out / "config.json").write_text(json.dumps(config))
+        (out / "ledger.jsonl").touch()
+        if args.faults:
+            faults.inject(stack.sandbox_url)
+        print(f"Running the profile for {run_seconds:.0f}s{' with faults' if args.faults else ''}...", flush=True)
+        requests.delete(f"{stack.sandbox_url}/_sandbox/calls", timeout=10).raise_for_status()
+        _run_locust(stack, out / "config.json", out, run_seconds)
+        injection = faults.recover(stack.sandbox_url)
+        print("Draining and checking...", flush=True)
+        uids = [u["uid"] for u in users]
+        events = verify.events_report(verify.read_ledger(out / "ledger.jsonl"), uids, DRAIN_SECONDS)
+        connections = verify.connections_report(uids, stack.sandbox_url)
+    finally:
+        stack.stop()
+        (out / "config.json").unlink(missing_ok=True)  # holds ID tokens and the signing secret
+    checks = {
+        "events": events,
+        "connections": connections,
+        "failures": report.retryable_failures(out / "logs" / "host.log"),
+        "passed": verify.passed(events, connections),
+    }
+    if args.faults:
+        checks["injection"] = injection
+    run["generator_errors"] = report.generator_errors(out / "locust_exceptions.csv")
+    summary, _ = report.render(run, phases, report.read_samples(out / "samples.csv"), checks)
+    (out / "summary.md").write_text(summary)
+    print("\n" + summary + f"\nReport: {out / 'summary.md'} and {out / 'locust.html'}")
+    return 0 if checks["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
