@@ -72,7 +72,14 @@ def _token_and_record(uid: str, service: str) -> tuple[str, dict]:
     expiring = lambda current: needs_refresh(current.get("expiresAt"), margin, utcnow())  # noqa: E731
     if not expiring(record):
         return _decrypt(uid, record, "access_token"), record
-    return refresh(uid, spec, record, still_needed=expiring)[0], record
+    try:
+        return refresh(uid, spec, record, still_needed=expiring)[0], record
+    except Unavailable:
+        # The refresh failed or is cooling down, but the token has not expired yet: use it rather
+        # than fail the caller (a 401 still gets call_with_token's forced refresh).
+        if not (record.get("expiresAt") and record["expiresAt"] > utcnow()):
+            raise
+        return _decrypt(uid, record, "access_token"), record
 
 
 def call_with_token(uid: str, service: str, call) -> tuple[object, dict]:

@@ -264,3 +264,16 @@ def test_a_refresh_does_not_overwrite_a_connection_changed_meanwhile(connected, 
         get_access_token("alice", "slack")
     assert conflict.value.code == "refresh_conflict"
     assert _doc("alice", "slack").get().to_dict()["refreshToken"] == replaced
+
+
+def test_a_token_not_yet_expired_is_used_when_its_refresh_fails(connected, sandbox, fast_settings):
+    connected("slack")
+    token = get_access_token("alice", "slack")
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=60)  # inside the 1800 s margin
+    _doc("alice", "slack").update({"expiresAt": soon})
+    sandbox.post("/_sandbox/faults", json={"endpoint": "slack.oauth.v2.access", "count": 3, "status": 500, "body": {}})
+    assert get_access_token("alice", "slack") == token  # the refresh failed three times; the token still works
+    record = _doc("alice", "slack").get().to_dict()
+    assert record["consecutiveFailures"] == 1 and record["cooldownUntil"] > datetime.datetime.now(datetime.UTC)
+    assert get_access_token("alice", "slack") == token  # cooling down: no provider call
+    assert _calls(sandbox, "slack.oauth.v2.access") == 3
