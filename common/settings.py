@@ -294,6 +294,12 @@ SETTINGS: tuple[Setting, ...] = (
         _seconds(599, 86400),
         "how long a webhook's id is remembered for deduplication (Slack retries for about 6 minutes)",
     ),
+    Setting(
+        "WEBHOOK_CLAIM_STALE_SECONDS",
+        "30",
+        _seconds(0, 600),
+        "age at which an unfinished webhook claim is taken to be a crashed handler's and is taken over",
+    ),
     Setting("WEBHOOK_MAX_BODY_BYTES", "524288", _count(1024, 10485760), "largest webhook body accepted (413 above it)"),
     Setting(
         "SLACK_EVENT_MAX_AGE_SECONDS",

@@ -14,7 +14,6 @@ from common.settings import get_settings
 from common.timeutil import utcnow
 
 COLLECTION = "webhook_dedup"
-STALE_PENDING_SECONDS = 30  # a pending claim this old belongs to a crashed request: take it over
 
 
 class Claim(enum.Enum):
@@ -46,7 +45,7 @@ def claim(key: str, kind: str) -> Claim:
         return claim(key, kind)
     if held.get("state") == "done":
         return Claim.DUPLICATE
-    if (now - held.get("createdAt")).total_seconds() < STALE_PENDING_SECONDS:
+    if (now - held.get("createdAt")).total_seconds() < get_settings().webhook_claim_stale_seconds:
         return Claim.IN_FLIGHT
     try:
         ref.update({"createdAt": now}, option=firestore_client().write_option(last_update_time=held.update_time))

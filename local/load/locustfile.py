@@ -36,7 +36,7 @@ CALENDAR_USERS = [u for u in USERS if u["role"] == "calendar"]
 TOKEN_READ_USERS = [u for u in USERS if u["role"] == "token_read"]
 SERVICES = ("slack", "gmail", "calendar")
 
-SPAWN_RATE = 10000  # users started or stopped a second when the count changes
+SPAWN_RATE = 100  # users started or stopped a second: the largest step (to peak) takes a second; Locust warns above 100
 RATE_PER_USER = 0.5  # scenarios a second per simulated user: a 2 s period leaves room for slow answers
 REDELIVERY_BACKOFF = (1.0, 10.0)  # local/pubsub_setup.py's retry policy: minimum and maximum backoff
 REDELIVERIES = 15

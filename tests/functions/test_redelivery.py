@@ -75,8 +75,8 @@ def test_a_calendar_notification_delivered_twice_leaves_the_same_events(api, use
 
 
 # A killed consumer leaves its claim on the notification pending; a redelivery takes it over once it
-# is this old (30 s in the code). The crash test's own host shortens it so the test stays short.
-CRASH_HOST = "import common.stores.dedup as dedup; dedup.STALE_PENDING_SECONDS = 2; from local.host import main; main()"
+# is WEBHOOK_CLAIM_STALE_SECONDS old (30 by default). The crash test's own host shortens it.
+STALE_CLAIM = {"WEBHOOK_CLAIM_STALE_SECONDS": "2"}
 
 
 def _worker_pids(master: int) -> set[int]:
@@ -100,9 +100,9 @@ def crash_host(stack, tmp_path):
     port = free_port()
     host = Child(
         "crash-host",
-        [sys.executable, "-c", CRASH_HOST, "--port", str(port), "--catalog", str(catalog)],
+        [sys.executable, "-m", "local.host", "--port", str(port), "--catalog", str(catalog)],
         tmp_path / "host.log",
-        env=stack.env,
+        env={**stack.env, **STALE_CLAIM},
         cwd=ROOT,
     )
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
