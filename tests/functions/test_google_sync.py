@@ -3,7 +3,6 @@ Pub/Sub emulator, Calendar's channel notifications to our endpoint, incremental 
 
 import datetime
 import time
-import uuid
 
 import pytest
 
@@ -18,16 +17,7 @@ def _state(uid: str, service: str) -> dict:
     return snapshot.to_dict() if snapshot.exists else {}
 
 
-@pytest.fixture
-def email():
-    """A mailbox of this test's own, so a notification still in flight from another test cannot land here."""
-    return f"alice-{uuid.uuid4().hex[:8]}@example.com"
-
-
-@pytest.fixture(autouse=True)
-def _auto_sync_for_alice(flag):
-    """integration_auto_sync is a 50% rollout that leaves alice out: these tests opt her in."""
-    flag("integration_auto_sync", overrides={"alice": True})
+pytestmark = pytest.mark.usefixtures("auto_sync_for_alice")
 
 
 @pytest.fixture

@@ -33,9 +33,7 @@ def _processed_by(stack, trace: str, function: str) -> bool:
     return any(e["message"] == "message processed" and e.get("function") == function for e in _host_lines(stack, trace))
 
 
-@pytest.fixture(autouse=True)
-def _auto_sync_for_alice(flag):
-    flag("integration_auto_sync", overrides={"alice": True})
+pytestmark = pytest.mark.usefixtures("auto_sync_for_alice")
 
 
 def test_a_calendar_notification_keeps_its_trace_through_pubsub(user, api, sandbox, stack):

@@ -21,15 +21,7 @@ from tests.functions.test_oauth_flow import connect
 from tests.helpers import user_docs, wait_for
 from tests.slack_helpers import event_envelope
 
-
-@pytest.fixture
-def email():
-    return f"alice-{uuid.uuid4().hex[:8]}@example.com"
-
-
-@pytest.fixture(autouse=True)
-def _auto_sync_for_alice(flag):
-    flag("integration_auto_sync", overrides={"alice": True})
+pytestmark = pytest.mark.usefixtures("auto_sync_for_alice")
 
 
 def _deliver_twice(api, consumer: str, payload: dict, attributes: dict | None = None) -> list[int]:
