@@ -56,6 +56,11 @@ def _history_id(value) -> int:
     return int(value)
 
 
+def notification_key(email: str, history_id: int) -> str:
+    """The dedup key of one Gmail notification (the mailbox is hashed: no address in a document id)."""
+    return f"gmail-{hashlib.sha256(email.lower().encode()).hexdigest()[:24]}-{history_id}"
+
+
 def handle_notification(payload: dict) -> str:
     """What a notification led to: no_user, stale, duplicate, synced or full_sync. Concurrent copies
     of one notification are claimed in the dedup store, so only one of them syncs."""
@@ -73,7 +78,7 @@ def handle_notification(payload: dict) -> str:
     cursor = sync_state.get_state(uid, SERVICE).get("historyId")
     if cursor is not None and notified <= cursor:
         return "stale"
-    key = f"gmail-{hashlib.sha256(email.lower().encode()).hexdigest()[:24]}-{notified}"
+    key = notification_key(email, notified)
     claimed = dedup.claim(key, "gmail_notification")
     if claimed is dedup.Claim.DUPLICATE:
         return "duplicate"

@@ -150,9 +150,7 @@ def main() -> int:
             print(f"Benchmarks (machine: {os.cpu_count()} cores)", flush=True)
             only = os.environ.get("BENCH_ONLY", "")
             folder = pathlib.Path(logs)
-            hot_rows = (
-                bench_hot_paths(stack, folder, get_secret("SLACK_SIGNING_SECRET")) if only in ("", "hot", "webhooks") else []
-            )
+            hot_rows = bench_hot_paths(stack, folder, get_secret("SLACK_SIGNING_SECRET")) if only in ("", "hot") else []
             cold_rows = bench_cold_starts(load_catalog(), folder, stack.env, COLD_RUNS) if only in ("", "cold") else []
             lines = bench_hot_path(stack) if only in ("", "tokens") else []
             rows = bench_refresh_job(stack) if only in ("", "tokens") else []

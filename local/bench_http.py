@@ -13,6 +13,7 @@ import time
 import requests
 
 from local.processes import Child, free_port, wait_until
+from local.stats import percentile
 
 HELLO = """
 import functions_framework
@@ -84,11 +85,6 @@ def hello_host(folder: pathlib.Path, env: dict) -> FunctionHost:
 
 def token_read_host(folder: pathlib.Path, env: dict) -> FunctionHost:
     return FunctionHost(folder, env, "token_read", TOKEN_READ)
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 def measure(send, requests_total: int, concurrency: int) -> dict:

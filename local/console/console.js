@@ -332,7 +332,9 @@ async function disconnect(service) {
 
 async function fire(service, text) {
   const reply = await TRIGGERS[service.id].send(session.connections[service.id], text);
-  notify(TRIGGERS[service.id].said(reply));
+  // The Slack trigger reports the gateway's answer to the event it sent: anything but a 2xx is an error.
+  const refused = reply.status !== undefined && (reply.status < 200 || reply.status >= 300);
+  notify(TRIGGERS[service.id].said(reply), refused ? "error" : "ok");
 }
 
 // The callback lands here with ?service=slack (connected) or ?service=slack&reason=access_denied.

@@ -130,15 +130,17 @@ def main() -> int:
     finally:
         stack.stop()
         (out / "config.json").unlink(missing_ok=True)  # holds ID tokens and the signing secret
+    run["generator_errors"] = report.generator_errors(out / "locust_exceptions.csv")
+    dropped = report.dropped_messages(out / "logs" / "host.log")
     checks = {
         "events": events,
         "connections": connections,
         "failures": report.retryable_failures(out / "logs" / "host.log"),
-        "passed": verify.passed(events, connections),
+        "dropped": dropped,
+        "passed": verify.passed(events, connections, dropped, run["generator_errors"]),
     }
     if args.faults:
         checks["injection"] = injection
-    run["generator_errors"] = report.generator_errors(out / "locust_exceptions.csv")
     summary, _ = report.render(run, phases, report.read_samples(out / "samples.csv"), checks)
     (out / "summary.md").write_text(summary)
     print("\n" + summary + f"\nReport: {out / 'summary.md'} and {out / 'locust.html'}")

@@ -7,10 +7,10 @@ import contextlib
 import csv
 import dataclasses
 import json
-import math
 import pathlib
 
 from local.load.profile import Phase
+from local.stats import percentile
 
 
 @dataclasses.dataclass
@@ -39,15 +39,6 @@ def generator_errors(path: pathlib.Path) -> int:
         return 0
     with path.open(newline="") as rows:
         return sum(int(row["Count"]) for row in csv.DictReader(rows))
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest rank: the smallest value with at least `fraction` of the values at or below it."""
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    rank = max(1, math.ceil(len(ordered) * fraction - 1e-9))  # 1e-9: 0.95 * 100 must be rank 95, not 96
-    return ordered[rank - 1]
 
 
 def figures(samples: list[tuple[str, str, float, bool]]) -> Figures:
@@ -131,17 +122,31 @@ def redelivery_line(samples: list, abandoned: int) -> str:
     )
 
 
-def retryable_failures(host_log: pathlib.Path) -> dict[str, collections.Counter]:
-    """function -> error code -> how often a consumer answered "retry" (from the host's JSON log):
-    every one is a redelivery, by the Pub/Sub emulator or by the generator."""
-    failures = collections.defaultdict(collections.Counter)
+DROPPED = ("permanent failure; message acknowledged", "message is not base64 JSON; dropped", "message too old; dropped")
+
+
+def _consumer_lines(host_log: pathlib.Path, messages: tuple[str, ...]) -> dict[str, collections.Counter]:
+    """function -> error code -> how many consumer log lines (the host's JSON log) say one of `messages`."""
+    counted = collections.defaultdict(collections.Counter)
     for line in host_log.read_text(errors="replace").splitlines() if host_log.exists() else []:
-        if '"retryable failure' not in line:
+        if not any(f'"{message}' in line for message in messages):
             continue
         with contextlib.suppress(ValueError):
             entry = json.loads(line)
-            failures[entry.get("function", "?")][entry.get("errorCode", "?")] += 1
-    return failures
+            counted[entry.get("function", "?")][entry.get("errorCode", entry["message"])] += 1
+    return counted
+
+
+def retryable_failures(host_log: pathlib.Path) -> dict[str, collections.Counter]:
+    """How often each consumer answered "retry": every one is a redelivery, by the Pub/Sub emulator
+    or by the generator."""
+    return _consumer_lines(host_log, ("retryable failure",))
+
+
+def dropped_messages(host_log: pathlib.Path) -> dict[str, collections.Counter]:
+    """Messages a consumer acknowledged without their effect (a permanent failure, a malformed or
+    too old message): each is an event lost, whatever the documents say."""
+    return _consumer_lines(host_log, DROPPED)
 
 
 def failure_lines(failures: dict[str, collections.Counter]) -> list[str]:
@@ -213,6 +218,11 @@ def render(run: dict, phases: tuple[Phase, ...], samples: list, checks: dict | N
         text += events_table(checks["events"])
         text += ["", f"Drained in {checks['events']['drained_seconds']} s after the last request.", ""]
         text += [redelivery_line(samples, checks["events"]["abandoned"]), *failure_lines(checks.get("failures", {}))]
+        dropped = checks.get("dropped", {})
+        text += [f"- Messages a consumer acknowledged without their effect: {sum(sum(c.values()) for c in dropped.values())}."]
         text += connections_lines(checks["connections"])
-        text += ["", f"Verdict: {'no event lost, no second effect, every token intact' if checks['passed'] else 'FAILED'}."]
+        text += [
+            "",
+            f"Verdict: {'every event processed, no second effect, every token intact' if checks['passed'] else 'FAILED'}.",
+        ]
     return "\n".join(text) + "\n", met

@@ -12,7 +12,7 @@ import urllib.parse
 import requests
 
 from common.clients import firestore_client
-from tests.oauth_helpers import Browser, decide
+from local.consent_browser import Browser, decide
 
 SERVICES = ("slack", "gmail", "calendar")
 TEAMS = 4  # Slack workspaces the users spread over (webhook rate limits are per workspace)

@@ -1,4 +1,5 @@
-"""After a load run, what the gateway owes: every event it acknowledged has its effect stored (once),
+"""After a load run, what the gateway owes: every event it acknowledged has its effect stored (effects
+are keyed by their event, so a repeat writes the same document: idempotency is by construction),
 every stored token decrypts and is still honoured by the provider, every connection is `active` or
 `needs_reauth` with a reason. Reads Firestore and asks the sandbox; changes nothing."""
 
@@ -65,8 +66,7 @@ def drain(ledger: dict, uids: list[str], timeout: float) -> tuple[dict, dict, fl
 
 
 def events_report(ledger: dict, uids: list[str], timeout: float) -> dict:
-    """Per kind: events handed over, effects missing, and documents no event accounts for (documents are
-    keyed by their event, so a second effect of one event would have to show up there)."""
+    """Per kind: events handed over, effects missing, and documents no event accounts for."""
     expected, stored, waited = drain(ledger, uids, timeout)
     rows = {}
     for kind, effects in EFFECTS.items():
@@ -122,13 +122,20 @@ def connections_report(uids: list[str], sandbox_url: str) -> dict:
     }
 
 
-def passed(events: dict, connections: dict) -> bool:
+def passed(events: dict, connections: dict, dropped: dict, generator_errors: int) -> bool:
+    """Every kind of event was sent and each has its effect; no consumer acknowledged a message
+    without its effect (a later incremental sync can make up for a lost notification's documents,
+    so the documents alone would not show it) and none was given up; the generator itself did not
+    fail; every connection is active or needs_reauth with a reason, with tokens intact."""
     rows = events["rows"].values()
     statuses_ok = (
         set(connections["statuses"]) <= {"active", "needs_reauth"} and "(no reason)" not in connections["reauth_reasons"]
     )
     return (
-        all(r["missing"] == 0 and r["extra"] == 0 for r in rows)
+        all(r["sent"] > 0 and r["missing"] == 0 and r["extra"] == 0 for r in rows)
+        and events["abandoned"] == 0
+        and not any(dropped.values())
+        and generator_errors == 0
         and connections["undecryptable"] == 0
         and connections["not_honoured"] == 0
         and statuses_ok

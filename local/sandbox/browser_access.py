@@ -1,7 +1,9 @@
 """The dev console is served by the API host, an origin other than the sandbox's, and calls the
 sandbox from the browser: the ID-token issuer (to sign in) and the control endpoints (to make the
-providers produce events). Those paths allow exactly the console's origin, PUBLIC_BASE_URL's, so no
-other page a developer has open can steer the sandbox."""
+providers produce events). Those paths allow exactly the console's origin, PUBLIC_BASE_URL's: CORS
+lets the console read the answers, and any request from another page's origin is refused before it
+runs (CORS alone would not stop a simple cross-site POST), so no other page a developer has open
+can steer the sandbox."""
 
 import urllib.parse
 
@@ -13,6 +15,13 @@ PATHS = ("/identity/token", "/_sandbox/")
 def register(app: flask.Flask, console_url: str) -> None:
     parts = urllib.parse.urlsplit(console_url)
     console_origin = f"{parts.scheme}://{parts.netloc}"
+
+    @app.before_request
+    def refuse_other_pages():
+        origin = flask.request.headers.get("Origin")
+        if origin and origin != console_origin and flask.request.path.startswith(PATHS):
+            return flask.jsonify({"error": "only the dev console may call the sandbox from a browser"}), 403
+        return None
 
     @app.after_request
     def allow_the_console(response: flask.Response) -> flask.Response:

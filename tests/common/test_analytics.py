@@ -11,9 +11,10 @@ from common.clients import firestore_client, reset_clients
 from common.settings import reset_settings
 from common.tokens import get_access_token
 from local.catalog import FUNCTIONS_DIR
+from local.consent_browser import decide
 from local.processes import free_port
 from tests.functions.test_oauth_flow import connect, start
-from tests.oauth_helpers import decide, landed
+from tests.oauth_helpers import landed
 from tests.slack_helpers import event_envelope, post_event
 
 

@@ -9,8 +9,9 @@ import pytest
 
 from common.clients import firestore_client
 from common.oauth_protocol import state_key
+from local.consent_browser import Browser, callback_url, decide
 from tests.functions.test_oauth_flow import ACCOUNTS, connect, start
-from tests.oauth_helpers import Browser, callback_url, decide, landed
+from tests.oauth_helpers import landed
 
 
 def _with_state(url: str, state: str) -> str:

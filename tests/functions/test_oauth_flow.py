@@ -4,7 +4,8 @@ the sandbox's consent pages and token endpoints, Firestore and Pub/Sub emulators
 import pytest
 
 from common.clients import firestore_client
-from tests.oauth_helpers import decide, landed
+from local.consent_browser import decide
+from tests.oauth_helpers import landed
 
 SERVICES = ["slack", "gmail", "calendar"]
 ACCOUNTS = {

@@ -2,7 +2,6 @@
 effect, and a consumer process killed in the middle of a message gets it again from the Pub/Sub
 emulator and stores its effect once."""
 
-import hashlib
 import json
 import os
 import signal
@@ -14,6 +13,7 @@ import requests
 from google.cloud import pubsub_v1
 
 from common.clients import firestore_client
+from common.gmail_sync import notification_key
 from local.catalog import ROOT, load_catalog
 from local.load.payloads import push_delivery
 from local.processes import Child, free_port, wait_until
@@ -68,7 +68,7 @@ def test_a_calendar_notification_delivered_twice_leaves_the_same_events(api, use
 
 # A killed consumer leaves its claim on the notification pending; a redelivery takes it over once it
 # is WEBHOOK_CLAIM_STALE_SECONDS old (30 by default). The crash test's own host shortens it.
-STALE_CLAIM = {"WEBHOOK_CLAIM_STALE_SECONDS": "2"}
+CRASH_HOST_ENV = {"WEBHOOK_CLAIM_STALE_SECONDS": "2", "WORKERS": "1"}  # one worker: the one the test kills
 
 
 def _worker_pids(master: int) -> set[int]:
@@ -94,7 +94,7 @@ def crash_host(stack, tmp_path):
         "crash-host",
         [sys.executable, "-m", "local.host", "--port", str(port), "--catalog", str(catalog)],
         tmp_path / "host.log",
-        env={**stack.env, **STALE_CLAIM},
+        env={**stack.env, **CRASH_HOST_ENV},
         cwd=ROOT,
     )
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
@@ -132,7 +132,7 @@ def test_a_consumer_killed_mid_message_gets_it_again_and_stores_it_once(user, sa
     (worker,) = _worker_pids(host.process.pid)
     os.kill(worker, signal.SIGKILL)
 
-    key = f"gmail-{hashlib.sha256(email.encode()).hexdigest()[:24]}-{delivered['historyId']}"
+    key = notification_key(email, delivered["historyId"])
     claim = firestore_client().collection("webhook_dedup").document(key)
     assert wait_for(lambda: (claim.get().to_dict() or {}).get("state") == "done", timeout=30)
     assert claim.get().get("outcome") == "synced"

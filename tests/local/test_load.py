@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from local.load import profile, report
+from local.load import profile, report, verify
+from local.stats import percentile
 
 
 @pytest.mark.parametrize(
@@ -26,8 +27,8 @@ def test_the_profile_ends_after_cool_down_and_scales_in_time_only():
 
 def test_percentiles_are_nearest_rank():
     values = list(range(1, 101))
-    assert [report.percentile(values, f) for f in (0.5, 0.95, 0.99, 1.0)] == [50, 95, 99, 100]
-    assert report.percentile([], 0.5) == 0.0
+    assert [percentile(values, f) for f in (0.5, 0.95, 0.99, 1.0)] == [50, 95, 99, 100]
+    assert percentile([], 0.5) == 0.0
 
 
 def _samples(phase: str, times: list[float], failures: int = 0) -> list:
@@ -70,7 +71,7 @@ def test_the_summary_has_a_row_per_phase_and_the_fault_section():
     assert "| sustained | 30 | 50 | 50.0 | 1500 | 100.00 | 20 | 20 | 20 | ≥ 99.9%, p95 ≤ 100 ms | yes |" in text
     assert "| peak | 6 | 100 | 100.0 | 600 | 100.00 | 400 | 400 | 400 | ≥ 99.9%, p99 ≤ 250 ms | no (p99 400 > 250 ms) |" in text
     assert "| google.token | 40 | 2 | 0 | 0 |" in text and "| slack | 3 | 0 | 0 | 1 |" in text
-    assert "still in a refresh cooldown after a failed refresh: 1" in text and "Verdict: no event lost" in text
+    assert "still in a refresh cooldown after a failed refresh: 1" in text and "Verdict: every event processed" in text
 
 
 def test_retryable_failures_are_counted_from_the_host_log(tmp_path):
@@ -84,3 +85,18 @@ def test_retryable_failures_are_counted_from_the_host_log(tmp_path):
     failures = report.retryable_failures(log)
     assert report.failure_lines(failures) == ["- gmail_worker: 2 retryable failures (in_flight 2), each one redelivered."]
     assert report.retryable_failures(tmp_path / "missing.log") == {}
+
+
+def test_a_run_fails_when_a_consumer_dropped_a_message_or_nothing_was_sent(tmp_path):
+    log = tmp_path / "host.log"
+    dropped = {"message": "permanent failure; message acknowledged", "function": "slack_events_worker", "errorCode": "x"}
+    log.write_text(json.dumps(dropped) + "\n" + json.dumps({"message": "message processed"}) + "\n")
+    assert report.dropped_messages(log) == {"slack_events_worker": {"x": 1}}
+    row = {"sent": 3, "duplicates": 0, "missing": 0, "extra": 0}
+    events = {"rows": {"slack": row, "gmail": row, "calendar": row}, "abandoned": 0}
+    connections = {"statuses": {"active": 3}, "reauth_reasons": {}, "undecryptable": 0, "not_honoured": 0}
+    assert verify.passed(events, connections, {}, 0)
+    assert not verify.passed(events, connections, report.dropped_messages(log), 0)
+    assert not verify.passed(events, connections, {}, 1)
+    assert not verify.passed({**events, "abandoned": 1}, connections, {}, 0)
+    assert not verify.passed({**events, "rows": {**events["rows"], "gmail": {**row, "sent": 0}}}, connections, {}, 0)

@@ -2,9 +2,9 @@
 
 import uuid
 
+from local.consent_browser import callback_url
 from tests.functions.test_oauth_flow import ACCOUNTS, connect, start
 from tests.helpers import user_docs, wait_for
-from tests.oauth_helpers import callback_url
 
 SLACK_AUTH = ("dev-slack-client-id", "dev-slack-client-secret")
 GOOGLE_CLIENT = {"client_id": "dev-google-client-id.apps.googleusercontent.com", "client_secret": "dev-google-client-secret"}
@@ -135,7 +135,7 @@ def test_google_gives_a_refresh_token_only_for_offline_access(sandbox):
     import re
     import urllib.parse
 
-    from tests.oauth_helpers import Browser
+    from local.consent_browser import Browser
 
     browser = Browser()
     consent = browser.get(
@@ -169,3 +169,14 @@ def test_slack_message_is_a_signed_event_the_gateway_accepts(user, sandbox):
     activity = wait_for(lambda: user_docs("alice", "slack_activity"))
     assert activity[sent.json()["eventId"]]["text"] == "TODO: ship it"
     assert sandbox.post("/_sandbox/slack/message", json={"teamId": team}).status_code == 400
+
+
+def test_only_the_console_origin_may_steer_the_sandbox_from_a_browser(sandbox, stack):
+    """A simple cross-site POST needs no preflight, so CORS alone would let any page reset the sandbox."""
+    refused = sandbox.post("/_sandbox/reset", headers={"Origin": "https://evil.example", "Content-Type": "text/plain"})
+    assert refused.status_code == 403
+    token = sandbox.get("/identity/token", params={"uid": "alice"}, headers={"Origin": "https://evil.example"})
+    assert token.status_code == 403
+    console = stack.api_url
+    allowed = sandbox.post("/_sandbox/reset", headers={"Origin": console})
+    assert allowed.status_code == 204 and allowed.headers["Access-Control-Allow-Origin"] == console
