@@ -26,9 +26,9 @@ SERVICE = "calendar"
 RENEW_BEFORE = datetime.timedelta(days=2)
 EVENTS = "calendar_events"
 SYNC_LEASE = "calendar-sync"
-SYNC_LEASE_SECONDS = (
-    300  # the consumer's timeout: a crashed sync's lease lapses with it  # the renewal job runs daily: two days leave a spare run
-)
+# The consumer's timeout (infra/functions.json): a crashed sync's lease lapses with it, and the
+# subscription's delivery attempts (infra/pubsub.tf) outlast it, so the notification is not dead-lettered.
+SYNC_LEASE_SECONDS = 300
 
 
 def _calendar_url(path: str) -> str:

@@ -20,7 +20,10 @@ resource "google_pubsub_topic_iam_member" "gmail_push" {
 # account (Cloud Run checks it, and so does the consumer), exponential retry, and a dead-letter topic
 # after MAX_DELIVERY_ATTEMPTS, where a storage subscription keeps the poison messages for a week.
 locals {
-  max_delivery_attempts = 5
+  # Retries back off from 10 s, roughly doubling up to 600 s: the sixth attempt comes about 5 minutes
+  # after the first, past a crashed Calendar sync's 300 s lease (its notification must outlast it);
+  # ten attempts give a message about 40 minutes before it is dead-lettered.
+  max_delivery_attempts = 10
 }
 
 data "google_project" "this" {}
