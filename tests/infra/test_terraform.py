@@ -114,3 +114,15 @@ def test_alerts_cover_refresh_failures_webhook_errors_and_dead_letters():
     assert RESOURCES["google_pubsub_subscription.dead_letter_store"]["name"] == '"${each.value.name}-dead-letter-store"'
     for name in ("refresh_failure_rate", "webhook_failures", "dead_letter_backlog"):
         assert RESOURCES[f"google_monitoring_alert_policy.{name}"]["notification_channels"] == "${local.alert_channels}"
+
+
+def test_retries_outlast_a_crashed_calendar_syncs_lease():
+    """A notification arriving while a crashed sync still holds the lease is retried until the lease
+    lapses, not dead-lettered: the backoff (doubling from the minimum) must add up to more than it."""
+    from common.calendar_sync import SYNC_LEASE_SECONDS
+
+    (attempts,) = [b["max_delivery_attempts"] for b in _blocks("locals") if "max_delivery_attempts" in b]
+    policy = RESOURCES["google_pubsub_subscription.push"]["retry_policy"][0]
+    low, high = (int(policy[k].strip('"s')) for k in ("minimum_backoff", "maximum_backoff"))
+    waited = sum(min(high, low * 2**retry) for retry in range(attempts - 1))
+    assert waited > SYNC_LEASE_SECONDS
