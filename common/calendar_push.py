@@ -17,11 +17,10 @@ from common.logs import get_logger
 from common.rate_limit import limit_webhook
 from common.settings import get_settings
 from common.stores import sync_state
+from common.stores.document_ids import is_document_id
 
 log = get_logger(__name__)
-# Google's channel-id alphabet without "/", since the id is a Firestore document id; for the same
-# reason "__reserved__" ids are refused (Firestore answers them with an error, not a miss).
-CHANNEL_ID = re.compile(r"[A-Za-z0-9\-_+=]{1,64}")
+CHANNEL_ID = re.compile(r"[A-Za-z0-9\-_+=/]{1,64}")  # Google's channel-id alphabet
 
 
 def token_hash(token: str) -> str:
@@ -33,7 +32,7 @@ def receive_push(request: flask.Request) -> flask.Response:
     """POST /api/v1/webhooks/calendar/push: Google's bodiless notification."""
     headers = request.headers
     channel_id = headers.get("X-Goog-Channel-ID", "")
-    if not CHANNEL_ID.fullmatch(channel_id) or (channel_id.startswith("__") and channel_id.endswith("__")):
+    if not CHANNEL_ID.fullmatch(channel_id) or not is_document_id(channel_id):  # it names a document
         raise BadRequest("X-Goog-Channel-ID is missing or malformed", code="invalid_channel")
     limit_webhook(f"calendar:{channel_id}")
     snapshot = sync_state.channel_ref(channel_id).get()

@@ -17,11 +17,10 @@ from common.clients import http_session
 from common.errors import Unauthenticated, Unavailable
 from common.rate_limit import limit_user
 from common.settings import get_settings
+from common.stores.document_ids import is_document_id
 
 MAX_TOKEN_LENGTH = 4096
-# uids become Firestore document ids: no "/", no control characters, no lone surrogate (a JSON
-# "\ud800" escape decodes to one, and it cannot be encoded as UTF-8).
-SAFE_UID = re.compile(r"[^/\x00-\x1f\ud800-\udfff]{1,128}")
+SAFE_UID = re.compile(r"[^\x00-\x1f]+")  # no control characters; uids also become document ids
 DEFAULT_CERT_MAX_AGE = 3600
 MIN_REFETCH_INTERVAL = 30
 # What google-auth's decoding raises on hostile input; RecursionError is json's answer to a header
@@ -107,12 +106,7 @@ def verify_id_token(token: str) -> Identity:
     if claims.get("iss") != f"https://securetoken.google.com/{audience}":
         raise Unauthenticated("The ID token has the wrong issuer", code="invalid_token")
     uid = claims.get("sub")
-    if (
-        not isinstance(uid, str)
-        or not SAFE_UID.fullmatch(uid)
-        or uid in (".", "..")
-        or (uid.startswith("__") and uid.endswith("__"))
-    ):
+    if not is_document_id(uid) or not SAFE_UID.fullmatch(uid):
         raise Unauthenticated("The ID token's subject is empty or not a usable user id", code="invalid_token")
     return Identity(uid=uid, claims=claims)
 

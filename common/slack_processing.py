@@ -11,6 +11,7 @@ from common.clients import firestore_client
 from common.errors import BadRequest
 from common.logs import get_logger
 from common.stores.connections import USERS, account_ref
+from common.stores.document_ids import is_document_id
 from common.timeutil import utcnow
 
 log = get_logger(__name__)
@@ -44,10 +45,9 @@ def _list(value) -> list:
 
 def _document_id(value) -> str:
     """An id that names our documents: usable as a Firestore id, or the message is refused for good."""
-    text = _text(value)
-    if not text or "/" in text or text in (".", "..") or (text.startswith("__") and text.endswith("__")) or len(text) > 128:
+    if not is_document_id(value):
         raise BadRequest("The event id cannot name a document", code="invalid_payload")
-    return text
+    return value
 
 
 def _event_time(value) -> int | None:
