@@ -34,7 +34,6 @@ def receive_push(request: flask.Request) -> flask.Response:
     channel_id = headers.get("X-Goog-Channel-ID", "")
     if not CHANNEL_ID.fullmatch(channel_id) or not is_document_id(channel_id):  # it names a document
         raise BadRequest("X-Goog-Channel-ID is missing or malformed", code="invalid_channel")
-    limit_webhook(f"calendar:{channel_id}")
     snapshot = sync_state.channel_ref(channel_id).get()
     if not snapshot.exists:
         raise NotFound("Unknown channel", code="unknown_channel")
@@ -44,6 +43,9 @@ def receive_push(request: flask.Request) -> flask.Response:
         or headers.get("X-Goog-Resource-ID") != channel["resourceId"]
     ):
         raise Unauthenticated("Channel token or resource does not match", code="invalid_channel_token")
+    # Spent only now: the channel id travels in every notification, the token does not, so a sender
+    # without it must not be able to exhaust the channel's budget (and have Google's notifications refused).
+    limit_webhook(f"calendar:{channel_id}")
     state = headers.get("X-Goog-Resource-State", "")
     if channel.get("status") != "active":
         log.info("notification for a stopped channel; acknowledged", extra={"fields": {"state": state}})

@@ -49,12 +49,13 @@ def _failure_metric(webhook: str | None) -> dict:
 
 def _check_push(request) -> None:
     """In production every delivery is a Pub/Sub push with the push account's OIDC token (the local
-    emulator pushes without one, so an empty PUSH_SERVICE_ACCOUNT skips this; production refuses it)."""
-    expected = get_settings().push_service_account
-    if not expected:
+    emulator pushes without one, so an empty PUSH_SERVICE_ACCOUNT skips this; production refuses it),
+    minted for this consumer's configured URL, PUSH_AUDIENCE."""
+    settings = get_settings()
+    if not settings.push_service_account:
         return
     try:
-        verify_push_token(request, expected)
+        verify_push_token(request, settings.push_service_account, settings.push_audience)
     except AppError as error:
         log.warning("push request refused", extra={"fields": {"errorCode": error.code}})
         raise Unauthorized(error.message) from None
@@ -66,8 +67,11 @@ def consumer(max_age_seconds: float | None = None, webhook: str | None = None):
 
     def decorate(handler):
         settings = get_settings()  # a bad setting fails the start, not the first message
-        if settings.production and not settings.push_service_account:
-            raise ConfigError("PUSH_SERVICE_ACCOUNT must be set in production: consumers accept only its pushes")
+        if settings.production and not (settings.push_service_account and settings.push_audience):
+            raise ConfigError(
+                "PUSH_SERVICE_ACCOUNT and PUSH_AUDIENCE must be set in production: consumers accept only that"
+                " account's pushes, minted for their own URL"
+            )
         start_error_reporting()
 
         @functools.wraps(handler)

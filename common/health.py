@@ -1,12 +1,18 @@
-"""Dependency probes for the health endpoints: each dependency up or down, with its latency."""
+"""Dependency probes for the health endpoints: each dependency up or down, with its latency.
+
+The endpoints are public, so the reply names nothing behind them (no error class, no topic);
+a failed probe's details go to the log."""
 
 import concurrent.futures
+import contextvars
 import time
 
 from common.clients import firestore_client, publisher_client
 from common.envelope import failure, success
+from common.logs import get_logger
 from common.settings import get_settings
 
+log = get_logger(__name__)
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
 
 
@@ -19,23 +25,28 @@ def _probe_topic(topic: str, timeout: float) -> None:
     publisher_client().get_topic(request={"topic": path}, retry=None, timeout=timeout)
 
 
-def _timed(probe, *args) -> dict:
+def _timed(dependency: str, details: dict, probe, *args) -> dict:
     started = time.perf_counter()
     try:
         probe(*args)
-        result = {"status": "up"}
+        status = "up"
     except Exception as error:
-        result = {"status": "down", "error": type(error).__name__}
-    result["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
-    return result
+        status = "down"
+        log.warning("health probe failed", extra={"fields": {"dependency": dependency, "error": type(error).__name__, **details}})
+    return {"status": status, "latencyMs": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _submit(*args) -> concurrent.futures.Future:
+    """Run a probe on the pool in a copy of this context, so its log line keeps the request's trace."""
+    return _pool.submit(contextvars.copy_context().run, _timed, *args)
 
 
 def health_reply(topic: str):
     """200 when Firestore and the given Pub/Sub topic answer, else 503 with the same body shape."""
     timeout = get_settings().health_timeout_seconds
-    firestore = _pool.submit(_timed, _probe_firestore, timeout)
-    pubsub = _pool.submit(_timed, _probe_topic, topic, timeout)
-    dependencies = {"firestore": firestore.result(), "pubsub": {**pubsub.result(), "topic": topic}}
+    firestore = _submit("firestore", {}, _probe_firestore, timeout)
+    pubsub = _submit("pubsub", {"topic": topic}, _probe_topic, topic, timeout)
+    dependencies = {"firestore": firestore.result(), "pubsub": pubsub.result()}
     down = sorted(name for name, result in dependencies.items() if result["status"] != "up")
     data = {"status": "degraded" if down else "ok", "dependencies": dependencies}
     if down:

@@ -137,21 +137,23 @@ def authenticate(request) -> Identity:
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 
 
-def verify_push_token(request, expected_email: str) -> None:
+def verify_push_token(request, expected_email: str, audience: str) -> None:
     """A Pub/Sub push request's `Authorization: Bearer <Google-signed OIDC token>`: signature against
-    Google's certificates, audience pinned to this endpoint's own https URL, issuer Google, and the
-    push account's verified email. Raises Unauthenticated otherwise."""
+    Google's certificates, audience exactly the configured URL of this consumer (never the request's
+    Host, which the sender chooses; none configured refuses every token), issuer Google, and the push
+    account's verified email. Raises Unauthenticated otherwise."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip() or len(token) > MAX_TOKEN_LENGTH:
         raise Unauthenticated("A push token is required", code="missing_token")
+    if not audience:
+        raise Unauthenticated("No push audience is configured", code="invalid_token")
     token = token.strip()
     certs = _rs256_certs(token, get_settings().google_oidc_certs_url, "push token")
-    audience = f"https://{request.host}"
     try:
         claims = jwt.decode(
             token,
             certs=certs,
-            audience=[audience, audience + request.path],
+            audience=audience,
             clock_skew_in_seconds=int(get_settings().id_token_clock_skew_seconds),
         )
     except _DECODE_ERRORS:

@@ -41,6 +41,7 @@ SECRET_FIELDS = frozenset(
         "token_key_ring",
         "x-goog-channel-token",
         "x-slack-signature",
+        "response_url",
     }
 )
 _FIELD_ALTERNATIVES = "|".join(sorted((re.escape(f) for f in SECRET_FIELDS), key=len, reverse=True))
@@ -53,6 +54,7 @@ _TOKEN_SHAPES = re.compile(
             r"eyJ[\w-]*\.[\w-]*\.[\w-]*",  # JWTs (ID tokens, signed push requests)
             r"(?<=bearer )[\w.~+/=-]+",  # Authorization header values
             r"(?<=basic )[A-Za-z0-9+/=]{8,}",
+            r"https://hooks\.slack\.com/[\w./~+%-]+",  # response_urls and incoming webhooks post as the app
         )
     ),
     re.IGNORECASE,

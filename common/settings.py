@@ -155,6 +155,12 @@ SETTINGS: tuple[Setting, ...] = (
         _text,
         "account Pub/Sub pushes as; when set, consumers require its OIDC token (required in production)",
     ),
+    Setting(
+        "PUSH_AUDIENCE",
+        "",
+        _matching(r"^https://\S+$", "must be the consumer's own https URL", empty_ok=True),
+        "audience a consumer requires of push tokens: its own https URL (Terraform sets it; required in production)",
+    ),
     Setting("FIRESTORE_EMULATOR_HOST", "", _host_port, "host:port of the Firestore emulator; must be empty in production"),
     Setting("PUBSUB_EMULATOR_HOST", "", _host_port, "host:port of the Pub/Sub emulator; must be empty in production"),
     Setting(

@@ -2,7 +2,9 @@
 
 An event is acknowledged only once it is durably on the `slack-events` topic. If publishing fails
 the reply is 503 (Slack retries) and the dedup claim is released, so the retry is not swallowed.
-A retry or duplicate of an event already handed off is acknowledged without publishing again."""
+A retry or duplicate of an event already handed off is acknowledged without publishing again.
+What is published leaves out Slack's legacy verification token and every response_url (see
+`_without_secrets`), so neither reaches the topic, the consumer, the dead-letter store or a log."""
 
 import hashlib
 import json
@@ -26,6 +28,9 @@ from common.stores import dedup
 log = get_logger(__name__)
 WEBHOOKS_FLAG = "integration_webhooks_enabled"  # rolled out per Slack workspace
 MAX_ATTRIBUTE_BYTES = 1024  # Pub/Sub's limit on an attribute value
+# The legacy verification token (superseded by the signature we check) and a response_url, with
+# which anyone may post as the app into the conversation for 30 minutes.
+SECRET_FIELDS = ("token", "response_url")
 
 
 def read_body(request: flask.Request) -> bytes:
@@ -70,6 +75,19 @@ def _attribute(value, what: str) -> str:
     return value
 
 
+def _without_secrets(payload: dict) -> dict:
+    """The payload as it may be queued and kept: Slack's own, minus SECRET_FIELDS at the top and in
+    each of a view submission's `response_urls`. No consumer reads them."""
+    kept = {key: value for key, value in payload.items() if key not in SECRET_FIELDS}
+    if isinstance(payload.get("response_urls"), list):
+        kept["response_urls"] = [
+            {key: value for key, value in item.items() if key not in SECRET_FIELDS}
+            for item in payload["response_urls"]
+            if isinstance(item, dict)
+        ]
+    return kept
+
+
 def _hand_off(key: str, kind: str, payload: dict, attributes: dict, retry_num: str | None) -> flask.Response:
     limit_webhook(f"slack:{attributes['team_id']}")
     track("integration_webhook_received", provider="slack", eventType=attributes["event_type"], kind=kind)
@@ -86,7 +104,7 @@ def _hand_off(key: str, kind: str, payload: dict, attributes: dict, retry_num: s
     try:
         message_id = publish_json(
             get_settings().topic_slack_events,
-            payload,
+            _without_secrets(payload),
             **attributes,
             kind=kind,
         )

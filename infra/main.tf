@@ -1,6 +1,7 @@
 # Reads the two JSON maps (functions.json, topics.json) and derives, once, everything the other
-# files need per function. Locals only use the JSON and variables (no resources), and every
-# optional key has a default via try(), so functions.json can grow keys without breaking this.
+# files need per function. Locals only use the JSON, variables and the project's data source (no
+# resources), and every optional key has a default via try(), so functions.json can grow keys
+# without breaking this.
 
 locals {
   function_defs = jsondecode(file("${path.module}/functions.json"))
@@ -89,8 +90,12 @@ locals {
     for key, fn in local.functions : key => merge(
       local.base_environment,
       { for setting in fn.secrets : setting => "projects/${var.project_id}/secrets/${local.secret_ids[setting]}/versions/latest" },
-      # Consumers accept only pushes carrying this account's OIDC token (common/consumer.py).
-      fn.pubsub_topic == null ? {} : { PUSH_SERVICE_ACCOUNT = "${fn.account_id}@${var.project_id}.iam.gserviceaccount.com" },
+      # Consumers accept only pushes carrying this account's OIDC token, minted for their own URL
+      # (common/consumer.py; local.push_urls in pubsub.tf).
+      fn.pubsub_topic == null ? {} : {
+        PUSH_SERVICE_ACCOUNT = "${fn.account_id}@${var.project_id}.iam.gserviceaccount.com"
+        PUSH_AUDIENCE        = local.push_urls[key]
+      },
     )
   }
 

@@ -24,6 +24,14 @@ locals {
   # after the first, past a crashed Calendar sync's 300 s lease (its notification must outlast it);
   # ten attempts give a message about 40 minutes before it is dead-lettered.
   max_delivery_attempts = 10
+
+  # Each consumer's deterministic Cloud Run URL, https://<service>-<project number>.<region>.run.app
+  # (https://cloud.google.com/run/docs/triggering/https-request#deterministic), known before the
+  # function exists: the push subscription delivers to it with tokens minted for it, and the function
+  # gets it as PUSH_AUDIENCE (main.tf), the one audience it accepts.
+  push_urls = {
+    for key, fn in local.event_consumers : key => "https://${fn.name}-${data.google_project.this.number}.${var.region}.run.app"
+  }
 }
 
 data "google_project" "this" {}
@@ -56,10 +64,10 @@ resource "google_pubsub_subscription" "push" {
   ack_deadline_seconds = min(600, max(10, each.value.timeout_seconds))
 
   push_config {
-    push_endpoint = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+    push_endpoint = local.push_urls[each.key]
     oidc_token {
       service_account_email = google_service_account.fn[each.key].email
-      audience              = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+      audience              = local.push_urls[each.key]
     }
   }
 
@@ -78,6 +86,14 @@ resource "google_pubsub_subscription" "push" {
   }
 
   depends_on = [google_cloud_run_service_iam_member.event]
+
+  lifecycle {
+    precondition {
+      # Cloud Run gives a deterministic URL only when "<service>-<project number>" fits a DNS label.
+      condition     = length("${each.value.name}-${data.google_project.this.number}") <= 63
+      error_message = "${each.value.name}: the name is too long for a deterministic Cloud Run URL (the push audience)."
+    }
+  }
 }
 
 # The Pub/Sub service agent forwards dead letters (publisher on the dead-letter topic, subscriber on

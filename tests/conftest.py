@@ -166,6 +166,23 @@ def topic_messages(stack):
 
 
 @pytest.fixture
+def rate_limits(monkeypatch):
+    """Tight rate limits for this test, from full buckets: rate_limits(RATE_LIMIT_USER_BURST="2")."""
+    from common import rate_limit
+
+    def apply(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        reset_settings()
+        rate_limit.reset()
+
+    yield apply
+    monkeypatch.undo()
+    reset_settings()
+    rate_limit.reset()
+
+
+@pytest.fixture
 def flag(stack):
     """Set a feature flag for this test: flag("integration_auto_sync", rollout=0, overrides={"alice": True})."""
     from common.clients import firestore_client

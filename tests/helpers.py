@@ -19,3 +19,30 @@ def wait_for(check, timeout: float = 20.0):
             return value
         time.sleep(0.2)
     return check()
+
+
+def strings_in(value):
+    """Every key and every string value of a document, at any depth."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def every_document():
+    """(document path, every string in it) for every document in every collection."""
+
+    def walk(collection):
+        for doc in collection.stream():
+            yield doc.reference.path, list(strings_in(doc.to_dict()))
+        for ref in collection.list_documents():
+            for sub in ref.collections():
+                yield from walk(sub)
+
+    for top in firestore_client().collections():
+        yield from walk(top)

@@ -76,12 +76,16 @@ def test_a_raw_pubsub_push_envelope_is_accepted(client):
     assert client.post("/", json=body).status_code == 200
 
 
+PUSH_URL = "https://fn-probe-123456789012.europe-west1.run.app"  # what Terraform sets as PUSH_AUDIENCE
+
+
 @pytest.fixture
 def push_account(monkeypatch, stack):
     """Consumers in production accept only the push account's OIDC token (checked against the sandbox's certs)."""
     from common.settings import reset_settings
 
     monkeypatch.setenv("PUSH_SERVICE_ACCOUNT", "fn-probe@acme-gateway.iam.gserviceaccount.com")
+    monkeypatch.setenv("PUSH_AUDIENCE", PUSH_URL)
     monkeypatch.setenv("GOOGLE_OIDC_CERTS_URL", f"{stack.sandbox_url}/identity/certs")
     reset_settings()
     yield "fn-probe@acme-gateway.iam.gserviceaccount.com"
@@ -89,7 +93,7 @@ def push_account(monkeypatch, stack):
     reset_settings()
 
 
-def _push(client, token: str | None):
+def _push(client, token: str | None, url: str = PUSH_URL):
     body = {
         "message": {
             "data": base64.b64encode(b'{"ok": 3}').decode(),
@@ -99,14 +103,12 @@ def _push(client, token: str | None):
         "subscription": "projects/p/subscriptions/s",
     }
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return client.post("/", json=body, headers=headers, base_url="https://fn-probe.a.run.app")
+    return client.post("/", json=body, headers=headers, base_url=url)
 
 
 def test_push_tokens_are_verified_when_a_push_account_is_set(client, push_account, sandbox):
     def token(**claims):
-        return sandbox.get(
-            "/identity/google-oidc", params={"aud": "https://fn-probe.a.run.app", "email": push_account, **claims}
-        ).json()["token"]
+        return sandbox.get("/identity/google-oidc", params={"aud": PUSH_URL, "email": push_account, **claims}).json()["token"]
 
     assert _push(client, token()).status_code == 200
     assert _push(client, None).status_code == 401
@@ -114,9 +116,36 @@ def test_push_tokens_are_verified_when_a_push_account_is_set(client, push_accoun
     assert _push(client, token(email="someone@else.iam.gserviceaccount.com")).status_code == 401
     assert _push(client, token(iss="https://evil.example")).status_code == 401
     assert _push(client, token()[:-4] + "AAAA").status_code == 401
+    assert _push(client, token(aud=PUSH_URL + "/")).status_code == 401
 
 
-def test_production_consumers_refuse_to_start_without_a_push_account(tmp_path, monkeypatch):
+def test_the_push_audience_is_the_configured_url_not_the_requests_host(client, push_account, sandbox):
+    """Whoever sends the request chooses its Host header: a token minted for a host of the sender's
+    choosing (any Google-signed token of the push account, for any audience) must not pass."""
+    forged = "https://evil.example"
+    token = sandbox.get("/identity/google-oidc", params={"aud": forged, "email": push_account}).json()["token"]
+    assert _push(client, token, url=forged).status_code == 401
+    assert _push(client, token, url=forged + "/_pubsub/probe").status_code == 401
+
+
+def test_without_a_push_audience_every_push_is_refused(client, push_account, sandbox, monkeypatch):
+    from common.settings import reset_settings
+
+    monkeypatch.delenv("PUSH_AUDIENCE")
+    reset_settings()
+    token = sandbox.get("/identity/google-oidc", params={"aud": PUSH_URL, "email": push_account}).json()["token"]
+    assert _push(client, token).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "push_settings, missing",
+    [
+        ({}, "PUSH_SERVICE_ACCOUNT"),
+        ({"PUSH_SERVICE_ACCOUNT": "fn-probe@acme-gateway.iam.gserviceaccount.com"}, "PUSH_AUDIENCE"),
+        ({"PUSH_AUDIENCE": PUSH_URL}, "PUSH_SERVICE_ACCOUNT"),
+    ],
+)
+def test_production_consumers_refuse_to_start_without_a_push_account_and_audience(tmp_path, monkeypatch, push_settings, missing):
     from common.errors import ConfigError
     from common.settings import SETTINGS, reset_settings
 
@@ -124,10 +153,12 @@ def test_production_consumers_refuse_to_start_without_a_push_account(tmp_path, m
         monkeypatch.delenv(setting.name, raising=False)
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("GCP_PROJECT", "acme-gateway")
+    for name, value in push_settings.items():
+        monkeypatch.setenv(name, value)
     reset_settings()
     try:
         (tmp_path / "main.py").write_text(textwrap.dedent(SOURCE))
-        with pytest.raises(ConfigError, match="PUSH_SERVICE_ACCOUNT"):
+        with pytest.raises(ConfigError, match=missing):
             functions_framework.create_app("probe", str(tmp_path / "main.py"))
     finally:
         monkeypatch.undo()

@@ -17,6 +17,7 @@ CANARIES = [
     "ya29.a0AfH6SMBx-canary-google-access-token_0123456789",
     "1//0gCanaryGoogleRefreshToken-abcdefghijklmnopqrstuvwxyz",
     "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjYW5hcnkifQ.c2lnbmF0dXJlLWNhbmFyeQ",
+    "https://hooks.slack.com/actions/T0ACME/1234567890/CanaryResponseUrlSecretPart",  # a Slack response_url
 ]
 PLAIN_SECRET = "hunter2-plain-secret-value"
 
@@ -65,7 +66,15 @@ def test_canary_never_reaches_the_output(output, canary):
 
 def test_known_secret_fields_lose_any_value(output):
     get_logger("tests.fields").info(
-        "fields", extra={"fields": {"client_secret": PLAIN_SECRET, "code_verifier": PLAIN_SECRET, "password": PLAIN_SECRET}}
+        "fields",
+        extra={
+            "fields": {
+                "client_secret": PLAIN_SECRET,
+                "code_verifier": PLAIN_SECRET,
+                "password": PLAIN_SECRET,
+                "response_url": PLAIN_SECRET,
+            }
+        },
     )
     get_logger("tests.fields").info("form client_secret=%s&grant_type=refresh_token", PLAIN_SECRET)
     assert PLAIN_SECRET not in output.getvalue()

@@ -144,7 +144,7 @@ CERTS = {
     KID: _KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 }
 PUSH_EMAIL = "push@fuzz.iam.gserviceaccount.com"
-PUSH_HOST = "gateway.example"
+PUSH_AUDIENCE = "https://gateway.example"  # the consumer's own URL (PUSH_AUDIENCE)
 
 
 AUDIENCE = "fuzz-project"
@@ -173,7 +173,7 @@ def _claims():
         {},
         optional={
             "iss": st.sampled_from([f"https://securetoken.google.com/{AUDIENCE}", "https://accounts.google.com"]) | JSON_VALUES,
-            "aud": st.sampled_from([AUDIENCE, f"https://{PUSH_HOST}"]) | JSON_VALUES,
+            "aud": st.sampled_from([AUDIENCE, PUSH_AUDIENCE]) | JSON_VALUES,
             "sub": st.sampled_from(["alice", "..", "__x__", "a/b", "\ud800", "bob\n"]) | HOSTILE_TEXT | JSON_VALUES,
             "iat": times,
             "exp": times,
@@ -234,7 +234,7 @@ def test_a_signed_id_token_is_an_identity_only_when_every_claim_holds(issuer, cl
 
 def _push_request(authorization: str | None):
     headers = {} if authorization is None else {"Authorization": authorization}
-    return types.SimpleNamespace(headers=headers, host=PUSH_HOST, path="/_pubsub/fuzz")
+    return types.SimpleNamespace(headers=headers)
 
 
 @FUZZ_WITH_ISSUER
@@ -248,12 +248,12 @@ def _push_request(authorization: str | None):
 @example(authorization=f"Bearer {DEEP_HEADER}")
 def test_a_push_token_passes_only_when_signed_for_this_endpoint_by_the_push_account(issuer, authorization):
     try:
-        identity.verify_push_token(_push_request(authorization), PUSH_EMAIL)
+        identity.verify_push_token(_push_request(authorization), PUSH_EMAIL, PUSH_AUDIENCE)
     except Unauthenticated as rejected:
         assert rejected.status == 401 and rejected.code in ("invalid_token", "missing_token")
         return
     claims = jwt.decode(authorization.partition(" ")[2].strip(), verify=False)
-    assert claims["aud"] == f"https://{PUSH_HOST}" and claims["email"] == PUSH_EMAIL and claims["email_verified"] is True
+    assert claims["aud"] == PUSH_AUDIENCE and claims["email"] == PUSH_EMAIL and claims["email_verified"] is True
     assert claims["iss"] in identity.GOOGLE_ISSUERS
 
 

@@ -5,7 +5,6 @@ import pytest
 
 from common import clock, rate_limit
 from common.errors import RateLimited
-from common.settings import reset_settings
 from local.catalog import FUNCTIONS_DIR
 
 
@@ -34,20 +33,12 @@ def test_old_keys_are_forgotten_beyond_the_bound(monkeypatch):
     limiter.spend("a", per_minute=60, burst=1)  # "a" was evicted, so it starts full again
 
 
-def test_a_user_over_the_limit_gets_429_in_the_envelope(stack, id_token, monkeypatch):
-    monkeypatch.setenv("RATE_LIMIT_USER_BURST", "2")
-    monkeypatch.setenv("RATE_LIMIT_USER_PER_MINUTE", "6")
-    reset_settings()
-    rate_limit.reset()
-    try:
-        client = functions_framework.create_app("me", str(FUNCTIONS_DIR / "me" / "main.py")).test_client()
-        headers = {"Authorization": f"Bearer {id_token('carol')}"}
-        assert [client.get("/", headers=headers).status_code for _ in range(2)] == [200, 200]
-        limited = client.get("/", headers=headers)
-        assert limited.status_code == 429
-        assert limited.get_json()["error"]["code"] == "rate_limited" and 1 <= int(limited.headers["Retry-After"]) <= 10
-        assert client.get("/", headers={"Authorization": f"Bearer {id_token('dave')}"}).status_code == 200
-    finally:
-        monkeypatch.undo()
-        reset_settings()
-        rate_limit.reset()
+def test_a_user_over_the_limit_gets_429_in_the_envelope(stack, id_token, rate_limits):
+    rate_limits(RATE_LIMIT_USER_BURST="2", RATE_LIMIT_USER_PER_MINUTE="6")
+    client = functions_framework.create_app("me", str(FUNCTIONS_DIR / "me" / "main.py")).test_client()
+    headers = {"Authorization": f"Bearer {id_token('carol')}"}
+    assert [client.get("/", headers=headers).status_code for _ in range(2)] == [200, 200]
+    limited = client.get("/", headers=headers)
+    assert limited.status_code == 429
+    assert limited.get_json()["error"]["code"] == "rate_limited" and 1 <= int(limited.headers["Retry-After"]) <= 10
+    assert client.get("/", headers={"Authorization": f"Bearer {id_token('dave')}"}).status_code == 200

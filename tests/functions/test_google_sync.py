@@ -4,10 +4,12 @@ Pub/Sub emulator, Calendar's channel notifications to our endpoint, incremental 
 import datetime
 import time
 
+import functions_framework
 import pytest
 
 from common.clients import firestore_client
 from common.watches import renew_due
+from local.catalog import FUNCTIONS_DIR
 from tests.functions.test_oauth_flow import connect
 from tests.helpers import user_docs, wait_for
 
@@ -126,6 +128,24 @@ def test_wrong_channel_token_is_rejected_and_nothing_published(calendar, api, to
     missing = api.post("/api/v1/webhooks/calendar/push")
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "invalid_channel"
     assert published(expected=1, timeout=1) == []
+
+
+def test_forged_notifications_do_not_spend_a_real_channels_rate_limit(calendar, sandbox, rate_limits):
+    """The channel id is not a secret (it travels in every notification), its token is: a sender
+    without the token must not be able to exhaust the channel's budget and lock Google out."""
+    rate_limits(RATE_LIMIT_WEBHOOK_BURST="2", RATE_LIMIT_WEBHOOK_PER_MINUTE="1")
+    client = functions_framework.create_app("calendar_push", str(FUNCTIONS_DIR / "calendar_push" / "main.py")).test_client()
+    (channel,) = sandbox.get("/_sandbox/calendar/channels").json()
+
+    def push(token: str, resource_id: str):
+        return _push(client, channel["id"], token, resource_id, state="sync")
+
+    forged = [push("guessed", channel["resourceId"]).status_code for _ in range(5)]
+    forged += [push(channel["token"], "another-resource").status_code for _ in range(5)]
+    assert forged == [401] * 10
+    genuine = [push(channel["token"], channel["resourceId"]) for _ in range(3)]
+    assert [reply.status_code for reply in genuine] == [200, 200, 429]  # the channel's own budget still applies
+    assert genuine[0].get_json()["data"] == {"acknowledged": "sync"}
 
 
 def test_renewals_replace_channels_without_a_gap(calendar, gmail, sandbox, api, stack):

@@ -14,7 +14,7 @@ from google.cloud import pubsub_v1
 from common.slack_processing import process_event
 from local.catalog import FUNCTIONS_DIR
 from tests.functions.test_oauth_flow import connect
-from tests.helpers import user_docs, wait_for
+from tests.helpers import every_document, user_docs, wait_for
 from tests.slack_helpers import event_envelope, post_event, post_interaction
 
 
@@ -165,3 +165,91 @@ def test_a_mention_alone_does_not_route_an_event(api, user, team):
     post_event(api, event_envelope("EvPRIVATE", message, team_id=team))
     assert wait_for(lambda: "EvPRIVATE" in user_docs("alice", "slack_activity"))
     assert user_docs("bob", "slack_activity") == {} and user_docs("bob", "action_items") == {}
+
+
+DEAD_LETTER_ATTEMPTS = 5  # Pub/Sub's least; production gives up after 10 (infra/pubsub.tf)
+
+
+@pytest.fixture
+def dead_letter_store(stack):
+    """A subscription to `slack-events` with a dead-letter topic and a store subscription on it, as
+    production has: refuse() refuses each message until Pub/Sub forwards it, then returns what the
+    store holds (production keeps it 7 days)."""
+    subscriber, publisher = pubsub_v1.SubscriberClient(), pubsub_v1.PublisherClient()
+    project, suffix = stack.emulators.project, uuid.uuid4().hex[:8]
+    topic = publisher.topic_path(project, f"test-dead-letter-{suffix}")
+    source = subscriber.subscription_path(project, f"test-refused-{suffix}")
+    store = subscriber.subscription_path(project, f"test-dead-letter-store-{suffix}")
+    publisher.create_topic(request={"name": topic})
+    subscriber.create_subscription(request={"name": store, "topic": topic})
+    subscriber.create_subscription(
+        request={
+            "name": source,
+            "topic": publisher.topic_path(project, "slack-events"),
+            "dead_letter_policy": {"dead_letter_topic": topic, "max_delivery_attempts": DEAD_LETTER_ATTEMPTS},
+        }
+    )
+
+    def refuse(expected: int) -> list[dict]:
+        def stored():
+            reply = subscriber.pull(request={"subscription": source, "max_messages": 50, "return_immediately": True})
+            if reply.received_messages:
+                refused = [m.ack_id for m in reply.received_messages]
+                subscriber.modify_ack_deadline(request={"subscription": source, "ack_ids": refused, "ack_deadline_seconds": 0})
+            kept = subscriber.pull(request={"subscription": store, "max_messages": 50, "return_immediately": True})
+            held.extend(
+                {"data": m.message.data.decode(), "attributes": dict(m.message.attributes)} for m in kept.received_messages
+            )
+            return len(held) >= expected
+
+        held: list[dict] = []
+        wait_for(stored)
+        return held
+
+    yield refuse
+    for name in (source, store):
+        subscriber.delete_subscription(request={"subscription": name})
+    publisher.delete_topic(request={"topic": topic})
+
+
+def test_slacks_verification_token_and_response_urls_are_never_queued_kept_logged_or_tracked(
+    api, user, team, stack, topic_messages, dead_letter_store
+):
+    """Slack's legacy verification token proves nothing we do not check better (the signature), and
+    a response_url lets whoever holds it post as the app for 30 minutes: neither may reach the
+    message, the dead-letter store, a document, the log or analytics."""
+    _connect(user, "alice", team)
+    canary = uuid.uuid4().hex
+    verification_token = f"VerifyToken{canary}"
+    response_url = f"https://hooks.slack.com/actions/{team}/1234/{canary}"
+    published, analytics = topic_messages("slack-events"), topic_messages("analytics-events")
+    message = {"type": "message", "channel": "C0GENERAL", "user": "U0ALICE", "ts": "1.2", "text": "TODO: rotate the keys"}
+    event = {**event_envelope("EvSECRET", message, team_id=team), "token": verification_token}
+    interaction = {
+        "type": "view_submission",
+        "token": verification_token,
+        "team": {"id": team},
+        "user": {"id": "U0ALICE"},
+        "response_url": response_url,
+        "response_urls": [{"block_id": "b1", "action_id": "a1", "channel_id": "C0GENERAL", "response_url": response_url}],
+        "view": {"callback_id": "approve"},
+    }
+    assert post_event(api, event).json()["data"] == {"queued": True}
+    assert post_interaction(api, interaction).json()["data"] == {"queued": True}
+    recorded = wait_for(lambda: len(user_docs("alice", "slack_activity")) == 2 and user_docs("alice", "slack_activity"))
+    assert recorded["EvSECRET"]["text"] == message["text"]
+
+    messages = published(expected=2)
+    places = {
+        "published message": json.dumps(messages),
+        "dead-letter store": json.dumps(dead_letter_store(expected=2)),
+        "Firestore": json.dumps(list(every_document())),
+        "host log": (stack.log_dir / "host.log").read_text(errors="replace"),
+        "analytics": json.dumps(analytics(expected=4)),
+    }
+    leaks = [place for place, text in places.items() if verification_token in text or canary in text]
+    assert leaks == []
+    by_kind = {m["attributes"]["kind"]: m["data"] for m in messages}
+    assert by_kind["event_callback"] == {k: v for k, v in event.items() if k != "token"}  # the rest as Slack sent it
+    assert by_kind["interaction"]["response_urls"] == [{"block_id": "b1", "action_id": "a1", "channel_id": "C0GENERAL"}]
+    assert by_kind["interaction"]["view"] == interaction["view"]

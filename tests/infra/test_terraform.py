@@ -76,6 +76,17 @@ def test_every_consumer_has_retries_a_dead_letter_topic_and_authenticated_push()
     assert "function_defs" in TEXT and 'file("${path.module}/functions.json")' in TEXT
 
 
+def test_each_consumer_requires_the_audience_its_pushes_are_minted_for():
+    """The consumer checks push tokens against PUSH_AUDIENCE, not the request's Host: it must be the
+    URL the subscription delivers to and mints its tokens for."""
+    push = RESOURCES["google_pubsub_subscription.push"]
+    assert push["push_config"][0]["push_endpoint"] == "${local.push_urls[each.key]}"
+    assert push["push_config"][0]["oidc_token"][0]["audience"] == "${local.push_urls[each.key]}"
+    assert re.search(r"PUSH_AUDIENCE\s*=\s*local\.push_urls\[key\]", TEXT)
+    (urls,) = [block["push_urls"] for block in _blocks("locals") if "push_urls" in block]
+    assert "https://${fn.name}-${data.google_project.this.number}.${var.region}.run.app" in urls
+
+
 def test_secrets_are_granted_per_secret_and_never_hold_values():
     assert (
         RESOURCES["google_secret_manager_secret_iam_member.accessor"]["role"].strip('"') == "roles/secretmanager.secretAccessor"
