@@ -6,10 +6,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup prerequisites browser dev test lint fmt package bench load lock clean
+.PHONY: help setup prerequisites browser dev stop tick test lint fmt package bench load lock clean
 
 help:
 	@echo "make dev      run emulators, provider sandbox and every function locally"
+	@echo "make stop     stop a make dev left running (only what its pid file names)"
+	@echo "make tick     JOB=token_refresh|renew_watches|reencrypt_tokens: run a scheduled job once on make dev"
 	@echo "make test     run the whole test suite against the emulators"
 	@echo "make lint     ruff and terraform fmt -check"
 	@echo "make package  build dist/<function>.zip bundles"
@@ -65,3 +67,12 @@ bench: setup
 
 load: setup
 	$(PY) -m local.load $(LOAD_ARGS)
+
+# Stop a make dev left running (another terminal, or orphaned): only what its pid file names.
+stop: $(STAMP)
+	@$(PY) -m local.stop
+
+# Run a scheduled job once against the running make dev, as Cloud Scheduler would.
+tick: $(STAMP)
+	@test -n "$(JOB)" || { echo "usage: make tick JOB=token_refresh|renew_watches|reencrypt_tokens"; exit 2; }
+	@$(PY) -m local.tick $(JOB)

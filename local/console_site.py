@@ -4,6 +4,7 @@ Dev only: it lives in local/, and function bundles are built from functions/ and
 
 import json
 import pathlib
+import urllib.parse
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.utils import send_from_directory
@@ -21,11 +22,17 @@ def console_app(sandbox_url: str, console_url: str):
     """A WSGI app for the console. `config.json` tells the page where the sandbox is (its sign-in
     and event triggers) and the one URL OAuth may return to (PUBLIC_BASE_URL's `/`)."""
     config = json.dumps({"sandboxUrl": sandbox_url, "consoleUrl": console_url})
+    console_host = urllib.parse.urlsplit(console_url).netloc
 
     @Request.application
     def app(request: Request) -> Response:
         if request.method != "GET":
             return Response("Method not allowed", 405)
+        if request.host != console_host:
+            # Opened as localhost:8080: the sandbox lets only the console's own origin sign in, and
+            # OAuth comes back to PUBLIC_BASE_URL, whose cookies another host name would not see.
+            target = urllib.parse.urljoin(console_url, request.full_path.rstrip("?"))
+            return Response(status=307, headers={"Location": target, "Cache-Control": "no-store"})
         if request.path == PREFIX + "config.json":
             return Response(config, mimetype="application/json", headers={"Cache-Control": "no-store"})
         name = "index.html" if request.path == "/" else request.path.removeprefix(PREFIX)

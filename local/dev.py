@@ -1,4 +1,6 @@
-"""`make dev`: the whole stack on fixed ports until Ctrl-C or SIGTERM, then nothing left running."""
+"""`make dev`: the whole stack on fixed ports until Ctrl-C, SIGTERM or SIGHUP (the terminal closed),
+then nothing left running. What it starts is recorded in a pid file, so that `make stop` can end a
+stack whose `make dev` was killed outright, and the next `make dev` recognises its own leftovers."""
 
 import os
 import signal
@@ -7,8 +9,13 @@ import sys
 import time
 
 from local.catalog import ROOT
+from local.pidfile import PidFile, describe, leftovers, pid_file_path
 from local.prerequisites import missing
 from local.stack import LOG_DIR, Stack
+from local.stop import stop_leftovers
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+DEFAULT_PORTS = {"PORT": 8080, "SANDBOX_PORT": 8090, "FIRESTORE_EMULATOR_PORT": 8086, "PUBSUB_EMULATOR_PORT": 8085}
 
 
 class _Stop(Exception):
@@ -26,21 +33,41 @@ def _port(name: str, default: int) -> int:
     return int(raw)
 
 
+def _leftovers_stopped(path) -> bool:
+    """False when an earlier make dev of this checkout still runs and is not to be stopped now."""
+    record = leftovers(path)
+    if record is None:
+        return True
+    print(f"A make dev of this checkout is still running: {describe(record)}.", file=sys.stderr)
+    if sys.stdin.isatty():
+        answer = input("Stop it and start again? [y/N] ").strip().lower()
+        if answer in ("y", "yes"):
+            print(stop_leftovers(path))
+            return True
+    print("Stop it with `make stop` (it stops only what that make dev started), then run make dev again.", file=sys.stderr)
+    return False
+
+
 def main() -> int:
     problems = missing()
     if problems:
         print("Missing prerequisites:\n" + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
         return 1
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
-    stack = None
+    path = pid_file_path()
+    if not _leftovers_stopped(path):
+        return 1
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, _raise_stop)
+    ports = {name: _port(name, default) for name, default in DEFAULT_PORTS.items()}
+    pid_file, stack = PidFile(path, ports), None
     try:
         print("Starting emulators, sandbox and function host...", flush=True)
         stack = Stack(
-            api_port=_port("PORT", 8080),
-            sandbox_port=_port("SANDBOX_PORT", 8090),
-            firestore_port=_port("FIRESTORE_EMULATOR_PORT", 8086),
-            pubsub_port=_port("PUBSUB_EMULATOR_PORT", 8085),
+            api_port=ports["PORT"],
+            sandbox_port=ports["SANDBOX_PORT"],
+            firestore_port=ports["FIRESTORE_EMULATOR_PORT"],
+            pubsub_port=ports["PUBSUB_EMULATOR_PORT"],
+            on_start=pid_file.add,
         )
         print(
             f"\n  Console   {stack.api_url}/   (dev only: sign in, connect, watch events arrive)\n"
@@ -48,7 +75,7 @@ def main() -> int:
             f"  Sandbox   {stack.sandbox_url}   (ID token: {stack.sandbox_url}/identity/token?uid=alice)\n"
             f"  Firestore emulator {stack.emulators.firestore_host}\n"
             f"  Pub/Sub emulator   {stack.emulators.pubsub_host}\n"
-            f"  Logs      {LOG_DIR}\n\nCtrl-C stops everything.",
+            f"  Logs      {LOG_DIR}\n\nCtrl-C stops everything (or `make stop` from another terminal).",
             flush=True,
         )
         # Default feature flags and experiments, where Firestore has none yet (existing ones are kept).
@@ -65,11 +92,12 @@ def main() -> int:
         print(f"make dev failed: {error}", file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for stop_signal in STOP_SIGNALS:
+            signal.signal(stop_signal, signal.SIG_IGN)
         if stack is not None:
             print("Stopping...", flush=True)
             stack.stop()
+        pid_file.remove()
 
 
 if __name__ == "__main__":

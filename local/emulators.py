@@ -14,13 +14,20 @@ START_TIMEOUT = 90
 class Emulators:
     """Both emulators; use as a context manager, or call stop()."""
 
-    def __init__(self, project: str, log_dir: pathlib.Path, firestore_port: int | None = None, pubsub_port: int | None = None):
+    def __init__(
+        self,
+        project: str,
+        log_dir: pathlib.Path,
+        firestore_port: int | None = None,
+        pubsub_port: int | None = None,
+        on_start=None,
+    ):
         gcloud = shutil.which("gcloud")
         if not gcloud:
             raise RuntimeError("gcloud is not on PATH: install the Google Cloud CLI with the emulators")
         self.project = project
-        self.firestore_host = f"127.0.0.1:{_port(firestore_port, 'Firestore emulator')}"
-        self.pubsub_host = f"127.0.0.1:{_port(pubsub_port, 'Pub/Sub emulator')}"
+        self.firestore_host = f"127.0.0.1:{_port(firestore_port, 'Firestore emulator', 'FIRESTORE_EMULATOR_PORT')}"
+        self.pubsub_host = f"127.0.0.1:{_port(pubsub_port, 'Pub/Sub emulator', 'PUBSUB_EMULATOR_PORT')}"
         log_dir.mkdir(parents=True, exist_ok=True)
         self.children: list[Child] = []
         try:
@@ -29,6 +36,7 @@ class Emulators:
                     "firestore",
                     [gcloud, "emulators", "firestore", "start", f"--host-port={self.firestore_host}", "--quiet"],
                     log_dir / "firestore-emulator.log",
+                    on_start=on_start,
                 )
             )
             self.children.append(
@@ -45,6 +53,7 @@ class Emulators:
                         "--quiet",
                     ],
                     log_dir / "pubsub-emulator.log",
+                    on_start=on_start,
                 )
             )
             for child, host in zip(self.children, (self.firestore_host, self.pubsub_host), strict=True):
@@ -80,9 +89,9 @@ class Emulators:
         self.stop()
 
 
-def _port(port: int | None, what: str) -> int:
+def _port(port: int | None, what: str, setting: str) -> int:
     if port is None:
         return free_port()
     if not port_is_free(port):
-        raise RuntimeError(f"port {port} for the {what} is in use: stop what holds it or choose another port")
+        raise RuntimeError(f"port {port} for the {what} is in use: stop what holds it or set {setting} to another port")
     return port

@@ -26,10 +26,11 @@ def port_is_free(port: int) -> bool:
 
 
 class Child:
-    def __init__(self, name: str, argv: list[str], log_path, env: dict | None = None, cwd=None):
+    def __init__(self, name: str, argv: list[str], log_path, env: dict | None = None, cwd=None, on_start=None):
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - held open for the child's life, closed by stop()
+        self._log_start = self._log.tell()  # the log is appended to: this run's lines start here
         self.process = subprocess.Popen(
             argv,
             stdout=self._log,
@@ -39,6 +40,8 @@ class Child:
             cwd=cwd,
             start_new_session=True,
         )
+        if on_start is not None:
+            on_start(name, self.process.pid)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -46,25 +49,31 @@ class Child:
     def log_tail(self, lines: int = 30) -> str:
         try:
             with open(self.log_path, "rb") as log:
+                log.seek(self._log_start)
                 return b"\n".join(log.read().splitlines()[-lines:]).decode(errors="replace")
         except OSError:
             return ""
 
     def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM the group, wait, then SIGKILL whatever is left."""
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and _group_alive(self.process.pid):
-                self.process.poll()
-                time.sleep(0.05)
-            if not _group_alive(self.process.pid):
-                break
-        self.process.poll()
+        stop_group(self.process.pid, grace, reap=self.process.poll)
         self._log.close()
+
+
+def stop_group(pgid: int, grace: float = 10.0, reap=lambda: None) -> None:
+    """SIGTERM the process group, wait, then SIGKILL whatever is left. `reap` collects the leader
+    when it is our own child (a zombie leader would otherwise look alive)."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _group_alive(pgid):
+            reap()
+            time.sleep(0.05)
+        if not _group_alive(pgid):
+            break
+    reap()
 
 
 def _group_alive(pgid: int) -> bool:
@@ -75,10 +84,10 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     # A zombie leader keeps the group id alive until reaped; count only live members.
-    return _live_members(pgid) > 0
+    return live_members(pgid) > 0
 
 
-def _live_members(pgid: int) -> int:
+def live_members(pgid: int) -> int:
     count = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

@@ -46,12 +46,15 @@ class Stack:
         pubsub_port: int | None = None,
         log_dir: pathlib.Path = LOG_DIR,
         extra_env: dict | None = None,
+        on_start=None,
     ):
+        """on_start(name, pid) is told of each process as it starts (make dev records them)."""
         self.api_port = _require_free(api_port, "PORT") if api_port else free_port()
         self.sandbox_port = _require_free(sandbox_port, "SANDBOX_PORT") if sandbox_port else free_port()
         self.children: list[Child] = []
         self.log_dir = log_dir
-        self.emulators = Emulators(PROJECT, log_dir, firestore_port, pubsub_port)
+        self._on_start = on_start
+        self.emulators = Emulators(PROJECT, log_dir, firestore_port, pubsub_port, on_start)
         try:
             self.env = {
                 **os.environ,
@@ -89,6 +92,7 @@ class Stack:
             log_dir / "sandbox.log",
             env=self.env,
             cwd=ROOT,
+            on_start=self._on_start,
         )
         self.children.append(sandbox)
         wait_until(lambda: requests.get(f"{self.sandbox_url}/_sandbox/health", timeout=1).ok, START_TIMEOUT, sandbox, "sandbox")
@@ -104,6 +108,7 @@ class Stack:
             log_dir / "host.log",
             env=self.env,
             cwd=ROOT,
+            on_start=self._on_start,
         )
         self.children.append(host)
         wait_until(

@@ -33,6 +33,19 @@ def test_console_is_served_next_to_the_api(api, stack):
     assert api.get("/api/v1/health").status_code == 200  # the API keeps its paths
 
 
+def test_the_console_opened_as_localhost_moves_to_its_own_origin(stack):
+    """Opened as localhost, the page could not sign in (the sandbox answers only the console's own
+    origin) nor keep the OAuth cookie across the callback: it is sent to PUBLIC_BASE_URL's host."""
+    import requests
+
+    as_localhost = stack.api_url.replace("127.0.0.1", "localhost")
+    for path in ("/", "/console/console.js?v=1"):
+        reply = requests.get(as_localhost + path, allow_redirects=False, timeout=10)
+        assert reply.status_code == 307 and reply.headers["Location"] == stack.api_url + path
+    assert requests.get(as_localhost + "/", timeout=10).url == f"{stack.api_url}/"
+    assert requests.get(as_localhost + "/api/v1/health", allow_redirects=False, timeout=10).status_code == 200
+
+
 def test_only_the_consoles_origin_may_call_the_sandbox_from_a_browser(sandbox, stack):
     def preflight(origin: str):
         return sandbox.options(

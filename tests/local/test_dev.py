@@ -1,5 +1,7 @@
-"""`make dev` as a user runs it: it starts, serves, accepts a sandbox token, and on Ctrl-C or
-SIGTERM stops every process it started."""
+"""`make dev` as a user runs it: it starts, serves, accepts a sandbox token, and on Ctrl-C, SIGTERM
+or SIGHUP (the terminal closed) stops every process it started; killed outright, it leaves a pid
+file by which the next `make dev` recognises its leftovers and `make stop` ends them; `make tick`
+runs a scheduled job on it."""
 
 import os
 import signal
@@ -29,8 +31,8 @@ def _processes_mentioning(ports: list[int]) -> list[str]:
     return found
 
 
-def _start_dev(env_ports: dict[str, int]) -> subprocess.Popen:
-    env = {**os.environ, **{k: str(v) for k, v in env_ports.items()}}
+def _start_dev(env_ports: dict[str, int], pid_file) -> subprocess.Popen:
+    env = {**os.environ, **{k: str(v) for k, v in env_ports.items()}, "DEV_PID_FILE": str(pid_file)}
     for key in ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "FIREBASE_CERTS_URL", "SECRET_MANAGER_ENDPOINT"):
         env.pop(key, None)
     return subprocess.Popen(
@@ -38,25 +40,39 @@ def _start_dev(env_ports: dict[str, int]) -> subprocess.Popen:
     )
 
 
+def _free_ports() -> dict[str, int]:
+    return {name: free_port() for name in ("PORT", "SANDBOX_PORT", "FIRESTORE_EMULATOR_PORT", "PUBSUB_EMULATOR_PORT")}
+
+
+def _wait_healthy(dev: subprocess.Popen, api: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and dev.poll() is None:
+        try:
+            if requests.get(f"{api}/api/v1/health", timeout=5).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.5)
+
+
+def _run_tool(module: str, pid_file, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env={**os.environ, "DEV_PID_FILE": str(pid_file)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_dev_serves_then_leaves_nothing_running(stop_signal):
-    ports = {
-        "PORT": free_port(),
-        "SANDBOX_PORT": free_port(),
-        "FIRESTORE_EMULATOR_PORT": free_port(),
-        "PUBSUB_EMULATOR_PORT": free_port(),
-    }
-    dev = _start_dev(ports)
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_dev_serves_then_leaves_nothing_running(stop_signal, tmp_path):
+    ports = _free_ports()
+    dev = _start_dev(ports, tmp_path / "dev.json")
     api, sandbox = f"http://127.0.0.1:{ports['PORT']}", f"http://127.0.0.1:{ports['SANDBOX_PORT']}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and dev.poll() is None:
-            try:
-                if requests.get(f"{api}/api/v1/health", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
+        _wait_healthy(dev, api)
         health = requests.get(f"{api}/api/v1/health", timeout=5).json()["data"]["dependencies"]
         assert health["firestore"]["status"] == "up" and health["pubsub"]["status"] == "up"
         token = requests.get(f"{sandbox}/identity/token", params={"uid": "alice"}, timeout=5).json()["idToken"]
@@ -69,26 +85,54 @@ def test_dev_serves_then_leaves_nothing_running(stop_signal):
     assert dev.returncode == 0, output
     assert f"API       {api}" in output and f"Console   {api}/" in output
     assert _processes_mentioning(list(ports.values())) == []
+    assert not (tmp_path / "dev.json").exists()
 
 
-def test_dev_names_a_port_in_use():
+@pytest.mark.slow
+def test_a_killed_dev_is_found_by_the_next_and_stopped_by_make_stop(tmp_path):
+    pid_file, ports = tmp_path / "dev.json", _free_ports()
+    dev = _start_dev(ports, pid_file)
+    try:
+        _wait_healthy(dev, f"http://127.0.0.1:{ports['PORT']}")
+        for job in ("token_refresh", "reencrypt_tokens"):
+            tick = _run_tool("local.tick", pid_file, job)
+            assert tick.returncode == 0, tick.stdout + tick.stderr
+            assert '"message processed"' in tick.stdout and f'"function": "{job}"' in tick.stdout
+        assert "re-encryption finished" in tick.stdout  # the run's own lines come with its outcome
+    finally:
+        dev.kill()  # kill -9: no cleanup runs
+        dev.communicate(timeout=30)
+    assert _processes_mentioning(list(ports.values())) != []  # orphaned: emulators, sandbox, host
+
+    again = _start_dev(_free_ports(), pid_file)
+    output, _ = again.communicate(timeout=60)
+    assert again.returncode == 1
+    assert "still running" in output and "make stop" in output and str(ports["PORT"]) in output
+
+    stopped = _run_tool("local.stop", pid_file)
+    assert stopped.returncode == 0 and "Stopped" in stopped.stdout, stopped.stdout + stopped.stderr
+    assert _processes_mentioning(list(ports.values())) == []
+    assert not pid_file.exists()
+    assert "Nothing to stop" in _run_tool("local.stop", pid_file).stdout
+
+
+def test_tick_names_a_missing_dev(tmp_path):
+    tick = _run_tool("local.tick", tmp_path / "none.json", "token_refresh")
+    assert tick.returncode == 1 and "make dev" in tick.stderr
+
+
+@pytest.mark.parametrize("setting", ["PORT", "SANDBOX_PORT", "FIRESTORE_EMULATOR_PORT", "PUBSUB_EMULATOR_PORT"])
+def test_dev_names_a_port_in_use_and_the_setting_that_moves_it(setting, tmp_path):
     import socket
 
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         busy = holder.getsockname()[1]
-        dev = _start_dev(
-            {
-                "PORT": busy,
-                "SANDBOX_PORT": free_port(),
-                "FIRESTORE_EMULATOR_PORT": free_port(),
-                "PUBSUB_EMULATOR_PORT": free_port(),
-            }
-        )
-        output, _ = dev.communicate(timeout=60)
+        dev = _start_dev({**_free_ports(), setting: busy}, tmp_path / "dev.json")
+        output, _ = dev.communicate(timeout=90)
     assert dev.returncode == 1
-    assert f"port {busy} is in use" in output and "PORT" in output
+    assert f"port {busy}" in output and "is in use" in output and f"set {setting} to another port" in output
 
 
 def test_missing_prerequisites_are_named():
