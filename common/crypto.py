@@ -3,7 +3,8 @@
 Text format: `v1.<key id>.<nonce b64url>.<ciphertext+tag b64url>`. The associated data binds
 each ciphertext to its format version, key id, owner and field, so a value copied into another
 user's document (or another field) does not decrypt. A key ring holds one active key for writing
-and older keys for reading; every failure raises CryptoError (fail closed, never plaintext).
+and older keys for reading; every failure raises CryptoError (fail closed, never plaintext). The
+instance's cipher keeps its ring current with the TOKEN_KEY_RING secret (common/key_ring_reload.py).
 """
 
 import base64
@@ -11,11 +12,13 @@ import binascii
 import json
 import os
 import re
+import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from common.errors import ConfigError, CryptoError
+from common.errors import ConfigError, CryptoError, UnknownKeyId
+from common.settings import get_settings
 
 FORMAT_VERSION = "v1"
 KEY_BYTES = 32
@@ -72,7 +75,15 @@ class KeyRing:
         try:
             return self._keys[key_id]
         except KeyError:
-            raise CryptoError(f"Unknown key id {key_id[:40]!r}", code="unknown_key_id") from None
+            raise UnknownKeyId(f"Unknown key id {key_id[:40]!r}") from None
+
+    def current(self) -> "KeyRing":
+        """A fixed ring (tests, tools) is its own current ring, and cannot learn keys."""
+        return self
+
+    def reading(self, key_id: str) -> "KeyRing":
+        """The ring to read a value under `key_id` with (a fixed ring: itself)."""
+        return self
 
     def __repr__(self) -> str:
         return f"KeyRing(active={self.active!r}, key_ids={list(self._keys)!r})"
@@ -83,23 +94,31 @@ def _associated_data(key_id: str, owner: str, field: str) -> bytes:
 
 
 class TokenCipher:
-    def __init__(self, ring: KeyRing):
-        self.ring = ring
+    def __init__(self, rings):
+        """`rings`: a KeyRing, or a ReloadingKeyRing that keeps the instance's ring current."""
+        self._rings = rings
+
+    @property
+    def ring(self) -> KeyRing:
+        """The ring in use now (its active key writes)."""
+        return self._rings.current()
 
     def encrypt(self, plaintext: str, owner: str, field: str) -> str:
         """Encrypt under the active key, bound to (owner, field)."""
         if not isinstance(plaintext, str):
             raise CryptoError("Only text can be encrypted")
-        key_id = self.ring.active
+        ring = self.ring
+        key_id = ring.active
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self.ring.aead(key_id).encrypt(nonce, plaintext.encode(), _associated_data(key_id, owner, field))
+        sealed = ring.aead(key_id).encrypt(nonce, plaintext.encode(), _associated_data(key_id, owner, field))
         return ".".join((FORMAT_VERSION, key_id, _b64url(nonce), _b64url(sealed)))
 
     def decrypt(self, ciphertext: str, owner: str, field: str) -> str:
         """Decrypt a value written for (owner, field); anything else raises CryptoError."""
         key_id, nonce, sealed = self._parse(ciphertext)
+        aead = self._rings.reading(key_id).aead(key_id)
         try:
-            plain = self.ring.aead(key_id).decrypt(nonce, sealed, _associated_data(key_id, owner, field))
+            plain = aead.decrypt(nonce, sealed, _associated_data(key_id, owner, field))
             return plain.decode()
         except (InvalidTag, UnicodeDecodeError):
             raise CryptoError("Ciphertext failed authentication", code="decryption_failed") from None
@@ -122,19 +141,30 @@ class TokenCipher:
         return parts[1], nonce, sealed
 
     def __repr__(self) -> str:
-        return f"TokenCipher({self.ring!r})"
+        return f"TokenCipher({self._rings!r})"
 
 
 _cipher: TokenCipher | None = None
+_cipher_lock = threading.Lock()
 
 
 def get_cipher() -> TokenCipher:
     """The cipher of this instance, built from the TOKEN_KEY_RING secret on first use."""
     global _cipher
     if _cipher is None:
-        from common.secrets import get_secret
+        with _cipher_lock:  # one first read of the ring, however many threads ask at once
+            if _cipher is None:
+                from common.key_ring_reload import ReloadingKeyRing  # it builds on KeyRing
+                from common.secrets import get_secret
 
-        _cipher = TokenCipher(KeyRing.from_json(get_secret("TOKEN_KEY_RING")))
+                settings = get_settings()
+                _cipher = TokenCipher(
+                    ReloadingKeyRing(
+                        lambda: KeyRing.from_json(get_secret("TOKEN_KEY_RING", fresh=True)),
+                        settings.token_key_ring_reload_seconds,
+                        settings.token_key_ring_max_age_seconds,
+                    )
+                )
     return _cipher
 
 

@@ -96,3 +96,13 @@ class CryptoError(AppError):
 
     code = "crypto_error"
     default_message = "Stored secret could not be decrypted"
+
+
+class UnknownKeyId(CryptoError):
+    """A value under a key id this instance's ring lacks even after reading the ring again: a rotation
+    not seen here yet. Retryable, so a consumer's message is redelivered instead of dropped."""
+
+    status = 503
+    code = "unknown_key_id"
+    retryable = True
+    default_message = "Stored secret is under a key this instance does not have yet"

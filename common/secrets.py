@@ -1,5 +1,6 @@
 """Resolves secret settings: a plain value, or a Secret Manager version name
-(projects/*/secrets/*/versions/*) fetched once and cached for the life of the instance."""
+(projects/*/secrets/*/versions/*) fetched once and cached for the life of the instance, unless the
+caller asks for a fresh read (the key ring, during a rotation: `versions/latest` then names a newer version)."""
 
 import threading
 
@@ -14,13 +15,19 @@ _cache: dict[str, str] = {}
 _lock = threading.Lock()
 
 
-def get_secret(setting_name: str) -> str:
-    """The value of a secret setting, resolved through Secret Manager when it is a reference."""
+def get_secret(setting_name: str, fresh: bool = False) -> str:
+    """The value of a secret setting, resolved through Secret Manager when it is a reference;
+    `fresh` reads it again (outside the lock, so other secrets stay readable meanwhile) and caches that."""
     if setting_name not in _SECRET_NAMES:
         raise ConfigError(f"{setting_name} is not a secret setting")
     raw = getattr(get_settings(), setting_name.lower())
     if not SECRET_VERSION_NAME.match(raw):
         return raw
+    if fresh:
+        value = _access(setting_name, raw)
+        with _lock:
+            _cache[raw] = value
+        return value
     with _lock:
         if raw not in _cache:
             _cache[raw] = _access(setting_name, raw)

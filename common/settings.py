@@ -174,6 +174,18 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
         dev_only_default=True,
     ),
+    Setting(
+        "TOKEN_KEY_RING_RELOAD_SECONDS",
+        "30",
+        _seconds(0, 3600),
+        "an instance reads TOKEN_KEY_RING again at most once in this many seconds (on a value under a key id it lacks)",
+    ),
+    Setting(
+        "TOKEN_KEY_RING_MAX_AGE_SECONDS",
+        "600",
+        _seconds(0, 86400),
+        "an instance reads TOKEN_KEY_RING again once its ring is this old, so a new active key reaches every instance",
+    ),
     Setting("SLACK_CLIENT_ID", "dev-slack-client-id", _text, "Slack app client id", dev_only_default=True),
     Setting(
         "SLACK_CLIENT_SECRET", "dev-slack-client-secret", _text, "Slack app client secret", secret=True, dev_only_default=True

@@ -13,6 +13,7 @@ import pytest
 import requests
 from google.cloud import pubsub_v1
 
+from common import clock
 from common.clients import reset_clients
 from common.crypto import reset_cipher
 from common.secrets import clear_secret_cache
@@ -194,3 +195,10 @@ def flag(stack):
         )
 
     return set_flag
+
+
+@pytest.fixture
+def moved_clock():
+    """moved_clock(seconds): this process's clock (common/clock.py) that far ahead, until the test ends."""
+    yield clock.set_offset
+    clock.set_offset(0)

@@ -28,7 +28,7 @@ def create_sandbox_app(project: str) -> flask.Flask:
     control.register(app, state)
     bulk.register(app, state)
     identity.register(app, identity.Issuer(project))
-    secret_manager.register(app)
+    secret_manager.register(app, state)
     slack.register(app, state, settings.slack_client_id, get_secret("SLACK_CLIENT_SECRET"))
     google.register(app, state, settings.google_client_id, get_secret("GOOGLE_CLIENT_SECRET"))
     gmail.register(app, state)

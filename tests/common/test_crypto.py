@@ -1,10 +1,12 @@
 import base64
 import os
+import threading
 
 import pytest
 
 from common.crypto import KeyRing, TokenCipher
-from common.errors import ConfigError, CryptoError
+from common.errors import ConfigError, CryptoError, Unavailable
+from common.key_ring_reload import ReloadingKeyRing
 
 TOKEN = "xoxb-1234-5678-secretvalue"
 
@@ -63,6 +65,8 @@ def test_unknown_key_id_fails_closed():
     with pytest.raises(CryptoError) as error:
         TokenCipher(ring("new")).decrypt(value, "alice", "access_token")
     assert error.value.code == "unknown_key_id"
+    # a rotation this instance has not seen yet: retried (503, a redelivered message), never dropped
+    assert error.value.retryable and error.value.status == 503
 
 
 def test_two_generations_of_active_key():
@@ -113,3 +117,111 @@ def test_malformed_ciphertexts_are_rejected(garbage):
 def test_only_text_is_encrypted():
     with pytest.raises(CryptoError):
         TokenCipher(ring("k1")).encrypt(b"bytes", "alice", "access_token")
+
+
+class Rings:
+    """The successive versions of a key ring secret, how often it was read, and how reading it goes:
+    `failure` makes reads fail, `entered`/`release` hold a read in flight until released."""
+
+    def __init__(self, *rings: KeyRing):
+        self.rings, self.reads = list(rings), 0
+        self.failure: Exception | None = None
+        self.entered: threading.Event | None = None
+        self.release = threading.Event()
+
+    def latest(self, ring: KeyRing) -> None:
+        self.rings.append(ring)
+
+    def read(self) -> KeyRing:
+        self.reads += 1
+        if self.entered is not None:
+            self.entered.set()
+            self.release.wait(10)
+        if self.failure is not None:
+            raise self.failure
+        return self.rings[-1]
+
+
+def test_a_value_under_a_new_key_reads_the_ring_again_once():
+    old, new = os.urandom(32), os.urandom(32)
+    rings = Rings(KeyRing({"k1": old}, "k1"))
+    warm = TokenCipher(ReloadingKeyRing(rings.read, reload_seconds=60, max_age_seconds=600))
+    rings.latest(KeyRing({"k1": old, "k2": new}, "k2"))
+    written = TokenCipher(rings.rings[-1]).encrypt(TOKEN, "alice", "access_token")
+    assert warm.decrypt(written, "alice", "access_token") == TOKEN
+    assert warm.decrypt(written, "alice", "access_token") == TOKEN
+    assert rings.reads == 2  # the first read and one more
+    assert warm.ring.active == "k2"  # it writes under the new key from now on
+
+
+def test_values_that_fail_authentication_never_read_the_ring():
+    rings = Rings(KeyRing({"k1": os.urandom(32), "k2": os.urandom(32)}, "k1"))
+    cipher = TokenCipher(ReloadingKeyRing(rings.read, reload_seconds=60, max_age_seconds=600))
+    parts = cipher.encrypt(TOKEN, "alice", "access_token").split(".")
+    tampered = [
+        ".".join([*parts[:3], flip(parts[3], 5)]),
+        ".".join([parts[0], "k2", *parts[2:]]),  # another known key
+        cipher.encrypt(TOKEN, "bob", "access_token"),  # another owner's value
+        "v1.k1.garbage.garbage",
+    ]
+    for value in tampered * 25:
+        with pytest.raises(CryptoError) as error:
+            cipher.decrypt(value, "alice", "access_token")
+        assert not error.value.retryable  # fail closed, for good
+    assert rings.reads == 1
+
+
+def test_many_unknown_key_ids_at_once_read_the_ring_once_per_interval(moved_clock):
+    rings = Rings(KeyRing({"k1": os.urandom(32)}, "k1"))
+    cipher = TokenCipher(ReloadingKeyRing(rings.read, reload_seconds=30, max_age_seconds=600))
+    rings.entered = threading.Event()  # the read again stays in flight until every caller has started
+    value = cipher.encrypt(TOKEN, "alice", "access_token").split(".")
+    made_up = [".".join([value[0], f"forged-{n}", *value[2:]]) for n in range(40)]
+    outcomes = []
+
+    def decrypt(text: str) -> None:
+        try:
+            cipher.decrypt(text, "alice", "access_token")
+        except CryptoError as error:
+            outcomes.append(error.code)
+
+    threads = [threading.Thread(target=decrypt, args=(text,)) for text in made_up]
+    threads[0].start()
+    assert rings.entered.wait(10)
+    for thread in threads[1:]:
+        thread.start()
+    rings.release.set()
+    for thread in threads:
+        thread.join(10)
+    assert outcomes == ["unknown_key_id"] * 40 and rings.reads == 2  # the first read and one more
+
+    moved_clock(20)
+    with pytest.raises(CryptoError):
+        cipher.decrypt(made_up[0], "alice", "access_token")
+    assert rings.reads == 2
+    moved_clock(31)  # the interval has passed: one more read
+    for text in made_up:
+        with pytest.raises(CryptoError):
+            cipher.decrypt(text, "alice", "access_token")
+    assert rings.reads == 3
+
+
+def test_a_ring_past_its_age_is_read_again_and_a_failed_read_keeps_it(moved_clock):
+    old, new = os.urandom(32), os.urandom(32)
+    rings = Rings(KeyRing({"k1": old}, "k1"))
+    cipher = TokenCipher(ReloadingKeyRing(rings.read, reload_seconds=30, max_age_seconds=600))
+    rings.latest(KeyRing({"k1": old, "k2": new}, "k2"))
+    moved_clock(500)
+    assert cipher.encrypt(TOKEN, "alice", "access_token").split(".")[1] == "k1" and rings.reads == 1
+    moved_clock(600)
+    assert cipher.encrypt(TOKEN, "alice", "access_token").split(".")[1] == "k2" and rings.reads == 2
+
+    rings.failure = Unavailable("Secret Manager did not answer", code="secrets_unavailable")
+    moved_clock(1200)
+    written = cipher.encrypt(TOKEN, "alice", "access_token")  # the ring in use stays
+    assert written.split(".")[1] == "k2" and rings.reads == 3
+    moved_clock(1220)
+    assert cipher.decrypt(written, "alice", "access_token") == TOKEN and rings.reads == 3  # no retry within 30 s
+    moved_clock(1230)
+    cipher.encrypt(TOKEN, "alice", "access_token")
+    assert rings.reads == 4
