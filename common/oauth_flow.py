@@ -98,6 +98,8 @@ def _complete(spec, args, cookies) -> BrowserStep:
         return _fail(service, "access_denied" if args["error"] == "access_denied" else "provider_error", record, cookie)
     if not args.get("code"):
         return _fail(service, "invalid_request", record, cookie)
+    if spec.pkce and not record.get("codeVerifier"):
+        return _fail(service, "invalid_state", record, cookie)  # started before this service used PKCE
     uid = record["uid"]
     track("integration_connection_authorized", uid=uid, provider=service)
     exchange_started = time.perf_counter()

@@ -1,7 +1,9 @@
 """Codes and tokens the sandbox hands out, shared by its Slack and Google parts: single-use codes,
 token shapes like the real ones (so log redaction sees real shapes), expiry, revocation by grant."""
 
+import base64
 import functools
+import hashlib
 import secrets
 import time
 import urllib.parse
@@ -17,6 +19,11 @@ SHAPES = {
     ("google", "access"): lambda: f"ya29.a0{secrets.token_urlsafe(96)}",
     ("google", "refresh"): lambda: f"1//0g{secrets.token_urlsafe(64)}",
 }
+
+
+def s256(verifier: str) -> str:
+    """RFC 7636's S256 challenge of a verifier (Google and Slack both check it)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
 
 def redirect_to(uri: str, **params: str) -> flask.Response:
@@ -38,9 +45,10 @@ def take_code(state: SandboxState, code: str) -> dict | None:
 
 
 def issue_tokens(
-    state: SandboxState, family: str, grant: dict, lifetime: int | None, with_refresh: bool
+    state: SandboxState, family: str, grant: dict, lifetime: int | None, with_refresh: bool, refresh_lifetime: int | None = None
 ) -> tuple[str, str | None]:
-    """A new access token (and refresh token) for a grant {grant_id, account, scopes}."""
+    """A new access token (and refresh token, living `refresh_lifetime` seconds or for ever) for a
+    grant {grant_id, account, scopes}."""
     access = SHAPES[(family, "access")]()
     refresh = SHAPES[(family, "refresh")]() if with_refresh else None
     with state.lock:
@@ -52,7 +60,8 @@ def issue_tokens(
         }
         state.issued.append(access)
         if refresh:
-            state.tokens[refresh] = {**grant, "family": family, "kind": "refresh", "expires_at": None}
+            expires_at = time.time() + refresh_lifetime if refresh_lifetime else None
+            state.tokens[refresh] = {**grant, "family": family, "kind": "refresh", "expires_at": expires_at}
             state.issued.append(refresh)
     return access, refresh
 
@@ -66,12 +75,13 @@ def lookup(state: SandboxState, token: str, kind: str = "access") -> dict | None
 
 
 def spend_refresh_token(state: SandboxState, token: str) -> dict | None:
-    """Take a refresh token out of use (single-use refresh tokens, as Slack rotates them)."""
+    """Take a refresh token out of use (single-use refresh tokens, as Slack rotates them); an expired
+    one is not honoured."""
     with state.lock:
         record = state.tokens.get(token)
         if record and record["kind"] == "refresh":
             del state.tokens[token]
-            return record
+            return record if not record["expires_at"] or record["expires_at"] > time.time() else None
     return None
 
 

@@ -59,12 +59,12 @@ def test_google_authorize_url():
     }
 
 
-def test_slack_authorize_url_has_comma_separated_user_scopes_and_no_pkce():
+def test_slack_authorize_url_has_comma_separated_user_scopes_and_pkce():
     query = dict(
-        urllib.parse.parse_qsl(urllib.parse.urlsplit(authorize_url(provider("slack"), "st", "https://x/cb", None)).query)
+        urllib.parse.parse_qsl(urllib.parse.urlsplit(authorize_url(provider("slack"), "st", "https://x/cb", "challenge")).query)
     )
-    assert query["user_scope"] == "channels:history,channels:read,users:read"
-    assert "code_challenge" not in query and "scope" not in query
+    assert query["user_scope"] == "channels:history,channels:read,users:read" and "scope" not in query
+    assert (query["code_challenge"], query["code_challenge_method"]) == ("challenge", "S256")
 
 
 SLACK_EXCHANGE = {

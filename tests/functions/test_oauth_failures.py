@@ -13,6 +13,8 @@ from local.consent_browser import Browser, callback_url, decide
 from tests.functions.test_oauth_flow import ACCOUNTS, connect, start
 from tests.oauth_helpers import landed
 
+VICTIM_SLACK = {"team_id": "T0VICTIM", "team_name": "Victim Inc", "user_id": "U0VICTIM"}
+
 
 def _with_state(url: str, state: str) -> str:
     parts = urllib.parse.urlsplit(url)
@@ -199,3 +201,21 @@ def test_disconnecting_gmail_keeps_the_google_grant_calendar_uses(user, sandbox)
     assert gone["revoked"] is None and sandbox.get("/_sandbox/revoked").json() == []
     assert _status(user, "alice", "calendar")["connected"] is True
     assert alice.delete("/api/v1/oauth/calendar/disconnect").json()["data"]["revoked"] is True
+
+
+def test_a_stolen_slack_code_cannot_be_injected_into_another_flow(user):
+    """RFC 9700 section 4.5: a victim's unused code, sent to the callback with the attacker's own state
+    and cookie, must not link the victim's Slack user to the attacker."""
+    victim = user("victim")
+    victim_url = callback_url(victim, start(victim, "slack")["authUrl"], **VICTIM_SLACK)
+    stolen = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(victim_url).query))["code"]
+    mallory = user("mallory")
+    own = start(mallory, "slack")  # her own state, with its cookie in her browser
+    injected = mallory.get("/api/v1/oauth/slack/callback", params={"code": stolen, "state": own["state"]})
+    assert landed(injected) == {"outcome": "failure", "service": "slack", "reason": "exchange_failed"}
+    assert _status(user, "mallory", "slack")["connected"] is False
+    assert not firestore_client().collection("account_index").document("slack:T0VICTIM%3AU0VICTIM").get().exists
+    # The refused exchange spent the code (single use): the victim's own callback fails, and connecting again works.
+    assert landed(victim.get(victim_url))["reason"] == "exchange_failed"
+    assert connect(victim, "slack", **VICTIM_SLACK)["outcome"] == "success"
+    assert _status(user, "victim", "slack")["account"]["userId"] == "U0VICTIM"

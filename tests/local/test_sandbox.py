@@ -1,20 +1,35 @@
 """The sandbox speaks the providers' wire formats: what the gateway relies on, checked directly."""
 
+import urllib.parse
 import uuid
 
-from local.consent_browser import callback_url
+from common.clients import firestore_client
+from common.crypto import get_cipher
+from common.oauth_protocol import code_challenge, new_code_verifier, state_key
+from common.token_fields import verifier_field
+from local.consent_browser import Browser, callback_url
 from tests.functions.test_oauth_flow import ACCOUNTS, connect, start
 from tests.helpers import user_docs, wait_for
 
 SLACK_AUTH = ("dev-slack-client-id", "dev-slack-client-secret")
 GOOGLE_CLIENT = {"client_id": "dev-google-client-id.apps.googleusercontent.com", "client_secret": "dev-google-client-secret"}
+REDIRECT = "https://app.example.test/cb"
 
 
-def _code(user, service: str) -> tuple[str, str]:
+def _code(user, service: str) -> tuple[str, str, str]:
+    """A code from the gateway's own flow, stopped before its callback: (code, redirect URI, PKCE verifier)."""
     alice = user("alice")
     url = callback_url(alice, start(alice, service)["authUrl"], **ACCOUNTS[service])
-    query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
-    return query["code"], url.split("?", 1)[0]
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    key = state_key(query["state"])
+    record = firestore_client().collection("oauth_states").document(key).get().to_dict()
+    return query["code"], url.split("?", 1)[0], get_cipher().decrypt(record["codeVerifier"], "alice", verifier_field(key))
+
+
+def _approved(sandbox, path: str, account: dict, **params) -> dict:
+    """Approve one of the sandbox's consent pages directly (no gateway): the redirect's query."""
+    url = callback_url(Browser(), f"{sandbox.base_url}{path}?{urllib.parse.urlencode(params)}", **account)
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
 
 
 def test_slack_errors_are_http_200_ok_false(sandbox):
@@ -29,8 +44,9 @@ def test_slack_errors_are_http_200_ok_false(sandbox):
 
 
 def test_slack_rotation_refresh_tokens_are_single_use(user, sandbox):
-    code, redirect = _code(user, "slack")
-    exchange = sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data={"code": code, "redirect_uri": redirect}).json()
+    code, redirect, verifier = _code(user, "slack")
+    form = {"code": code, "redirect_uri": redirect, "code_verifier": verifier}
+    exchange = sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data=form).json()
     assert exchange["ok"] and exchange["authed_user"]["expires_in"] == 43200 and exchange["team"]["id"] == "T0ACME"
     refresh = exchange["authed_user"]["refresh_token"]
     rotated = sandbox.post(
@@ -43,19 +59,24 @@ def test_slack_rotation_refresh_tokens_are_single_use(user, sandbox):
     assert again == {"ok": False, "error": "invalid_refresh_token"}
     who = sandbox.post("/api/auth.test", headers={"Authorization": f"Bearer {rotated['access_token']}"}).json()
     assert (who["ok"], who["team_id"], who["user_id"]) == (True, "T0ACME", "U0ALICE")
+    sandbox.post("/_sandbox/expire", json={"token": rotated["refresh_token"]}).raise_for_status()  # 30 days on (PKCE app)
+    expired = {"grant_type": "refresh_token", "refresh_token": rotated["refresh_token"]}
+    assert sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data=expired).json() == {
+        "ok": False,
+        "error": "invalid_refresh_token",
+    }
 
 
 def test_slack_without_rotation_issues_no_refresh_token(user, sandbox):
     sandbox.patch("/_sandbox/config", json={"slack_rotation": False}).raise_for_status()
-    code, redirect = _code(user, "slack")
-    authed = sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data={"code": code, "redirect_uri": redirect}).json()[
-        "authed_user"
-    ]
+    code, redirect, verifier = _code(user, "slack")
+    form = {"code": code, "redirect_uri": redirect, "code_verifier": verifier}
+    authed = sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data=form).json()["authed_user"]
     assert "refresh_token" not in authed and "expires_in" not in authed
 
 
 def test_google_pkce_is_enforced_and_refresh_keeps_no_refresh_token(user, sandbox):
-    code, redirect = _code(user, "gmail")
+    code, redirect, _ = _code(user, "gmail")
     form = {**GOOGLE_CLIENT, "grant_type": "authorization_code", "code": code, "redirect_uri": redirect}
     wrong = sandbox.post("/token", data={**form, "code_verifier": "x" * 43})
     assert wrong.status_code == 400 and wrong.json() == {"error": "invalid_grant", "error_description": "Invalid code verifier."}
@@ -159,6 +180,47 @@ def test_google_gives_a_refresh_token_only_for_offline_access(sandbox):
         data={**GOOGLE_CLIENT, "grant_type": "authorization_code", "code": code, "redirect_uri": "https://app.example.test/cb"},
     ).json()
     assert "access_token" in reply and "refresh_token" not in reply
+
+
+def _slack_code(sandbox, **params) -> str:
+    query = {"client_id": SLACK_AUTH[0], "user_scope": "channels:read", "redirect_uri": REDIRECT, "state": "s", **params}
+    return _approved(sandbox, "/oauth/v2/authorize", {}, **query)["code"]
+
+
+def test_slack_pkce_binds_a_code_to_its_verifier(sandbox):
+    """An app with PKCE on: S256 only; a code issued with a challenge is exchanged with its verifier,
+    without the client secret; any other verifier is refused and spends the code."""
+    verifier = new_code_verifier()
+    with_pkce = {"code_challenge": code_challenge(verifier), "code_challenge_method": "S256"}
+    plain = Browser().get(
+        f"{sandbox.base_url}/oauth/v2/authorize",
+        params={
+            "client_id": SLACK_AUTH[0],
+            "user_scope": "channels:read",
+            "code_challenge": verifier,
+            "code_challenge_method": "plain",
+        },
+    )
+    assert plain.status_code == 400
+
+    def exchange(code: str, **form) -> dict:
+        return sandbox.post(
+            "/api/oauth.v2.access", data={"client_id": SLACK_AUTH[0], "code": code, "redirect_uri": REDIRECT, **form}
+        ).json()
+
+    code = _slack_code(sandbox, **with_pkce)
+    assert exchange(code, code_verifier=new_code_verifier()) == {"ok": False, "error": "invalid_code"}
+    assert exchange(code, code_verifier=verifier) == {"ok": False, "error": "invalid_code"}  # spent by the refused try
+    assert exchange(_slack_code(sandbox, **with_pkce)) == {"ok": False, "error": "invalid_code"}  # no verifier
+    granted = exchange(_slack_code(sandbox, **with_pkce), code_verifier=verifier)
+    assert granted["ok"] is True and granted["authed_user"]["access_token"].startswith("xoxp-")
+    assert exchange(_slack_code(sandbox)) == {"ok": False, "error": "bad_client_secret"}  # no PKCE: the secret is needed
+    wrong_secret = sandbox.post(
+        "/api/oauth.v2.access",
+        auth=(SLACK_AUTH[0], "nope"),
+        data={"code": _slack_code(sandbox, **with_pkce), "redirect_uri": REDIRECT, "code_verifier": verifier},
+    )
+    assert wrong_secret.json() == {"ok": False, "error": "bad_client_secret"}  # a secret that is sent must be right
 
 
 def test_slack_message_is_a_signed_event_the_gateway_accepts(user, sandbox):
