@@ -80,12 +80,8 @@ def _google(settings, service: str, scopes: tuple[str, ...], synced: tuple[str, 
         pkce=True,
         client_auth="body",
         exchange_secret=True,  # a Google web client authenticates with its secret, PKCE or not
-        authorize_params=(
-            ("response_type", "code"),
-            ("access_type", "offline"),
-            ("prompt", "consent"),
-            ("include_granted_scopes", "true"),
-        ),
+        # No include_granted_scopes: each service's token carries that service's scopes only.
+        authorize_params=(("response_type", "code"), ("access_type", "offline"), ("prompt", "consent")),
         access_token_path=("access_token",),
         refresh_token_path=("refresh_token",),
         expires_in_path=("expires_in",),

@@ -1,5 +1,8 @@
 """Google's OAuth 2.0 endpoints (consent page, token, revoke, userinfo) in Google's wire format:
-errors are HTTP 4xx {"error": ..., "error_description": ...}; PKCE S256 is checked."""
+errors are HTTP 4xx {"error": ..., "error_description": ...}; PKCE S256 is checked. A token carries
+the scopes consented for its authorization, plus the account's earlier grants to this client only
+when the authorization asked for include_granted_scopes=true; revoking any token revokes all of
+the account's grant to the client, every authorization's tokens with it."""
 
 import hashlib
 import secrets
@@ -112,7 +115,7 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
     @provider_route(state, "google.revoke")
     def google_revoke():
         token = flask.request.args.get("token") or flask.request.form.get("token", "")
-        if not grants.revoke(state, token):
+        if not grants.revoke(state, token, by="account"):
             return error(400, "invalid_token", "Token expired or revoked")
         return flask.jsonify({})
 

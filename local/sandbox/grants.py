@@ -1,5 +1,6 @@
 """Codes and tokens the sandbox hands out, shared by its Slack and Google parts: single-use codes,
-token shapes like the real ones (so log redaction sees real shapes), expiry, revocation by grant."""
+token shapes like the real ones (so log redaction sees real shapes), expiry, revocation by grant, and
+Google's per-token scope check (each token carries the scopes consented for its authorization)."""
 
 import base64
 import functools
@@ -85,14 +86,15 @@ def spend_refresh_token(state: SandboxState, token: str) -> dict | None:
     return None
 
 
-def revoke(state: SandboxState, token: str) -> bool:
-    """Revoke the token's whole grant, as revoking a Google refresh token does."""
+def revoke(state: SandboxState, token: str, by: str = "grant_id") -> bool:
+    """Revoke every token that shares the revoked one's `by`: its grant (one authorization), or, for
+    Google, its account, since revoking any token removes every scope the account granted the client."""
     with state.lock:
         record = state.tokens.get(token)
         if not record:
             return False
         for other, other_record in list(state.tokens.items()):
-            if other_record["grant_id"] == record["grant_id"]:
+            if other_record["family"] == record["family"] and other_record[by] == record[by]:
                 del state.tokens[other]
         if record["family"] == "google":
             state.grants.pop(("google", record["account"]["email"]), None)  # the next consent is a first consent again
@@ -105,21 +107,46 @@ def bearer() -> str:
     return header[7:].strip() if header.lower().startswith("bearer ") else ""
 
 
-def google_account(state: SandboxState) -> tuple[str | None, tuple | None]:
-    """The email behind a Google API call's bearer token, or Google's 401 reply."""
+def _insufficient_scope(service: str, accepted: frozenset[str]):
+    """Google's 403 for a valid token without any scope the method accepts."""
+    body = {
+        "error": {
+            "code": 403,
+            "message": "Request had insufficient authentication scopes.",
+            "errors": [{"message": "Insufficient Permission", "domain": "global", "reason": "insufficientPermissions"}],
+            "status": "PERMISSION_DENIED",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": service},
+                }
+            ],
+        }
+    }
+    challenge = f'Bearer realm="https://accounts.google.com/", error="insufficient_scope", scope="{" ".join(sorted(accepted))}"'
+    return flask.jsonify(body), 403, {"WWW-Authenticate": challenge}
+
+
+def google_account(state: SandboxState, service: str, accepted: frozenset[str]) -> tuple[str | None, tuple | None]:
+    """The email behind a Google API call's bearer token, or Google's 401 (no live token) or 403
+    (the token carries none of the scopes the method accepts)."""
     grant = lookup(state, bearer())
     if grant is None or grant["family"] != "google":
         return None, (flask.jsonify({"error": {"code": 401, "message": "Invalid Credentials", "status": "UNAUTHENTICATED"}}), 401)
+    if not accepted & set(grant["scopes"]):
+        return None, _insufficient_scope(service, accepted)
     return grant["account"]["email"], None
 
 
-def as_google_user(state: SandboxState):
-    """Route decorator: the handler gets the caller's account email first, or the caller gets Google's 401."""
+def as_google_user(state: SandboxState, service: str, accepted: frozenset[str]):
+    """Route decorator: the handler gets the caller's account email first, or the caller gets Google's 401 or 403."""
 
     def decorate(handler):
         @functools.wraps(handler)
         def run(*args, **kwargs):
-            email, failed = google_account(state)
+            email, failed = google_account(state, service, accepted)
             if failed:
                 return failed
             return handler(email, *args, **kwargs)

@@ -14,6 +14,10 @@ from tests.helpers import user_docs, wait_for
 SLACK_AUTH = ("dev-slack-client-id", "dev-slack-client-secret")
 GOOGLE_CLIENT = {"client_id": "dev-google-client-id.apps.googleusercontent.com", "client_secret": "dev-google-client-secret"}
 REDIRECT = "https://app.example.test/cb"
+GMAIL = "https://www.googleapis.com/auth/gmail.readonly"
+CALENDAR = "https://www.googleapis.com/auth/calendar.readonly"
+GMAIL_PROFILE = "/gmail/v1/users/me/profile"
+CALENDAR_EVENTS = "/calendar/v3/calendars/primary/events"
 
 
 def _code(user, service: str) -> tuple[str, str, str]:
@@ -30,6 +34,18 @@ def _approved(sandbox, path: str, account: dict, **params) -> dict:
     """Approve one of the sandbox's consent pages directly (no gateway): the redirect's query."""
     url = callback_url(Browser(), f"{sandbox.base_url}{path}?{urllib.parse.urlencode(params)}", **account)
     return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+
+
+def _google_tokens(sandbox, email: str, scopes: list[str], **params) -> dict:
+    """Consent to these scopes at the sandbox's Google page as `email`, and exchange the code."""
+    query = {"client_id": GOOGLE_CLIENT["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "state": "s"}
+    code = _approved(sandbox, "/o/oauth2/v2/auth", {"email": email}, **query, scope=" ".join(scopes), **params)["code"]
+    form = {**GOOGLE_CLIENT, "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+    return sandbox.post("/token", data=form).json()
+
+
+def _bearer(tokens: dict) -> dict:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 def test_slack_errors_are_http_200_ok_false(sandbox):
@@ -153,33 +169,49 @@ def test_a_calendar_change_can_hand_its_notification_back(user, sandbox, api):
 
 
 def test_google_gives_a_refresh_token_only_for_offline_access(sandbox):
-    import re
-    import urllib.parse
-
-    from local.consent_browser import Browser
-
-    browser = Browser()
-    consent = browser.get(
-        f"{sandbox.base_url}/o/oauth2/v2/auth",
-        params={
-            "client_id": GOOGLE_CLIENT["client_id"],
-            "redirect_uri": "https://app.example.test/cb",
-            "response_type": "code",
-            "scope": "openid email",
-            "state": "s",
-        },
-    )
-    request_id = re.search(r'name="request" value="([^"]+)"', consent.text).group(1)
-    approved = browser.post(
-        f"{sandbox.base_url}/o/oauth2/v2/auth/decision",
-        data={"request": request_id, "decision": "approve", "scope": ["openid", "email"], "email": "online@example.com"},
-    )
-    code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(approved.headers["Location"]).query))["code"]
-    reply = sandbox.post(
-        "/token",
-        data={**GOOGLE_CLIENT, "grant_type": "authorization_code", "code": code, "redirect_uri": "https://app.example.test/cb"},
-    ).json()
+    reply = _google_tokens(sandbox, "online@example.com", ["openid", "email"])
     assert "access_token" in reply and "refresh_token" not in reply
+    assert "refresh_token" in _google_tokens(sandbox, "offline@example.com", ["openid", "email"], access_type="offline")
+
+
+def test_google_apis_answer_403_to_a_token_without_their_scope(sandbox):
+    """Scopes are per token, as consented for that authorization; include_granted_scopes adds the
+    account's earlier grants to the new token."""
+    gmail = _google_tokens(sandbox, "scoped@example.com", ["openid", "email", GMAIL], access_type="offline")
+    calendar = _google_tokens(sandbox, "scoped@example.com", ["openid", "email", CALENDAR], access_type="offline")
+    assert set(calendar["scope"].split()) == {"openid", "https://www.googleapis.com/auth/userinfo.email", CALENDAR}
+    assert sandbox.get(GMAIL_PROFILE, headers=_bearer(gmail)).status_code == 200
+    denied = sandbox.get(GMAIL_PROFILE, headers=_bearer(calendar))
+    assert denied.status_code == 403
+    assert denied.json()["error"]["code"] == 403
+    assert denied.json()["error"]["message"] == "Request had insufficient authentication scopes."
+    assert denied.json()["error"]["errors"] == [
+        {"message": "Insufficient Permission", "domain": "global", "reason": "insufficientPermissions"}
+    ]
+    assert denied.json()["error"]["status"] == "PERMISSION_DENIED"
+    assert 'error="insufficient_scope"' in denied.headers["WWW-Authenticate"]
+    assert sandbox.get(CALENDAR_EVENTS, headers=_bearer(gmail)).status_code == 403
+    assert sandbox.get(CALENDAR_EVENTS, headers=_bearer(calendar)).status_code == 200
+    refreshed = sandbox.post(
+        "/token", data={**GOOGLE_CLIENT, "grant_type": "refresh_token", "refresh_token": calendar["refresh_token"]}
+    ).json()
+    assert GMAIL not in refreshed["scope"].split()
+    assert sandbox.get(GMAIL_PROFILE, headers=_bearer(refreshed)).status_code == 403
+    merged = _google_tokens(sandbox, "scoped@example.com", [CALENDAR], include_granted_scopes="true")
+    assert {GMAIL, CALENDAR} <= set(merged["scope"].split())
+    assert sandbox.get(GMAIL_PROFILE, headers=_bearer(merged)).status_code == 200
+
+
+def test_google_revoke_ends_the_whole_grant_of_the_account(sandbox):
+    """Revoking one token revokes every scope the account granted the client, other authorizations' tokens too."""
+    gmail = _google_tokens(sandbox, "revoked@example.com", ["openid", "email", GMAIL], access_type="offline")
+    calendar = _google_tokens(sandbox, "revoked@example.com", ["openid", "email", CALENDAR], access_type="offline")
+    other = _google_tokens(sandbox, "other@example.com", ["openid", "email", CALENDAR], access_type="offline")
+    assert sandbox.post("/revoke", params={"token": gmail["refresh_token"]}).status_code == 200
+    assert sandbox.get(CALENDAR_EVENTS, headers=_bearer(calendar)).status_code == 401
+    refresh = {**GOOGLE_CLIENT, "grant_type": "refresh_token", "refresh_token": calendar["refresh_token"]}
+    assert sandbox.post("/token", data=refresh).json()["error"] == "invalid_grant"
+    assert sandbox.get(CALENDAR_EVENTS, headers=_bearer(other)).status_code == 200  # another account's grant stays
 
 
 def _slack_code(sandbox, **params) -> str:
