@@ -14,16 +14,18 @@ from common.settings import get_settings
 log = get_logger(__name__)
 
 
-def _client_auth(spec: ProviderSpec, form: dict) -> tuple[dict, tuple[str, str] | None]:
+def _client_auth(spec: ProviderSpec, form: dict, with_secret: bool) -> tuple[dict, tuple[str, str] | None]:
+    if not with_secret:
+        return {**form, "client_id": spec.client_id}, None
     secret = get_secret(spec.client_secret_setting)
     if spec.client_auth == "basic":
         return form, (spec.client_id, secret)
     return {**form, "client_id": spec.client_id, "client_secret": secret}, None
 
 
-def token_request(spec: ProviderSpec, form: dict, *, refresh: bool = False) -> TokenSet:
+def token_request(spec: ProviderSpec, form: dict, *, refresh: bool = False, with_secret: bool = True) -> TokenSet:
     """POST to the token endpoint; raises TokenResponseError (retryable or not)."""
-    body, auth = _client_auth(spec, form)
+    body, auth = _client_auth(spec, form, with_secret)
     try:
         response = http_session().post(spec.token_url, data=body, auth=auth, timeout=get_settings().provider_timeout_seconds)
     except requests.RequestException as error:
@@ -44,10 +46,12 @@ def refresh_grant(spec: ProviderSpec, refresh_token: str) -> TokenSet:
 
 
 def exchange_code(spec: ProviderSpec, code: str, redirect_uri: str, verifier: str | None) -> TokenSet:
+    """Without the secret (Slack), the verifier is the exchange's only proof: a code issued for
+    another flow, or to an app without PKCE turned on, is refused rather than exchanged."""
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
     if spec.pkce:
         form["code_verifier"] = verifier
-    return token_request(spec, form)
+    return token_request(spec, form, with_secret=spec.exchange_secret)
 
 
 def identify_account(spec: ProviderSpec, tokens: TokenSet) -> tuple[str, dict]:

@@ -18,11 +18,12 @@ from common.logs import get_logger
 from common.oauth_client import exchange_code, identify_account, revoke
 from common.oauth_protocol import (
     TokenResponseError,
+    holds_scopes_of,
     missing_scopes,
     state_key,
 )
 from common.oauth_start import cookie_name, state_binding
-from common.providers import provider, redirect_uri
+from common.providers import SERVICES, provider, redirect_uri
 from common.refresh_policy import refresh_due_at
 from common.settings import get_settings
 from common.stores import connections
@@ -98,6 +99,8 @@ def _complete(spec, args, cookies) -> BrowserStep:
         return _fail(service, "access_denied" if args["error"] == "access_denied" else "provider_error", record, cookie)
     if not args.get("code"):
         return _fail(service, "invalid_request", record, cookie)
+    if spec.pkce and not record.get("codeVerifier"):
+        return _fail(service, "invalid_state", record, cookie)  # started before this service used PKCE
     uid = record["uid"]
     track("integration_connection_authorized", uid=uid, provider=service)
     exchange_started = time.perf_counter()
@@ -199,20 +202,41 @@ def _remove_synced(uid: str, spec) -> dict:
 
 
 def _revoke_unless_shared(uid: str, spec, record: dict) -> bool | None:
-    if _grant_shared(uid, spec, record):
+    """Revoke the connection's grant, unless another service's connection on the same provider account
+    still uses it and holds none of this service's scopes (then no kept token reaches this service).
+    Revoking one Google token ends the account's whole grant to the client, so the connections that
+    shared it are made `needs_reauth` (reason `grant_revoked`): connecting again grants their scopes alone."""
+    sharing = _sharing(spec, record)
+    if sharing and not any(holds_scopes_of(o.get("scopes", []), provider(o["service"]).scopes, spec.scopes) for o in sharing):
         log.info("provider grant kept: another service uses it", extra={"fields": {"uid": uid, "service": spec.service}})
         return None
-    return _revoke_stored(uid, spec, record)
+    revoked = _revoke_stored(uid, spec, record)
+    for other in sharing:
+        _grant_ended(other)
+    return revoked
 
 
-def _grant_shared(uid: str, spec, record: dict) -> bool:
-    """Gmail and Calendar share one Google client: revoking one's token revokes the other's grant."""
-    return any(
-        other["service"] != spec.service
-        and provider(other["service"]).family == spec.family
-        and other.get("accountKey") == record.get("accountKey")
-        for other in connections.list_connections(uid)
-    )
+def _sharing(spec, record: dict) -> list[dict]:
+    """The connections (any user's) of this family's other services on the same provider account: Gmail
+    and Calendar share one Google client, so their tokens are of one grant."""
+    found = []
+    for service in SERVICES:
+        if service == spec.service or provider(service).family != spec.family:
+            continue
+        owner = connections.find_account_owner(service, record["accountKey"])
+        other = connections.get_connection(owner, service) if owner else None
+        if other is not None and other.get("accountKey") == record["accountKey"]:
+            found.append(other)
+    return found
+
+
+def _grant_ended(record: dict) -> None:
+    uid, service, reason = record["uid"], record["service"], "grant_revoked"
+    if not connections.mark_needs_reauth(uid, service, record["accountKey"], reason, utcnow()):
+        return
+    log.warning("connection needs re-auth: its grant was revoked", extra={"fields": {"uid": uid, "service": service}})
+    publish_connection_event("needs_reauth", uid, service, record.get("account"), reason=reason)
+    audit.record("needs_reauth", uid, service=service, reason=reason)
 
 
 def _revoke_stored(uid: str, spec, record: dict) -> bool:

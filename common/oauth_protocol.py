@@ -110,11 +110,24 @@ def parse_token_response(spec: ProviderSpec, status: int, payload, *, refresh: b
     )
 
 
+# Google may answer a requested short scope in its URL form.
+SCOPE_ALIASES = {
+    "email": "https://www.googleapis.com/auth/userinfo.email",
+    "profile": "https://www.googleapis.com/auth/userinfo.profile",
+}
+
+
+def _canonical(scopes) -> set[str]:
+    return {SCOPE_ALIASES.get(s, s) for s in scopes}
+
+
 def missing_scopes(required: tuple[str, ...], granted: tuple[str, ...]) -> list[str]:
-    """Required scopes not granted. Google may expand `email` to its URL form, so both count."""
-    aliases = {
-        "email": "https://www.googleapis.com/auth/userinfo.email",
-        "profile": "https://www.googleapis.com/auth/userinfo.profile",
-    }
-    have = set(granted)
-    return [s for s in required if s not in have and aliases.get(s) not in have]
+    """Required scopes not granted, either form of an aliased scope counting."""
+    have = _canonical(granted)
+    return [s for s in required if SCOPE_ALIASES.get(s, s) not in have]
+
+
+def holds_scopes_of(held, needed, other) -> bool:
+    """Whether a token holding `held`, for a service that needs `needed`, also holds any scope that
+    only `other` (another service) needs: a grant that merged both services."""
+    return bool((_canonical(held) - _canonical(needed)) & _canonical(other))

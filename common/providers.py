@@ -25,6 +25,7 @@ class ProviderSpec:
     scope_separator: str
     pkce: bool
     client_auth: str  # "basic" (HTTP Basic) or "body" (client_id and client_secret in the form)
+    exchange_secret: bool  # False: the code exchange sends the client id and the PKCE verifier, not the secret
     authorize_params: tuple[tuple[str, str], ...]
     access_token_path: tuple[str, ...]
     refresh_token_path: tuple[str, ...]
@@ -49,8 +50,9 @@ def _slack(settings) -> ProviderSpec:
         scopes=settings.slack_user_scopes,
         scope_param="user_scope",
         scope_separator=",",
-        pkce=False,
+        pkce=True,  # the Slack app must have PKCE turned on (README, Connecting accounts)
         client_auth="basic",
+        exchange_secret=False,  # Slack's PKCE exchange: code, code_verifier and client_id only
         authorize_params=(),
         access_token_path=("authed_user", "access_token"),
         refresh_token_path=("authed_user", "refresh_token"),
@@ -77,12 +79,9 @@ def _google(settings, service: str, scopes: tuple[str, ...], synced: tuple[str, 
         scope_separator=" ",
         pkce=True,
         client_auth="body",
-        authorize_params=(
-            ("response_type", "code"),
-            ("access_type", "offline"),
-            ("prompt", "consent"),
-            ("include_granted_scopes", "true"),
-        ),
+        exchange_secret=True,  # a Google web client authenticates with its secret, PKCE or not
+        # No include_granted_scopes: each service's token carries that service's scopes only.
+        authorize_params=(("response_type", "code"), ("access_type", "offline"), ("prompt", "consent")),
         access_token_path=("access_token",),
         refresh_token_path=("refresh_token",),
         expires_in_path=("expires_in",),

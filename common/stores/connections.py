@@ -88,6 +88,23 @@ def delete_connection(uid: str, service: str) -> dict | None:
     return _delete(firestore_client().transaction(), uid, service)
 
 
+@firestore.transactional
+def _mark_needs_reauth(transaction, uid: str, service: str, account_key: str, update: dict) -> bool:
+    ref = connection_ref(uid, service)
+    snapshot = ref.get(transaction=transaction)
+    if not snapshot.exists or snapshot.get("accountKey") != account_key:
+        return False
+    transaction.update(ref, update)
+    return True
+
+
+def mark_needs_reauth(uid: str, service: str, account_key: str, reason: str, now) -> bool:
+    """Make the connection `needs_reauth` with a reason, if it is still of that account (a reconnect
+    in between keeps its new connection); False when it was not."""
+    update = {"status": "needs_reauth", "statusReason": reason, "refreshDueAt": None, "updatedAt": now}
+    return _mark_needs_reauth(firestore_client().transaction(), uid, service, account_key, update)
+
+
 def delete_user_collection(uid: str, collection: str) -> int:
     """Delete every document of users/{uid}/{collection}, in batches; returns how many."""
     documents = firestore_client().collection(USERS).document(uid).collection(collection)

@@ -15,6 +15,11 @@ from local.sandbox import grants
 from local.sandbox.control import SandboxState, provider_route
 
 PAGE_SIZE = 2  # small, so that paging is exercised
+# The scopes Calendar accepts for events.list, events.watch and channels.stop.
+READ_SCOPES = frozenset(
+    f"https://www.googleapis.com/auth/{scope}"
+    for scope in ("calendar", "calendar.readonly", "calendar.events", "calendar.events.readonly")
+)
 
 
 def _calendar(state: SandboxState, email: str) -> dict:
@@ -45,7 +50,7 @@ def _notify(channel: dict, state: str, number: int) -> None:
 def register(app: flask.Flask, state: SandboxState) -> None:
     @app.post("/calendar/v3/calendars/<calendar_id>/events/watch")
     @provider_route(state, "calendar.watch")
-    @grants.as_google_user(state)
+    @grants.as_google_user(state, "calendar-json.googleapis.com", READ_SCOPES)
     def calendar_watch(email, calendar_id):
         body = flask.request.get_json(force=True, silent=True) or {}
         if not body.get("id") or len(body["id"]) > 64 or body.get("type") != "web_hook" or not body.get("address"):
@@ -73,7 +78,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.post("/calendar/v3/channels/stop")
     @provider_route(state, "calendar.channels.stop")
-    @grants.as_google_user(state)
+    @grants.as_google_user(state, "calendar-json.googleapis.com", READ_SCOPES)
     def calendar_channels_stop(_email):
         body = flask.request.get_json(force=True, silent=True) or {}
         with state.lock:
@@ -85,7 +90,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.get("/calendar/v3/calendars/<calendar_id>/events")
     @provider_route(state, "calendar.events.list")
-    @grants.as_google_user(state)
+    @grants.as_google_user(state, "calendar-json.googleapis.com", READ_SCOPES)
     def calendar_events_list(email, calendar_id):
         args = flask.request.args
         sync_token, page = args.get("syncToken"), int(args.get("pageToken", "0") or 0)

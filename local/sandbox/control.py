@@ -146,7 +146,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.post("/_sandbox/expire")
     def sandbox_expire_token():
-        """{"token": "..."}: that access token now fails as expired, its refresh token still works."""
+        """{"token": "..."}: that token now fails as expired (an expired access token's refresh token still works)."""
         token = (flask.request.get_json(force=True) or {}).get("token", "")
         with state.lock:
             if token not in state.tokens:

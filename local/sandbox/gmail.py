@@ -12,6 +12,16 @@ from local.sandbox import grants
 from local.sandbox.control import SandboxState, provider_route
 
 WATCH_LIFETIME_MS = 7 * 24 * 3600 * 1000
+# The scopes Gmail accepts for the read-only methods the gateway calls (watch, stop, profile, history, messages).
+READ_SCOPES = frozenset(
+    f"https://{scope}"
+    for scope in (
+        "mail.google.com/",
+        "www.googleapis.com/auth/gmail.modify",
+        "www.googleapis.com/auth/gmail.readonly",
+        "www.googleapis.com/auth/gmail.metadata",
+    )
+)
 
 
 def _box(state: SandboxState, email: str) -> dict:
@@ -29,7 +39,7 @@ def _publish(topic_name: str, payload: dict) -> None:
 def register(app: flask.Flask, state: SandboxState) -> None:
     @app.post("/gmail/v1/users/me/watch")
     @provider_route(state, "gmail.watch")
-    @grants.as_google_user(state)
+    @grants.as_google_user(state, "gmail.googleapis.com", READ_SCOPES)
     def gmail_watch(email):
         body = flask.request.get_json(force=True, silent=True) or {}
         if not str(body.get("topicName", "")).startswith("projects/"):
@@ -43,7 +53,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.post("/gmail/v1/users/me/stop")
     @provider_route(state, "gmail.stop")
-    @grants.as_google_user(state)
+    @grants.as_google_user(state, "gmail.googleapis.com", READ_SCOPES)
     def gmail_stop(email):
         with state.lock:
             _box(state, email)["watch"] = None
@@ -51,7 +61,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.get("/gmail/v1/users/me/profile")
     @provider_route(state, "gmail.profile")
-    @grants.as_google_user(state)
+    @grants.as_google_user(state, "gmail.googleapis.com", READ_SCOPES)
     def gmail_profile(email):
         with state.lock:
             box = _box(state, email)
@@ -61,7 +71,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.get("/gmail/v1/users/me/history")
     @provider_route(state, "gmail.history")
-    @grants.as_google_user(state)
+    @grants.as_google_user(state, "gmail.googleapis.com", READ_SCOPES)
     def gmail_history(email):
         args = flask.request.args
         start = int(args.get("startHistoryId", "0") or 0)
@@ -84,7 +94,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.get("/gmail/v1/users/me/messages")
     @provider_route(state, "gmail.messages.list")
-    @grants.as_google_user(state)
+    @grants.as_google_user(state, "gmail.googleapis.com", READ_SCOPES)
     def gmail_messages_list(email):
         size = min(int(flask.request.args.get("maxResults", "100")), 500)
         with state.lock:
@@ -95,7 +105,7 @@ def register(app: flask.Flask, state: SandboxState) -> None:
 
     @app.get("/gmail/v1/users/me/messages/<message_id>")
     @provider_route(state, "gmail.messages.get")
-    @grants.as_google_user(state)
+    @grants.as_google_user(state, "gmail.googleapis.com", READ_SCOPES)
     def gmail_message(email, message_id):
         with state.lock:
             found = next((m for m in _box(state, email)["messages"] if m["id"] == message_id), None)

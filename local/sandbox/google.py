@@ -1,7 +1,9 @@
 """Google's OAuth 2.0 endpoints (consent page, token, revoke, userinfo) in Google's wire format:
-errors are HTTP 4xx {"error": ..., "error_description": ...}; PKCE S256 is checked."""
+errors are HTTP 4xx {"error": ..., "error_description": ...}; PKCE S256 is checked. A token carries
+the scopes consented for its authorization, plus the account's earlier grants to this client only
+when the authorization asked for include_granted_scopes=true; revoking any token revokes all of
+the account's grant to the client, every authorization's tokens with it."""
 
-import base64
 import hashlib
 import secrets
 
@@ -14,10 +16,6 @@ SCOPE_URLS = {
     "email": "https://www.googleapis.com/auth/userinfo.email",
     "profile": "https://www.googleapis.com/auth/userinfo.profile",
 }
-
-
-def _challenge(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
 
 def register(app: flask.Flask, state: SandboxState, client_id: str, client_secret: str) -> None:
@@ -102,7 +100,7 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
             verifier = form.get("code_verifier", "")
             if not verifier:
                 return error(400, "invalid_grant", "Missing code verifier.")
-            if not secrets.compare_digest(_challenge(verifier), code["challenge"]):
+            if not secrets.compare_digest(grants.s256(verifier), code["challenge"]):
                 return error(400, "invalid_grant", "Invalid code verifier.")
         # A refresh token only for offline access, and on a repeat consent only where Google would give one.
         with_refresh = code["offline"] and (code["first_consent"] or state.config["google_reconsent_refresh_token"])
@@ -117,7 +115,7 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
     @provider_route(state, "google.revoke")
     def google_revoke():
         token = flask.request.args.get("token") or flask.request.form.get("token", "")
-        if not grants.revoke(state, token):
+        if not grants.revoke(state, token, by="account"):
             return error(400, "invalid_token", "Token expired or revoked")
         return flask.jsonify({})
 

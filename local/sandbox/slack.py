@@ -1,5 +1,13 @@
 """Slack's OAuth v2 and the Web API calls the gateway makes, in Slack's wire format: errors are
-HTTP 200 {"ok": false, "error": ...}; client credentials by HTTP Basic or in the form."""
+HTTP 200 {"ok": false, "error": ...}; client credentials by HTTP Basic or in the form.
+
+The app has PKCE turned on (docs.slack.dev/authentication/using-pkce): an authorize request may carry
+an S256 `code_challenge` (no other method); its code is then exchanged with the matching
+`code_verifier` and the client id, without the client secret (a secret that is sent must still be
+right). A code issued without a challenge needs the secret, as before. Refresh tokens of a PKCE app
+expire 30 days after they are issued (each rotation issues a new one). Slack lists no error of its
+own for a wrong or missing verifier, so the sandbox answers its documented `invalid_code`; the code
+is spent by the refused exchange, like any exchange attempt."""
 
 import secrets
 
@@ -8,6 +16,8 @@ import flask
 from local.sandbox import consent, grants
 from local.sandbox.control import SandboxState, provider_route
 from local.sandbox.slack_events import APP_ID
+
+PKCE_REFRESH_LIFETIME = 30 * 86400  # "all refresh tokens issued to your app will expire in 30 days"
 
 
 def register(app: flask.Flask, state: SandboxState, client_id: str, client_secret: str) -> None:
@@ -19,6 +29,8 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
         args = flask.request.args
         if args.get("client_id") != client_id:
             return "Invalid client_id parameter", 400
+        if args.get("code_challenge") and args.get("code_challenge_method") != "S256":
+            return "Invalid code_challenge_method: S256 is the only supported method", 400
         scopes = [s for s in args.get("user_scope", "").split(",") if s] + [s for s in args.get("scope", "").split(",") if s]
         return consent.show(
             state,
@@ -31,7 +43,11 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
                 "team_name": ("Team name", "Sandbox Workspace"),
                 "user_id": ("User id", "U0SANDBOX"),
             },
-            {"redirect_uri": args.get("redirect_uri", ""), "state": args.get("state", "")},
+            {
+                "redirect_uri": args.get("redirect_uri", ""),
+                "state": args.get("state", ""),
+                "challenge": args.get("code_challenge"),
+            },
         )
 
     @app.post("/oauth/v2/authorize/decision")
@@ -46,16 +62,24 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
             "user_id": request.form.get("user_id", "U0SANDBOX"),
         }
         code = grants.issue_code(
-            state, {"redirect_uri": pending["redirect_uri"], "account": account, "scopes": request.form.getlist("scope")}
+            state,
+            {
+                "redirect_uri": pending["redirect_uri"],
+                "challenge": pending["challenge"],
+                "account": account,
+                "scopes": request.form.getlist("scope"),
+            },
         )
         return grants.redirect_to(pending["redirect_uri"], code=code, state=pending["state"])
 
-    def client_ok() -> str | None:
+    def client_ok(secret_required: bool = True) -> str | None:
         auth = flask.request.authorization
         given_id = auth.username if auth else flask.request.form.get("client_id")
         given_secret = auth.password if auth else flask.request.form.get("client_secret")
         if given_id != client_id:
             return "invalid_client_id"
+        if given_secret is None and not secret_required:
+            return None
         if not secrets.compare_digest(str(given_secret or ""), client_secret):
             return "bad_client_secret"
         return None
@@ -63,7 +87,9 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
     def token_fields(grant: dict) -> dict:
         config = state.config
         lifetime = config["slack_token_lifetime"] if config["slack_rotation"] else None
-        access, refresh = grants.issue_tokens(state, "slack", grant, lifetime, with_refresh=config["slack_rotation"])
+        access, refresh = grants.issue_tokens(
+            state, "slack", grant, lifetime, with_refresh=config["slack_rotation"], refresh_lifetime=PKCE_REFRESH_LIFETIME
+        )
         fields = {"access_token": access, "token_type": "user", "scope": ",".join(grant["scopes"])}
         if config["slack_rotation"]:
             fields.update(refresh_token=refresh, expires_in=lifetime)
@@ -72,17 +98,24 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
     @app.post("/api/oauth.v2.access")
     @provider_route(state, "slack.oauth.v2.access")
     def slack_oauth_access():
-        problem = client_ok()
-        if problem:
-            return error(problem)
         form = flask.request.form
         if form.get("grant_type") == "refresh_token":
+            problem = client_ok()
+            if problem:
+                return error(problem)
             grant = grants.spend_refresh_token(state, form.get("refresh_token", ""))
             if grant is None or grant["family"] != "slack":
                 return error("invalid_refresh_token")
             return flask.jsonify({"ok": True, **token_fields(grant)})
+        problem = client_ok(secret_required=False)
+        if problem:
+            return error(problem)
         code = grants.take_code(state, form.get("code", ""))
         if code is None:
+            return error("invalid_code")
+        if not code["challenge"] and (problem := client_ok()):
+            return error(problem)
+        if code["challenge"] and not secrets.compare_digest(grants.s256(form.get("code_verifier", "")), code["challenge"]):
             return error("invalid_code")
         if form.get("redirect_uri") != code["redirect_uri"]:
             return error("bad_redirect_uri")

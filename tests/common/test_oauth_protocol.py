@@ -8,6 +8,7 @@ from common.oauth_protocol import (
     TokenResponseError,
     authorize_url,
     code_challenge,
+    holds_scopes_of,
     missing_scopes,
     new_code_verifier,
     new_state,
@@ -53,18 +54,25 @@ def test_google_authorize_url():
         "response_type": "code",
         "access_type": "offline",
         "prompt": "consent",
-        "include_granted_scopes": "true",
         "code_challenge": "challenge",
         "code_challenge_method": "S256",
     }
 
 
-def test_slack_authorize_url_has_comma_separated_user_scopes_and_no_pkce():
+def test_slack_authorize_url_has_comma_separated_user_scopes_and_pkce():
     query = dict(
-        urllib.parse.parse_qsl(urllib.parse.urlsplit(authorize_url(provider("slack"), "st", "https://x/cb", None)).query)
+        urllib.parse.parse_qsl(urllib.parse.urlsplit(authorize_url(provider("slack"), "st", "https://x/cb", "challenge")).query)
     )
-    assert query["user_scope"] == "channels:history,channels:read,users:read"
-    assert "code_challenge" not in query and "scope" not in query
+    assert query["user_scope"] == "channels:history,channels:read,users:read" and "scope" not in query
+    assert (query["code_challenge"], query["code_challenge_method"]) == ("challenge", "S256")
+
+
+def test_a_token_that_merged_another_services_scopes_is_recognised():
+    gmail, calendar = provider("gmail").scopes, provider("calendar").scopes
+    merged = ("openid", "https://www.googleapis.com/auth/userinfo.email", *calendar[2:], *gmail[2:])
+    assert holds_scopes_of(merged, calendar, gmail)
+    assert not holds_scopes_of(("openid", "https://www.googleapis.com/auth/userinfo.email", *calendar[2:]), calendar, gmail)
+    assert missing_scopes(calendar, ("openid", "https://www.googleapis.com/auth/userinfo.email", *calendar[2:])) == []
 
 
 SLACK_EXCHANGE = {

@@ -11,13 +11,26 @@ from common.clients import firestore_client
 from common.oauth_protocol import state_key
 from local.consent_browser import Browser, callback_url, decide
 from tests.functions.test_oauth_flow import ACCOUNTS, connect, start
-from tests.oauth_helpers import landed
+from tests.oauth_helpers import google_access_tokens, landed
+
+GMAIL_PROFILE = "/gmail/v1/users/me/profile"
+CALENDAR_EVENTS = "/calendar/v3/calendars/primary/events"
+GMAIL_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
+VICTIM_SLACK = {"team_id": "T0VICTIM", "team_name": "Victim Inc", "user_id": "U0VICTIM"}
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query), **params)
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
 def _with_state(url: str, state: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    query = dict(urllib.parse.parse_qsl(parts.query), state=state)
-    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+    return _with_query(url, state=state)
+
+
+def _bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _status(user, uid: str, service: str) -> dict:
@@ -199,3 +212,62 @@ def test_disconnecting_gmail_keeps_the_google_grant_calendar_uses(user, sandbox)
     assert gone["revoked"] is None and sandbox.get("/_sandbox/revoked").json() == []
     assert _status(user, "alice", "calendar")["connected"] is True
     assert alice.delete("/api/v1/oauth/calendar/disconnect").json()["data"]["revoked"] is True
+
+
+def test_disconnecting_gmail_leaves_no_token_that_reads_gmail(user, sandbox):
+    """Gmail and Calendar share one Google client. After Gmail is disconnected, no token the gateway
+    still holds (Calendar's access token, or one refreshed from its refresh token) may read Gmail."""
+    alice = user("alice")
+    connect(alice, "gmail")
+    connect(alice, "calendar")
+    assert alice.delete("/api/v1/oauth/gmail/disconnect").json()["data"]["wasConnected"] is True
+    remaining = google_access_tokens(sandbox, "alice")
+    assert len(remaining) == 2  # Calendar's stored access token, and one from its refresh token
+    for token in remaining:
+        denied = sandbox.get(GMAIL_PROFILE, headers=_bearer(token))
+        assert denied.status_code == 403, denied.text
+        assert denied.json()["error"]["status"] == "PERMISSION_DENIED"
+        assert denied.json()["error"]["errors"][0]["reason"] == "insufficientPermissions"
+        assert sandbox.get(CALENDAR_EVENTS, headers=_bearer(token)).status_code == 200
+    calendar = _status(user, "alice", "calendar")
+    assert calendar["status"] == "active" and GMAIL_SCOPE not in calendar["scopes"]
+
+
+def test_disconnect_revokes_a_google_grant_that_merged_both_services(user, sandbox, topic_messages):
+    """A Calendar connection made with include_granted_scopes (as the gateway used to ask) carries
+    Gmail's scope, so keeping its grant would keep Gmail readable: disconnecting Gmail revokes the
+    grant (Google revokes all of it) and Calendar needs re-auth, with a reason, until reconnected."""
+    alice = user("alice")
+    connect(alice, "gmail")
+    merged = _with_query(start(alice, "calendar")["authUrl"], include_granted_scopes="true")
+    assert landed(decide(alice, merged, **ACCOUNTS["calendar"]))["outcome"] == "success"
+    assert GMAIL_SCOPE in _status(user, "alice", "calendar")["scopes"]
+    events = topic_messages("connection-events")
+    assert alice.delete("/api/v1/oauth/gmail/disconnect").json()["data"]["revoked"] is True
+    calendar = _status(user, "alice", "calendar")
+    assert (calendar["status"], calendar["reason"]) == ("needs_reauth", "grant_revoked")
+    remaining = google_access_tokens(sandbox, "alice")
+    assert remaining and all(sandbox.get(GMAIL_PROFILE, headers=_bearer(t)).status_code == 401 for t in remaining)
+    published = {(m["data"]["type"], m["data"]["service"]) for m in events(expected=2)}
+    assert published == {("disconnected", "gmail"), ("needs_reauth", "calendar")}
+    assert connect(alice, "calendar")["outcome"] == "success"
+    calendar = _status(user, "alice", "calendar")
+    assert calendar["status"] == "active" and GMAIL_SCOPE not in calendar["scopes"]
+
+
+def test_a_stolen_slack_code_cannot_be_injected_into_another_flow(user):
+    """RFC 9700 section 4.5: a victim's unused code, sent to the callback with the attacker's own state
+    and cookie, must not link the victim's Slack user to the attacker."""
+    victim = user("victim")
+    victim_url = callback_url(victim, start(victim, "slack")["authUrl"], **VICTIM_SLACK)
+    stolen = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(victim_url).query))["code"]
+    mallory = user("mallory")
+    own = start(mallory, "slack")  # her own state, with its cookie in her browser
+    injected = mallory.get("/api/v1/oauth/slack/callback", params={"code": stolen, "state": own["state"]})
+    assert landed(injected) == {"outcome": "failure", "service": "slack", "reason": "exchange_failed"}
+    assert _status(user, "mallory", "slack")["connected"] is False
+    assert not firestore_client().collection("account_index").document("slack:T0VICTIM%3AU0VICTIM").get().exists
+    # The refused exchange spent the code (single use): the victim's own callback fails, and connecting again works.
+    assert landed(victim.get(victim_url))["reason"] == "exchange_failed"
+    assert connect(victim, "slack", **VICTIM_SLACK)["outcome"] == "success"
+    assert _status(user, "victim", "slack")["account"]["userId"] == "U0VICTIM"

@@ -197,16 +197,16 @@ def test_google_auth_url_has_pkce_and_offline_parameters(user):
         "response_type=code",
         "access_type=offline",
         "prompt=consent",
-        "include_granted_scopes=true",
         "code_challenge_method=S256",
         "code_challenge=",
         "redirect_uri=",
         "client_id=",
     ):
         assert part in location
+    assert "include_granted_scopes" not in location  # each service's token carries its own scopes only
 
 
-def test_slack_auth_url_asks_for_user_scopes_without_pkce(user):
+def test_slack_auth_url_asks_for_user_scopes_with_pkce(user):
     location = start(user("alice"), "slack")["authUrl"]
     assert "user_scope=channels%3Ahistory%2Cchannels%3Aread%2Cusers%3Aread" in location
-    assert "code_challenge" not in location
+    assert "code_challenge=" in location and "code_challenge_method=S256" in location

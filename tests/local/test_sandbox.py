@@ -1,20 +1,51 @@
 """The sandbox speaks the providers' wire formats: what the gateway relies on, checked directly."""
 
+import urllib.parse
 import uuid
 
-from local.consent_browser import callback_url
+from common.clients import firestore_client
+from common.crypto import get_cipher
+from common.oauth_protocol import code_challenge, new_code_verifier, state_key
+from common.token_fields import verifier_field
+from local.consent_browser import Browser, callback_url
 from tests.functions.test_oauth_flow import ACCOUNTS, connect, start
 from tests.helpers import user_docs, wait_for
 
 SLACK_AUTH = ("dev-slack-client-id", "dev-slack-client-secret")
 GOOGLE_CLIENT = {"client_id": "dev-google-client-id.apps.googleusercontent.com", "client_secret": "dev-google-client-secret"}
+REDIRECT = "https://app.example.test/cb"
+GMAIL = "https://www.googleapis.com/auth/gmail.readonly"
+CALENDAR = "https://www.googleapis.com/auth/calendar.readonly"
+GMAIL_PROFILE = "/gmail/v1/users/me/profile"
+CALENDAR_EVENTS = "/calendar/v3/calendars/primary/events"
 
 
-def _code(user, service: str) -> tuple[str, str]:
+def _code(user, service: str) -> tuple[str, str, str]:
+    """A code from the gateway's own flow, stopped before its callback: (code, redirect URI, PKCE verifier)."""
     alice = user("alice")
     url = callback_url(alice, start(alice, service)["authUrl"], **ACCOUNTS[service])
-    query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
-    return query["code"], url.split("?", 1)[0]
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    key = state_key(query["state"])
+    record = firestore_client().collection("oauth_states").document(key).get().to_dict()
+    return query["code"], url.split("?", 1)[0], get_cipher().decrypt(record["codeVerifier"], "alice", verifier_field(key))
+
+
+def _approved(sandbox, path: str, account: dict, **params) -> dict:
+    """Approve one of the sandbox's consent pages directly (no gateway): the redirect's query."""
+    url = callback_url(Browser(), f"{sandbox.base_url}{path}?{urllib.parse.urlencode(params)}", **account)
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+
+
+def _google_tokens(sandbox, email: str, scopes: list[str], **params) -> dict:
+    """Consent to these scopes at the sandbox's Google page as `email`, and exchange the code."""
+    query = {"client_id": GOOGLE_CLIENT["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "state": "s"}
+    code = _approved(sandbox, "/o/oauth2/v2/auth", {"email": email}, **query, scope=" ".join(scopes), **params)["code"]
+    form = {**GOOGLE_CLIENT, "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+    return sandbox.post("/token", data=form).json()
+
+
+def _bearer(tokens: dict) -> dict:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 def test_slack_errors_are_http_200_ok_false(sandbox):
@@ -29,8 +60,9 @@ def test_slack_errors_are_http_200_ok_false(sandbox):
 
 
 def test_slack_rotation_refresh_tokens_are_single_use(user, sandbox):
-    code, redirect = _code(user, "slack")
-    exchange = sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data={"code": code, "redirect_uri": redirect}).json()
+    code, redirect, verifier = _code(user, "slack")
+    form = {"code": code, "redirect_uri": redirect, "code_verifier": verifier}
+    exchange = sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data=form).json()
     assert exchange["ok"] and exchange["authed_user"]["expires_in"] == 43200 and exchange["team"]["id"] == "T0ACME"
     refresh = exchange["authed_user"]["refresh_token"]
     rotated = sandbox.post(
@@ -43,19 +75,24 @@ def test_slack_rotation_refresh_tokens_are_single_use(user, sandbox):
     assert again == {"ok": False, "error": "invalid_refresh_token"}
     who = sandbox.post("/api/auth.test", headers={"Authorization": f"Bearer {rotated['access_token']}"}).json()
     assert (who["ok"], who["team_id"], who["user_id"]) == (True, "T0ACME", "U0ALICE")
+    sandbox.post("/_sandbox/expire", json={"token": rotated["refresh_token"]}).raise_for_status()  # 30 days on (PKCE app)
+    expired = {"grant_type": "refresh_token", "refresh_token": rotated["refresh_token"]}
+    assert sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data=expired).json() == {
+        "ok": False,
+        "error": "invalid_refresh_token",
+    }
 
 
 def test_slack_without_rotation_issues_no_refresh_token(user, sandbox):
     sandbox.patch("/_sandbox/config", json={"slack_rotation": False}).raise_for_status()
-    code, redirect = _code(user, "slack")
-    authed = sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data={"code": code, "redirect_uri": redirect}).json()[
-        "authed_user"
-    ]
+    code, redirect, verifier = _code(user, "slack")
+    form = {"code": code, "redirect_uri": redirect, "code_verifier": verifier}
+    authed = sandbox.post("/api/oauth.v2.access", auth=SLACK_AUTH, data=form).json()["authed_user"]
     assert "refresh_token" not in authed and "expires_in" not in authed
 
 
 def test_google_pkce_is_enforced_and_refresh_keeps_no_refresh_token(user, sandbox):
-    code, redirect = _code(user, "gmail")
+    code, redirect, _ = _code(user, "gmail")
     form = {**GOOGLE_CLIENT, "grant_type": "authorization_code", "code": code, "redirect_uri": redirect}
     wrong = sandbox.post("/token", data={**form, "code_verifier": "x" * 43})
     assert wrong.status_code == 400 and wrong.json() == {"error": "invalid_grant", "error_description": "Invalid code verifier."}
@@ -132,33 +169,90 @@ def test_a_calendar_change_can_hand_its_notification_back(user, sandbox, api):
 
 
 def test_google_gives_a_refresh_token_only_for_offline_access(sandbox):
-    import re
-    import urllib.parse
+    reply = _google_tokens(sandbox, "online@example.com", ["openid", "email"])
+    assert "access_token" in reply and "refresh_token" not in reply
+    assert "refresh_token" in _google_tokens(sandbox, "offline@example.com", ["openid", "email"], access_type="offline")
 
-    from local.consent_browser import Browser
 
-    browser = Browser()
-    consent = browser.get(
-        f"{sandbox.base_url}/o/oauth2/v2/auth",
+def test_google_apis_answer_403_to_a_token_without_their_scope(sandbox):
+    """Scopes are per token, as consented for that authorization; include_granted_scopes adds the
+    account's earlier grants to the new token."""
+    gmail = _google_tokens(sandbox, "scoped@example.com", ["openid", "email", GMAIL], access_type="offline")
+    calendar = _google_tokens(sandbox, "scoped@example.com", ["openid", "email", CALENDAR], access_type="offline")
+    assert set(calendar["scope"].split()) == {"openid", "https://www.googleapis.com/auth/userinfo.email", CALENDAR}
+    assert sandbox.get(GMAIL_PROFILE, headers=_bearer(gmail)).status_code == 200
+    denied = sandbox.get(GMAIL_PROFILE, headers=_bearer(calendar))
+    assert denied.status_code == 403
+    assert denied.json()["error"]["code"] == 403
+    assert denied.json()["error"]["message"] == "Request had insufficient authentication scopes."
+    assert denied.json()["error"]["errors"] == [
+        {"message": "Insufficient Permission", "domain": "global", "reason": "insufficientPermissions"}
+    ]
+    assert denied.json()["error"]["status"] == "PERMISSION_DENIED"
+    assert 'error="insufficient_scope"' in denied.headers["WWW-Authenticate"]
+    assert sandbox.get(CALENDAR_EVENTS, headers=_bearer(gmail)).status_code == 403
+    assert sandbox.get(CALENDAR_EVENTS, headers=_bearer(calendar)).status_code == 200
+    refreshed = sandbox.post(
+        "/token", data={**GOOGLE_CLIENT, "grant_type": "refresh_token", "refresh_token": calendar["refresh_token"]}
+    ).json()
+    assert GMAIL not in refreshed["scope"].split()
+    assert sandbox.get(GMAIL_PROFILE, headers=_bearer(refreshed)).status_code == 403
+    merged = _google_tokens(sandbox, "scoped@example.com", [CALENDAR], include_granted_scopes="true")
+    assert {GMAIL, CALENDAR} <= set(merged["scope"].split())
+    assert sandbox.get(GMAIL_PROFILE, headers=_bearer(merged)).status_code == 200
+
+
+def test_google_revoke_ends_the_whole_grant_of_the_account(sandbox):
+    """Revoking one token revokes every scope the account granted the client, other authorizations' tokens too."""
+    gmail = _google_tokens(sandbox, "revoked@example.com", ["openid", "email", GMAIL], access_type="offline")
+    calendar = _google_tokens(sandbox, "revoked@example.com", ["openid", "email", CALENDAR], access_type="offline")
+    other = _google_tokens(sandbox, "other@example.com", ["openid", "email", CALENDAR], access_type="offline")
+    assert sandbox.post("/revoke", params={"token": gmail["refresh_token"]}).status_code == 200
+    assert sandbox.get(CALENDAR_EVENTS, headers=_bearer(calendar)).status_code == 401
+    refresh = {**GOOGLE_CLIENT, "grant_type": "refresh_token", "refresh_token": calendar["refresh_token"]}
+    assert sandbox.post("/token", data=refresh).json()["error"] == "invalid_grant"
+    assert sandbox.get(CALENDAR_EVENTS, headers=_bearer(other)).status_code == 200  # another account's grant stays
+
+
+def _slack_code(sandbox, **params) -> str:
+    query = {"client_id": SLACK_AUTH[0], "user_scope": "channels:read", "redirect_uri": REDIRECT, "state": "s", **params}
+    return _approved(sandbox, "/oauth/v2/authorize", {}, **query)["code"]
+
+
+def test_slack_pkce_binds_a_code_to_its_verifier(sandbox):
+    """An app with PKCE on: S256 only; a code issued with a challenge is exchanged with its verifier,
+    without the client secret; any other verifier is refused and spends the code."""
+    verifier = new_code_verifier()
+    with_pkce = {"code_challenge": code_challenge(verifier), "code_challenge_method": "S256"}
+    plain = Browser().get(
+        f"{sandbox.base_url}/oauth/v2/authorize",
         params={
-            "client_id": GOOGLE_CLIENT["client_id"],
-            "redirect_uri": "https://app.example.test/cb",
-            "response_type": "code",
-            "scope": "openid email",
-            "state": "s",
+            "client_id": SLACK_AUTH[0],
+            "user_scope": "channels:read",
+            "code_challenge": verifier,
+            "code_challenge_method": "plain",
         },
     )
-    request_id = re.search(r'name="request" value="([^"]+)"', consent.text).group(1)
-    approved = browser.post(
-        f"{sandbox.base_url}/o/oauth2/v2/auth/decision",
-        data={"request": request_id, "decision": "approve", "scope": ["openid", "email"], "email": "online@example.com"},
+    assert plain.status_code == 400
+
+    def exchange(code: str, **form) -> dict:
+        return sandbox.post(
+            "/api/oauth.v2.access", data={"client_id": SLACK_AUTH[0], "code": code, "redirect_uri": REDIRECT, **form}
+        ).json()
+
+    code = _slack_code(sandbox, **with_pkce)
+    assert exchange(code, code_verifier=new_code_verifier()) == {"ok": False, "error": "invalid_code"}
+    assert exchange(code, code_verifier=verifier) == {"ok": False, "error": "invalid_code"}  # spent by the refused try
+    assert exchange(_slack_code(sandbox, **with_pkce)) == {"ok": False, "error": "invalid_code"}  # no verifier
+    granted = exchange(_slack_code(sandbox, **with_pkce), code_verifier=verifier)
+    assert granted["ok"] is True and granted["authed_user"]["access_token"].startswith("xoxp-")
+    assert exchange(_slack_code(sandbox)) == {"ok": False, "error": "bad_client_secret"}  # no PKCE: the secret is needed
+    wrong_secret = sandbox.post(
+        "/api/oauth.v2.access",
+        auth=(SLACK_AUTH[0], "nope"),
+        data={"code": _slack_code(sandbox, **with_pkce), "redirect_uri": REDIRECT, "code_verifier": verifier},
     )
-    code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(approved.headers["Location"]).query))["code"]
-    reply = sandbox.post(
-        "/token",
-        data={**GOOGLE_CLIENT, "grant_type": "authorization_code", "code": code, "redirect_uri": "https://app.example.test/cb"},
-    ).json()
-    assert "access_token" in reply and "refresh_token" not in reply
+    assert wrong_secret.json() == {"ok": False, "error": "bad_client_secret"}  # a secret that is sent must be right
 
 
 def test_slack_message_is_a_signed_event_the_gateway_accepts(user, sandbox):
