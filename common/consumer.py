@@ -14,6 +14,7 @@ import flask
 from werkzeug.exceptions import Unauthorized
 
 from common.analytics import track
+from common.config_check import instance_problems, require_valid_configuration
 from common.error_reporting import send_error_reports, start_error_reporting
 from common.errors import AppError, ConfigError
 from common.identity import verify_push_token
@@ -66,16 +67,18 @@ def consumer(max_age_seconds: float | None = None, webhook: str | None = None):
     the provider whose webhooks it processes (for the processed / failed analytics events)."""
 
     def decorate(handler):
-        settings = get_settings()  # a bad setting fails the start, not the first message
-        if settings.production and not (settings.push_service_account and settings.push_audience):
-            raise ConfigError(
-                "PUSH_SERVICE_ACCOUNT and PUSH_AUDIENCE must be set in production: consumers accept only that"
-                " account's pushes, minted for their own URL"
-            )
-        start_error_reporting()
+        if not instance_problems():  # otherwise each message is refused below, and redelivered
+            settings = get_settings()
+            if settings.production and not (settings.push_service_account and settings.push_audience):
+                raise ConfigError(
+                    "PUSH_SERVICE_ACCOUNT and PUSH_AUDIENCE must be set in production: consumers accept only that"
+                    " account's pushes, minted for their own URL"
+                )
+            start_error_reporting()
 
         @functools.wraps(handler)
         def run(cloud_event):
+            require_valid_configuration()  # retryable: the message waits for the fix
             message = (cloud_event.data or {}).get("message") or {}
             attributes = message.get("attributes") or {}
             bind_trace({"traceparent": attributes.get("traceparent", "")})

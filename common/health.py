@@ -1,13 +1,16 @@
-"""Dependency probes for the health endpoints: each dependency up or down, with its latency.
+"""Dependency probes for the health endpoints: the instance's configuration, then each dependency,
+up or down, with its latency.
 
-The endpoints are public, so the reply names nothing behind them (no error class, no topic);
-a failed probe's details go to the log."""
+The endpoints are public, so the reply names nothing behind them (no error class, no topic, no
+setting); a failed probe's details go to the log. With the configuration down, nothing else can be
+probed (the settings name the dependencies), so only it is reported."""
 
 import concurrent.futures
 import contextvars
 import time
 
 from common.clients import firestore_client, publisher_client
+from common.config_check import instance_problems
 from common.envelope import failure, success
 from common.logs import get_logger
 from common.settings import get_settings
@@ -41,12 +44,19 @@ def _submit(*args) -> concurrent.futures.Future:
     return _pool.submit(contextvars.copy_context().run, _timed, *args)
 
 
-def health_reply(topic: str):
-    """200 when Firestore and the given Pub/Sub topic answer, else 503 with the same body shape."""
-    timeout = get_settings().health_timeout_seconds
-    firestore = _submit("firestore", {}, _probe_firestore, timeout)
-    pubsub = _submit("pubsub", {"topic": topic}, _probe_topic, topic, timeout)
-    dependencies = {"firestore": firestore.result(), "pubsub": pubsub.result()}
+def health_reply(topic_setting: str):
+    """200 when the configuration is valid and Firestore and the topic named by `topic_setting`
+    answer, else 503 with the same body shape."""
+    started = time.perf_counter()
+    configuration = {"status": "down" if instance_problems() else "up"}
+    configuration["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
+    dependencies = {"configuration": configuration}
+    if configuration["status"] == "up":
+        settings = get_settings()
+        topic, timeout = getattr(settings, topic_setting), settings.health_timeout_seconds
+        firestore = _submit("firestore", {}, _probe_firestore, timeout)
+        pubsub = _submit("pubsub", {"topic": topic}, _probe_topic, topic, timeout)
+        dependencies.update(firestore=firestore.result(), pubsub=pubsub.result())
     down = sorted(name for name, result in dependencies.items() if result["status"] != "up")
     data = {"status": "degraded" if down else "ok", "dependencies": dependencies}
     if down:

@@ -6,6 +6,7 @@ import functools
 import flask
 from werkzeug.exceptions import HTTPException
 
+from common.config_check import instance_problems, require_valid_configuration
 from common.envelope import error_reply, failure, success
 from common.error_reporting import send_error_reports, start_error_reporting
 from common.errors import AppError, MethodNotAllowed, PayloadTooLarge
@@ -16,12 +17,14 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 log = get_logger(__name__)
 
 
-def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
-    """Decorate `handler(request) -> data | flask.Response` as an enveloped HTTP function."""
+def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, check_configuration: bool = True):
+    """Decorate `handler(request) -> data | flask.Response` as an enveloped HTTP function. The
+    configuration is checked when the module loads (logged once, as one list); while it is invalid
+    every request answers 503 `configuration_invalid`, except where the handler reports it (health)."""
     allowed = frozenset(m.upper() for m in methods)
-    get_settings()  # validate the settings when the function module loads: a bad one fails the start
     _envelope_framework_errors()
-    start_error_reporting()
+    if not instance_problems():
+        start_error_reporting()
 
     def decorate(handler):
         @functools.wraps(handler)
@@ -30,7 +33,7 @@ def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
             origin = _allowed_origin(request)
             if request.method == "OPTIONS":
                 return _with_cors(flask.Response(status=204), origin, allowed, preflight=True)
-            return _with_cors(_answer(request, handler, allowed, max_body_bytes), origin, allowed)
+            return _with_cors(_answer(request, handler, allowed, max_body_bytes, check_configuration), origin, allowed)
 
         return run
 
@@ -49,9 +52,11 @@ def _framework_error(error: HTTPException) -> flask.Response:
     return failure(_http_code(error), error.name, error.code or 500)
 
 
-def _answer(request: flask.Request, handler, allowed: frozenset, max_body_bytes: int) -> flask.Response:
+def _answer(request: flask.Request, handler, allowed: frozenset, max_body_bytes: int, check_configuration: bool):
     """Run the handler and shape whatever happens into the envelope."""
     try:
+        if check_configuration:
+            require_valid_configuration()
         if request.method not in allowed:
             raise MethodNotAllowed(f"Use {', '.join(sorted(allowed))}")
         if (request.content_length or 0) > max_body_bytes:
@@ -71,7 +76,9 @@ def _answer(request: flask.Request, handler, allowed: frozenset, max_body_bytes:
 
 def _allowed_origin(request: flask.Request) -> str | None:
     origin = request.headers.get("Origin")
-    return origin if origin and origin in get_settings().cors_allowed_origins else None
+    if not origin or instance_problems():  # no settings to read the app's origins from
+        return None
+    return origin if origin in get_settings().cors_allowed_origins else None
 
 
 def _with_cors(response: flask.Response, origin: str | None, allowed: frozenset, preflight: bool = False) -> flask.Response:

@@ -429,6 +429,14 @@ class Settings:
 
 def load_settings(environ: dict | None = None) -> Settings:
     """Parse and validate every setting; raise ConfigError naming all bad ones."""
+    values, problems = parse_settings(environ)
+    if problems:
+        raise ConfigError("Invalid settings: " + "; ".join(problems))
+    return Settings(values)
+
+
+def parse_settings(environ: dict | None = None) -> tuple[dict, list[str]]:
+    """Every setting parsed, and a line for each bad one (a secret's value is never shown)."""
     environ = os.environ if environ is None else environ
     production = environ.get("APP_ENV", "").strip() == "production"
     values, problems = {}, []
@@ -452,9 +460,7 @@ def load_settings(environ: dict | None = None) -> Settings:
         )
     if not problems and production:
         problems += _production_problems(values)
-    if problems:
-        raise ConfigError("Invalid settings: " + "; ".join(problems))
-    return Settings(values)
+    return values, problems
 
 
 def _production_problems(values: dict) -> list[str]:

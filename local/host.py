@@ -17,9 +17,11 @@ import gunicorn.app.base
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 
+from common.config_check import configuration_problems
 from common.settings import get_settings
 from local import console_site
 from local.catalog import CATALOG_PATH, FUNCTIONS_DIR, load_catalog
+from local.config_preflight import exit_on_problems
 
 PUSH_PREFIX = "/_pubsub/"
 
@@ -93,6 +95,7 @@ def main() -> None:
     parser.add_argument("--functions-dir", type=pathlib.Path, default=FUNCTIONS_DIR)
     parser.add_argument("--sandbox-url", help="the provider sandbox's URL: also serve the dev console, which uses it")
     args = parser.parse_args()
+    exit_on_problems(configuration_problems())
     console = console_site.console_app(args.sandbox_url, f"{get_settings().public_base_url}/") if args.sandbox_url else None
     _Gunicorn(create_host_app(load_catalog(args.catalog), args.functions_dir, console), args.port).run()
 

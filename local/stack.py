@@ -3,6 +3,7 @@ host. `make dev` runs it on fixed ports; the test suite runs it on free ones."""
 
 import os
 import pathlib
+import subprocess
 import sys
 
 import requests
@@ -86,6 +87,16 @@ class Stack:
 
     def _start(self, log_dir: pathlib.Path) -> None:
         python = sys.executable
+        preflight = subprocess.run(
+            [python, "-m", "local.config_preflight", "--no-secret-references"],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+        )
+        if preflight.returncode:
+            raise RuntimeError(preflight.stderr.strip() or preflight.stdout.strip())
         sandbox = Child(
             "sandbox",
             [python, "-m", "local.sandbox", "--port", str(self.sandbox_port), "--project", PROJECT],

@@ -15,6 +15,7 @@ from google.cloud import pubsub_v1
 
 from common import clock
 from common.clients import reset_clients
+from common.config_check import reset_configuration_check
 from common.crypto import reset_cipher
 from common.secrets import clear_secret_cache
 from common.settings import SETTINGS, reset_settings
@@ -50,6 +51,7 @@ def reset_process_state() -> None:
     reset_clients()
     clear_secret_cache()
     reset_cipher()
+    reset_configuration_check()
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,17 @@ each dependency pointed at a dead port."""
 import functions_framework
 import pytest
 
-from common.clients import reset_clients
-from common.settings import reset_settings
 from local.catalog import FUNCTIONS_DIR
 from local.processes import free_port
+from tests.conftest import reset_process_state
+
+# A ring whose one key is 5 bytes (AES-256 needs 32), and a timeout that is no number.
+BAD_CONFIGURATION = {"TOKEN_KEY_RING": '{"active": "k1", "keys": {"k1": "AAAAAAA="}}', "PROVIDER_TIMEOUT_SECONDS": "abc"}
 
 
 def _answers_only_up_or_down_with_latency(data: dict) -> None:
     """A public endpoint says whether each dependency answers and how fast, nothing of what is behind it."""
-    assert set(data) == {"status", "dependencies"} and set(data["dependencies"]) == {"firestore", "pubsub"}
+    assert set(data) == {"status", "dependencies"} and set(data["dependencies"]) == {"configuration", "firestore", "pubsub"}
     for dependency in data["dependencies"].values():
         assert set(dependency) == {"status", "latencyMs"} and isinstance(dependency["latencyMs"], float)
 
@@ -36,14 +38,12 @@ def health_client(stack, monkeypatch):
         for key, value in hosts.items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("HEALTH_TIMEOUT_SECONDS", "1")
-        reset_settings()
-        reset_clients()
+        reset_process_state()
         return functions_framework.create_app(name, str(FUNCTIONS_DIR / name / "main.py")).test_client()
 
     yield build
     monkeypatch.undo()
-    reset_settings()
-    reset_clients()
+    reset_process_state()
 
 
 def test_everything_down_is_a_503_with_the_same_shape(health_client):
@@ -75,3 +75,29 @@ def test_a_missing_topic_is_down_and_only_the_log_says_why(health_client, monkey
     assert "NotFound" not in reply.text and "never-created" not in reply.text
     (probe,) = [record.fields for record in caplog.records if record.getMessage() == "health probe failed"]
     assert probe == {"dependency": "pubsub", "error": "NotFound", "topic": "never-created"}
+
+
+def test_a_bad_configuration_is_down_and_every_route_refuses_until_fixed(health_client, caplog):
+    """Before: the 5-byte key passed the start and health said ok; the bad timeout crashed the
+    module import with a traceback. Now both are named in one log line, health is down, and a
+    request answers 503 in the envelope, naming no setting."""
+    health = health_client("health", **BAD_CONFIGURATION).get("/")
+    assert health.status_code == 503
+    assert health.get_json()["data"] == {
+        "status": "degraded",
+        "dependencies": {
+            "configuration": {
+                "status": "down",
+                "latencyMs": health.get_json()["data"]["dependencies"]["configuration"]["latencyMs"],
+            }
+        },
+    }
+    assert "TOKEN_KEY_RING" not in health.text and "PROVIDER_TIMEOUT" not in health.text
+    (logged,) = [record.fields["problems"] for record in caplog.records if record.getMessage() == "configuration invalid"]
+    assert len(logged) == 2
+    assert any("PROVIDER_TIMEOUT_SECONDS" in problem for problem in logged)
+    assert any("TOKEN_KEY_RING key 'k1' is 5 bytes" in problem for problem in logged)
+
+    me = health_client("me", **BAD_CONFIGURATION).get("/", headers={"Origin": "https://app.example.test"})
+    assert me.status_code == 503
+    assert me.get_json()["error"]["code"] == "configuration_invalid" and "TOKEN_KEY_RING" not in me.text

@@ -116,6 +116,32 @@ def test_a_killed_dev_is_found_by_the_next_and_stopped_by_make_stop(tmp_path):
     assert "Nothing to stop" in _run_tool("local.stop", pid_file).stdout
 
 
+def test_a_bad_configuration_stops_the_start_with_every_problem_listed(tmp_path):
+    """Before: `make dev` started and health said ok with a 5-byte key; a bad number ended in a
+    traceback under the host log's older lines."""
+    from tests.functions.test_health import BAD_CONFIGURATION
+
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "local.dev"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            **{k: str(v) for k, v in _free_ports().items()},
+            **BAD_CONFIGURATION,
+            "DEV_PID_FILE": str(tmp_path / "d"),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output, _ = dev.communicate(timeout=180)
+    assert dev.returncode == 1
+    assert "Configuration problems" in output and "Traceback" not in output
+    assert "  - PROVIDER_TIMEOUT_SECONDS must be a number of seconds (got 'abc')" in output
+    assert "  - TOKEN_KEY_RING key 'k1' is 5 bytes; AES-256 needs 32" in output
+    assert output.count("Configuration problems") == 1  # this run's log only
+
+
 def test_tick_names_a_missing_dev(tmp_path):
     tick = _run_tool("local.tick", tmp_path / "none.json", "token_refresh")
     assert tick.returncode == 1 and "make dev" in tick.stderr

@@ -1,0 +1,74 @@
+"""The whole configuration checked at once: every setting, every secret reference resolved, and the
+key ring parsed. A bad key ring or an unreadable secret would otherwise pass the start and fail
+later as a `server_error`. Used before the local host starts (all problems printed as one list),
+and once per instance by each function (its first request answers 503, health shows `down`)."""
+
+import threading
+
+from common.crypto import KeyRing, get_cipher
+from common.errors import AppError, ConfigError, Unavailable
+from common.logs import get_logger
+from common.settings import SECRET_VERSION_NAME, SETTINGS, parse_settings
+
+log = get_logger(__name__)
+_lock = threading.Lock()
+_checked: list[str] | None = None
+
+
+class ConfigurationInvalid(AppError):
+    status = 503
+    code = "configuration_invalid"
+    default_message = "This function's configuration is invalid; its log names the problems"
+    retryable = True  # a consumer's message waits for the fix instead of being dropped
+
+
+def configuration_problems(resolve_references: bool = True) -> list[str]:
+    """A line for each problem of this process's configuration, naming the setting (never a
+    secret's value). Without `resolve_references`, Secret Manager is not asked (it may not be up)."""
+    values, problems = parse_settings()
+    settings_valid = not problems
+    from common.secrets import get_secret  # it reads the settings checked above
+
+    for setting in SETTINGS:
+        raw = values.get(setting.name)
+        if not setting.secret or raw is None:
+            continue  # production leaves a function's other secrets unset: it has no access to them
+        referenced = SECRET_VERSION_NAME.match(raw)
+        if referenced and not (settings_valid and resolve_references):
+            continue  # Secret Manager is reached through the settings
+        try:
+            if setting.name == "TOKEN_KEY_RING" and settings_valid:
+                get_cipher()  # the ring read and parsed once, as this instance will use it
+            elif setting.name == "TOKEN_KEY_RING":
+                KeyRing.from_json(raw)
+            elif referenced:
+                get_secret(setting.name)
+        except ConfigError as error:  # Secret Manager not answering is no configuration problem: raised
+            problems.append(error.message)
+    return problems
+
+
+def instance_problems() -> list[str]:
+    """This instance's problems, checked on first use and logged once as one line (not kept while
+Secret Manager does not answer: that passes)."""
+    global _checked
+    with _lock:
+        if _checked is None:
+            try:
+                _checked = configuration_problems()
+            except Unavailable:
+                return []  # checked again next time; meanwhile the secret's own reader answers retryable
+            if _checked:
+                log.error("configuration invalid", extra={"fields": {"problems": _checked}})
+        return _checked
+
+
+def require_valid_configuration() -> None:
+    if instance_problems():
+        raise ConfigurationInvalid()
+
+
+def reset_configuration_check() -> None:
+    global _checked
+    with _lock:
+        _checked = None
