@@ -3,7 +3,8 @@
 A read returns the stored token while it is fresh (one Firestore read and one decryption). Near
 expiry, one instance refreshes under a lease while the others wait and pick up its result, so a
 single-use refresh token is never spent twice. A refresh reply is stored in one write (a rotated
-refresh token with its access token) before anything else happens. Failures: errors only the user
+refresh token with its access token) before anything else happens, onto the tokens it started from
+(same `tokenVersion`, which re-encryption leaves alone). Failures: errors only the user
 can fix make the connection `needs_reauth`; transient ones are retried with backoff and then put
 the connection in a cooldown. One `refresh_failed` event per failure episode, `recovered` after it.
 """
@@ -90,9 +91,7 @@ def call_with_token(uid: str, service: str, call) -> tuple[object, dict]:
     if response.status_code != 401:
         return response, record
     rejected = _load(uid, service)
-    token, _ = refresh(
-        uid, provider(service), rejected, still_needed=lambda current: current.get("accessToken") == rejected.get("accessToken")
-    )
+    token, _ = refresh(uid, provider(service), rejected, still_needed=lambda current: connections.same_tokens(current, rejected))
     return call(token), record
 
 
@@ -166,14 +165,9 @@ def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict) -> str:
 def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str:
     cipher, now, settings = get_cipher(), utcnow(), get_settings()
     expires_at = now + datetime.timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
-    refresh_ciphertext = (
-        cipher.encrypt(tokens.refresh_token, uid, token_field(spec.service, "refresh_token"))
-        if tokens.refresh_token
-        else current["refreshToken"]
-    )
     update = {
         "accessToken": cipher.encrypt(tokens.access_token, uid, token_field(spec.service, "access_token")),
-        "refreshToken": refresh_ciphertext,
+        "tokenVersion": connections.new_token_version(),
         "expiresAt": expires_at,
         "refreshDueAt": refresh_due_at(spec.family, expires_at, now, True, settings),
         "refreshedAt": now,
@@ -184,10 +178,12 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str
         "lastError": firestore.DELETE_FIELD,
         "cooldownUntil": firestore.DELETE_FIELD,
     }
+    if tokens.refresh_token:  # rotated; else the stored one stays (as re-encryption may have rewritten it)
+        update["refreshToken"] = cipher.encrypt(tokens.refresh_token, uid, token_field(spec.service, "refresh_token"))
     if tokens.scopes:
         update["scopes"] = list(tokens.scopes)
-    # One write, so a rotated refresh token is never lost; and only onto the connection it came from
-    # (not one reconnected or refreshed by someone else meanwhile, whose newer tokens it would undo).
+    # One write, so a rotated refresh token is never lost; and only onto the tokens it came from
+    # (not a reconnect or another refresh meanwhile, whose newer tokens it would undo).
     written = _write_if_unchanged(
         firestore_client().transaction(), connections.connection_ref(uid, spec.service), current, update
     )
@@ -205,23 +201,22 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str
 
 @firestore.transactional
 def _write_if_unchanged(transaction, ref, current: dict, update: dict) -> bool | None:
-    """True when written; False when the refresh token or account changed meanwhile; None when gone."""
+    """True when written; False when the tokens or account changed meanwhile; None when gone."""
     snapshot = ref.get(transaction=transaction)
     if not snapshot.exists:
         return None
-    stored = snapshot.to_dict()
-    if stored.get("refreshToken") != current.get("refreshToken") or stored.get("accountKey") != current.get("accountKey"):
+    if not connections.same_tokens(snapshot.to_dict(), current):
         return False
     transaction.update(ref, update)
     return True
 
 
 @firestore.transactional
-def _set_failure(transaction, ref, used_refresh: str, update: dict) -> tuple[bool, bool, bool]:
+def _set_failure(transaction, ref, seen: dict, update: dict) -> tuple[bool, bool, bool]:
     """(written, first failure of the episode, this failure degraded the connection). Not written
-    when the refresh token changed meanwhile."""
+    when the tokens changed meanwhile."""
     snapshot = ref.get(transaction=transaction)
-    if not snapshot.exists or snapshot.get("refreshToken") != used_refresh:
+    if not snapshot.exists or not connections.same_tokens(snapshot.to_dict(), seen):
         return False, False, False
     record = snapshot.to_dict()
     first = record.get("status") != "needs_reauth" and not record.get("consecutiveFailures")
@@ -231,7 +226,7 @@ def _set_failure(transaction, ref, used_refresh: str, update: dict) -> tuple[boo
 def _mark_reauth(uid: str, spec: ProviderSpec, current: dict, error: str) -> None:
     ref = connections.connection_ref(uid, spec.service)
     update = {"status": "needs_reauth", "statusReason": error, "lastError": error, "refreshDueAt": None, "updatedAt": utcnow()}
-    written, first, degraded = _set_failure(firestore_client().transaction(), ref, current.get("refreshToken"), update)
+    written, first, degraded = _set_failure(firestore_client().transaction(), ref, current, update)
     if not written:
         raise Unavailable("The connection changed during refresh; retry", code="refresh_conflict", retry_after=1)
     fields = {"uid": uid, "service": spec.service, "error": error, "metric": "token_refresh_failed"}
@@ -251,7 +246,7 @@ def _record_cooldown(uid: str, spec: ProviderSpec, current: dict, error: TokenRe
     update = {"lastError": error.error, "cooldownUntil": now + datetime.timedelta(seconds=pause), "updatedAt": now}
     track("integration_token_refresh_failed", uid=uid, provider=spec.service, status="cooldown", error_code=error.error)
     _, first, degraded = _set_failure(
-        firestore_client().transaction(), connections.connection_ref(uid, spec.service), current.get("refreshToken"), update
+        firestore_client().transaction(), connections.connection_ref(uid, spec.service), current, update
     )
     fields = {"uid": uid, "service": spec.service, "error": error.error, "cooldownSeconds": pause}
     log.warning("token refresh failed; cooling down", extra={"fields": {**fields, "metric": "token_refresh_failed"}})

@@ -10,7 +10,7 @@ import sys
 import pytest
 import requests
 
-from common import clock
+from common import clock, tokens
 from common.clients import firestore_client
 from common.errors import Unavailable
 from common.settings import reset_settings
@@ -245,25 +245,24 @@ def test_unknown_connection_is_not_connected(stack):
         get_access_token("nobody", "slack")
 
 
-def test_a_refresh_does_not_overwrite_a_connection_changed_meanwhile(connected, sandbox):
+def test_a_refresh_does_not_overwrite_a_connection_changed_meanwhile(connected, user, monkeypatch):
     """A reconnect lands while the provider is answering the refresh: the reconnect's tokens stay."""
-    import threading
-    import time
-
     connected("slack")
     _expire("alice", "slack")
-    sandbox.post("/_sandbox/faults", json={"endpoint": "slack.oauth.v2.access", "delay": 1.5}).raise_for_status()
-    replaced = _doc("alice", "slack").get().to_dict()["accessToken"]  # any other ciphertext will do
+    real_refresh_grant, reconnected = tokens.refresh_grant, {}
 
-    def reconnect_meanwhile():
-        time.sleep(0.5)
-        _doc("alice", "slack").update({"refreshToken": replaced})
+    def refresh_grant_then_reconnect(spec, refresh_token):
+        reply = real_refresh_grant(spec, refresh_token)
+        assert connect(user("alice"), "slack")["outcome"] == "success"  # the real flow, through the API
+        reconnected.update(_doc("alice", "slack").get().to_dict())
+        return reply
 
-    threading.Thread(target=reconnect_meanwhile).start()
+    monkeypatch.setattr(tokens, "refresh_grant", refresh_grant_then_reconnect)
     with pytest.raises(Unavailable) as conflict:
         get_access_token("alice", "slack")
     assert conflict.value.code == "refresh_conflict"
-    assert _doc("alice", "slack").get().to_dict()["refreshToken"] == replaced
+    stored = _doc("alice", "slack").get().to_dict()
+    assert (stored["refreshToken"], stored["accessToken"]) == (reconnected["refreshToken"], reconnected["accessToken"])
 
 
 def test_a_token_not_yet_expired_is_used_when_its_refresh_fails(connected, sandbox, fast_settings):
