@@ -163,6 +163,7 @@ def connection_record(spec, uid, tokens, granted, account_key, account) -> dict:
         if tokens.refresh_token
         else None,
         "tokenVersion": connections.new_token_version(),
+        "tokenLifetimeSeconds": tokens.expires_in,
         "expiresAt": expires_at,
         "refreshDueAt": refresh_due_at(spec.family, expires_at, now, bool(tokens.refresh_token), get_settings()),
         "refreshedAt": now,

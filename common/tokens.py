@@ -69,7 +69,7 @@ def _token_and_record(uid: str, service: str) -> tuple[str, dict]:
     """The access token and the connection record it was read with (before any refresh)."""
     spec = provider(service)
     record = _load(uid, service)
-    margin = refresh_margin(spec.family, get_settings())
+    margin = refresh_margin(spec.family, get_settings(), record.get("tokenLifetimeSeconds"))
     expiring = lambda current: needs_refresh(current.get("expiresAt"), margin, utcnow())  # noqa: E731
     if not expiring(record):
         return _decrypt(uid, record, "access_token"), record
@@ -168,6 +168,7 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str
     update = {
         "accessToken": cipher.encrypt(tokens.access_token, uid, token_field(spec.service, "access_token")),
         "tokenVersion": connections.new_token_version(),
+        "tokenLifetimeSeconds": tokens.expires_in,
         "expiresAt": expires_at,
         "refreshDueAt": refresh_due_at(spec.family, expires_at, now, True, settings),
         "refreshedAt": now,
