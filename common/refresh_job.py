@@ -50,7 +50,8 @@ def _refresh_one(record: dict) -> str:
     except ReauthRequired:
         return "needs_reauth"
     except AppError as error:
-        return "skipped" if error.code in ("refresh_in_progress", "refresh_cooldown", "not_connected") else "failed"
+        skipped = ("refresh_in_progress", "refresh_cooldown", "refresh_in_doubt", "not_connected")
+        return "skipped" if error.code in skipped else "failed"
 
 
 def due_query(until: datetime.datetime, page_size: int):
