@@ -50,7 +50,7 @@ def configuration_problems(resolve_references: bool = True) -> list[str]:
 
 def instance_problems() -> list[str]:
     """This instance's problems, checked on first use and logged once as one line (not kept while
-Secret Manager does not answer: that passes)."""
+    Secret Manager does not answer: that passes)."""
     global _checked
     with _lock:
         if _checked is None:

@@ -165,6 +165,8 @@ def connection_record(spec, uid, tokens, granted, account_key, account) -> dict:
         "refreshToken": cipher.encrypt(tokens.refresh_token, uid, token_field(service, "refresh_token"))
         if tokens.refresh_token
         else None,
+        "tokenVersion": connections.new_token_version(),
+        "tokenLifetimeSeconds": tokens.expires_in,
         "expiresAt": expires_at,
         "refreshDueAt": refresh_due_at(spec.family, expires_at, now, bool(tokens.refresh_token), get_settings()),
         "refreshedAt": now,

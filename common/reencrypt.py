@@ -3,7 +3,9 @@
 Resumable: progress and a cursor live in `maintenance/reencrypt`, and each run stops after a time
 budget (the function then publishes a continuation message). Idempotent: a value already under the
 active key is left alone, and each document is rewritten in a transaction, so a refresh writing the
-same document at the same time is not overwritten with older tokens."""
+same document at the same time is not overwritten with older tokens. It changes ciphertexts only,
+never the tokens or their `tokenVersion` (what a refresh in flight compares before storing its
+reply), so it needs no refresh lease and never makes a refresh drop a rotated token."""
 
 import secrets
 import time

@@ -7,11 +7,17 @@ import random
 REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_refresh_token", "token_revoked", "token_expired"})
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
+# A refresh buys at least this share of the token's lifetime: the on-demand margin is at most this
+# much of it, and the next scheduled refresh at least this far ahead. A token that lives less than
+# the margin or the window is otherwise "due" again the moment it is refreshed.
+LIFETIME_SHARE = 0.5
 
 
-def refresh_margin(family: str, settings) -> float:
-    """Google access tokens live 1 h, Slack's 12 h: each gets its own margin."""
-    return settings.token_refresh_margin_google_seconds if family == "google" else settings.token_refresh_margin_slack_seconds
+def refresh_margin(family: str, settings, lifetime_seconds: float | None = None) -> float:
+    """Google access tokens live 1 h, Slack's 12 h: each gets its own margin, capped at a share of
+    the token's real lifetime (the provider's expires_in, when known)."""
+    margin = settings.token_refresh_margin_google_seconds if family == "google" else settings.token_refresh_margin_slack_seconds
+    return min(margin, LIFETIME_SHARE * lifetime_seconds) if lifetime_seconds else margin
 
 
 def needs_refresh(expires_at: datetime.datetime | None, margin: float, now: datetime.datetime) -> bool:
@@ -19,13 +25,17 @@ def needs_refresh(expires_at: datetime.datetime | None, margin: float, now: date
 
 
 def refresh_due_at(family: str, expires_at, refreshed_at, has_refresh_token: bool, settings) -> datetime.datetime | None:
-    """When the scheduled job should refresh this connection: ahead of expiry by the job's window,
-    and (Google) before an unused refresh token goes stale. None: never (no refresh token)."""
+    """When the scheduled job should refresh this connection: ahead of expiry by the job's window but
+    never sooner than a share of the token's lifetime after this refresh (a token shorter-lived than
+    the window would be due at once, and forever), and (Google) before an unused refresh token goes
+    stale. None: never (no refresh token)."""
     if not has_refresh_token:
         return None
     candidates = []
     if expires_at is not None:
-        candidates.append(expires_at - datetime.timedelta(seconds=settings.token_refresh_window_seconds))
+        lifetime = max((expires_at - refreshed_at).total_seconds(), 0.0)
+        by_window = expires_at - datetime.timedelta(seconds=settings.token_refresh_window_seconds)
+        candidates.append(max(by_window, refreshed_at + datetime.timedelta(seconds=LIFETIME_SHARE * lifetime)))
     if family == "google":
         candidates.append(refreshed_at + datetime.timedelta(days=settings.google_idle_refresh_days))
     return min(candidates) if candidates else None

@@ -277,7 +277,7 @@ SETTINGS: tuple[Setting, ...] = (
         "TOKEN_REFRESH_WINDOW_SECONDS",
         "900",
         _seconds(0, 21600),
-        "the scheduled job refreshes connections due within this window",
+        "the scheduled job refreshes a connection this long before expiry (a token that lives less: half its lifetime after)",
     ),
     Setting(
         "GOOGLE_IDLE_REFRESH_DAYS",

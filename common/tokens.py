@@ -3,9 +3,13 @@
 A read returns the stored token while it is fresh (one Firestore read and one decryption). Near
 expiry, one instance refreshes under a lease while the others wait and pick up its result, so a
 single-use refresh token is never spent twice. A refresh reply is stored in one write (a rotated
-refresh token with its access token) before anything else happens. Failures: errors only the user
-can fix make the connection `needs_reauth`; transient ones are retried with backoff and then put
-the connection in a cooldown. One `refresh_failed` event per failure episode, `recovered` after it.
+refresh token with its access token) before anything else happens, onto the tokens it started from
+(same `tokenVersion`, which re-encryption leaves alone), whether or not its lease has lapsed since:
+the provider has already rotated, so that reply holds the only live refresh token. Failures:
+errors only the user can fix make the connection `needs_reauth`; transient ones are retried with
+backoff and then put the connection in a cooldown; either is written only by the lease's current
+holder, in the transaction that checks the lease. One `refresh_failed` event per failure episode,
+`recovered` after it.
 """
 
 import datetime
@@ -68,7 +72,7 @@ def _token_and_record(uid: str, service: str) -> tuple[str, dict]:
     """The access token and the connection record it was read with (before any refresh)."""
     spec = provider(service)
     record = _load(uid, service)
-    margin = refresh_margin(spec.family, get_settings())
+    margin = refresh_margin(spec.family, get_settings(), record.get("tokenLifetimeSeconds"))
     expiring = lambda current: needs_refresh(current.get("expiresAt"), margin, utcnow())  # noqa: E731
     if not expiring(record):
         return _decrypt(uid, record, "access_token"), record
@@ -90,9 +94,7 @@ def call_with_token(uid: str, service: str, call) -> tuple[object, dict]:
     if response.status_code != 401:
         return response, record
     rejected = _load(uid, service)
-    token, _ = refresh(
-        uid, provider(service), rejected, still_needed=lambda current: current.get("accessToken") == rejected.get("accessToken")
-    )
+    token, _ = refresh(uid, provider(service), rejected, still_needed=lambda current: connections.same_tokens(current, rejected))
     return call(token), record
 
 
@@ -125,7 +127,7 @@ def refresh(uid: str, spec: ProviderSpec, seen: dict, *, still_needed) -> tuple[
         current = _load(uid, spec.service)  # re-read under the lease: another holder may have finished
         if not still_needed(current):
             return _decrypt(uid, current, "access_token"), False
-        return _refresh_with_provider(uid, spec, current), True
+        return _refresh_with_provider(uid, spec, current, owner), True
     finally:
         leases.release(uid, spec.service, taken_at)
 
@@ -139,10 +141,10 @@ def _respect_cooldown(uid: str, record: dict) -> None:
         )
 
 
-def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict) -> str:
+def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict, owner: str) -> str:
     settings = get_settings()
     if not current.get("refreshToken"):
-        _mark_reauth(uid, spec, current, "no_refresh_token")
+        _mark_reauth(uid, spec, current, owner, "no_refresh_token", from_provider=False)
     refresh_token = _decrypt(uid, current, "refresh_token")
     track("integration_token_refresh_attempted", uid=uid, provider=spec.service)
     started, error = time.monotonic(), None
@@ -152,7 +154,7 @@ def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict) -> str:
         except TokenResponseError as failure:
             error = failure
             if needs_user(failure.error):
-                _mark_reauth(uid, spec, current, failure.error)
+                _mark_reauth(uid, spec, current, owner, failure.error, from_provider=True)
             if not failure.retryable or attempt + 1 == settings.token_refresh_attempts:
                 break
             delay = backoff_delay(attempt, failure.retry_after)
@@ -160,20 +162,16 @@ def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict) -> str:
             if time.monotonic() - started + worst_next_attempt > settings.token_lease_seconds:
                 break  # the lease could lapse mid-call and let a second refresher in
             time.sleep(delay)
-    return _record_cooldown(uid, spec, current, error)
+    return _record_cooldown(uid, spec, current, owner, error)
 
 
 def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str:
     cipher, now, settings = get_cipher(), utcnow(), get_settings()
     expires_at = now + datetime.timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
-    refresh_ciphertext = (
-        cipher.encrypt(tokens.refresh_token, uid, token_field(spec.service, "refresh_token"))
-        if tokens.refresh_token
-        else current["refreshToken"]
-    )
     update = {
         "accessToken": cipher.encrypt(tokens.access_token, uid, token_field(spec.service, "access_token")),
-        "refreshToken": refresh_ciphertext,
+        "tokenVersion": connections.new_token_version(),
+        "tokenLifetimeSeconds": tokens.expires_in,
         "expiresAt": expires_at,
         "refreshDueAt": refresh_due_at(spec.family, expires_at, now, True, settings),
         "refreshedAt": now,
@@ -184,18 +182,21 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str
         "lastError": firestore.DELETE_FIELD,
         "cooldownUntil": firestore.DELETE_FIELD,
     }
+    if tokens.refresh_token:  # rotated; else the stored one stays (as re-encryption may have rewritten it)
+        update["refreshToken"] = cipher.encrypt(tokens.refresh_token, uid, token_field(spec.service, "refresh_token"))
     if tokens.scopes:
         update["scopes"] = list(tokens.scopes)
-    # One write, so a rotated refresh token is never lost; and only onto the connection it came from
-    # (not one reconnected or refreshed by someone else meanwhile, whose newer tokens it would undo).
-    written = _write_if_unchanged(
+    # One write, so a rotated refresh token is never lost; and only onto the tokens it came from
+    # (not a reconnect or another refresh meanwhile, whose newer tokens it would undo). Not fenced by
+    # the lease: a holder that outlived its lease still has the provider's newest rotation.
+    replaced = _write_if_unchanged(
         firestore_client().transaction(), connections.connection_ref(uid, spec.service), current, update
     )
-    if written is None:
+    if replaced is None:
         raise NotConnected()
-    if not written:
-        raise Unavailable("The connection changed during refresh; retry", code="refresh_conflict", retry_after=1)
-    if current.get("consecutiveFailures"):
+    if replaced is False:
+        raise _conflict()
+    if replaced.get("consecutiveFailures"):
         publish_connection_event("recovered", uid, spec.service, current.get("account"))
     fields = {"uid": uid, "service": spec.service, "rotated": bool(tokens.refresh_token), "metric": "token_refresh_succeeded"}
     log.info("token refreshed", extra={"fields": fields})
@@ -204,36 +205,64 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str
 
 
 @firestore.transactional
-def _write_if_unchanged(transaction, ref, current: dict, update: dict) -> bool | None:
-    """True when written; False when the refresh token or account changed meanwhile; None when gone."""
+def _write_if_unchanged(transaction, ref, current: dict, update: dict) -> dict | bool | None:
+    """The record it replaced when written; False when the tokens or account changed meanwhile;
+    None when gone."""
     snapshot = ref.get(transaction=transaction)
     if not snapshot.exists:
         return None
     stored = snapshot.to_dict()
-    if stored.get("refreshToken") != current.get("refreshToken") or stored.get("accountKey") != current.get("accountKey"):
+    if not connections.same_tokens(stored, current):
         return False
     transaction.update(ref, update)
-    return True
+    return stored
+
+
+WRITTEN, REFUSED, IN_DOUBT = "written", "refused", "in_doubt"
 
 
 @firestore.transactional
-def _set_failure(transaction, ref, used_refresh: str, update: dict) -> tuple[bool, bool, bool]:
-    """(written, first failure of the episode, this failure degraded the connection). Not written
-    when the refresh token changed meanwhile."""
+def _set_failure(transaction, uid: str, service: str, owner: str, seen: dict, update: dict, doubtful: bool):
+    """(outcome, first failure of the episode, this failure degraded the connection). The fence: only
+    the lease's current holder writes, and only onto the tokens it used; else REFUSED. A `doubtful`
+    failure (a grant error from the provider) of a holder that took the lease over from one that
+    never released it is IN_DOUBT: that one may have spent the refresh token and still store its
+    rotation, so only a cooldown of one lease period is written, for it to land."""
+    lease = leases.held_by(transaction, uid, service, owner)
+    ref = connections.connection_ref(uid, service)
     snapshot = ref.get(transaction=transaction)
-    if not snapshot.exists or snapshot.get("refreshToken") != used_refresh:
-        return False, False, False
+    if lease is None or not snapshot.exists or not connections.same_tokens(snapshot.to_dict(), seen):
+        return REFUSED, False, False
     record = snapshot.to_dict()
+    if doubtful and lease.get("supersedes"):
+        now = utcnow()
+        grace = datetime.timedelta(seconds=get_settings().token_lease_seconds)
+        transaction.update(ref, {"lastError": update["lastError"], "cooldownUntil": now + grace, "updatedAt": now})
+        return IN_DOUBT, False, False
     first = record.get("status") != "needs_reauth" and not record.get("consecutiveFailures")
-    return True, first, connection_health.count_failure(transaction, ref, record, "consecutiveFailures", update)
+    return WRITTEN, first, connection_health.count_failure(transaction, ref, record, "consecutiveFailures", update)
 
 
-def _mark_reauth(uid: str, spec: ProviderSpec, current: dict, error: str) -> None:
-    ref = connections.connection_ref(uid, spec.service)
+def _conflict() -> Unavailable:
+    """Another writer changed the tokens, or took the lease over, meanwhile: the reader retries."""
+    return Unavailable("The connection changed during refresh; retry", code="refresh_conflict", retry_after=1)
+
+
+def _mark_reauth(uid: str, spec: ProviderSpec, current: dict, owner: str, error: str, *, from_provider: bool) -> None:
     update = {"status": "needs_reauth", "statusReason": error, "lastError": error, "refreshDueAt": None, "updatedAt": utcnow()}
-    written, first, degraded = _set_failure(firestore_client().transaction(), ref, current.get("refreshToken"), update)
-    if not written:
-        raise Unavailable("The connection changed during refresh; retry", code="refresh_conflict", retry_after=1)
+    outcome, first, degraded = _set_failure(
+        firestore_client().transaction(), uid, spec.service, owner, current, update, from_provider
+    )
+    if outcome == IN_DOUBT:
+        fields = {"uid": uid, "service": spec.service, "error": error, "metric": "token_refresh_in_doubt"}
+        log.warning("refresh token may have been spent by a stalled refresh; not marking re-auth yet", extra={"fields": fields})
+        raise Unavailable(
+            "A stalled refresh may still store this connection's token; retry later",
+            code="refresh_in_doubt",
+            retry_after=get_settings().token_lease_seconds,
+        )
+    if outcome == REFUSED:
+        raise _conflict()
     fields = {"uid": uid, "service": spec.service, "error": error, "metric": "token_refresh_failed"}
     log.warning("connection needs re-auth", extra={"fields": fields})
     track("integration_token_refresh_failed", uid=uid, provider=spec.service, status="needs_reauth", error_code=error)
@@ -245,14 +274,14 @@ def _mark_reauth(uid: str, spec: ProviderSpec, current: dict, error: str) -> Non
     raise ReauthRequired()
 
 
-def _record_cooldown(uid: str, spec: ProviderSpec, current: dict, error: TokenResponseError) -> str:
+def _record_cooldown(uid: str, spec: ProviderSpec, current: dict, owner: str, error: TokenResponseError) -> str:
     settings, now = get_settings(), utcnow()
     pause = max(settings.token_refresh_cooldown_seconds, error.retry_after or 0)
     update = {"lastError": error.error, "cooldownUntil": now + datetime.timedelta(seconds=pause), "updatedAt": now}
+    outcome, first, degraded = _set_failure(firestore_client().transaction(), uid, spec.service, owner, current, update, False)
+    if outcome == REFUSED:
+        raise _conflict()
     track("integration_token_refresh_failed", uid=uid, provider=spec.service, status="cooldown", error_code=error.error)
-    _, first, degraded = _set_failure(
-        firestore_client().transaction(), connections.connection_ref(uid, spec.service), current.get("refreshToken"), update
-    )
     fields = {"uid": uid, "service": spec.service, "error": error.error, "cooldownSeconds": pause}
     log.warning("token refresh failed; cooling down", extra={"fields": {**fields, "metric": "token_refresh_failed"}})
     if first:

@@ -2,8 +2,12 @@
 
 `users/{uid}/connections/{service}`: one per connected service; tokens only as ciphertext.
 `account_index/{service}:{account key}`: provider account -> uid, so webhooks find their user.
-Both change in one transaction, which also refuses an account another user has connected."""
+Both change in one transaction, which also refuses an account another user has connected.
+`tokenVersion` is new with every change of a connection's tokens (connect, refresh) and with nothing
+else (re-encryption rewrites the ciphertexts, not the tokens): writers compare it to know whether
+the tokens they started from are still the stored ones."""
 
+import secrets
 import urllib.parse
 
 from google.cloud import firestore
@@ -20,6 +24,16 @@ DELETE_BATCH = 400
 class AccountInUse(Conflict):
     code = "account_in_use"
     default_message = "This provider account is connected by another user"
+
+
+def new_token_version() -> str:
+    """A fresh `tokenVersion`: random, so a reconnect after a disconnect never repeats an old one."""
+    return secrets.token_hex(8)
+
+
+def same_tokens(stored: dict, seen: dict) -> bool:
+    """The stored connection still holds the tokens `seen` was read with (same version, same account)."""
+    return stored.get("tokenVersion") == seen.get("tokenVersion") and stored.get("accountKey") == seen.get("accountKey")
 
 
 def connection_ref(uid: str, service: str):

@@ -1,6 +1,8 @@
 """Refresh leases: `token_leases/{service}:{uid}`, taken with a create that fails when one exists,
 so of any number of instances exactly one holds it. A crashed holder's lease expires and is taken
-over (a delete guarded by the lease's update time, so two takers cannot both win)."""
+over (a delete guarded by the lease's update time, so two takers cannot both win); the new lease
+names the holder it superseded, whose work may still land. `held_by` is the fence: read inside a
+writer's transaction, it says whether that writer still holds the lease."""
 
 import contextlib
 import datetime
@@ -32,9 +34,18 @@ def try_take(uid: str, service: str, owner: str, seconds: float):
     try:
         if held.exists:
             ref.delete(option=firestore_client().write_option(last_update_time=held.update_time))
+            lease["supersedes"] = held.to_dict().get("owner") or "unknown"  # it never released: crashed or stalled
         return ref.create(lease).update_time
     except (AlreadyExists, FailedPrecondition, NotFound):
         return None
+
+
+def held_by(transaction, uid: str, service: str, owner: str) -> dict | None:
+    """The lease as read in `transaction` when `owner` still holds it (a lapsed lease nobody took
+    over is still its holder's), else None."""
+    snapshot = _ref(uid, service).get(transaction=transaction)
+    lease = snapshot.to_dict() if snapshot.exists else None
+    return lease if lease and lease.get("owner") == owner else None
 
 
 def release(uid: str, service: str, taken_at) -> None:

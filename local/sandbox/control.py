@@ -28,6 +28,7 @@ class SandboxState:
     def reset(self) -> None:
         with self.lock:
             self.calls: dict[str, int] = {}
+            self.refreshes: dict[str, int] = {}  # refresh grants honoured, by account ("slack:T..:U..", "google:email")
             self.faults: dict[str, list[dict]] = {}  # queued: the next calls answer these, in order
             self.standing: dict[str, list[dict]] = {}  # each call meets one of these with its `rate`
             self.injected: dict[str, dict[str, int]] = {}  # faults served, by endpoint and kind
@@ -99,7 +100,15 @@ def register(app: flask.Flask, state: SandboxState) -> None:
     def sandbox_reset_calls():
         with state.lock:
             state.calls.clear()
+            state.refreshes.clear()
         return "", 204
+
+    @app.get("/_sandbox/refreshes")
+    def sandbox_refreshes():
+        """Refreshes honoured per account since the last reset of the calls: how often each
+        connection was refreshed (the endpoint counts cannot tell connections apart)."""
+        with state.lock:
+            return flask.jsonify(state.refreshes)
 
     @app.post("/_sandbox/faults")
     def sandbox_add_fault():

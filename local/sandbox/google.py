@@ -85,6 +85,7 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
             grant = grants.lookup(state, form.get("refresh_token", ""), kind="refresh")
             if grant is None or grant["family"] != "google":
                 return error(400, "invalid_grant", "Token has been expired or revoked.")
+            grants.count_refresh(state, grant)
             access, _ = grants.issue_tokens(state, "google", grant, lifetime, with_refresh=False)
             return flask.jsonify(
                 {"access_token": access, "expires_in": lifetime, "scope": " ".join(grant["scopes"]), "token_type": "Bearer"}

@@ -75,6 +75,14 @@ def lookup(state: SandboxState, token: str, kind: str = "access") -> dict | None
     return record
 
 
+def count_refresh(state: SandboxState, grant: dict) -> None:
+    """One refresh honoured for this grant's account (slack:team:user, google:email)."""
+    account = grant["account"]
+    name = f"slack:{account['team_id']}:{account['user_id']}" if grant["family"] == "slack" else f"google:{account['email']}"
+    with state.lock:
+        state.refreshes[name] = state.refreshes.get(name, 0) + 1
+
+
 def spend_refresh_token(state: SandboxState, token: str) -> dict | None:
     """Take a refresh token out of use (single-use refresh tokens, as Slack rotates them); an expired
     one is not honoured."""

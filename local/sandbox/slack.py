@@ -106,6 +106,7 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
             grant = grants.spend_refresh_token(state, form.get("refresh_token", ""))
             if grant is None or grant["family"] != "slack":
                 return error("invalid_refresh_token")
+            grants.count_refresh(state, grant)
             return flask.jsonify({"ok": True, **token_fields(grant)})
         problem = client_ok(secret_required=False)
         if problem:

@@ -4,14 +4,17 @@ two-phase rotation across running instances that each keep their own key ring.""
 
 import base64
 import concurrent.futures
+import datetime
 import json
 import os
 import sys
+import threading
 import uuid
 
 import pytest
 import requests
 
+from common import tokens
 from common.clients import firestore_client
 from common.crypto import KeyRing, TokenCipher, get_cipher, reset_cipher
 from common.errors import CryptoError, UnknownKeyId
@@ -44,6 +47,10 @@ def use_ring(monkeypatch, stack):
     monkeypatch.undo()
     reset_settings()
     reset_cipher()
+
+
+def _doc(uid: str):
+    return firestore_client().collection("users").document(uid).collection("connections").document("slack")
 
 
 def _ciphertexts() -> list[str]:
@@ -287,3 +294,76 @@ def test_two_phase_rotation_across_running_instances(rotation, user):
     status, message = rotation.notify(old, mail["alice"])
     assert status == 500 and message not in user_docs("alice", "mail")
     assert rotation.ring_reads() == 5
+
+
+CONNECTIONS, ROUNDS = 25, 40  # 1,000 refresh / re-encryption pairs
+
+
+@pytest.mark.slow
+def test_reencryption_while_refreshes_are_in_flight_loses_no_rotation(user, sandbox, use_ring, monkeypatch):
+    """Each round: every connection's refresh has had its reply from the rotating provider (the old
+    refresh token is spent) and waits at a barrier; the re-encryption job then rewrites every token
+    under the other key; then the refreshes store their replies. Every rotated token must be kept."""
+    uids = [f"user{i:02d}" for i in range(CONNECTIONS)]
+    for uid in uids:
+        assert connect(user(uid), "slack", team_id="T0ACME", team_name="Acme", user_id=f"U0{uid.upper()}")["outcome"] == "success"
+    sandbox.delete("/_sandbox/calls")
+    rings = ({DEV_KEY_ID: DEV_KEY, "k2": NEW_KEY}, "k2"), ({DEV_KEY_ID: DEV_KEY, "k2": NEW_KEY}, DEV_KEY_ID)
+    rewritten = []
+    barrier = threading.Barrier(
+        CONNECTIONS, action=lambda: rewritten.append(run_reencryption(True, 200, 60)["rewritten"]), timeout=60
+    )
+    real_refresh_grant = tokens.refresh_grant
+
+    def refresh_then_wait_for_reencryption(spec, refresh_token):
+        reply = real_refresh_grant(spec, refresh_token)  # rotated: the reply holds the only live refresh token
+        barrier.wait()
+        return reply
+
+    monkeypatch.setattr(tokens, "refresh_grant", refresh_then_wait_for_reencryption)
+
+    def refresh(uid: str) -> str | None:
+        _doc(uid).update({"expiresAt": datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)})
+        try:
+            get_access_token(uid, "slack")
+            return None
+        except Exception as error:
+            barrier.abort()  # the others stop waiting for this one
+            return f"{uid}: {error!r}"
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=CONNECTIONS) as pool:
+        for round_number in range(ROUNDS):
+            use_ring(*rings[round_number % 2])  # the stored tokens are under the other key
+            failures = [f for f in pool.map(refresh, uids) if f]
+            assert not failures, f"round {round_number}: {len(failures)} refreshes failed, e.g. {failures[0]}"
+            barrier.reset()
+    assert rewritten == [2 * CONNECTIONS] * ROUNDS  # every round rewrote both tokens of every connection in flight
+    assert sandbox.get("/_sandbox/refreshes").json() == {f"slack:T0ACME:U0{uid.upper()}": ROUNDS for uid in uids}
+    stored = [_doc(uid).get().to_dict() for uid in uids]
+    assert {record["status"] for record in stored} == {"active"}
+    cipher = get_cipher()
+    plain = [cipher.decrypt(r["refreshToken"], r["uid"], token_field("slack", "refresh_token")) for r in stored]
+    assert {a["state"] for a in sandbox.post("/_sandbox/introspect", json={"tokens": plain}).json()} == {"live"}
+
+
+def test_a_google_refresh_during_reencryption_leaves_nothing_under_the_old_key(user, use_ring, monkeypatch):
+    """Google sends no new refresh token: the refresh keeps the stored one, which re-encryption has
+    just rewritten, instead of writing back the old key's ciphertext it read."""
+    connect(user("bob"), "gmail", email="bob@example.com")
+    use_ring({DEV_KEY_ID: DEV_KEY, "k2": NEW_KEY}, "k2")
+    real_refresh_grant = tokens.refresh_grant
+
+    def refresh_grant_during_reencryption(spec, refresh_token):
+        reply = real_refresh_grant(spec, refresh_token)
+        assert run_reencryption(restart=True, batch_size=10, budget_seconds=60)["rewritten"] == 2
+        return reply
+
+    monkeypatch.setattr(tokens, "refresh_grant", refresh_grant_during_reencryption)
+    gmail = firestore_client().collection("users").document("bob").collection("connections").document("gmail")
+    gmail.update({"expiresAt": datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)})
+    assert get_access_token("bob", "gmail").startswith("ya29.")
+    assert {value.split(".")[1] for value in _ciphertexts()} == {"k2"}
+    use_ring({"k2": NEW_KEY}, "k2")  # the old key can go: the stored refresh token still reads
+    gmail.update({"expiresAt": datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)})
+    monkeypatch.setattr(tokens, "refresh_grant", real_refresh_grant)
+    assert get_access_token("bob", "gmail").startswith("ya29.")

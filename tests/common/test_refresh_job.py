@@ -3,15 +3,19 @@ and delivered through the Pub/Sub emulator's push subscription like Cloud Schedu
 
 import concurrent.futures
 import datetime
+import logging
 import time
 
 from google.cloud import pubsub_v1
 
 from common.clients import firestore_client
 from common.refresh_job import run_refresh_job
+from common.settings import reset_settings
+from common.tokens import get_access_token
 from tests.functions.test_oauth_flow import connect
 
 SLACK = {"team_id": "T0ACME", "team_name": "Acme"}
+SHORT_LIVED_WARNING = "tokens live shorter than the refresh window"
 
 
 def _doc(uid: str, service: str):
@@ -89,3 +93,55 @@ def test_a_connection_due_before_expiry_is_refreshed(user, sandbox):
     assert (summary.due, summary.refreshed) == (1, 1)
     assert sandbox.get("/_sandbox/calls").json() == {"google.token": 1}
     assert _doc("alice", "gmail").get().to_dict()["refreshDueAt"] > past
+
+
+def test_short_lived_tokens_are_refreshed_once_per_run(user, sandbox, monkeypatch, caplog):
+    """Tokens that live less than TOKEN_REFRESH_WINDOW_SECONDS (900 s): one provider call per connection
+    per run, a next due time ahead of the refresh, and a warning about the provider."""
+    sandbox.patch("/_sandbox/config", json={"slack_token_lifetime": 600, "google_token_lifetime": 60}).raise_for_status()
+    for uid in ("alice", "bob"):
+        assert connect(user(uid), "slack", user_id=f"U0{uid.upper()}", **SLACK)["outcome"] == "success"
+        assert connect(user(uid), "gmail", email=f"{uid}@example.com")["outcome"] == "success"
+    overdue = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)  # e.g. runs were missed
+    for uid in ("alice", "bob"):
+        _make_due(uid, "slack", refreshDueAt=overdue)
+        _make_due(uid, "gmail", refreshDueAt=overdue)
+    sandbox.delete("/_sandbox/calls")
+    monkeypatch.setenv("REFRESH_JOB_BUDGET_SECONDS", "5")  # bounds the run on code that loops
+    reset_settings()
+    try:
+        with caplog.at_level(logging.WARNING, logger="common.refresh_job"):
+            started = datetime.datetime.now(datetime.UTC)
+            summary = run_refresh_job()
+        per_connection = sandbox.get("/_sandbox/refreshes").json()
+        assert per_connection == {
+            "slack:T0ACME:U0ALICE": 1,
+            "slack:T0ACME:U0BOB": 1,
+            "google:alice@example.com": 1,
+            "google:bob@example.com": 1,
+        }
+        assert (summary.due, summary.refreshed, summary.complete) == (4, 4, True)
+        for uid in ("alice", "bob"):
+            for service, lifetime in (("slack", 600), ("gmail", 60)):
+                due = _doc(uid, service).get().to_dict()["refreshDueAt"]
+                assert due >= started + datetime.timedelta(seconds=lifetime / 2)  # a step ahead, not in the past
+        warned = {r.fields["service"]: r.fields for r in caplog.records if r.getMessage() == SHORT_LIVED_WARNING}
+        assert {s: (f["lifetimeSeconds"], f["windowSeconds"]) for s, f in warned.items()} == {
+            "slack": (600, 900),
+            "gmail": (60, 900),
+        }
+        sandbox.delete("/_sandbox/calls")
+        assert run_refresh_job().due == 0 and sandbox.get("/_sandbox/refreshes").json() == {}
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+
+
+def test_the_on_demand_margin_follows_a_short_token_lifetime(user, sandbox):
+    """A Slack token that lives 600 s is inside the 1800 s margin from the start: reading it must not
+    refresh it every time."""
+    sandbox.patch("/_sandbox/config", json={"slack_token_lifetime": 600}).raise_for_status()
+    assert connect(user("alice"), "slack", user_id="U0ALICE", **SLACK)["outcome"] == "success"
+    sandbox.delete("/_sandbox/calls")
+    tokens = {get_access_token("alice", "slack") for _ in range(3)}
+    assert len(tokens) == 1 and sandbox.get("/_sandbox/refreshes").json() == {}

@@ -1,6 +1,13 @@
 import datetime
 
-from common.refresh_policy import backoff_delay, needs_refresh, needs_user, refresh_due_at, retry_after_seconds
+from common.refresh_policy import (
+    backoff_delay,
+    needs_refresh,
+    needs_user,
+    refresh_due_at,
+    refresh_margin,
+    retry_after_seconds,
+)
 from common.settings import load_settings
 
 SETTINGS = load_settings({})
@@ -24,6 +31,21 @@ def test_idle_google_connections_come_due_before_going_stale():
     assert refresh_due_at("google", None, NOW, True, SETTINGS) == NOW + datetime.timedelta(days=30)
     soon = NOW + datetime.timedelta(hours=1)
     assert refresh_due_at("google", soon, NOW, True, SETTINGS) == soon - datetime.timedelta(seconds=900)
+
+
+def test_a_token_shorter_lived_than_the_window_is_due_half_its_lifetime_ahead():
+    for lifetime in (60, 600):
+        expires = NOW + datetime.timedelta(seconds=lifetime)
+        assert refresh_due_at("slack", expires, NOW, True, SETTINGS) == NOW + datetime.timedelta(seconds=lifetime / 2)
+        assert refresh_due_at("google", expires, NOW, True, SETTINGS) == NOW + datetime.timedelta(seconds=lifetime / 2)
+    already_expired = NOW - datetime.timedelta(seconds=5)
+    assert refresh_due_at("slack", already_expired, NOW, True, SETTINGS) == NOW  # never in the past
+
+
+def test_the_on_demand_margin_is_at_most_half_the_tokens_lifetime():
+    assert refresh_margin("slack", SETTINGS, 43200) == 1800 and refresh_margin("google", SETTINGS, 3599) == 300
+    assert refresh_margin("slack", SETTINGS, 600) == 300 and refresh_margin("google", SETTINGS, 60) == 30
+    assert refresh_margin("slack", SETTINGS, None) == 1800  # stored before lifetimes were recorded
 
 
 def test_only_grant_errors_need_the_user():

@@ -6,14 +6,17 @@ import datetime
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 import requests
 
-from common import clock
+from common import clock, tokens
 from common.clients import firestore_client
+from common.crypto import get_cipher
 from common.errors import Unavailable
-from common.settings import reset_settings
+from common.settings import get_settings, reset_settings
+from common.token_fields import token_field
 from common.tokens import ReauthRequired, call_with_token, get_access_token
 from local.catalog import ROOT
 from tests.functions.test_oauth_flow import connect
@@ -245,25 +248,24 @@ def test_unknown_connection_is_not_connected(stack):
         get_access_token("nobody", "slack")
 
 
-def test_a_refresh_does_not_overwrite_a_connection_changed_meanwhile(connected, sandbox):
+def test_a_refresh_does_not_overwrite_a_connection_changed_meanwhile(connected, user, monkeypatch):
     """A reconnect lands while the provider is answering the refresh: the reconnect's tokens stay."""
-    import threading
-    import time
-
     connected("slack")
     _expire("alice", "slack")
-    sandbox.post("/_sandbox/faults", json={"endpoint": "slack.oauth.v2.access", "delay": 1.5}).raise_for_status()
-    replaced = _doc("alice", "slack").get().to_dict()["accessToken"]  # any other ciphertext will do
+    real_refresh_grant, reconnected = tokens.refresh_grant, {}
 
-    def reconnect_meanwhile():
-        time.sleep(0.5)
-        _doc("alice", "slack").update({"refreshToken": replaced})
+    def refresh_grant_then_reconnect(spec, refresh_token):
+        reply = real_refresh_grant(spec, refresh_token)
+        assert connect(user("alice"), "slack")["outcome"] == "success"  # the real flow, through the API
+        reconnected.update(_doc("alice", "slack").get().to_dict())
+        return reply
 
-    threading.Thread(target=reconnect_meanwhile).start()
+    monkeypatch.setattr(tokens, "refresh_grant", refresh_grant_then_reconnect)
     with pytest.raises(Unavailable) as conflict:
         get_access_token("alice", "slack")
     assert conflict.value.code == "refresh_conflict"
-    assert _doc("alice", "slack").get().to_dict()["refreshToken"] == replaced
+    stored = _doc("alice", "slack").get().to_dict()
+    assert (stored["refreshToken"], stored["accessToken"]) == (reconnected["refreshToken"], reconnected["accessToken"])
 
 
 def test_a_token_not_yet_expired_is_used_when_its_refresh_fails(connected, sandbox, fast_settings):
@@ -277,3 +279,107 @@ def test_a_token_not_yet_expired_is_used_when_its_refresh_fails(connected, sandb
     assert record["consecutiveFailures"] == 1 and record["cooldownUntil"] > datetime.datetime.now(datetime.UTC)
     assert get_access_token("alice", "slack") == token  # cooling down: no provider call
     assert _calls(sandbox, "slack.oauth.v2.access") == 3
+
+
+def _honoured(sandbox, uid: str, service: str) -> list[str]:
+    """What the provider says of the stored access and refresh tokens (live, expired, unknown)."""
+    record = _doc(uid, service).get().to_dict()
+    plain = [get_cipher().decrypt(record[f"{k}Token"], uid, token_field(service, f"{k}_token")) for k in ("access", "refresh")]
+    return [answer["state"] for answer in sandbox.post("/_sandbox/introspect", json={"tokens": plain}).json()]
+
+
+def test_a_holder_stalled_past_its_lease_never_makes_the_user_reconnect(connected, sandbox, topic_messages, monkeypatch):
+    """Holder A spends the rotating refresh token and stalls past its lease before storing the reply;
+    B takes the lapsed lease over, spends the same (now spent) token and gets invalid_refresh_token.
+    B must not mark the connection needs_reauth: A then stores the live rotated token."""
+    connected("slack")
+    events = topic_messages("connection-events")
+    _expire("alice", "slack")
+    a_spent, a_may_store = threading.Event(), threading.Event()
+    real_refresh_grant = tokens.refresh_grant
+
+    def refresh_grant(spec, refresh_token):
+        reply = real_refresh_grant(spec, refresh_token)
+        if threading.current_thread().name == "holder-a":
+            a_spent.set()
+            a_may_store.wait(30)  # the stall: the provider has rotated, the reply is not stored yet
+        return reply
+
+    monkeypatch.setattr(tokens, "refresh_grant", refresh_grant)
+    outcomes = {}
+
+    def holder_a():
+        outcomes["a"] = get_access_token("alice", "slack")
+
+    a = threading.Thread(target=holder_a, name="holder-a")
+    a.start()
+    try:
+        assert a_spent.wait(30)
+        clock.set_offset(get_settings().token_lease_seconds + 1)  # A's lease has lapsed
+        with pytest.raises(Unavailable) as b_outcome:
+            get_access_token("alice", "slack")
+        assert b_outcome.value.code == "refresh_in_doubt"
+    finally:
+        a_may_store.set()
+        a.join(30)
+        clock.set_offset(0)
+    assert outcomes["a"].startswith("xoxp-")
+    record = _doc("alice", "slack").get().to_dict()
+    assert record["status"] == "active" and "cooldownUntil" not in record and "lastError" not in record
+    assert _honoured(sandbox, "alice", "slack") == ["live", "live"]  # A's rotated refresh token was kept
+    assert get_access_token("alice", "slack") == outcomes["a"]
+    assert [m["data"]["type"] for m in events(expected=1, timeout=3)] == []  # no refresh_failed, no needs_reauth
+    assert [d.get("action") for d in firestore_client().collection("audit_log").stream() if d.get("action") != "connect"] == []
+
+
+def test_a_stalled_holder_cannot_record_a_failure_once_its_lease_is_taken(connected, sandbox, topic_messages, monkeypatch):
+    """The fence on the failure path: A stalls before its provider call, its lease lapses and B takes
+    it. A's call then fails while B's is in flight; A is no longer the holder, so its failure is
+    refused and B's success stands: the user is not told to reconnect."""
+    connected("gmail")
+    events = topic_messages("connection-events")
+    _expire("alice", "gmail")
+    a_stalled, a_go, b_in_flight, b_go = threading.Event(), threading.Event(), threading.Event(), threading.Event()
+    real_refresh_grant = tokens.refresh_grant
+
+    def refresh_grant(spec, refresh_token):
+        mine, go = (a_stalled, a_go) if threading.current_thread().name == "holder-a" else (b_in_flight, b_go)
+        mine.set()
+        go.wait(30)
+        return real_refresh_grant(spec, refresh_token)
+
+    monkeypatch.setattr(tokens, "refresh_grant", refresh_grant)
+    outcomes = {}
+
+    def run(name: str) -> threading.Thread:
+        def read():
+            try:
+                outcomes[name] = get_access_token("alice", "gmail")
+            except Exception as error:
+                outcomes[name] = error
+
+        thread = threading.Thread(target=read, name=f"holder-{name}")
+        thread.start()
+        return thread
+
+    a = run("a")
+    try:
+        assert a_stalled.wait(30)
+        clock.set_offset(get_settings().token_lease_seconds + 1)  # A's lease has lapsed
+        b = run("b")
+        assert b_in_flight.wait(30)  # B holds the lease now
+        sandbox.post("/_sandbox/faults", json={"endpoint": "google.token", "status": 400, "body": {"error": "invalid_grant"}})
+        a_go.set()
+        a.join(30)
+    finally:
+        a_go.set()
+        b_go.set()
+        a.join(30)
+        b.join(30)
+        clock.set_offset(0)
+    assert isinstance(outcomes["a"], Unavailable) and outcomes["a"].code == "refresh_conflict"
+    assert outcomes["b"].startswith("ya29.")
+    record = _doc("alice", "gmail").get().to_dict()
+    assert record["status"] == "active" and "lastError" not in record
+    assert [m["data"]["type"] for m in events(expected=1, timeout=3)] == []
+    assert [d.get("action") for d in firestore_client().collection("audit_log").stream() if d.get("action") != "connect"] == []
