@@ -19,3 +19,36 @@ def wait_for(check, timeout: float = 20.0):
             return value
         time.sleep(0.2)
     return check()
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def every_document():
+    """(document path, every string in it) for every document in every collection."""
+
+    def walk(collection):
+        for doc in collection.stream():
+            yield doc.reference.path, list(_strings(doc.to_dict()))
+        for ref in collection.list_documents():
+            for sub in ref.collections():
+                yield from walk(sub)
+
+    for top in firestore_client().collections():
+        yield from walk(top)
+
+
+def documents_mentioning(*texts: str) -> list[tuple[str, str]]:
+    """(path, string) of every document whose path, a key or a string value contains one of `texts`
+    (case-insensitive) or equals one: what is left of a user after an erasure."""
+    wanted = [t.lower() for t in texts]
+    return [(path, s) for path, strings in every_document() for s in [path, *strings] if any(t in s.lower() for t in wanted)]
