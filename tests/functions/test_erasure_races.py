@@ -152,5 +152,7 @@ def test_an_erasure_that_stopped_part_way_refuses_writes_until_it_is_completed(u
         "success": False,
         "error": {"code": "user_erased", "message": "This user's data is being erased, or was erased after this work began"},
     }
+    assert alice.get("/api/v1/flags").json()["error"]["code"] == "user_erased"  # no experiment assignment either
+    assert documents_mentioning("alice") == []
     assert alice.delete("/api/v1/me").status_code == 200  # retried, it completes
     assert connect(alice, "gmail", email=email)["outcome"] == "success"

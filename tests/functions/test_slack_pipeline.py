@@ -12,6 +12,7 @@ import pytest
 from google.cloud import pubsub_v1
 
 from common.slack_processing import process_event
+from common.stores import erasures
 from local.catalog import FUNCTIONS_DIR
 from tests.functions.test_oauth_flow import connect
 from tests.helpers import user_docs, wait_for
@@ -165,3 +166,12 @@ def test_a_mention_alone_does_not_route_an_event(api, user, team):
     post_event(api, event_envelope("EvPRIVATE", message, team_id=team))
     assert wait_for(lambda: "EvPRIVATE" in user_docs("alice", "slack_activity"))
     assert user_docs("bob", "slack_activity") == {} and user_docs("bob", "action_items") == {}
+
+
+def test_more_action_items_than_one_transaction_takes_are_all_recorded(user, team):
+    _connect(user, "alice", team)
+    many = erasures.MAX_WRITES + 100  # the event's documents go in two fenced transactions
+    text = "\n".join(f"TODO: item {n}" for n in range(many))
+    event = {"type": "message", "user": "U0ALICE", "channel": "C1", "ts": "1.2", "text": text}
+    assert process_event(event_envelope("EvMANY", event, team_id=team)) == 1
+    assert len(user_docs("alice", "action_items")) == many and list(user_docs("alice", "slack_activity")) == ["EvMANY"]
