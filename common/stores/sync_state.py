@@ -18,7 +18,7 @@ def state_ref(uid: str, service: str):
     return firestore_client().collection(USERS).document(uid).collection(SYNC_STATE).document(service)
 
 
-def read_state(uid: str, service: str):
+def read_state(uid: str, service: str) -> tuple[dict, object]:
     """The state, and the server time it was read at: work syncing from it started then (its `since`)."""
     snapshot = state_ref(uid, service).get()
     return (snapshot.to_dict() if snapshot.exists else {}), snapshot.read_time
@@ -34,7 +34,7 @@ def _merge_documents(transaction, documents) -> None:
 
 
 def _leading_documents(uid: str, since, documents: list) -> list:
-    """Store all but the last MAX_WRITES documents in transactions of their own; returns the rest."""
+    """Store the documents beyond the last run of MAX_WRITES in transactions of their own; returns that run."""
     *leading, last = erasures.chunks(documents)
     for chunk in leading:
         erasures.write(uid, since, lambda transaction, _, chunk=chunk: _merge_documents(transaction, chunk))
