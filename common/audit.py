@@ -1,17 +1,28 @@
 """The audit trail: `audit_log/{id}` entries for connect, disconnect, re-auth and erase. Entries name
-the user (so an erasure can remove them); the erase entry itself carries no personal data."""
+the user (so an erasure can remove them); the erase entry itself carries no personal data. An entry
+naming a user is written only if the erasure fence lets it (common/stores/erasures.py), so none
+lands after the erasure that would have removed it."""
 
 from common.clients import firestore_client
 from common.logs import get_logger
+from common.stores import erasures
 from common.timeutil import utcnow
 
 COLLECTION = "audit_log"
 log = get_logger(__name__)
 
 
-def record(action: str, uid: str | None, **details) -> None:
-    """Best effort: an audit write never fails the action it records (it is logged instead)."""
+def record(action: str, uid: str | None, since=None, **details) -> None:
+    """Best effort: an audit write never fails the action it records (it is logged instead).
+    `since`: when the work recording it started (None: now)."""
+    ref = firestore_client().collection(COLLECTION).document()
+    entry = {"action": action, "uid": uid, "time": utcnow(), **details}
     try:
-        firestore_client().collection(COLLECTION).add({"action": action, "uid": uid, "time": utcnow(), **details})
+        if uid is None:
+            ref.create(entry)
+        else:
+            erasures.write(uid, since, lambda transaction, _: transaction.create(ref, entry))
+    except erasures.UserErased:
+        log.info("audit entry not written: the user is being erased", extra={"fields": {"action": action}})
     except Exception as error:
         log.error("audit entry not written", extra={"fields": {"action": action, "error": type(error).__name__}})

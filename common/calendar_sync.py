@@ -5,7 +5,9 @@ A channel's secret token is stored only as its SHA-256 and compared in constant 
 the new channel before stopping the old one, so no change falls in a gap. Sync pages through
 events.list from the stored syncToken and stores the next one only after the last page; 410 Gone
 drops the token and runs a full sync. Cancelled events are written as cancelled. Every write is an
-upsert keyed by the event id, so repeated syncs have no second effect."""
+upsert keyed by the event id, so repeated syncs have no second effect. A page's events (with the
+next sync token on the last page) and a new channel's records are each stored in one transaction
+guarded by the erasure fence, so work that began before the user was erased stores nothing after."""
 
 import datetime
 import secrets
@@ -19,6 +21,7 @@ from common.logs import get_logger
 from common.settings import get_settings
 from common.stores import leases, sync_state
 from common.stores.connections import USERS, delete_user_collection
+from common.stores.erasures import UserErased
 from common.timeutil import utcnow
 
 log = get_logger(__name__)
@@ -36,8 +39,9 @@ def _calendar_url(path: str) -> str:
     return f"{settings.calendar_base_url}/calendar/v3/calendars/{settings.calendar_id}/{path}"
 
 
-def start_channel(uid: str) -> dict:
-    """Open a new push channel and record it; returns the channel record."""
+def start_channel(uid: str, since) -> dict:
+    """Open a new push channel and record it; returns the channel record. `since`: when the work
+    doing it started (the erasure fence)."""
     settings = get_settings()
     channel_id, token = secrets.token_hex(20), secrets.token_urlsafe(32)
     expiration_ms = int((utcnow() + datetime.timedelta(days=settings.calendar_channel_days)).timestamp() * 1000)
@@ -64,7 +68,6 @@ def start_channel(uid: str) -> dict:
         "status": "active",
         "createdAt": utcnow(),
     }
-    sync_state.channel_ref(channel_id).set(channel)
     sync_state.merge_state(
         uid,
         SERVICE,
@@ -76,6 +79,8 @@ def start_channel(uid: str) -> dict:
             "channelExpiration": expiration,
             "renewAt": expiration - RENEW_BEFORE,
         },
+        since,
+        [(sync_state.channel_ref(channel_id), channel)],
     )
     return {"id": channel_id, **channel}
 
@@ -93,26 +98,27 @@ def stop_channel(uid: str, channel_id: str | None) -> None:
     google_call(uid, SERVICE, "POST", f"{get_settings().calendar_base_url}/calendar/v3/channels/stop", handled=(404,), json=stop)
 
 
-def renew_channel(uid: str) -> None:
+def renew_channel(uid: str, since) -> None:
     old = sync_state.get_state(uid, SERVICE).get("channelId")
-    start_channel(uid)
+    start_channel(uid, since)
     stop_channel(uid, old)
 
 
 def sync(uid: str) -> str:
     """One sync at a time per user (a lease): a notification arriving meanwhile is redelivered and
-    syncs after it, so an older page can never overwrite a newer one."""
+    syncs after it, so an older page can never overwrite a newer one. The sync started when it took
+    the lease (a server time: the erasure fence's `since`)."""
     owner = secrets.token_hex(8)
     taken_at = leases.try_take(uid, SYNC_LEASE, owner, SYNC_LEASE_SECONDS)
     if taken_at is None:
         raise Unavailable("A calendar sync for this user is running", code="in_flight", retry_after=5)
     try:
-        return _sync(uid)
+        return _sync(uid, taken_at)
     finally:
         leases.release(uid, SYNC_LEASE, taken_at)
 
 
-def _sync(uid: str) -> str:
+def _sync(uid: str, since) -> str:
     """Incremental sync from the stored token (full when there is none, or after 410)."""
     token = sync_state.get_state(uid, SERVICE).get("syncToken")
     page_token = None
@@ -126,17 +132,18 @@ def _sync(uid: str) -> str:
                 raise ProviderRejected("Calendar answered 410 to a full listing")
             # Google: clear what was stored and sync again in full (deleted events are not listed then).
             log.info("calendar sync token expired; full sync", extra={"fields": {"uid": uid}})
-            sync_state.merge_state(uid, SERVICE, {"syncToken": None})
+            sync_state.merge_state(uid, SERVICE, {"syncToken": None}, since)
             delete_user_collection(uid, EVENTS)
             token, page_token = None, None
             continue
         body = response.json()
         events = firestore_client().collection(USERS).document(uid).collection(EVENTS)
-        for item in body.get("items") or []:
-            events.document(item["id"]).set(_event_record(item), merge=True)
+        page = [(events.document(item["id"]), _event_record(item)) for item in body.get("items") or []]
         page_token = body.get("nextPageToken")
+        done = {} if page_token else {"syncToken": body.get("nextSyncToken"), "syncedAt": utcnow()}
+        if page or done:
+            sync_state.merge_state(uid, SERVICE, done, since, page)
         if not page_token:
-            sync_state.merge_state(uid, SERVICE, {"syncToken": body.get("nextSyncToken"), "syncedAt": utcnow()})
             return "full_sync" if token is None else "synced"
 
 
@@ -161,4 +168,8 @@ def handle_notification(payload: dict) -> str:
     if not is_enabled(AUTO_SYNC_FLAG, uid):
         log.info("auto-sync disabled for this user; acknowledged", extra={"fields": {"uid": uid}})
         return "auto_sync_disabled"
-    return sync(uid)
+    try:
+        return sync(uid)
+    except UserErased:
+        log.info("calendar sync refused: the user was erased meanwhile", extra={"fields": {"uid": uid}})
+        return "erased"

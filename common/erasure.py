@@ -1,6 +1,11 @@
 """GDPR erasure: disconnect every service (revoke at the provider, stop watches and channels, delete
 synced data), then delete every document of the user in every collection, and leave one audit
-entry without personal data (an erasure id, the time and what was removed)."""
+entry without personal data (an erasure id, the time and what was removed).
+
+All of it runs inside the erasure fence (common/stores/erasures.py): raised before the first
+delete, so no writer adds anything meanwhile, and closed with the time it ended, so work that
+started before then (a sync that already fetched mail, a renewal, an OAuth flow) writes nothing
+afterwards either."""
 
 import secrets
 
@@ -8,11 +13,13 @@ from common import audit
 from common.clients import firestore_client
 from common.oauth_flow import disconnect
 from common.providers import SERVICES
+from common.stores import erasures
 from common.stores.connections import USERS
 from common.user_export import COLLECTIONS_BY_UID, documents_naming
 
 
 def erase(uid: str) -> dict:
+    erasures.begin(uid)
     disconnected = [service for service in SERVICES if disconnect(uid, service)["wasConnected"]]
     user = firestore_client().collection(USERS).document(uid)
     removed = {sub.id: sum(1 for _ in sub.list_documents()) for sub in user.collections()}
@@ -23,6 +30,7 @@ def erase(uid: str) -> dict:
             doc.reference.delete()
         if docs:
             removed[collection] = len(docs)
+    erasures.end(uid)
     erasure_id = secrets.token_hex(12)
     audit.record("erase", None, erasureId=erasure_id, disconnected=disconnected, removed=removed)
     return {"erasureId": erasure_id, "disconnected": disconnected, "removed": removed}

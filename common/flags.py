@@ -5,7 +5,8 @@ hashing of (flag, subject): a subject keeps its answer as long as the rollout do
 bucket, and a rollout of N% enables N% of subjects (within ±2 points over 10,000, tested).
 Experiments (`experiments/{name}`: weighted `variants`) assign by the same hashing, and the first
 assignment is stored (`users/{uid}/experiment_assignments/{name}`), so it sticks even if weights
-change later. Serving a variant records an exposure (`users/{uid}/experiment_exposures/{name}`).
+change later. Serving a variant records an exposure (`users/{uid}/experiment_exposures/{name}`);
+both are created in a transaction guarded by the erasure fence (common/stores/erasures.py).
 Definitions are read through a per-instance cache (`FLAGS_CACHE_SECONDS`), never per request;
 documents missing from Firestore fall back to the defaults below, which `seed()` writes.
 """
@@ -20,6 +21,7 @@ from google.api_core.exceptions import AlreadyExists
 from common.clients import firestore_client
 from common.errors import Forbidden
 from common.settings import get_settings
+from common.stores import erasures
 from common.stores.connections import USERS
 from common.timeutil import utcnow
 
@@ -114,20 +116,25 @@ def _pick(experiment: str, uid: str) -> str:
 
 
 def variant(uid: str, experiment: str) -> str:
-    """The user's variant, assigned once and kept; serving it records the exposure."""
+    """The user's variant, assigned once and kept; serving it records the exposure. Once both are
+    stored this is one read; until then one fenced transaction (UserErased while the user's erasure runs)."""
     user = firestore_client().collection(USERS).document(uid)
     assignment = user.collection("experiment_assignments").document(experiment)
-    stored = assignment.get()
-    chosen = stored.get("variant") if stored.exists else _pick(experiment, uid)
-    now = utcnow()
-    if not stored.exists:
-        try:
-            assignment.create({"variant": chosen, "assignedAt": now})
-        except AlreadyExists:
-            chosen = assignment.get().get("variant")  # a concurrent request assigned first
-    with contextlib.suppress(AlreadyExists):
-        user.collection("experiment_exposures").document(experiment).create({"variant": chosen, "firstExposedAt": now})
-    return chosen
+    exposure = user.collection("experiment_exposures").document(experiment)
+    read = {snapshot.reference.path: snapshot for snapshot in firestore_client().get_all([assignment, exposure])}
+    if read[assignment.path].exists and read[exposure.path].exists:
+        return read[assignment.path].get("variant")
+
+    def assign(transaction, current) -> str:
+        now, stored = utcnow(), current[assignment.path]
+        chosen = stored.get("variant") if stored.exists else _pick(experiment, uid)
+        if not stored.exists:
+            transaction.create(assignment, {"variant": chosen, "assignedAt": now})
+        if not current[exposure.path].exists:
+            transaction.create(exposure, {"variant": chosen, "firstExposedAt": now})
+        return chosen
+
+    return erasures.write(uid, None, assign, [assignment, exposure])
 
 
 def evaluate_all(uid: str) -> dict:

@@ -3,7 +3,9 @@
 Notifications are hints: they can be dropped or duplicated, so each one syncs from the stored
 cursor (history.list with paging), never from the notification's own historyId, and the cursor
 only ever moves forward (a transaction). A notification at or below the cursor is a no-op. When
-the history is gone (404) a bounded full sync fetches the newest messages and sets a new cursor."""
+the history is gone (404) a bounded full sync fetches the newest messages and sets a new cursor.
+A page's messages and its cursor are stored in one transaction guarded by the erasure fence, so a
+sync that fetched mail before the user was erased stores none of it afterwards."""
 
 import datetime
 import hashlib
@@ -17,6 +19,7 @@ from common.logs import get_logger
 from common.settings import get_settings
 from common.stores import dedup, sync_state
 from common.stores.connections import USERS, find_account_owner
+from common.stores.erasures import UserErased
 from common.timeutil import utcnow
 
 log = get_logger(__name__)
@@ -29,7 +32,8 @@ def _api(path: str) -> str:
     return f"{get_settings().gmail_base_url}/gmail/v1/users/me/{path}"
 
 
-def start_watch(uid: str) -> dict:
+def start_watch(uid: str, since) -> dict:
+    """Start (or renew) the watch; `since` is when the work doing it started (the erasure fence)."""
     settings = get_settings()
     topic = f"projects/{settings.gcp_project}/topics/{settings.topic_gmail_notifications}"
     watch = {"topicName": topic, "labelIds": list(settings.gmail_watch_labels), "labelFilterBehavior": "include"}
@@ -40,9 +44,10 @@ def start_watch(uid: str) -> dict:
         uid,
         SERVICE,
         {"service": SERVICE, "uid": uid, "watchStartedAt": now, "watchExpiration": expiration, "renewAt": now + RENEW_AFTER},
+        since,
     )
     if sync_state.get_state(uid, SERVICE).get("historyId") is None:
-        sync_state.advance_cursor(uid, SERVICE, "historyId", int(reply["historyId"]))
+        sync_state.advance_cursor(uid, SERVICE, "historyId", int(reply["historyId"]), since)
     return reply
 
 
@@ -62,8 +67,8 @@ def notification_key(email: str, history_id: int) -> str:
 
 
 def handle_notification(payload: dict) -> str:
-    """What a notification led to: no_user, stale, duplicate, synced or full_sync. Concurrent copies
-    of one notification are claimed in the dedup store, so only one of them syncs."""
+    """What a notification led to: no_user, stale, duplicate, synced, full_sync or erased. Concurrent
+    copies of one notification are claimed in the dedup store, so only one of them syncs."""
     email = payload.get("emailAddress")
     if not isinstance(email, str) or "@" not in email:
         raise BadRequest("emailAddress is missing", code="invalid_payload")
@@ -75,7 +80,8 @@ def handle_notification(payload: dict) -> str:
         return "no_user"
     if not is_enabled(AUTO_SYNC_FLAG, uid):
         return "auto_sync_disabled"
-    cursor = sync_state.get_state(uid, SERVICE).get("historyId")
+    state, since = sync_state.read_state(uid, SERVICE)
+    cursor = state.get("historyId")
     if cursor is not None and notified <= cursor:
         return "stale"
     key = notification_key(email, notified)
@@ -85,7 +91,10 @@ def handle_notification(payload: dict) -> str:
     if claimed is dedup.Claim.IN_FLIGHT:
         raise Unavailable("The same notification is being synced", code="in_flight", retry_after=5)
     try:
-        outcome = sync(uid, cursor)
+        outcome = sync(uid, cursor, since)
+    except UserErased:
+        log.info("gmail sync refused: the user was erased meanwhile", extra={"fields": {"historyId": notified}})
+        outcome = "erased"
     except BaseException:
         dedup.release(key)
         raise
@@ -93,19 +102,19 @@ def handle_notification(payload: dict) -> str:
     return outcome
 
 
-def sync(uid: str, cursor: int | None) -> str:
-    """Page through history from the cursor. Each page's messages are stored and the cursor moved to
-    that page's last record before the next page, so a large backlog makes progress even if a later
-    page fails (the redelivery resumes from there)."""
+def sync(uid: str, cursor: int | None, since) -> str:
+    """Page through history from the cursor. Each page's messages are stored with the cursor moved to
+    that page's last record (one transaction) before the next page, so a large backlog makes progress
+    even if a later page fails (the redelivery resumes from there)."""
     if cursor is None:
-        return full_sync(uid)
+        return full_sync(uid, since)
     page_token = None
     while True:
         params = {"startHistoryId": cursor, "historyTypes": "messageAdded", **({"pageToken": page_token} if page_token else {})}
         response = google_call(uid, SERVICE, "GET", _api("history"), handled=(404,), params=params)
         if response.status_code == 404:
             log.info("gmail history expired; full sync", extra={"fields": {"uid": uid}})
-            return full_sync(uid)
+            return full_sync(uid, since)
         body = response.json()
         records = body.get("history") or []
         added = [
@@ -114,28 +123,29 @@ def sync(uid: str, cursor: int | None) -> str:
             for item in record.get("messagesAdded") or []
             if item.get("message", {}).get("id")
         ]
-        _store_messages(uid, list(dict.fromkeys(added)))
+        messages = _fetch_messages(uid, list(dict.fromkeys(added)))
         page_token = body.get("nextPageToken")
         reached = int(body.get("historyId") or cursor) if not page_token else max([int(r["id"]) for r in records] or [cursor])
-        sync_state.advance_cursor(uid, SERVICE, "historyId", reached)
+        sync_state.advance_cursor(uid, SERVICE, "historyId", reached, since, messages)
         if not page_token:
             return "synced"
 
 
-def full_sync(uid: str) -> str:
+def full_sync(uid: str, since) -> str:
     """The newest messages, and the cursor read *before* listing them: mail that arrives meanwhile
     lies above the cursor, so the next sync picks it up (storing it twice is harmless)."""
     settings = get_settings()
     profile = google_call(uid, SERVICE, "GET", _api("profile")).json()
     params = {"maxResults": settings.gmail_full_sync_messages, "labelIds": list(settings.gmail_watch_labels)}
     listed = google_call(uid, SERVICE, "GET", _api("messages"), params=params).json()
-    _store_messages(uid, [m["id"] for m in listed.get("messages") or []])
-    sync_state.advance_cursor(uid, SERVICE, "historyId", int(profile["historyId"]))
+    messages = _fetch_messages(uid, [m["id"] for m in listed.get("messages") or []])
+    sync_state.advance_cursor(uid, SERVICE, "historyId", int(profile["historyId"]), since, messages)
     return "full_sync"
 
 
-def _store_messages(uid: str, message_ids: list[str]) -> None:
-    mail = firestore_client().collection(USERS).document(uid).collection("mail")
+def _fetch_messages(uid: str, message_ids: list[str]) -> list[tuple]:
+    """(mail document, record) of each message that still exists, for the caller to store."""
+    mail, fetched = firestore_client().collection(USERS).document(uid).collection("mail"), []
     for message_id in message_ids:
         response = google_call(
             uid,
@@ -149,17 +159,21 @@ def _store_messages(uid: str, message_ids: list[str]) -> None:
             continue  # deleted since it was added
         message = response.json()
         headers = {h["name"]: h["value"] for h in (message.get("payload") or {}).get("headers") or []}
-        mail.document(message_id).set(
-            {
-                "id": message_id,
-                "threadId": message.get("threadId"),
-                "from": headers.get("From"),
-                "to": headers.get("To"),
-                "subject": headers.get("Subject"),
-                "date": headers.get("Date"),
-                "snippet": message.get("snippet"),
-                "labels": message.get("labelIds") or [],
-                "historyId": int(message.get("historyId") or 0),
-                "internalDate": int(message.get("internalDate") or 0),
-            }
+        fetched.append(
+            (
+                mail.document(message_id),
+                {
+                    "id": message_id,
+                    "threadId": message.get("threadId"),
+                    "from": headers.get("From"),
+                    "to": headers.get("To"),
+                    "subject": headers.get("Subject"),
+                    "date": headers.get("Date"),
+                    "snippet": message.get("snippet"),
+                    "labels": message.get("labelIds") or [],
+                    "historyId": int(message.get("historyId") or 0),
+                    "internalDate": int(message.get("internalDate") or 0),
+                },
+            )
         )
+    return fetched

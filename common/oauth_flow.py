@@ -1,6 +1,10 @@
 """The per-user OAuth connection flow after `start` (common/oauth_start.py): the callback, and
 disconnect.
 
+A flow that started before its user was erased connects nothing afterwards: the connection, its
+audit entry and its watch are written only if the erasure fence lets work started with the state
+(common/stores/erasures.py); otherwise the tokens it was issued are revoked (they are stored nowhere)
+and the browser lands on the failure URL with `user_erased`.
 """
 
 import datetime
@@ -27,6 +31,7 @@ from common.providers import SERVICES, provider, redirect_uri
 from common.refresh_policy import refresh_due_at
 from common.settings import get_settings
 from common.stores import connections
+from common.stores.erasures import UserErased
 from common.stores.oauth_states import StateRejected, consume_state
 from common.timeutil import ms_since, utcnow
 from common.token_fields import token_field, verifier_field
@@ -135,13 +140,18 @@ def _complete(spec, args, cookies) -> BrowserStep:
     existing = connections.get_connection(uid, service)
     if existing is not None and existing.get("accountKey") != account_key:
         _retire(uid, spec, existing)  # another account replaces it: nothing of the old one stays live
+    started = record["createTime"]
     try:
-        previous = connections.save_connection(uid, service, connection_record(spec, uid, tokens, granted, account_key, account))
+        new = connection_record(spec, uid, tokens, granted, account_key, account)
+        previous = connections.save_connection(uid, service, new, started)
+        publish_connection_event("connected", uid, service, account)
+        audit.record("connect", uid, started, service=service)
+        watches.start(uid, service, started)
     except connections.AccountInUse:
         return _fail(service, "account_in_use", record, cookie)
-    publish_connection_event("connected", uid, service, account)
-    audit.record("connect", uid, service=service)
-    watches.start(uid, service)
+    except UserErased:
+        _revoke_issued(spec, tokens)
+        return _fail(service, "user_erased", record, cookie)
     if previous and previous.get("status") == "needs_reauth":
         publish_connection_event("recovered", uid, service, account)
     elapsed = (utcnow() - record["createdAt"]).total_seconds() * 1000
@@ -239,6 +249,12 @@ def _grant_ended(record: dict) -> None:
     log.warning("connection needs re-auth: its grant was revoked", extra={"fields": {"uid": uid, "service": service}})
     publish_connection_event("needs_reauth", uid, service, record.get("account"), reason=reason)
     audit.record("needs_reauth", uid, service=service, reason=reason)
+
+
+def _revoke_issued(spec, tokens) -> bool:
+    """Revoke what the provider issued to a flow that cannot keep it (best effort, logged)."""
+    by_refresh = spec.revoke_kind == "refresh_token" and tokens.refresh_token
+    return revoke(spec, tokens.refresh_token if by_refresh else tokens.access_token)
 
 
 def _revoke_stored(uid: str, spec, record: dict) -> bool:

@@ -1,15 +1,18 @@
 """Processing of Slack events and interactions taken from Pub/Sub: route to our users through the
 account index, record activity, extract action items. Idempotent: every document is keyed by the
-event and created only once, so a redelivered message has no second effect."""
+event and created only once, so a redelivered message has no second effect. An event's documents
+are created in one transaction that reads the erasure fence of each user it was routed to, so a
+user erased after the routing read gets none of them (common/stores/erasures.py)."""
 
 import datetime
 
-from google.api_core.exceptions import AlreadyExists
+from google.cloud import firestore
 
 from common import action_items
 from common.clients import firestore_client
 from common.errors import BadRequest
 from common.logs import get_logger
+from common.stores import erasures
 from common.stores.connections import USERS, account_ref
 from common.stores.document_ids import is_document_id
 from common.timeutil import utcnow
@@ -61,23 +64,36 @@ def _sent_on(event_time: int | None) -> datetime.date:
     return utcnow().date() if event_time is None else datetime.datetime.fromtimestamp(event_time, datetime.UTC).date()
 
 
-def _owners(team_id: str, slack_user_ids) -> dict[str, str]:
-    """Slack user id -> our uid, for the users of this workspace who connected Slack."""
+def _owners(team_id: str, slack_user_ids) -> tuple[dict[str, str], object]:
+    """Slack user id -> our uid, for the users of this workspace who connected Slack; and the server
+    time of that read (the work's `since` for the erasure fence)."""
     wanted = sorted({u for u in map(_text, slack_user_ids) if u})
     refs = [account_ref("slack", f"{team_id}:{user}") for user in wanted]
-    found = {}
-    for snapshot in firestore_client().get_all(refs) if refs else []:
-        if snapshot.exists:
-            found[snapshot.get("account")["userId"]] = snapshot.get("uid")
-    return found
+    snapshots = list(firestore_client().get_all(refs)) if refs else []
+    found = {s.get("account")["userId"]: s.get("uid") for s in snapshots if s.exists}
+    return found, min((s.read_time for s in snapshots), default=None)
 
 
-def _create(uid: str, collection: str, doc_id: str, record: dict) -> bool:
-    try:
-        firestore_client().collection(USERS).document(uid).collection(collection).document(doc_id).create(record)
-        return True
-    except AlreadyExists:
-        return False
+def _document(uid: str, collection: str, doc_id: str):
+    return firestore_client().collection(USERS).document(uid).collection(collection).document(doc_id)
+
+
+def _create_all(since, documents: list[tuple]) -> None:
+    """Create each (uid, document, record) that does not exist yet, unless its user's erasure fence
+    refuses work that started at `since`."""
+    for chunk in erasures.chunks(documents):
+        refused = _create_missing(firestore_client().transaction(), since, chunk)
+        if refused:
+            log.info("slack event not recorded for users erased meanwhile", extra={"fields": {"users": len(refused)}})
+
+
+@firestore.transactional
+def _create_missing(transaction, since, documents: list[tuple]) -> set[str]:
+    refused, existing = erasures.read(transaction, since, [uid for uid, _, _ in documents], [ref for _, ref, _ in documents])
+    for uid, ref, record in documents:
+        if uid not in refused and not existing[ref.path].exists:
+            transaction.create(ref, record)
+    return refused
 
 
 def _permalink(channel: str | None, ts: str | None) -> str | None:
@@ -102,7 +118,7 @@ def process_event(envelope: dict) -> int:
     authorized = [_object(a).get("user_id") for a in _list(envelope.get("authorizations"))]
     # Only users Slack authorized for this event (and its author or inviter) receive it: a mention
     # alone says nothing about whether someone may see a private channel or a DM.
-    owners = _owners(team_id, [*authorized, author, event.get("inviter")])
+    owners, since = _owners(team_id, [*authorized, author, event.get("inviter")])
     if not owners:
         log.info("slack event for no known user; acknowledged", extra={"fields": {"eventId": event_id, "teamId": team_id}})
         return 0
@@ -123,14 +139,16 @@ def process_event(envelope: dict) -> int:
         "eventTime": event_time,
         "recordedAt": utcnow(),
     }
-    for uid in set(owners.values()):
-        _create(uid, "slack_activity", event_id, activity)
+    documents = [(uid, _document(uid, "slack_activity", event_id), activity) for uid in sorted(set(owners.values()))]
     if kind in ACTION_ITEM_EVENTS and subtype not in IGNORED_SUBTYPES:
-        _record_action_items(event_id, _sent_on(event_time), author, text, owners, activity)
+        documents += _action_items(event_id, _sent_on(event_time), author, text, owners, activity)
+    _create_all(since, documents)
     return len(set(owners.values()))
 
 
-def _record_action_items(event_id: str, sent_on: datetime.date, author, text: str, owners: dict, activity: dict) -> None:
+def _action_items(event_id: str, sent_on: datetime.date, author, text: str, owners: dict, activity: dict) -> list[tuple]:
+    """(uid, document, record) of each action item in the text, for each of its recipients."""
+    documents = []
     for n, item in enumerate(action_items.extract(text, sent_on)):
         # To the assignee if they connected Slack; else the author; else everyone the event reached.
         recipients = (
@@ -152,14 +170,14 @@ def _record_action_items(event_id: str, sent_on: datetime.date, author, text: st
             "status": "open",
             "createdAt": utcnow(),
         }
-        for uid in recipients:
-            _create(uid, "action_items", f"{event_id}-{n}", record)
+        documents += [(uid, _document(uid, "action_items", f"{event_id}-{n}"), record) for uid in sorted(recipients)]
+    return documents
 
 
 def process_interaction(payload: dict, interaction_id: str) -> int:
     team_id = _text(_object(payload.get("team")).get("id"))
     user = _text(_object(payload.get("user")).get("id"))
-    owners = _owners(team_id, [user]) if team_id and user else {}
+    owners, since = _owners(team_id, [user]) if team_id and user else ({}, None)
     if user not in owners:
         log.info("slack interaction for no known user; acknowledged", extra={"fields": {"teamId": team_id}})
         return 0
@@ -174,5 +192,5 @@ def process_interaction(payload: dict, interaction_id: str) -> int:
         "callbackId": _text(payload.get("callback_id")) or _text(_object(payload.get("view")).get("callback_id")),
         "recordedAt": utcnow(),
     }
-    _create(owners[user], "slack_activity", interaction_id, activity)
+    _create_all(since, [(owners[user], _document(owners[user], "slack_activity", interaction_id), activity)])
     return 1

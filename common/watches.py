@@ -9,6 +9,7 @@ from common import calendar_sync, gmail_sync
 from common.clients import firestore_client
 from common.logs import get_logger
 from common.stores import leases, sync_state
+from common.stores.erasures import UserErased
 from common.timeutil import utcnow
 
 log = get_logger(__name__)
@@ -16,16 +17,19 @@ RENEW_PAGE_SIZE = 200
 RENEW_LEASE_SECONDS = 120
 
 
-def start(uid: str, service: str) -> None:
-    """Open the service's watch after a connect. Best effort: a failure is logged, and the renewal
-    job (which also picks up connections with no watch yet) tries again."""
+def start(uid: str, service: str, since) -> None:
+    """Open the service's watch after a connect (the flow that connected started at `since`). Best
+    effort: a failure is logged, and the renewal job (which also picks up connections with no watch
+    yet) tries again. UserErased is raised: the user was erased meanwhile."""
     try:
         if service == "gmail":
-            gmail_sync.start_watch(uid)
+            gmail_sync.start_watch(uid, since)
         elif service == "calendar":
-            calendar_sync.start_channel(uid)
+            calendar_sync.start_channel(uid, since)
+    except UserErased:
+        raise
     except Exception as error:
-        sync_state.merge_state(uid, service, {"service": service, "uid": uid, "renewAt": utcnow()})
+        sync_state.merge_state(uid, service, {"service": service, "uid": uid, "renewAt": utcnow()}, since)
         log.warning(
             "watch not started; the renewal job will retry",
             extra={"fields": {"uid": uid, "service": service, "error": type(error).__name__}},
@@ -51,7 +55,8 @@ def stop(uid: str, service: str) -> None:
 def renew_due() -> dict:
     """Renew every Gmail watch and Calendar channel whose renewAt has come. Paged with a cursor; each
     renewal under a per-user lease with the due time re-checked, so overlapping runs (Scheduler
-    delivers at least once) do not open two channels; one failure does not stop the others."""
+    delivers at least once) do not open two channels; one failure does not stop the others. A
+    renewal started (took its lease) before its user was erased records nothing: skipped."""
     counts = {"due": 0, "renewed": 0, "skipped": 0, "failed": 0}
     query = firestore_client().collection_group(sync_state.SYNC_STATE).where(filter=FieldFilter("renewAt", "<=", utcnow()))
     query = query.order_by("renewAt").limit(RENEW_PAGE_SIZE)
@@ -78,10 +83,13 @@ def _renew_one(record: dict) -> str:
         if sync_state.get_state(uid, service).get("renewAt", utcnow()) > utcnow():
             return "skipped"  # another run renewed it
         if service == "gmail":
-            gmail_sync.start_watch(uid)  # calling watch again renews it
+            gmail_sync.start_watch(uid, taken_at)  # calling watch again renews it
         else:
-            calendar_sync.renew_channel(uid)  # new channel first, then stop the old one
+            calendar_sync.renew_channel(uid, taken_at)  # new channel first, then stop the old one
         return "renewed"
+    except UserErased:
+        log.info("watch renewal refused: the user was erased meanwhile", extra={"fields": {"uid": uid, "service": service}})
+        return "skipped"
     except Exception as error:
         log.warning("watch renewal failed", extra={"fields": {"uid": uid, "service": service, "error": type(error).__name__}})
         return "failed"

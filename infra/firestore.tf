@@ -1,9 +1,9 @@
 # Firestore policies the code relies on: TTL on the documents that expire (OAuth states after 10
-# minutes, refresh leases, webhook dedup records after an hour); the code never trusts a stale one
-# itself, since TTL deletion can lag by a day. And an index for every query the code makes.
+# minutes, refresh leases, webhook dedup records after an hour, erasure fences a day after the
+# erasure); the code never trusts a stale one itself, since TTL deletion can lag by a day. And an index for every query the code makes.
 
 resource "google_firestore_field" "ttl" {
-  for_each = toset(["oauth_states", "token_leases", "webhook_dedup"])
+  for_each = toset(["oauth_states", "token_leases", "webhook_dedup", "erasures"])
 
   project    = var.project_id
   database   = "(default)"

@@ -46,3 +46,10 @@ def every_document():
 
     for top in firestore_client().collections():
         yield from walk(top)
+
+
+def documents_mentioning(*texts: str) -> list[tuple[str, str]]:
+    """(path, string) of every document whose path, a key or a string value contains one of `texts`
+    (case-insensitive) or equals one: what is left of a user after an erasure."""
+    wanted = [t.lower() for t in texts]
+    return [(path, s) for path, strings in every_document() for s in [path, *strings] if any(t in s.lower() for t in wanted)]

@@ -2,7 +2,8 @@
 
 `users/{uid}/connections/{service}`: one per connected service; tokens only as ciphertext.
 `account_index/{service}:{account key}`: provider account -> uid, so webhooks find their user.
-Both change in one transaction, which also refuses an account another user has connected.
+Both change in one transaction, which also refuses an account another user has connected, and a
+connect whose flow started before the user was erased (the erasure fence, common/stores/erasures.py).
 `tokenVersion` is new with every change of a connection's tokens (connect, refresh) and with nothing
 else (re-encryption rewrites the ciphertexts, not the tokens): writers compare it to know whether
 the tokens they started from are still the stored ones."""
@@ -14,6 +15,7 @@ from google.cloud import firestore
 
 from common.clients import firestore_client
 from common.errors import Conflict
+from common.stores import erasures
 
 USERS = "users"
 CONNECTIONS = "connections"
@@ -59,13 +61,12 @@ def find_account_owner(service: str, account_key: str) -> str | None:
 
 
 @firestore.transactional
-def _save(transaction, uid: str, service: str, record: dict) -> dict | None:
-    index = account_ref(service, record["accountKey"])
-    owner = index.get(transaction=transaction)
+def _save(transaction, uid: str, service: str, record: dict, since) -> dict | None:
+    index, ref = account_ref(service, record["accountKey"]), connection_ref(uid, service)
+    read = erasures.check(transaction, uid, since, [index, ref])
+    owner, previous = read[index.path], read[ref.path]
     if owner.exists and owner.get("uid") != uid:
         raise AccountInUse()
-    ref = connection_ref(uid, service)
-    previous = ref.get(transaction=transaction)
     previous = previous.to_dict() if previous.exists else None
     if previous and previous.get("accountKey") != record["accountKey"]:
         transaction.delete(account_ref(service, previous["accountKey"]))
@@ -77,9 +78,10 @@ def _save(transaction, uid: str, service: str, record: dict) -> dict | None:
     return previous
 
 
-def save_connection(uid: str, service: str, record: dict) -> dict | None:
-    """Store the connection and its index entry; returns the record it replaced, if any."""
-    return _save(firestore_client().transaction(), uid, service, record)
+def save_connection(uid: str, service: str, record: dict, since) -> dict | None:
+    """Store the connection and its index entry, for a flow that started at `since`; returns the
+    record it replaced, if any. AccountInUse, or UserErased when the user was erased since."""
+    return _save(firestore_client().transaction(), uid, service, record, since)
 
 
 @firestore.transactional

@@ -1,6 +1,7 @@
 """OAuth states: `oauth_states/{sha256(state)}`, written at start with the hash of the browser's
 state cookie, consumed once at the callback. `expiresAt` carries a Firestore
-TTL policy, so abandoned states are removed by Firestore too.
+TTL policy, so abandoned states are removed by Firestore too. A state is not created while its
+user is being erased (the erasure fence), and its creation time is when the flow started.
 
 Consuming is read-then-delete with a precondition on the document's update time: of concurrent
 callbacks exactly one succeeds, the others are told the state is no longer theirs. (A
@@ -11,6 +12,7 @@ import hmac
 from google.api_core.exceptions import FailedPrecondition, NotFound
 
 from common.clients import firestore_client
+from common.stores import erasures
 from common.timeutil import utcnow
 
 COLLECTION = "oauth_states"
@@ -33,12 +35,14 @@ def _unchanged_since(snapshot):
 
 
 def create_state(key: str, record: dict) -> None:
-    _ref(key).create(record)
+    """UserErased while the record's user is being erased: the erasure would miss the new state."""
+    erasures.write(record["uid"], None, lambda transaction, _: transaction.create(_ref(key), record))
 
 
 def consume_state(key: str, binding_hash: str) -> dict:
-    """Delete and return the state, if this browser holds it. Two concurrent callbacks: one wins,
-    the other gets invalid_state. Another browser's attempt leaves the state to its owner."""
+    """Delete and return the state, if this browser holds it, with its server creation time
+    (`createTime`: when the flow started, for the erasure fence). Two concurrent callbacks: one
+    wins, the other gets invalid_state. Another browser's attempt leaves the state to its owner."""
     snapshot = _ref(key).get()
     if not snapshot.exists:
         raise StateRejected("invalid_state")
@@ -51,4 +55,4 @@ def consume_state(key: str, binding_hash: str) -> dict:
         raise StateRejected("invalid_state") from None
     if record["expiresAt"] <= utcnow():
         raise StateRejected("expired_state")
-    return record
+    return {**record, "createTime": snapshot.create_time}

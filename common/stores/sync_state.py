@@ -1,11 +1,13 @@
 """Per-user sync state of the Google services: `users/{uid}/sync_state/{service}`.
 Gmail: the history cursor and the watch; Calendar: the sync token and the push channel. `renewAt`
 (collection-group indexed) is when the renewal job should renew the watch or channel.
-Calendar channels are also kept at `calendar_channels/{channel id}` so the push endpoint finds them."""
+Calendar channels are also kept at `calendar_channels/{channel id}` so the push endpoint finds them.
 
-from google.cloud import firestore
+Every write here (the state, and the synced documents stored with it) is a transaction guarded by
+the erasure fence (common/stores/erasures.py): `since` is when the work writing it started."""
 
 from common.clients import firestore_client
+from common.stores import erasures
 from common.stores.connections import USERS
 
 SYNC_STATE = "sync_state"
@@ -16,32 +18,60 @@ def state_ref(uid: str, service: str):
     return firestore_client().collection(USERS).document(uid).collection(SYNC_STATE).document(service)
 
 
-def get_state(uid: str, service: str) -> dict:
+def read_state(uid: str, service: str) -> tuple[dict, object]:
+    """The state, and the server time it was read at: work syncing from it started then (its `since`)."""
     snapshot = state_ref(uid, service).get()
-    return snapshot.to_dict() if snapshot.exists else {}
+    return (snapshot.to_dict() if snapshot.exists else {}), snapshot.read_time
 
 
-def merge_state(uid: str, service: str, fields: dict) -> None:
-    state_ref(uid, service).set(fields, merge=True)
+def get_state(uid: str, service: str) -> dict:
+    return read_state(uid, service)[0]
+
+
+def _merge_documents(transaction, documents) -> None:
+    for ref, record in documents:
+        transaction.set(ref, record, merge=True)
+
+
+def _leading_documents(uid: str, since, documents: list) -> list:
+    """Store the documents beyond the last run of MAX_WRITES in transactions of their own; returns that run."""
+    *leading, last = erasures.chunks(documents)
+    for chunk in leading:
+        erasures.write(uid, since, lambda transaction, _, chunk=chunk: _merge_documents(transaction, chunk))
+    return last
+
+
+def merge_state(uid: str, service: str, fields: dict, since, documents=()) -> None:
+    """Merge `fields` into the state (none: leave it as it is) and each (ref, record) of `documents`
+    into its document, in one fenced transaction."""
+    last = _leading_documents(uid, since, list(documents))
+
+    def apply(transaction, _):
+        _merge_documents(transaction, last)
+        if fields:
+            transaction.set(state_ref(uid, service), fields, merge=True)
+
+    erasures.write(uid, since, apply)
 
 
 def delete_state(uid: str, service: str) -> None:
     state_ref(uid, service).delete()
 
 
-@firestore.transactional
-def _advance(transaction, ref, field: str, value: int) -> bool:
-    snapshot = ref.get(transaction=transaction)
-    current = snapshot.get(field) if snapshot.exists and field in (snapshot.to_dict() or {}) else None
-    if current is not None and int(current) >= value:
-        return False
-    transaction.set(ref, {field: value}, merge=True)
-    return True
+def advance_cursor(uid: str, service: str, field: str, value: int, since, documents=()) -> bool:
+    """Store `documents` as merge_state does, and move a numeric cursor forward only, in one fenced
+    transaction; False when the cursor was already there."""
+    ref, last = state_ref(uid, service), _leading_documents(uid, since, list(documents))
 
+    def apply(transaction, snapshots) -> bool:
+        _merge_documents(transaction, last)
+        current = (snapshots[ref.path].to_dict() or {}).get(field) if snapshots[ref.path].exists else None
+        if current is not None and int(current) >= value:
+            return False
+        transaction.set(ref, {field: value}, merge=True)
+        return True
 
-def advance_cursor(uid: str, service: str, field: str, value: int) -> bool:
-    """Move a numeric cursor forward only (in a transaction); False when it was already there."""
-    return _advance(firestore_client().transaction(), state_ref(uid, service), field, value)
+    return erasures.write(uid, since, apply, [ref])
 
 
 def channel_ref(channel_id: str):

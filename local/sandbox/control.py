@@ -1,7 +1,9 @@
 """What tests and load runs steer the sandbox with, over HTTP: per-endpoint call counters, queued
 faults (next N calls answer a given status/body/headers, optionally after a delay), standing faults
-(each call has a given chance of one, for load runs) with a count of those served, behaviour
-switches, and a reset. Every provider route is wrapped by `provider_route`."""
+(each call has a given chance of one, for load runs) with a count of those served, holds (a call is
+answered for real but its reply waits until the test releases it, so a test can act between a
+provider's answer and what the caller does with it), behaviour switches, and a reset. Every provider
+route is wrapped by `provider_route`."""
 
 import copy
 import functools
@@ -10,6 +12,9 @@ import threading
 import time
 
 import flask
+
+HOLD_LIMIT_SECONDS = 60  # a held reply is sent after this even if no test releases it
+WAIT_LIMIT_SECONDS = 30  # how long /_sandbox/holds/<name>/wait waits for the call to arrive
 
 DEFAULT_CONFIG = {
     "slack_rotation": True,  # token rotation: expires_in + refresh_token on Slack user tokens
@@ -20,13 +25,24 @@ DEFAULT_CONFIG = {
 }
 
 
+class Hold:
+    """One held reply: `arrived` when the call has been answered and is waiting, `released` to send it."""
+
+    def __init__(self):
+        self.arrived, self.released = threading.Event(), threading.Event()
+
+
 class SandboxState:
     def __init__(self):
         self.lock = threading.RLock()
+        self.holds: dict[str, Hold] = {}
         self.reset()
 
     def reset(self) -> None:
         with self.lock:
+            for hold in self.holds.values():
+                hold.released.set()  # no request stays blocked past a reset
+            self.holds = {}
             self.calls: dict[str, int] = {}
             self.refreshes: dict[str, int] = {}  # refresh grants honoured, by account ("slack:T..:U..", "google:email")
             self.faults: dict[str, list[dict]] = {}  # queued: the next calls answer these, in order
@@ -62,8 +78,8 @@ class SandboxState:
 
 
 def fault_kind(fault: dict) -> str:
-    """How a fault is counted: its status, "latency" for a delay alone."""
-    return str(fault["status"]) if fault.get("status") else "latency"
+    """How a fault is counted: its status, "hold" for a held reply, "latency" for a delay alone."""
+    return str(fault["status"]) if fault.get("status") else "hold" if fault.get("hold") else "latency"
 
 
 def provider_route(state: SandboxState, endpoint: str):
@@ -78,6 +94,13 @@ def provider_route(state: SandboxState, endpoint: str):
                     time.sleep(fault["delay"])
                 if fault.get("status"):
                     return flask.jsonify(fault.get("body", {})), fault["status"], fault.get("headers", {})
+                if fault.get("hold"):
+                    reply = handler(*args, **kwargs)  # the provider has acted; only its answer waits
+                    hold = state.holds.get(fault["hold"])
+                    if hold is not None:  # None: the sandbox was reset meanwhile
+                        hold.arrived.set()
+                        hold.released.wait(HOLD_LIMIT_SECONDS)
+                    return reply
             return handler(*args, **kwargs)
 
         return run
@@ -114,14 +137,23 @@ def register(app: flask.Flask, state: SandboxState) -> None:
     def sandbox_add_fault():
         """{"endpoint": "google.token", "count": 2, "status": 503, "body": {...}, "headers": {...}, "delay": 0.5}
         queues a fault for the next `count` calls; with "rate": 0.05 instead of a count, every call
-        meets it with that chance until the faults are cleared."""
+        meets it with that chance until the faults are cleared. {"endpoint": ..., "hold": "name"}
+        holds the next call's real reply until /_sandbox/holds/name/release."""
         fault = flask.request.get_json(force=True)
-        if not isinstance(fault, dict) or not fault.get("endpoint") or not (fault.get("status") or fault.get("delay")):
-            return flask.jsonify({"error": "endpoint and status or delay are required"}), 400
+        if (
+            not isinstance(fault, dict)
+            or not fault.get("endpoint")
+            or not (fault.get("status") or fault.get("delay") or fault.get("hold"))
+        ):
+            return flask.jsonify({"error": "endpoint and status, delay or hold are required"}), 400
         rate = fault.get("rate")
         if rate is not None and not (isinstance(rate, (int, float)) and 0 < rate <= 1):
             return flask.jsonify({"error": "rate must be in (0, 1]"}), 400
+        if fault.get("hold") and (rate is not None or not isinstance(fault["hold"], str)):
+            return flask.jsonify({"error": "a hold is a name, for queued calls only"}), 400
         with state.lock:
+            if fault.get("hold"):
+                state.holds[fault["hold"]] = Hold()
             if rate is None:
                 fault.setdefault("count", 1)
                 state.faults.setdefault(fault.pop("endpoint"), []).append(fault)
@@ -134,6 +166,22 @@ def register(app: flask.Flask, state: SandboxState) -> None:
         """The faults served so far ({endpoint: {kind: count}}), and those still queued or standing."""
         with state.lock:
             return flask.jsonify({"injected": state.injected, "queued": state.faults, "standing": state.standing})
+
+    @app.post("/_sandbox/holds/<name>/wait")
+    def sandbox_wait_for_hold(name: str):
+        """Answers once the held call has arrived (its reply computed, not sent): 204, or 404 / 504."""
+        hold = state.holds.get(name)
+        if hold is None:
+            return flask.jsonify({"error": "no such hold"}), 404
+        return ("", 204) if hold.arrived.wait(WAIT_LIMIT_SECONDS) else (flask.jsonify({"error": "the call did not come"}), 504)
+
+    @app.post("/_sandbox/holds/<name>/release")
+    def sandbox_release_hold(name: str):
+        hold = state.holds.get(name)
+        if hold is None:
+            return flask.jsonify({"error": "no such hold"}), 404
+        hold.released.set()
+        return "", 204
 
     @app.delete("/_sandbox/faults")
     def sandbox_clear_faults():

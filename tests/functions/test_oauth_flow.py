@@ -5,7 +5,7 @@ import pytest
 
 from common.clients import firestore_client
 from local.consent_browser import decide
-from tests.helpers import strings_in
+from tests.helpers import every_document
 from tests.oauth_helpers import landed
 
 SERVICES = ["slack", "gmail", "calendar"]
@@ -86,13 +86,6 @@ def test_replies_never_contain_a_token(user, sandbox):
     assert issued and not any(token in reply for token in issued for reply in replies)
 
 
-def _all_documents(collection):
-    yield from collection.stream()
-    for doc_ref in collection.list_documents():
-        for sub in doc_ref.collections():
-            yield from _all_documents(sub)
-
-
 def test_no_plaintext_token_anywhere_in_firestore(user, sandbox):
     alice = user("alice")
     for service in SERVICES:
@@ -100,8 +93,8 @@ def test_no_plaintext_token_anywhere_in_firestore(user, sandbox):
     start(alice, "gmail")  # a pending state holds an encrypted PKCE verifier
     issued = sandbox.get("/_sandbox/issued").json()
     assert len(issued) >= 5
-    documents = [doc for top in firestore_client().collections() for doc in _all_documents(top)]
-    stored = [s for doc in documents for s in strings_in(doc.to_dict())]
+    documents = list(every_document())
+    stored = [s for _, strings in documents for s in strings]
     assert len(documents) >= 7
     leaks = [token for token in issued if any(token in s for s in stored)]
     assert leaks == []

@@ -12,6 +12,7 @@ import pytest
 from google.cloud import pubsub_v1
 
 from common.slack_processing import process_event
+from common.stores import erasures
 from local.catalog import FUNCTIONS_DIR
 from tests.functions.test_oauth_flow import connect
 from tests.helpers import every_document, user_docs, wait_for
@@ -253,3 +254,12 @@ def test_slacks_verification_token_and_response_urls_are_never_queued_kept_logge
     assert by_kind["event_callback"] == {k: v for k, v in event.items() if k != "token"}  # the rest as Slack sent it
     assert by_kind["interaction"]["response_urls"] == [{"block_id": "b1", "action_id": "a1", "channel_id": "C0GENERAL"}]
     assert by_kind["interaction"]["view"] == interaction["view"]
+
+
+def test_more_action_items_than_one_transaction_takes_are_all_recorded(user, team):
+    _connect(user, "alice", team)
+    many = erasures.MAX_WRITES + 100  # the event's documents go in two fenced transactions
+    text = "\n".join(f"TODO: item {n}" for n in range(many))
+    event = {"type": "message", "user": "U0ALICE", "channel": "C1", "ts": "1.2", "text": text}
+    assert process_event(event_envelope("EvMANY", event, team_id=team)) == 1
+    assert len(user_docs("alice", "action_items")) == many and list(user_docs("alice", "slack_activity")) == ["EvMANY"]

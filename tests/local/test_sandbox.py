@@ -1,5 +1,6 @@
 """The sandbox speaks the providers' wire formats: what the gateway relies on, checked directly."""
 
+import concurrent.futures
 import urllib.parse
 import uuid
 
@@ -274,3 +275,17 @@ def test_only_the_console_origin_may_steer_the_sandbox_from_a_browser(sandbox, s
     console = stack.api_url
     allowed = sandbox.post("/_sandbox/reset", headers={"Origin": console})
     assert allowed.status_code == 204 and allowed.headers["Access-Control-Allow-Origin"] == console
+
+
+def test_a_held_call_is_answered_for_real_once_released(sandbox):
+    sandbox.post("/_sandbox/faults", json={"endpoint": "google.token", "hold": "h1"}).raise_for_status()
+    assert sandbox.post("/_sandbox/faults", json={"endpoint": "google.token", "hold": "h2", "rate": 1}).status_code == 400
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(sandbox.post, "/token", data={})
+        assert sandbox.post("/_sandbox/holds/h1/wait").status_code == 204
+        assert not held.done()
+        assert sandbox.post("/token", data={}).status_code == 401  # only the first call is held
+        sandbox.post("/_sandbox/holds/h1/release").raise_for_status()
+        assert held.result().status_code == 401  # the real answer
+    assert sandbox.get("/_sandbox/faults").json()["injected"] == {"google.token": {"hold": 1}}
+    assert sandbox.post("/_sandbox/holds/nope/wait").status_code == 404
