@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup prerequisites browser dev test lint fmt package bench load lock clean
+.PHONY: help setup prerequisites browser provider-schema dev test lint fmt package bench load lock clean
 
 help:
 	@echo "make dev      run emulators, provider sandbox and every function locally"
@@ -35,10 +35,15 @@ prerequisites: $(STAMP)
 browser: $(STAMP)
 	@$(PY) -m local.chromium
 
+# The Google providers' schemas (npm packages of their CDKTF bindings), fetched once into
+# ~/.cache/oauth-webhook-gateway for the offline `terraform validate` of the tests (needs npm).
+provider-schema: $(STAMP)
+	@$(PY) -m local.tf_schema
+
 dev: setup
 	$(PY) -m local.dev
 
-test: setup browser
+test: setup browser provider-schema
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
