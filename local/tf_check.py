@@ -10,6 +10,7 @@ fit the argument's type, and literal values of enumerated arguments (both branch
 
 import dataclasses
 import difflib
+import json
 import pathlib
 import re
 import sys
@@ -156,11 +157,65 @@ def check_text(text: str, filename: str, schemas: dict[str, dict]) -> list[Probl
 
 
 def check_module(directory: pathlib.Path, schemas: dict[str, dict]) -> list[Problem]:
-    return [
-        problem
-        for path in sorted(directory.glob("*.tf"))
-        for problem in check_text(path.read_text(), path.name, schemas)
-    ]
+    return [problem for path in sorted(directory.glob("*.tf")) for problem in check_text(path.read_text(), path.name, schemas)]
+
+
+REFERENCE = re.compile(r"(?<![\w.])(?:(data)\.)?([a-z][a-z0-9]*(?:_[a-z0-9]+)*)\.([a-z_][a-z0-9_-]*)")
+
+
+def _declarations(directory: pathlib.Path) -> dict[str, str]:
+    """Every resource, data source and local of a module, with the text of its body."""
+    found = {}
+    for path in sorted(directory.glob("*.tf")):
+        parsed = hcl2.loads(path.read_text(), serialization_options=PARSE_OPTIONS)
+        for kind in ("resource", "data"):
+            for block in parsed.get(kind, []):
+                for raw_type, named in block.items():
+                    for raw_name, body in named.items():
+                        prefix = "data." if kind == "data" else ""
+                        found[f"{prefix}{_label(raw_type)}.{_label(raw_name)}"] = json.dumps(body)
+        for block in parsed.get("locals", []):
+            found.update({f"local.{name}": json.dumps(value) for name, value in block.items() if not name.startswith("__")})
+    return found
+
+
+def reference_cycles(directory: pathlib.Path) -> list[list[str]]:
+    """Groups of resources, data sources and locals that reference each other in a loop, which
+    `terraform plan` refuses ("Cycle: ..."): each group sorted, the groups sorted."""
+    bodies = _declarations(directory)
+    edges = {
+        node: {
+            target
+            for data, first, second in REFERENCE.findall(text)
+            for target in [f"{'data.' if data else ''}{first}.{second}"]
+            if target in bodies and target != node
+        }
+        for node, text in bodies.items()
+    }
+    index, low, stack, on_stack, groups = {}, {}, [], set(), []
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in edges[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while not group or group[-1] != node:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return sorted(groups)
 
 
 def main(argv: list[str]) -> int:
@@ -173,7 +228,8 @@ def main(argv: list[str]) -> int:
     except SchemaError as error:
         print(f"Provider schema: {error}", file=sys.stderr)
         return 1
-    problems = check_module(directory, schemas)
+    problems = [str(p) for p in check_module(directory, schemas)]
+    problems += ["reference cycle: " + " -> ".join(group) for group in reference_cycles(directory)]
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problem(s) in {directory}")

@@ -62,7 +62,10 @@ BINDINGS = {
 BLOCK_SUMMARY = " block."  # cdktf's summary of every nested block ("build_config block.")
 POSSIBLE_VALUES = re.compile(r"Possible values: \[([^\]]*)\]")
 DOCS_ANCHOR = re.compile(r"/docs/(?:resources|data-sources)/\w+#(\w+) ")
-REPRESENTS = re.compile(r"Represents a \{@link https://registry\.terraform\.io/providers/[\w-]+/[\w-]+/([\w.]+)/docs/(resources|data-sources)/\w+ (\w+)\}")
+REPRESENTS = re.compile(
+    r"Represents a \{@link https://registry\.terraform\.io/providers/[\w-]+/[\w-]+/([\w.]+)"
+    r"/docs/(resources|data-sources)/\w+ (\w+)\}"
+)
 README_VERSION = re.compile(r"CDKTF prebuilt bindings for ([\w-]+/[\w-]+) provider version ([\w.]+)")
 
 

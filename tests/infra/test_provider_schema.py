@@ -55,10 +55,10 @@ resource "google_cloudfunctions2_function" "fn" {
     [
         ('entry_point = "main"', "resource google_cloudfunctions2_function.fn entry_point: unsupported argument"),
         (
-            "service_config = { available_memory = \"256Mi\" }",
+            'service_config = { available_memory = "256Mi" }',
             "resource google_cloudfunctions2_function.fn service_config: is a block: write `service_config { ... }`",
         ),
-        ("labels {\n a = \"b\"\n }", "resource google_cloudfunctions2_function.fn labels: is an argument: write `labels = ...`"),
+        ('labels {\n a = "b"\n }', "resource google_cloudfunctions2_function.fn labels: is an argument: write `labels = ...`"),
         (
             'service_config {\n ingress_settings = "ALLOW_NOTHING"\n }',
             "service_config.ingress_settings: 'ALLOW_NOTHING' is not one of ALLOW_ALL, ALLOW_INTERNAL_ONLY",
@@ -77,7 +77,16 @@ resource "google_cloudfunctions2_function" "fn" {
             "event_trigger.retry_policy: 'RETRY' is not one of",
         ),
     ],
-    ids=["unknown-argument", "block-as-attribute", "attribute-as-block", "bad-enum", "bad-enum-branch", "bad-number", "single-block-twice", "dynamic-content"],
+    ids=[
+        "unknown-argument",
+        "block-as-attribute",
+        "attribute-as-block",
+        "bad-enum",
+        "bad-enum-branch",
+        "bad-number",
+        "single-block-twice",
+        "dynamic-content",
+    ],
 )
 def test_a_broken_function_block_is_caught(schemas, body, expected):
     problems = _problems(schemas, FUNCTION % body)
