@@ -3,7 +3,9 @@ the provider schemas of local/tf_schema.py. The type must exist in the provider 
 every argument and nested block must exist with its shape (a block written as a block, an argument
 as `name = value`, a single block at most once), every required one must be set, literal values must
 fit the argument's type, and literal values of enumerated arguments (both branches of a literal
-`cond ? "A" : "B"` too) must be among the provider's possible values.
+`cond ? "A" : "B"` too) must be among the provider's possible values. And, standing in for the
+cycle check of `terraform plan`, no resources, data sources and locals may reference each other
+in a loop.
 
     python -m local.tf_check [infra]   # prints each problem, exit 1 if any
 """
