@@ -118,3 +118,11 @@ def test_the_check_sees_every_block_of_infra(schemas):
     broken = text.replace("ack_deadline_seconds", "ack_deadline_secs")
     problems = _problems(schemas, broken)
     assert len(problems) == text.count("ack_deadline_seconds") and all("did you mean ack_deadline_seconds" in p for p in problems)
+
+
+def test_a_package_built_from_another_provider_version_is_refused():
+    from local.tf_schema import SchemaError, compile_assembly
+
+    readme = "# CDKTF prebuilt bindings for hashicorp/google provider version 6.49.0\n"
+    with pytest.raises(SchemaError, match="not hashicorp/google 6.50.0"):
+        compile_assembly({"types": {}}, readme, BINDINGS["google"])
