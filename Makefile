@@ -5,20 +5,25 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# checkov has a virtualenv of its own: it depends on bc-python-hcl2, whose `hcl2` module would
+# replace python-hcl2's, which the tests parse Terraform with.
+LINT_VENV  := .venv-lint
+LINT_STAMP := $(LINT_VENV)/.installed
 
-.PHONY: help setup prerequisites browser dev stop tick test lint fmt package bench load lock clean
+.PHONY: help setup prerequisites browser provider-schema dev stop tick test lint fmt package bench load lock runtime-lock lint-lock clean
 
 help:
 	@echo "make dev      run emulators, provider sandbox and every function locally"
 	@echo "make stop     stop a make dev left running (only what its pid file names)"
 	@echo "make tick     JOB=token_refresh|renew_watches|reencrypt_tokens: run a scheduled job once on make dev"
 	@echo "make test     run the whole test suite against the emulators"
-	@echo "make lint     ruff and terraform fmt -check"
+	@echo "make lint     ruff, terraform fmt -check and checkov (accepted findings: checkov:skip comments in infra/)"
 	@echo "make package  build dist/<function>.zip bundles"
 	@echo "make bench    hot paths and cold starts against a bare hello, refresh job (own stack)"
 	@echo "make load     Locust load profile, fault checks, report in load-report/ (LOAD_ARGS=\"--scale 0.1 --faults\")"
 	@echo "make browser  install Debian's chromium for the console tests (make test does)"
-	@echo "make lock     re-pin constraints.txt from requirements*.txt"
+	@echo "make lock     re-pin constraints.txt from requirements*.txt, then make runtime-lock"
+	@echo "make runtime-lock  write requirements.lock (the bundles' hashed lock) from requirements.txt and constraints.txt"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Missing prerequisite: $(PYTHON) (Python 3.11 or newer). Install it or set PYTHON=/path/to/python3.11"; exit 1; }
@@ -37,16 +42,27 @@ prerequisites: $(STAMP)
 browser: $(STAMP)
 	@$(PY) -m local.chromium
 
+# The Google providers' schemas (npm packages of their CDKTF bindings), fetched once into
+# ~/.cache/oauth-webhook-gateway for the offline `terraform validate` of the tests (needs npm).
+provider-schema: $(STAMP)
+	@$(PY) -m local.tf_schema
+
 dev: setup
 	$(PY) -m local.dev
 
-test: setup browser
+test: setup browser provider-schema
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+$(LINT_STAMP): requirements-lint.txt
+	$(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-lint.txt
+	@touch $@
+
+lint: $(STAMP) $(LINT_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	terraform fmt -check -recursive infra
+	$(LINT_VENV)/bin/checkov --directory infra --framework terraform --quiet --compact --skip-download
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
@@ -59,8 +75,20 @@ package: $(STAMP)
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Full transitive lock for the dev/test environment (pip freeze). Regenerate with: make lock' > constraints.txt
 
+# The function bundles' requirements.txt: requirements.txt resolved within constraints.txt (so the
+# tested versions), every package with the hashes of all its files on PyPI (pip-tools).
+runtime-lock: $(STAMP)
+	CUSTOM_COMPILE_COMMAND="make runtime-lock" $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --strip-extras --constraint constraints.txt \
+		--output-file requirements.lock requirements.txt
+
+# checkov's own lock (hashed), from its one pin in this recipe.
+lint-lock: $(STAMP)
+	echo "checkov==3.3.30" | CUSTOM_COMPILE_COMMAND="make lint-lock" $(VENV)/bin/pip-compile --quiet --generate-hashes \
+		--allow-unsafe --no-emit-index-url --no-emit-find-links --strip-extras --output-file requirements-lint.txt -
+
 clean:
-	rm -rf $(VENV) dist .local .pytest_cache .ruff_cache load-report
+	rm -rf $(VENV) $(LINT_VENV) dist .local .pytest_cache .ruff_cache load-report
 
 bench: setup
 	$(PY) -m local.bench

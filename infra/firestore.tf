@@ -2,24 +2,39 @@
 # minutes, refresh leases, webhook dedup records after an hour, erasure fences a day after the
 # erasure); the code never trusts a stale one itself, since TTL deletion can lag by a day. And an index for every query the code makes.
 
+# The database itself, which a new project does not have. ABANDON: destroying the stack leaves the
+# users' data in place (and delete protection refuses a manual delete). A project whose (default)
+# database already exists imports it once before the first apply:
+#   terraform import -var-file=env/<env>.tfvars -var project_id=<project> google_firestore_database.default "projects/<project>/databases/(default)"
+resource "google_firestore_database" "default" {
+  name                              = "(default)"
+  location_id                       = coalesce(var.firestore_location, var.region)
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "PESSIMISTIC"
+  app_engine_integration_mode       = "DISABLED"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  deletion_policy                   = "ABANDON"
+
+  depends_on = [google_project_service.api]
+}
+
 resource "google_firestore_field" "ttl" {
   for_each = toset(["oauth_states", "token_leases", "webhook_dedup", "erasures"])
 
   project    = var.project_id
-  database   = "(default)"
+  database   = google_firestore_database.default.name
   collection = each.value
   field      = "expiresAt"
 
   ttl_config {}
-
-  depends_on = [google_project_service.api]
 }
 
 # The scheduled refresh job's query: collection group `connections`, status == "active",
 # refreshDueAt <= now, ordered by refreshDueAt (common/refresh_job.py, due_query).
 resource "google_firestore_index" "connections_due" {
   project     = var.project_id
-  database    = "(default)"
+  database    = google_firestore_database.default.name
   collection  = "connections"
   query_scope = "COLLECTION_GROUP"
 
@@ -31,14 +46,12 @@ resource "google_firestore_index" "connections_due" {
     field_path = "refreshDueAt"
     order      = "ASCENDING"
   }
-
-  depends_on = [google_project_service.api]
 }
 
 # The watch renewal job's query: collection group `sync_state`, renewAt <= now (common/watches.py).
 resource "google_firestore_field" "sync_state_renew_at" {
   project    = var.project_id
-  database   = "(default)"
+  database   = google_firestore_database.default.name
   collection = "sync_state"
   field      = "renewAt"
 
@@ -48,6 +61,4 @@ resource "google_firestore_field" "sync_state_renew_at" {
       query_scope = "COLLECTION_GROUP"
     }
   }
-
-  depends_on = [google_project_service.api]
 }

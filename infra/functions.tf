@@ -3,6 +3,7 @@
 # Pub/Sub consumers only take internal traffic: their push subscription (pubsub.tf) delivers to them.
 
 resource "google_cloudfunctions2_function" "fn" {
+  # checkov:skip=CKV_GCP_124:API Gateway reaches the HTTP functions over the internet, so ingress is ALL for them (IAM still admits only the gateway's account); consumers are internal-only.
   for_each = local.functions
 
   name        = each.value.name
@@ -25,7 +26,7 @@ resource "google_cloudfunctions2_function" "fn" {
 
   service_config {
     service_account_email          = google_service_account.fn[each.key].email
-    environment_variables          = local.environment[each.key]
+    environment_variables          = merge(local.environment[each.key], { PUBLIC_BASE_URL = local.public_base_url })
     available_memory               = each.value.memory
     timeout_seconds                = each.value.timeout_seconds
     max_instance_count             = each.value.max_instances
@@ -45,6 +46,11 @@ resource "google_cloudfunctions2_function" "fn" {
   ]
 
   lifecycle {
+    # The gateway was configured with the predicted URL (main.tf): stop if Google gave another.
+    postcondition {
+      condition     = lookup(local.function_urls, each.key, self.url) == self.url
+      error_message = "Function ${each.key} was deployed at ${self.url}, not at ${lookup(local.function_urls, each.key, "")} where the gateway sends its requests."
+    }
     precondition {
       condition     = length(setintersection(keys(var.extra_environment), local.secret_settings)) == 0
       error_message = "extra_environment must not set a secret setting (${join(", ", setintersection(keys(var.extra_environment), local.secret_settings))}): list it under the function's \"secrets\" instead."

@@ -4,6 +4,9 @@
 # routing table itself (no URL map to keep in step), the gateway checks Firebase ID tokens before a
 # function runs (securityDefinitions), and it needs no reserved IP or certificate management.
 # The gateway calls the functions as its own service account, the only default invoker (main.tf).
+# Its configuration names the functions' URLs as predicted (local.function_urls), not as deployed,
+# so the gateway exists before the functions and they can be given its hostname as PUBLIC_BASE_URL
+# in the same apply.
 # allowCors lets CORS preflights through to the functions, which answer them for CORS_ALLOWED_ORIGINS.
 
 resource "google_service_account" "gateway" {
@@ -27,12 +30,8 @@ resource "google_api_gateway_api_config" "api" {
 
   openapi_documents {
     document {
-      path = "openapi.json"
-      contents = base64encode(templatefile("${path.module}/openapi.json", {
-        urls             = { for key, fn in google_cloudfunctions2_function.fn : key => fn.url }
-        firebase_project = coalesce(var.firebase_project, var.project_id)
-        managed_service  = google_api_gateway_api.api.managed_service
-      }))
+      path     = "openapi.json"
+      contents = base64encode(templatefile("${path.module}/openapi.json", merge(local.api_document_vars, { managed_service = google_api_gateway_api.api.managed_service })))
     }
   }
 
@@ -52,4 +51,9 @@ resource "google_api_gateway_gateway" "api" {
   gateway_id = "oauth-webhook-gateway"
   api_config = google_api_gateway_api_config.api.id
   region     = var.region
+}
+
+locals {
+  # PUBLIC_BASE_URL of every function: a custom domain in front of the gateway, or the gateway itself.
+  public_base_url = coalesce(var.public_base_url, "https://${google_api_gateway_gateway.api.default_hostname}")
 }

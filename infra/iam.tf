@@ -61,6 +61,7 @@ resource "google_service_account" "build" {
 }
 
 resource "google_project_iam_member" "build" {
+  # checkov:skip=CKV_GCP_49:roles/cloudbuild.builds.builder is the role Cloud Functions builds need when they run as a dedicated account.
   project = var.project_id
   role    = "roles/cloudbuild.builds.builder"
   member  = "serviceAccount:${google_service_account.build.email}"

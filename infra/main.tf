@@ -7,7 +7,9 @@ locals {
   function_defs = jsondecode(file("${path.module}/functions.json"))
   topics        = toset(jsondecode(file("${path.module}/topics.json")))
   dist_dir      = "${path.module}/../dist"
-  runtime       = "python311"
+  # Whose Firebase ID tokens the API accepts: the gateway checks them, and so does the code.
+  firebase_project = coalesce(var.firebase_project, var.project_id)
+  runtime          = "python311"
 
   # Deployed name: hyphens, so the function, its Cloud Run service and its URL share one name.
   slugs = { for key in keys(local.function_defs) : key => lower(replace(key, "_", "-")) }
@@ -69,19 +71,40 @@ locals {
     ]) : "${grant.function}/${grant.setting}" => grant
   }
 
+  # What var.extra_environment may not set (its validations): the settings this stack sets, the
+  # endpoints production must leave empty, and the URL settings (common/settings.py URL_SETTINGS)
+  # not set from a variable, which production requires to be https.
+  managed_settings = [
+    "APP_ENV", "GCP_PROJECT", "FIREBASE_PROJECT", "SENTRY_ENVIRONMENT", "LOG_EXECUTION_ID", "PUSH_SERVICE_ACCOUNT",
+    "SLACK_CLIENT_ID", "GOOGLE_CLIENT_ID", "PUBLIC_BASE_URL", "OAUTH_SUCCESS_URL", "OAUTH_FAILURE_URL",
+    "CORS_ALLOWED_ORIGINS", "OAUTH_RETURN_ALLOWLIST",
+  ]
+  endpoint_settings = ["FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT"]
+  url_settings = [
+    "FIREBASE_CERTS_URL", "GOOGLE_OIDC_CERTS_URL", "SLACK_BASE_URL", "GOOGLE_ACCOUNTS_BASE_URL",
+    "GOOGLE_OAUTH2_BASE_URL", "GOOGLE_OPENID_BASE_URL", "GMAIL_BASE_URL", "CALENDAR_BASE_URL",
+  ]
+
   # Settings every function gets. Topic settings follow the topic ids: connection-events ->
-  # TOPIC_CONNECTION_EVENTS, the names common/settings.py reads.
+  # TOPIC_CONNECTION_EVENTS, the names common/settings.py reads. PUBLIC_BASE_URL follows the
+  # gateway's hostname, so functions.tf adds it (locals here reference no resource).
   base_environment = merge(
     var.extra_environment,
     { for topic in local.topics : "TOPIC_${upper(replace(topic, "-", "_"))}" => topic },
     {
       APP_ENV          = "production"
       GCP_PROJECT      = var.project_id
-      FIREBASE_PROJECT = coalesce(var.firebase_project, var.project_id)
+      FIREBASE_PROJECT = local.firebase_project
       # Sentry tells the stages apart by this (APP_ENV is production in every deployed stage).
       SENTRY_ENVIRONMENT = var.environment
       # Cloud Functions sets this itself when absent; stating it avoids a diff on every plan.
-      LOG_EXECUTION_ID = "true"
+      LOG_EXECUTION_ID       = "true"
+      SLACK_CLIENT_ID        = var.slack_client_id
+      GOOGLE_CLIENT_ID       = var.google_client_id
+      OAUTH_SUCCESS_URL      = var.oauth_success_url
+      OAUTH_FAILURE_URL      = var.oauth_failure_url
+      CORS_ALLOWED_ORIGINS   = join(",", var.cors_allowed_origins)
+      OAUTH_RETURN_ALLOWLIST = join(",", var.oauth_return_allowlist)
     },
   )
 
@@ -97,6 +120,15 @@ locals {
         PUSH_AUDIENCE        = local.push_urls[key]
       },
     )
+  }
+
+  # Each HTTP function's cloudfunctions.net URL, known before it exists, so the gateway (gateway.tf)
+  # can be configured first and the functions then be given its hostname, in one apply. functions.tf
+  # checks each deployed URL against it.
+  function_urls = { for key, fn in local.functions : key => "https://${var.region}-${var.project_id}.cloudfunctions.net/${fn.name}" if fn.http }
+  api_document_vars = {
+    urls             = local.function_urls
+    firebase_project = local.firebase_project
   }
 
   # The front door's account, spelled out so for_each keys are known at plan time (gateway.tf).

@@ -26,11 +26,11 @@ output "source_bucket" {
 }
 
 output "public_url" {
-  description = "The API's public base URL (set PUBLIC_BASE_URL to it, and register <it>/api/v1/oauth/<service>/callback with the providers)."
-  value       = "https://${google_api_gateway_gateway.api.default_hostname}"
+  description = "The API's public base URL, every function's PUBLIC_BASE_URL: register <it>/api/v1/oauth/<service>/callback with Slack and Google."
+  value       = local.public_base_url
 }
 
 output "dead_letter_topics" {
-  description = "Dead-letter topic of each Pub/Sub consumer (messages kept a week in <topic>-store)."
+  description = "Dead-letter topic of each dead-lettering subscription: the consumers and analytics_bigquery (messages kept a week in <topic>-store)."
   value       = { for key, topic in google_pubsub_topic.dead_letter : key => topic.id }
 }

@@ -2,6 +2,7 @@
 # (see main.tf); who may publish or read is granted per function in iam.tf.
 
 resource "google_pubsub_topic" "topic" {
+  # checkov:skip=CKV_GCP_83:Google-managed encryption at rest; messages carry no tokens (webhook payloads, ids) and live at most 7 days.
   for_each = local.topics
 
   name = each.value
@@ -34,20 +35,29 @@ locals {
   }
 }
 
-data "google_project" "this" {}
+# Every subscription that dead-letters, by key: each consumer's push subscription, and the BigQuery
+# subscription (a row BigQuery refuses, such as a payload that is not JSON, is set aside there
+# instead of being redelivered forever).
+locals {
+  dead_letter_sources = merge(
+    { for key, fn in local.event_consumers : key => fn.name },
+    { analytics_bigquery = "analytics-events-bigquery" },
+  )
+}
 
 resource "google_pubsub_topic" "dead_letter" {
-  for_each = local.event_consumers
+  # checkov:skip=CKV_GCP_83:Google-managed encryption at rest; the same messages as the source topics, kept 7 days.
+  for_each = local.dead_letter_sources
 
-  name = "${each.value.name}-dead-letter"
+  name = "${each.value}-dead-letter"
 
   depends_on = [google_project_service.api]
 }
 
 resource "google_pubsub_subscription" "dead_letter_store" {
-  for_each = local.event_consumers
+  for_each = local.dead_letter_sources
 
-  name                       = "${each.value.name}-dead-letter-store"
+  name                       = "${each.value}-dead-letter-store"
   topic                      = google_pubsub_topic.dead_letter[each.key].id
   message_retention_duration = "604800s"
   ack_deadline_seconds       = 60
@@ -97,13 +107,22 @@ resource "google_pubsub_subscription" "push" {
 }
 
 # The Pub/Sub service agent forwards dead letters (publisher on the dead-letter topic, subscriber on
-# the source subscription) and mints the push OIDC tokens (token creator on the pushing account).
+# the source subscription), mints the push OIDC tokens (token creator on the pushing account) and
+# writes the BigQuery rows. A new project may not have it until Pub/Sub first needs it, so it is
+# created here (beta provider only) before anything is granted to it.
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+  service  = "pubsub.googleapis.com"
+
+  depends_on = [google_project_service.api]
+}
+
 locals {
-  pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  pubsub_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
 }
 
 resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
-  for_each = local.event_consumers
+  for_each = local.dead_letter_sources
 
   topic  = google_pubsub_topic.dead_letter[each.key].name
   role   = "roles/pubsub.publisher"
@@ -128,6 +147,7 @@ resource "google_service_account_iam_member" "push_token_creator" {
 
 # Analytics events land in BigQuery through a BigQuery subscription (no code in between).
 resource "google_bigquery_dataset" "analytics" {
+  # checkov:skip=CKV_GCP_81:Google-managed encryption at rest; analytics events hold no tokens or message content (common/analytics.py).
   dataset_id = "integration_analytics"
   location   = coalesce(var.source_bucket_location, var.region)
 
@@ -135,6 +155,7 @@ resource "google_bigquery_dataset" "analytics" {
 }
 
 resource "google_bigquery_table" "analytics_events" {
+  # checkov:skip=CKV_GCP_80:Google-managed encryption at rest, as for its dataset.
   dataset_id          = google_bigquery_dataset.analytics.dataset_id
   table_id            = "analytics_events"
   deletion_protection = true
@@ -168,5 +189,16 @@ resource "google_pubsub_subscription" "analytics_to_bigquery" {
     write_metadata = true
   }
 
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter["analytics_bigquery"].id
+    max_delivery_attempts = local.max_delivery_attempts
+  }
+
   depends_on = [google_bigquery_dataset_iam_member.analytics_writer]
+}
+
+resource "google_pubsub_subscription_iam_member" "bigquery_dead_letter_subscriber" {
+  subscription = google_pubsub_subscription.analytics_to_bigquery.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
 }

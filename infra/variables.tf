@@ -6,8 +6,8 @@ variable "project_id" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
-    error_message = "project_id must be a Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id)) && var.project_id != "demo-gateway"
+    error_message = "project_id must be a Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a letter (and not demo-gateway, the local stack's)."
   }
 }
 
@@ -35,6 +35,87 @@ variable "firebase_project" {
   validation {
     condition     = var.firebase_project == null || can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.firebase_project))
     error_message = "firebase_project must be null or a Google Cloud project id."
+  }
+}
+
+variable "firestore_location" {
+  description = "Location of the Firestore database (a region such as europe-west1, or a multi-region such as eur3); null means the region. Fixed once created."
+  type        = string
+  default     = null
+}
+
+# The settings production has no default for (common/settings.py refuses the dev ones), declared as
+# inputs so a wrong or missing value stops `terraform plan` instead of the first request.
+
+variable "slack_client_id" {
+  description = "Client ID of the Slack app (Basic Information > App Credentials): SLACK_CLIENT_ID."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+$", var.slack_client_id))
+    error_message = "var.slack_client_id must be the Slack app's Client ID, digits.digits (api.slack.com/apps > Basic Information)."
+  }
+}
+
+variable "google_client_id" {
+  description = "OAuth client ID of the Google Cloud project users consent to (Gmail, Calendar): GOOGLE_CLIENT_ID."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]+-[a-z0-9]+\\.apps\\.googleusercontent\\.com$", var.google_client_id))
+    error_message = "var.google_client_id must be a Google OAuth client ID, <number>-<id>.apps.googleusercontent.com (APIs & Services > Credentials)."
+  }
+}
+
+variable "public_base_url" {
+  description = "Public base URL of the API (PUBLIC_BASE_URL), when a custom domain fronts the gateway; null means the gateway's own https://<hostname>. OAuth redirect URIs are <it>/api/v1/oauth/<service>/callback."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.public_base_url == null || can(regex("^https://[a-z0-9.-]+(:[0-9]{1,5})?$", var.public_base_url))
+    error_message = "var.public_base_url must be null or https://<host> (no path, no trailing slash)."
+  }
+}
+
+variable "oauth_success_url" {
+  description = "Where the browser lands after a connection (OAUTH_SUCCESS_URL), an https page of the app."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://[^\\s/]+(/\\S*)?$", var.oauth_success_url))
+    error_message = "var.oauth_success_url must be an https URL of the app."
+  }
+}
+
+variable "oauth_failure_url" {
+  description = "Where the browser lands after a failed connection (OAUTH_FAILURE_URL), an https page of the app."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://[^\\s/]+(/\\S*)?$", var.oauth_failure_url))
+    error_message = "var.oauth_failure_url must be an https URL of the app."
+  }
+}
+
+variable "cors_allowed_origins" {
+  description = "Origins of the app allowed to call the API from a browser (CORS_ALLOWED_ORIGINS); [] for none."
+  type        = list(string)
+
+  validation {
+    condition     = alltrue([for origin in var.cors_allowed_origins : can(regex("^https://[^\\s/]+$", origin))])
+    error_message = "var.cors_allowed_origins must hold https origins such as https://app.example.com (no path)."
+  }
+}
+
+variable "oauth_return_allowlist" {
+  description = "Further https URLs that OAuth start may name as returnTo (OAUTH_RETURN_ALLOWLIST)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for url in var.oauth_return_allowlist : can(regex("^https://[^\\s/]+(/\\S*)?$", url))])
+    error_message = "var.oauth_return_allowlist must hold https URLs."
   }
 }
 
@@ -79,16 +160,33 @@ variable "known_secrets" {
 
 variable "extra_environment" {
   description = <<-EOT
-    Non-secret settings given to every function, e.g. SLACK_CLIENT_ID, GOOGLE_CLIENT_ID, LOG_LEVEL.
-    Never put a secret here: secrets go to Secret Manager and functions.json "secrets". The settings
-    this stack manages (APP_ENV, GCP_PROJECT, FIREBASE_PROJECT, TOPIC_*, secret references) win.
+    Non-secret settings given to every function, e.g. LOG_LEVEL or SENTRY_DSN. Never put a secret
+    here: secrets go to Secret Manager and functions.json "secrets". Settings this stack sets itself
+    (APP_ENV, GCP_PROJECT, TOPIC_*, the client ids, URLs and origins of the variables above) are
+    refused, and so is what production refuses: emulator hosts, endpoint overrides, http URLs.
   EOT
   type        = map(string)
   default     = {}
 
   validation {
     condition     = alltrue([for name in keys(var.extra_environment) : can(regex("^[A-Z][A-Z0-9_]*$", name))])
-    error_message = "extra_environment keys must be setting names in upper snake case."
+    error_message = "var.extra_environment keys must be setting names in upper snake case."
+  }
+
+  # Each condition's list names the offending settings in its message.
+  validation {
+    condition     = length([for name in keys(var.extra_environment) : name if contains(local.managed_settings, name) || startswith(name, "TOPIC_")]) == 0
+    error_message = "var.extra_environment must not set what this stack sets (use the variable of that name instead): ${join(", ", sort([for name in keys(var.extra_environment) : name if contains(local.managed_settings, name) || startswith(name, "TOPIC_")]))}."
+  }
+
+  validation {
+    condition     = length([for name, value in var.extra_environment : name if contains(local.endpoint_settings, name) && trimspace(value) != ""]) == 0
+    error_message = "var.extra_environment must not point production at an emulator or another endpoint: ${join(", ", sort([for name, value in var.extra_environment : name if contains(local.endpoint_settings, name) && trimspace(value) != ""]))}."
+  }
+
+  validation {
+    condition     = length([for name, value in var.extra_environment : name if contains(local.url_settings, name) && !startswith(value, "https://")]) == 0
+    error_message = "var.extra_environment URLs must be https in production: ${join(", ", sort([for name, value in var.extra_environment : name if contains(local.url_settings, name) && !startswith(value, "https://")]))}."
   }
 }
 
@@ -124,4 +222,33 @@ variable "alert_webhook_failures" {
   description = "Webhook deliveries failing (hand-off or processing) within 5 minutes above which the webhook alert fires."
   type        = number
   default     = 10
+}
+
+variable "alert_function_5xx_ratio" {
+  description = "Share of a function's (or the gateway's) answers over 10 minutes that are 5xx above which its alert fires."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.alert_function_5xx_ratio > 0 && var.alert_function_5xx_ratio < 1
+    error_message = "alert_function_5xx_ratio must be between 0 and 1."
+  }
+}
+
+variable "alert_min_requests" {
+  description = "Requests within 10 minutes needed before a 5xx ratio alert fires (one failure among three requests is not an incident)."
+  type        = number
+  default     = 20
+}
+
+variable "alert_http_p95_ms" {
+  description = "p95 latency (ms) of an HTTP function above which its alert fires; Pub/Sub consumers use 80% of their timeout."
+  type        = number
+  default     = 2000
+}
+
+variable "alert_oldest_unacked_seconds" {
+  description = "Age (s) of a subscription's oldest unacknowledged message above which the backlog alert fires. The default outlasts the retry backoff of a message that fails a few times."
+  type        = number
+  default     = 1800
 }

@@ -1,5 +1,7 @@
 """`make package`: one self-contained zip per function (its folder, the common package and the
-runtime requirements), byte-for-byte reproducible so its md5 changes only when the code does."""
+runtime lock as its requirements.txt), byte-for-byte reproducible so its md5 changes only when the
+code does. The lock (requirements.lock, `make runtime-lock`) pins every transitive package to the
+version of constraints.txt, the set the tests ran, with hashes, so the build installs exactly that."""
 
 import pathlib
 import sys
@@ -24,7 +26,7 @@ def build_bundle(name: str, out_dir: pathlib.Path = DIST) -> pathlib.Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.zip"
     entries = _files(FUNCTIONS_DIR / name) + _files(ROOT / "common", "common/")
-    entries.append((ROOT / "requirements.txt", "requirements.txt"))
+    entries.append((ROOT / "requirements.lock", "requirements.txt"))
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as bundle:
         for path, arcname in sorted(entries, key=lambda entry: entry[1]):
             info = zipfile.ZipInfo(arcname, FIXED_TIME)

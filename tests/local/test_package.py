@@ -2,11 +2,15 @@
 from the repo on sys.path."""
 
 import hashlib
+import importlib.metadata
+import re
 import subprocess
 import sys
 import zipfile
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from local.catalog import ROOT, load_catalog
 from local.package import build_bundle
@@ -50,3 +54,51 @@ def test_bundles_are_reproducible(tmp_path):
     first = hashlib.md5(build_bundle("health", tmp_path / "a").read_bytes()).hexdigest()
     second = hashlib.md5(build_bundle("health", tmp_path / "b").read_bytes()).hexdigest()
     assert first == second
+
+
+LOCKED = re.compile(r"^([A-Za-z0-9._-]+)==([^\s\\]+)((?:\s*\\\n\s*--hash=sha256:[0-9a-f]{64})+)", re.M)
+
+
+def _pins(path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version.strip()
+    return pins
+
+
+def _runtime_closure() -> set[str]:
+    """Every package requirements.txt pulls in on this interpreter (the runtime's Python), from the
+    installed distributions' metadata, extras followed."""
+    found, pending = (
+        set(),
+        [Requirement(line) for line in (ROOT / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")],
+    )
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        key = (name, frozenset(requirement.extras))
+        if key in found:
+            continue
+        found.add(key)
+        for raw in importlib.metadata.distribution(name).requires or []:
+            child = Requirement(raw)
+            extras = requirement.extras or {""}
+            if child.marker is None or any(child.marker.evaluate({"extra": extra}) for extra in extras):
+                pending.append(child)
+    return {name for name, _ in found}
+
+
+def test_each_bundle_installs_by_hash_exactly_the_versions_the_tests_ran(tmp_path):
+    """A bundle's requirements.txt is the runtime lock: every transitive package, pinned to the
+    version of constraints.txt (the tested set), with the hashes pip then insists on."""
+    with zipfile.ZipFile(build_bundle("health", tmp_path)) as archive:
+        shipped = archive.read("requirements.txt").decode()
+    locked = {canonicalize_name(name): version for name, version, _ in LOCKED.findall(shipped)}
+    pinned_lines = [line for line in shipped.splitlines() if "==" in line]
+    assert locked and len(locked) == len(pinned_lines), "every pinned package needs its --hash=sha256 lines"
+    tested = _pins(ROOT / "constraints.txt")
+    drift = {name: (version, tested.get(name)) for name, version in locked.items() if tested.get(name) != version}
+    assert not drift, f"locked versions that are not the tested ones (lock, constraints.txt): {drift}"
+    assert set(locked) == _runtime_closure(), set(locked) ^ _runtime_closure()

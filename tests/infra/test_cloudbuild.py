@@ -1,0 +1,45 @@
+"""cloudbuild.yaml can run as written: the bundles are packaged where the virtualenv was built,
+every step image is pinned, and the tests run on the Python the functions run on."""
+
+import re
+
+import yaml
+
+from local.catalog import ROOT
+
+BUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+STEPS = {step["id"]: step for step in BUILD["steps"]}
+PINNED = re.compile(r"(@sha256:[0-9a-f]{64}|:[^:@/]*\d+\.\d+\.\d+[^:@/]*)$")
+
+
+def _script(step: dict) -> str:
+    return " ".join(step.get("args", []))
+
+
+def test_bundles_are_packaged_in_the_step_that_built_the_virtualenv():
+    """`make package` needs .venv; a venv built in another image (another Python) does not run there."""
+    (packaging,) = [step for step in BUILD["steps"] if re.search(r"\bmake\b[^\n]*\bpackage\b", _script(step))]
+    (venv,) = [step for step in BUILD["steps"] if re.search(r"\bmake\b[^\n]*\b(test|setup)\b", _script(step))]
+    assert packaging is venv, f"{packaging['id']} packages, but the venv is built in {venv['id']} ({venv['name']})"
+
+
+def test_every_step_image_is_pinned_by_digest_or_exact_version():
+    for step in BUILD["steps"]:
+        assert PINNED.search(step["name"]), f"{step['id']}: {step['name']} is a moving tag"
+
+
+def test_tests_run_on_the_python_the_functions_run_on():
+    runtime = re.search(r'runtime\s*=\s*"python(\d)(\d+)"', (ROOT / "infra" / "main.tf").read_text())
+    version = f"{runtime.group(1)}.{runtime.group(2)}"
+    (venv,) = [step for step in BUILD["steps"] if re.search(r"\bmake\b[^\n]*\btest\b", _script(step))]
+    assert re.search(rf"\bmake PYTHON=python{re.escape(version)}\b", _script(venv)), (
+        "make must build the venv with python" + version
+    )
+    assert re.search(rf"\bpython{re.escape(version)}\b", _script(venv).split("make PYTHON")[0]), "install that Python in the step"
+
+
+def test_the_terraform_that_plans_is_the_one_the_tests_ran():
+    tested = re.search(r"terraform_(\d+\.\d+\.\d+)_linux_amd64\.zip", _script(STEPS["lint-test-package"]))
+    for step in BUILD["steps"]:
+        if step["id"].startswith("terraform-"):
+            assert step["name"] == f"hashicorp/terraform:{tested.group(1)}", step["name"]

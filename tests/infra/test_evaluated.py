@@ -1,0 +1,153 @@
+"""infra/'s variables, locals and API document evaluated by Terraform itself (local/tf_eval.py):
+the settings every function gets are ones production accepts, the inputs production would refuse
+are refused at plan time, and the API document Terraform renders is valid and reaches every function."""
+
+import json
+import re
+
+import hcl2
+import jsonschema_rs
+import pytest
+from schemathesis.specs.openapi.definitions import SWAGGER_20
+
+from common.settings import SETTINGS, load_settings
+from local.catalog import ROOT, load_catalog
+from local.tf_eval import EvaluationError, evaluate
+
+INFRA = ROOT / "infra"
+CATALOG = load_catalog()
+VALID = {
+    "project_id": "acme-gateway-prod",
+    "environment": "prod",
+    "slack_client_id": "1234567890.9876543210",
+    "google_client_id": "123456789012-abc123def456.apps.googleusercontent.com",
+    "oauth_success_url": "https://app.example.com/connected",
+    "oauth_failure_url": "https://app.example.com/connect-failed",
+    "cors_allowed_origins": ["https://app.example.com"],
+}
+GATEWAY_URL = "https://oauth-webhook-gateway-1a2b3c4d.ew.gateway.dev"
+MANAGED_SERVICE = "oauth-webhook-gateway-1a2b3c4d.apigateway.acme-gateway-prod.cloud.goog"
+
+
+def _parsed(name: str) -> dict:
+    return hcl2.loads((INFRA / name).read_text())
+
+
+def _function_block() -> dict:
+    (block,) = [b for b in _parsed("functions.tf")["resource"] if '"google_cloudfunctions2_function"' in b]
+    return block['"google_cloudfunctions2_function"']['"fn"']
+
+
+def test_every_function_gets_every_setting_production_requires():
+    """What a function would read at start: Terraform's environment, the public base URL wired in
+    functions.tf, and the secrets it may read, parsed by common/settings.py as production does."""
+    environments = evaluate({"env": "local.environment"}, VALID)["env"]
+    (service_config,) = _function_block()["service_config"]
+    assert (
+        service_config["environment_variables"]
+        == "${merge(local.environment[each.key], {PUBLIC_BASE_URL = local.public_base_url})}"
+    )
+    required = {s.name for s in SETTINGS if s.dev_only_default and not s.secret}
+    for name, environment in environments.items():
+        environment = {**environment, "PUBLIC_BASE_URL": GATEWAY_URL}
+        missing = sorted(setting for setting in required if not environment.get(setting))
+        assert not missing, f"{name} starts without {missing}: production refuses their dev defaults"
+        settings = load_settings(environment)
+        assert settings.production and settings.public_base_url == GATEWAY_URL
+
+
+REFUSED = {
+    "slack_client_id": "dev-slack-client-id",
+    "google_client_id": "dev-google-client-id.apps.googleusercontent.com",
+    "oauth_success_url": "http://app.example.com/connected",
+    "oauth_failure_url": "https://",
+    "cors_allowed_origins": ["http://app.example.com"],
+    "oauth_return_allowlist": ["http://app.example.com/return"],
+    "public_base_url": "http://api.example.com",
+}
+
+
+def test_plan_refuses_every_input_production_would_refuse():
+    with pytest.raises(EvaluationError) as refused:
+        evaluate({"env": "local.environment"}, {**VALID, **REFUSED})
+    for variable in REFUSED:
+        assert f"var.{variable}" in str(refused.value), f"{variable} = {REFUSED[variable]!r} is not refused at plan time"
+
+
+def test_plan_refuses_settings_production_refuses_in_extra_environment():
+    from common.settings import PROVIDER_URL_SETTINGS
+
+    extra = {
+        "FIRESTORE_EMULATOR_HOST": "127.0.0.1:8080",
+        "PUBSUB_EMULATOR_HOST": "127.0.0.1:8085",
+        "SECRET_MANAGER_ENDPOINT": "127.0.0.1:9000",
+        "FIREBASE_CERTS_URL": "http://127.0.0.1:9000/certs",
+        "GOOGLE_OIDC_CERTS_URL": "http://127.0.0.1:9000/oidc",
+        **{name: "http://127.0.0.1:9000" for name in PROVIDER_URL_SETTINGS},
+        "SLACK_CLIENT_ID": "1234567890.1",
+    }
+    with pytest.raises(EvaluationError) as refused:
+        evaluate({"env": "local.environment"}, {**VALID, "extra_environment": extra})
+    message = re.sub(r"\s+", " ", str(refused.value))
+    for name in extra:
+        assert name in message, f"extra_environment {name} = {extra[name]!r} is not refused at plan time"
+
+
+@pytest.mark.parametrize("stage", ["dev", "staging", "prod"])
+def test_each_stage_names_every_production_input(stage):
+    """A stage's tfvars sets every required input; until a deployer fills them in, plan says which."""
+    path = INFRA / "env" / f"{stage}.tfvars"
+    tfvars = hcl2.loads(path.read_text())
+    assert set(VALID) - {"project_id"} <= set(tfvars), set(VALID) - {"project_id"} - set(tfvars)
+    with pytest.raises(EvaluationError) as refused:
+        evaluate({"env": "local.environment"}, {"project_id": VALID["project_id"]}, var_file=path)
+    unset = {name for name, value in tfvars.items() if value == '""'}
+    assert unset and all(f"var.{name} must be" in str(refused.value) for name in unset)
+    filled = {name: VALID[name] for name in unset}
+    assert evaluate({"env": "local.environment"}, {"project_id": VALID["project_id"], **filled}, var_file=path)["env"]
+
+
+def _rendered() -> tuple[dict, dict]:
+    (api_config,) = [b for b in _parsed("gateway.tf")["resource"] if '"google_api_gateway_api_config"' in b]
+    document = api_config['"google_api_gateway_api_config"']['"api"']["openapi_documents"][0]["document"][0]
+    assert (
+        "merge(local.api_document_vars, {managed_service = google_api_gateway_api.api.managed_service})" in document["contents"]
+    )
+    values = evaluate(
+        {
+            "document": 'templatefile("${path.module}/openapi.json", '
+            f'merge(local.api_document_vars, {{managed_service = "{MANAGED_SERVICE}"}}))',
+            "urls": "local.function_urls",
+        },
+        VALID,
+    )
+    return json.loads(values["document"]), values["urls"]
+
+
+def test_the_rendered_api_document_is_valid_swagger_and_reaches_every_http_function():
+    document, urls = _rendered()
+    # Formats unchecked: Google's Firebase security definition has authorizationUrl "" (not a URI).
+    validator = jsonschema_rs.Draft4Validator(SWAGGER_20, validate_formats=False)
+    errors = [error.message for error in validator.iter_errors(document)]
+    assert not errors, errors
+    assert not re.search(r"[$%]\{", json.dumps(document)), "a template expression was left unrendered"
+    assert document["x-google-endpoints"][0]["name"] == MANAGED_SERVICE
+    assert document["securityDefinitions"]["firebase"]["x-google-audiences"] == VALID["project_id"]
+    addresses = {op["x-google-backend"]["address"] for item in document["paths"].values() for op in item.values()}
+    http = {name for name, spec in CATALOG.items() if "http" in spec}
+    assert set(urls) == http
+    for name in http:
+        slug = name.replace("_", "-")
+        assert urls[name] == f"https://europe-west1-{VALID['project_id']}.cloudfunctions.net/{slug}"
+    assert addresses == set(urls.values())
+    definitions = set(document["definitions"])
+    refs = set(re.findall(r'"\$ref": "#/definitions/(\w+)"', json.dumps(document)))
+    assert refs <= definitions, refs - definitions
+
+
+def test_each_deployed_function_url_is_the_one_the_gateway_was_given():
+    """The gateway is configured before the functions exist (so they can be given its hostname in one
+    apply); a postcondition stops the apply if Google's URL for a function is not the predicted one."""
+    (lifecycle,) = _function_block()["lifecycle"]
+    conditions = [c["condition"] for c in lifecycle["postcondition"]]
+    assert "${lookup(local.function_urls, each.key, self.url) == self.url}" in conditions
