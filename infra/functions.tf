@@ -48,8 +48,8 @@ resource "google_cloudfunctions2_function" "fn" {
   lifecycle {
     # The gateway was configured with the predicted URL (main.tf): stop if Google gave another.
     postcondition {
-      condition     = lookup(local.function_urls, each.key, self.url) == self.url
-      error_message = "Function ${each.key} was deployed at ${self.url}, not at ${lookup(local.function_urls, each.key, "")} where the gateway sends its requests."
+      condition     = local.predicted_urls[each.key] == self.url
+      error_message = "Function ${each.key} was deployed at ${self.url}, not at ${local.predicted_urls[each.key]} where the gateway or its push subscription sends its requests."
     }
     precondition {
       condition     = length(setintersection(keys(var.extra_environment), local.secret_settings)) == 0

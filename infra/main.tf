@@ -114,7 +114,7 @@ locals {
       local.base_environment,
       { for setting in fn.secrets : setting => "projects/${var.project_id}/secrets/${local.secret_ids[setting]}/versions/latest" },
       # Consumers accept only pushes carrying this account's OIDC token, minted for their own URL
-      # (common/consumer.py; local.push_urls in pubsub.tf).
+      # (common/consumer.py; local.push_urls below).
       fn.pubsub_topic == null ? {} : {
         PUSH_SERVICE_ACCOUNT = "${fn.account_id}@${var.project_id}.iam.gserviceaccount.com"
         PUSH_AUDIENCE        = local.push_urls[key]
@@ -125,7 +125,12 @@ locals {
   # Each HTTP function's cloudfunctions.net URL, known before it exists, so the gateway (gateway.tf)
   # can be configured first and the functions then be given its hostname, in one apply. functions.tf
   # checks each deployed URL against it.
-  function_urls = { for key, fn in local.functions : key => "https://${var.region}-${var.project_id}.cloudfunctions.net/${fn.name}" if fn.http }
+  predicted_urls = { for key, fn in local.functions : key => "https://${var.region}-${var.project_id}.cloudfunctions.net/${fn.name}" }
+  function_urls  = { for key, fn in local.functions : key => local.predicted_urls[key] if fn.http }
+  # Each consumer's push subscription delivers to its URL with tokens minted for it, and the
+  # function gets it as PUSH_AUDIENCE, the one audience it accepts (a postcondition in
+  # functions.tf checks that Google deployed every function at its predicted URL).
+  push_urls = { for key, fn in local.event_consumers : key => local.predicted_urls[key] }
   api_document_vars = {
     urls             = local.function_urls
     firebase_project = local.firebase_project

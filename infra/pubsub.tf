@@ -25,14 +25,6 @@ locals {
   # after the first, past a crashed Calendar sync's 300 s lease (its notification must outlast it);
   # ten attempts give a message about 40 minutes before it is dead-lettered.
   max_delivery_attempts = 10
-
-  # Each consumer's deterministic Cloud Run URL, https://<service>-<project number>.<region>.run.app
-  # (https://cloud.google.com/run/docs/triggering/https-request#deterministic), known before the
-  # function exists: the push subscription delivers to it with tokens minted for it, and the function
-  # gets it as PUSH_AUDIENCE (main.tf), the one audience it accepts.
-  push_urls = {
-    for key, fn in local.event_consumers : key => "https://${fn.name}-${data.google_project.this.number}.${var.region}.run.app"
-  }
 }
 
 # Every subscription that dead-letters, by key: each consumer's push subscription, and the BigQuery
@@ -96,14 +88,6 @@ resource "google_pubsub_subscription" "push" {
   }
 
   depends_on = [google_cloud_run_service_iam_member.event]
-
-  lifecycle {
-    precondition {
-      # Cloud Run gives a deterministic URL only when "<service>-<project number>" fits a DNS label.
-      condition     = length("${each.value.name}-${data.google_project.this.number}") <= 63
-      error_message = "${each.value.name}: the name is too long for a deterministic Cloud Run URL (the push audience)."
-    }
-  }
 }
 
 # The Pub/Sub service agent forwards dead letters (publisher on the dead-letter topic, subscriber on

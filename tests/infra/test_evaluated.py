@@ -150,4 +150,4 @@ def test_each_deployed_function_url_is_the_one_the_gateway_was_given():
     apply); a postcondition stops the apply if Google's URL for a function is not the predicted one."""
     (lifecycle,) = _function_block()["lifecycle"]
     conditions = [c["condition"] for c in lifecycle["postcondition"]]
-    assert "${lookup(local.function_urls, each.key, self.url) == self.url}" in conditions
+    assert "${local.predicted_urls[each.key] == self.url}" in conditions

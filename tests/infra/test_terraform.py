@@ -84,7 +84,7 @@ def test_each_consumer_requires_the_audience_its_pushes_are_minted_for():
     assert push["push_config"][0]["oidc_token"][0]["audience"] == "${local.push_urls[each.key]}"
     assert re.search(r"PUSH_AUDIENCE\s*=\s*local\.push_urls\[key\]", TEXT)
     (urls,) = [block["push_urls"] for block in _blocks("locals") if "push_urls" in block]
-    assert "https://${fn.name}-${data.google_project.this.number}.${var.region}.run.app" in urls
+    assert urls == "${{for key, fn in local.event_consumers : key => local.predicted_urls[key]}}"
 
 
 def test_secrets_are_granted_per_secret_and_never_hold_values():
