@@ -7,6 +7,7 @@ locals {
   log_metrics = {
     token_refresh_succeeded = { label = "service", description = "Token refreshes that stored a new access token." }
     token_refresh_failed    = { label = "service", description = "Token refreshes that failed (cooldown or needs re-auth)." }
+    token_refresh_in_doubt  = { label = "service", description = "Grant errors after a lease takeover: no verdict until the stalled holder lands (a rise means instances stall past TOKEN_LEASE_SECONDS)." }
     webhook_failed          = { label = "provider", description = "Webhook deliveries not handed off to Pub/Sub or not processed." }
     consumer_failed         = { label = "function", description = "Messages of the scheduled consumers that failed." }
     connection_degraded     = { label = "service", description = "Connections that reached CONNECTION_DEGRADED_AFTER failures in a row." }
