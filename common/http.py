@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.envelope import error_reply, failure, success
 from common.error_reporting import send_error_reports, start_error_reporting
-from common.errors import AppError, MethodNotAllowed, PayloadTooLarge
+from common.errors import AppError, ConfigError, MethodNotAllowed, PayloadTooLarge
 from common.logs import bind_trace, get_logger
 from common.settings import get_settings
 
@@ -19,7 +19,9 @@ log = get_logger(__name__)
 def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
     """Decorate `handler(request) -> data | flask.Response` as an enveloped HTTP function."""
     allowed = frozenset(m.upper() for m in methods)
-    get_settings()  # validate the settings when the function module loads: a bad one fails the start
+    settings = get_settings()  # validate the settings when the function module loads: a bad one fails the start
+    if settings.production and not settings.gateway_service_account:
+        raise ConfigError("GATEWAY_SERVICE_ACCOUNT must be set in production: API Gateway replaces Authorization")
     _envelope_framework_errors()
     start_error_reporting()
 

@@ -155,6 +155,13 @@ SETTINGS: tuple[Setting, ...] = (
         _text,
         "account Pub/Sub pushes as; when set, consumers require its OIDC token (required in production)",
     ),
+    Setting(
+        "GATEWAY_SERVICE_ACCOUNT",
+        "",
+        _text,
+        "account API Gateway calls the functions as; when set, the user's ID token is read from X-Forwarded-Authorization"
+        " and Authorization must be this account's token (required in production); empty: Authorization (make dev)",
+    ),
     Setting("FIRESTORE_EMULATOR_HOST", "", _host_port, "host:port of the Firestore emulator; must be empty in production"),
     Setting("PUBSUB_EMULATOR_HOST", "", _host_port, "host:port of the Pub/Sub emulator; must be empty in production"),
     Setting(
