@@ -1,5 +1,7 @@
 """The whole local stack: emulators, provider sandbox, topics and push subscriptions, function
-host. `make dev` runs it on fixed ports; the test suite runs it on free ones."""
+host. `make dev` runs it on fixed ports, callers talking to the functions directly; the test suite
+runs it on free ones, with the host emulating API Gateway's header swap (`gateway=True`), so every
+test goes through the deployed path."""
 
 import os
 import pathlib
@@ -16,6 +18,7 @@ from local.pubsub_setup import ensure_push_subscriptions, ensure_topics
 PROJECT = "demo-gateway"
 LOG_DIR = ROOT / ".local" / "logs"
 START_TIMEOUT = 60
+GATEWAY_ACCOUNT = f"api-gateway@{PROJECT}.iam.gserviceaccount.com"
 
 
 def adopt_settings(stack: "Stack") -> None:
@@ -46,6 +49,7 @@ class Stack:
         pubsub_port: int | None = None,
         log_dir: pathlib.Path = LOG_DIR,
         extra_env: dict | None = None,
+        gateway: bool = False,
     ):
         self.api_port = _require_free(api_port, "PORT") if api_port else free_port()
         self.sandbox_port = _require_free(sandbox_port, "SANDBOX_PORT") if sandbox_port else free_port()
@@ -58,6 +62,7 @@ class Stack:
                 **self.emulators.env,
                 "APP_ENV": "dev",
                 "FIREBASE_CERTS_URL": f"{self.sandbox_url}/identity/certs",
+                "GOOGLE_OIDC_CERTS_URL": f"{self.sandbox_url}/identity/certs",
                 "SENTRY_DSN": f"http://sandbox@127.0.0.1:{self.sandbox_port}/sentry/1",
                 "SECRET_MANAGER_ENDPOINT": self.sandbox_url,
                 "PUBLIC_BASE_URL": self.api_url,
@@ -68,6 +73,9 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
                 **(extra_env or {}),
             }
+            # Only the host's functions sit behind the (emulated) gateway; code run in other processes
+            # calls them directly, as make dev does.
+            self.host_env = {**self.env, "GATEWAY_SERVICE_ACCOUNT": GATEWAY_ACCOUNT if gateway else ""}
             self._start(log_dir)
         except BaseException:
             self.stop()
@@ -102,7 +110,7 @@ class Stack:
             "host",
             [python, "-m", "local.host", "--port", str(self.api_port), "--sandbox-url", self.sandbox_url],
             log_dir / "host.log",
-            env=self.env,
+            env=self.host_env,
             cwd=ROOT,
         )
         self.children.append(host)
