@@ -29,7 +29,9 @@ resource "google_api_gateway_api_config" "api" {
     document {
       path = "openapi.json"
       contents = base64encode(templatefile("${path.module}/openapi.json", {
-        urls             = { for key, fn in google_cloudfunctions2_function.fn : key => fn.url }
+        # The Cloud Run URI: the gateway's token for a backend has its https origin as audience, which
+        # is then the Host the function sees (common/identity.py pins it), and paths arrive unprefixed.
+        urls             = { for key, fn in google_cloudfunctions2_function.fn : key => fn.service_config[0].uri }
         firebase_project = coalesce(var.firebase_project, var.project_id)
         managed_service  = google_api_gateway_api.api.managed_service
       }))

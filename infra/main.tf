@@ -77,6 +77,9 @@ locals {
       APP_ENV          = "production"
       GCP_PROJECT      = var.project_id
       FIREBASE_PROJECT = coalesce(var.firebase_project, var.project_id)
+      # API Gateway calls the functions as this account, with the caller's token moved to
+      # X-Forwarded-Authorization (common/identity.py); HTTP functions refuse to start without it.
+      GATEWAY_SERVICE_ACCOUNT = local.gateway_email
       # Sentry tells the stages apart by this (APP_ENV is production in every deployed stage).
       SENTRY_ENVIRONMENT = var.environment
       # Cloud Functions sets this itself when absent; stating it avoids a diff on every plan.
@@ -95,7 +98,8 @@ locals {
   }
 
   # The front door's account, spelled out so for_each keys are known at plan time (gateway.tf).
-  gateway_member = "serviceAccount:api-gateway@${var.project_id}.iam.gserviceaccount.com"
+  gateway_email  = "api-gateway@${var.project_id}.iam.gserviceaccount.com"
+  gateway_member = "serviceAccount:${local.gateway_email}"
 
   # Public HTTP functions x var.api_invoker_members: who may call them (roles/run.invoker).
   public_invoker_grants = {
