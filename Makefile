@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup prerequisites browser dev test lint fmt package bench load lock clean
+.PHONY: help setup prerequisites browser dev test lint fmt package bench load lock clean smoke replay-dead-letters
 
 help:
 	@echo "make dev      run emulators, provider sandbox and every function locally"
@@ -17,6 +17,8 @@ help:
 	@echo "make load     Locust load profile, fault checks, report in load-report/ (LOAD_ARGS=\"--scale 0.1 --faults\")"
 	@echo "make browser  install Debian's chromium for the console tests (make test does)"
 	@echo "make lock     re-pin constraints.txt from requirements*.txt"
+	@echo "make smoke BASE_URL=https://... ID_TOKEN=... SLACK_SIGNING_SECRET=...   post-deploy smoke test"
+	@echo "make replay-dead-letters TOPIC=slack-events [PROJECT=...] [LIMIT=...]   re-publish a consumer's dead letters"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Missing prerequisite: $(PYTHON) (Python 3.11 or newer). Install it or set PYTHON=/path/to/python3.11"; exit 1; }
@@ -65,3 +67,12 @@ bench: setup
 
 load: setup
 	$(PY) -m local.load $(LOAD_ARGS)
+
+# After a deploy: health, an authenticated call, a signed Slack url_verification, the OAuth start URLs
+# (docs/deploy.md). BASE_URL, ID_TOKEN and SLACK_SIGNING_SECRET come from the environment or the command line.
+smoke: $(STAMP)
+	$(PY) -m local.smoke
+
+# Re-publish what a consumer's dead-letter store holds to the topic it consumes (docs/operate.md).
+replay-dead-letters: $(STAMP)
+	$(PY) -m local.dead_letters --topic "$(TOPIC)" $(if $(PROJECT),--project "$(PROJECT)") $(if $(LIMIT),--limit "$(LIMIT)")
