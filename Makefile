@@ -18,7 +18,7 @@ help:
 	@echo "make browser  install Debian's chromium for the console tests (make test does)"
 	@echo "make lock     re-pin constraints.txt from requirements*.txt"
 	@echo "make smoke BASE_URL=https://... ID_TOKEN=... SLACK_SIGNING_SECRET=...   post-deploy smoke test"
-	@echo "make replay-dead-letters TOPIC=slack-events [PROJECT=...] [LIMIT=...]   re-publish a consumer's dead letters"
+	@echo "make replay-dead-letters TOPIC=slack-events [PROJECT=...] [LIMIT=...] [DRY_RUN=1]   re-publish a consumer's dead letters"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Missing prerequisite: $(PYTHON) (Python 3.11 or newer). Install it or set PYTHON=/path/to/python3.11"; exit 1; }
@@ -75,4 +75,4 @@ smoke: $(STAMP)
 
 # Re-publish what a consumer's dead-letter store holds to the topic it consumes (docs/operate.md).
 replay-dead-letters: $(STAMP)
-	$(PY) -m local.dead_letters --topic "$(TOPIC)" $(if $(PROJECT),--project "$(PROJECT)") $(if $(LIMIT),--limit "$(LIMIT)")
+	$(PY) -m local.dead_letters --topic "$(TOPIC)" $(if $(PROJECT),--project "$(PROJECT)") $(if $(LIMIT),--limit "$(LIMIT)") $(if $(DRY_RUN),--dry-run)
