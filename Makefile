@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 LINT_VENV  := .venv-lint
 LINT_STAMP := $(LINT_VENV)/.installed
 
-.PHONY: help setup prerequisites browser provider-schema dev stop tick test lint fmt package bench load lock runtime-lock lint-lock clean
+.PHONY: help setup prerequisites browser provider-schema dev stop tick test lint fmt package bench load lock runtime-lock lint-lock clean smoke replay-dead-letters
 
 help:
 	@echo "make dev      run emulators, provider sandbox and every function locally"
@@ -24,6 +24,8 @@ help:
 	@echo "make browser  install Debian's chromium for the console tests (make test does)"
 	@echo "make lock     re-pin constraints.txt from requirements*.txt, then make runtime-lock"
 	@echo "make runtime-lock  write requirements.lock (the bundles' hashed lock) from requirements.txt and constraints.txt"
+	@echo "make smoke BASE_URL=https://... ID_TOKEN=... SLACK_SIGNING_SECRET=...   post-deploy smoke test"
+	@echo "make replay-dead-letters TOPIC=slack-events [PROJECT=...] [LIMIT=...] [DRY_RUN=1]   re-publish a consumer's dead letters"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Missing prerequisite: $(PYTHON) (Python 3.11 or newer). Install it or set PYTHON=/path/to/python3.11"; exit 1; }
@@ -104,3 +106,12 @@ stop: $(STAMP)
 tick: $(STAMP)
 	@test -n "$(JOB)" || { echo "usage: make tick JOB=token_refresh|renew_watches|reencrypt_tokens"; exit 2; }
 	@$(PY) -m local.tick $(JOB)
+
+# After a deploy: health, an authenticated call, a signed Slack url_verification, the OAuth start URLs
+# (docs/deploy.md). BASE_URL, ID_TOKEN and SLACK_SIGNING_SECRET come from the environment or the command line.
+smoke: $(STAMP)
+	$(PY) -m local.smoke
+
+# Re-publish what a consumer's dead-letter store holds to the topic it consumes (docs/operate.md).
+replay-dead-letters: $(STAMP)
+	$(PY) -m local.dead_letters --topic "$(TOPIC)" $(if $(PROJECT),--project "$(PROJECT)") $(if $(LIMIT),--limit "$(LIMIT)") $(if $(DRY_RUN),--dry-run)

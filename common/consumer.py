@@ -17,7 +17,7 @@ from common.analytics import track
 from common.config_check import instance_problems, require_valid_configuration
 from common.error_reporting import send_error_reports, start_error_reporting
 from common.errors import AppError, ConfigError
-from common.identity import verify_push_token
+from common.identity import verify_google_token
 from common.logs import bind_trace, get_logger
 from common.settings import get_settings
 from common.timeutil import ms_since, utcnow
@@ -56,7 +56,7 @@ def _check_push(request) -> None:
     if not settings.push_service_account:
         return
     try:
-        verify_push_token(request, settings.push_service_account, settings.push_audience)
+        verify_google_token(request, settings.push_service_account, settings.push_audience)
     except AppError as error:
         log.warning("push request refused", extra={"fields": {"errorCode": error.code}})
         raise Unauthorized(error.message) from None

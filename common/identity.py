@@ -123,9 +123,9 @@ def _rejection(token: str) -> Unauthenticated:
 
 
 def authenticate(request) -> Identity:
-    """The signed-in user of a request with `Authorization: Bearer <Firebase ID token>`, within
-    the user's rate limit (429 beyond it)."""
-    header = request.headers.get("Authorization", "")
+    """The signed-in user of a request carrying `Bearer <Firebase ID token>`, within the user's rate
+    limit (429 beyond it). Where that header is depends on the front door (_user_authorization)."""
+    header = _user_authorization(request)
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("A Bearer ID token is required", code="missing_token")
@@ -134,14 +134,36 @@ def authenticate(request) -> Identity:
     return identity
 
 
+FORWARDED_AUTHORIZATION = "X-Forwarded-Authorization"
+
+
+def _user_authorization(request) -> str:
+    """The header holding the user's token. Deployed, API Gateway calls the function with its own
+    Google-signed token in Authorization and moves the caller's to X-Forwarded-Authorization; which
+    front door there is comes from GATEWAY_SERVICE_ACCOUNT, never from the request. With a gateway,
+    its token must be there and valid (Google-signed for this function, from that account), else the
+    request came around it; without one (make dev), a forwarded token is refused, not trusted."""
+    settings = get_settings()
+    gateway = settings.gateway_service_account
+    if not gateway:
+        if FORWARDED_AUTHORIZATION in request.headers:
+            raise Unauthenticated(f"{FORWARDED_AUTHORIZATION} is accepted only from the API gateway", code="invalid_token")
+        return request.headers.get("Authorization", "")
+    try:
+        verify_google_token(request, gateway, settings.gateway_audience)
+    except Unauthenticated:
+        raise Unauthenticated("The request did not come through the API gateway", code="invalid_token") from None
+    return request.headers.get(FORWARDED_AUTHORIZATION, "")
+
+
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 
 
-def verify_push_token(request, expected_email: str, audience: str) -> None:
-    """A Pub/Sub push request's `Authorization: Bearer <Google-signed OIDC token>`: signature against
-    Google's certificates, audience exactly the configured URL of this consumer (never the request's
-    Host, which the sender chooses; none configured refuses every token), issuer Google, and the push
-    account's verified email. Raises Unauthenticated otherwise."""
+def verify_google_token(request, expected_email: str, audience: str) -> None:
+    """`Authorization: Bearer <Google-signed OIDC token>` of a Google service calling us (a Pub/Sub
+    push, API Gateway): signature against Google's certificates, audience exactly the configured one
+    (never the request's Host, which the sender chooses; none configured refuses every token), issuer
+    Google, and the calling account's verified email. Raises Unauthenticated otherwise."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip() or len(token) > MAX_TOKEN_LENGTH:
         raise Unauthenticated("A push token is required", code="missing_token")

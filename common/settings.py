@@ -161,6 +161,20 @@ SETTINGS: tuple[Setting, ...] = (
         _matching(r"^https://\S+$", "must be the consumer's own https URL", empty_ok=True),
         "audience a consumer requires of push tokens: its own https URL (Terraform sets it; required in production)",
     ),
+    Setting(
+        "GATEWAY_SERVICE_ACCOUNT",
+        "",
+        _text,
+        "account API Gateway calls the functions as; when set, the user's ID token is read from X-Forwarded-Authorization"
+        " and Authorization must be this account's token (required in production); empty: Authorization (make dev)",
+    ),
+    Setting(
+        "GATEWAY_AUDIENCE",
+        "",
+        _matching(r"^https://\S+$", "must be an https origin", empty_ok=True),
+        "audience of API Gateway's token: the https origin of the backend address it calls (Terraform sets it;"
+        " required with GATEWAY_SERVICE_ACCOUNT)",
+    ),
     Setting("FIRESTORE_EMULATOR_HOST", "", _host_port, "host:port of the Firestore emulator; must be empty in production"),
     Setting("PUBSUB_EMULATOR_HOST", "", _host_port, "host:port of the Pub/Sub emulator; must be empty in production"),
     Setting(

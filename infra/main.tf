@@ -95,6 +95,11 @@ locals {
       APP_ENV          = "production"
       GCP_PROJECT      = var.project_id
       FIREBASE_PROJECT = local.firebase_project
+      # API Gateway calls the functions as this account, with the caller's token moved to
+      # X-Forwarded-Authorization (common/identity.py); HTTP functions refuse to start without it.
+      GATEWAY_SERVICE_ACCOUNT = local.gateway_email
+      # ESPv2's default audience for a backend: the https origin of its address (docs/deploy.md).
+      GATEWAY_AUDIENCE = local.backend_origin
       # Sentry tells the stages apart by this (APP_ENV is production in every deployed stage).
       SENTRY_ENVIRONMENT = var.environment
       # Cloud Functions sets this itself when absent; stating it avoids a diff on every plan.
@@ -125,7 +130,8 @@ locals {
   # Each HTTP function's cloudfunctions.net URL, known before it exists, so the gateway (gateway.tf)
   # can be configured first and the functions then be given its hostname, in one apply. functions.tf
   # checks each deployed URL against it.
-  predicted_urls = { for key, fn in local.functions : key => "https://${var.region}-${var.project_id}.cloudfunctions.net/${fn.name}" }
+  backend_origin = "https://${var.region}-${var.project_id}.cloudfunctions.net"
+  predicted_urls = { for key, fn in local.functions : key => "${local.backend_origin}/${fn.name}" }
   function_urls  = { for key, fn in local.functions : key => local.predicted_urls[key] if fn.http }
   # Each consumer's push subscription delivers to its URL with tokens minted for it, and the
   # function gets it as PUSH_AUDIENCE, the one audience it accepts (a postcondition in
@@ -137,7 +143,8 @@ locals {
   }
 
   # The front door's account, spelled out so for_each keys are known at plan time (gateway.tf).
-  gateway_member = "serviceAccount:api-gateway@${var.project_id}.iam.gserviceaccount.com"
+  gateway_email  = "api-gateway@${var.project_id}.iam.gserviceaccount.com"
+  gateway_member = "serviceAccount:${local.gateway_email}"
 
   # Public HTTP functions x var.api_invoker_members: who may call them (roles/run.invoker).
   public_invoker_grants = {

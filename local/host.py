@@ -1,7 +1,9 @@
 """The local function host: every function of the catalog loaded by functions-framework (the
 server Cloud Functions runs) and mounted in one process. HTTP functions answer at their public
 paths, as behind the API front door; Pub/Sub consumers at /_pubsub/<name>, where the emulator's
-push subscriptions deliver. With a sandbox, it also serves the dev console at `/`.
+push subscriptions deliver. With a sandbox, it also serves the dev console at `/`. When the
+functions expect API Gateway in front (GATEWAY_SERVICE_ACCOUNT is set), HTTP functions get their
+requests with the gateway's header swap (local/gateway_front.py), as deployed.
 
 python -m local.host --port 8080 [--sandbox-url http://127.0.0.1:8090]
 """
@@ -22,6 +24,7 @@ from common.settings import get_settings
 from local import console_site
 from local.catalog import CATALOG_PATH, FUNCTIONS_DIR, load_catalog
 from local.config_preflight import exit_on_problems
+from local.gateway_front import GatewayFront
 
 PUSH_PREFIX = "/_pubsub/"
 
@@ -30,7 +33,7 @@ def _werkzeug_path(public_path: str) -> str:
     return re.sub(r"\{(\w+)\}", r"<\1>", public_path)
 
 
-def create_host_app(catalog: dict, functions_dir=FUNCTIONS_DIR, console=None):
+def create_host_app(catalog: dict, functions_dir=FUNCTIONS_DIR, console=None, front: GatewayFront | None = None):
     apps, rules = {}, []
     for name, spec in catalog.items():
         apps[name] = functions_framework.create_app(spec["entry_point"], str(functions_dir / name / "main.py"))
@@ -49,6 +52,8 @@ def create_host_app(catalog: dict, functions_dir=FUNCTIONS_DIR, console=None):
             return _envelope(start_response, "405 Method Not Allowed", "method_not_allowed", "Method not allowed")
         except HTTPException:
             return _envelope(start_response, "404 Not Found", "not_found", "No function answers at this path")
+        if front is not None and "http" in catalog[name]:
+            front.forward(environ)
         return apps[name](environ, start_response)
 
     return dispatch
@@ -96,8 +101,16 @@ def main() -> None:
     parser.add_argument("--sandbox-url", help="the provider sandbox's URL: also serve the dev console, which uses it")
     args = parser.parse_args()
     exit_on_problems(configuration_problems())
-    console = console_site.console_app(args.sandbox_url, f"{get_settings().public_base_url}/") if args.sandbox_url else None
-    _Gunicorn(create_host_app(load_catalog(args.catalog), args.functions_dir, console), args.port).run()
+    settings = get_settings()
+    if settings.gateway_service_account and not args.sandbox_url:
+        parser.error("GATEWAY_SERVICE_ACCOUNT is set: the gateway emulation needs --sandbox-url (its token issuer)")
+    console = console_site.console_app(args.sandbox_url, f"{settings.public_base_url}/") if args.sandbox_url else None
+    front = (
+        GatewayFront(args.sandbox_url, settings.gateway_service_account, settings.gateway_audience)
+        if settings.gateway_service_account
+        else None
+    )
+    _Gunicorn(create_host_app(load_catalog(args.catalog), args.functions_dir, console, front), args.port).run()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """The whole local stack: emulators, provider sandbox, topics and push subscriptions, function
-host. `make dev` runs it on fixed ports; the test suite runs it on free ones."""
+host. `make dev` runs it on fixed ports, callers talking to the functions directly; the test suite
+runs it on free ones, with the host emulating API Gateway's header swap (`gateway=True`), so every
+test goes through the deployed path."""
 
 import os
 import pathlib
@@ -17,6 +19,7 @@ from local.pubsub_setup import ensure_push_subscriptions, ensure_topics
 PROJECT = "demo-gateway"
 LOG_DIR = ROOT / ".local" / "logs"
 START_TIMEOUT = 60
+GATEWAY_ACCOUNT = f"api-gateway@{PROJECT}.iam.gserviceaccount.com"
 
 
 def adopt_settings(stack: "Stack") -> None:
@@ -48,6 +51,7 @@ class Stack:
         log_dir: pathlib.Path = LOG_DIR,
         extra_env: dict | None = None,
         on_start=None,
+        gateway: bool = False,
     ):
         """on_start(name, pid) is told of each process as it starts (make dev records them)."""
         self.api_port = _require_free(api_port, "PORT") if api_port else free_port()
@@ -62,6 +66,7 @@ class Stack:
                 **self.emulators.env,
                 "APP_ENV": "dev",
                 "FIREBASE_CERTS_URL": f"{self.sandbox_url}/identity/certs",
+                "GOOGLE_OIDC_CERTS_URL": f"{self.sandbox_url}/identity/certs",
                 "SENTRY_DSN": f"http://sandbox@127.0.0.1:{self.sandbox_port}/sentry/1",
                 "SECRET_MANAGER_ENDPOINT": self.sandbox_url,
                 "PUBLIC_BASE_URL": self.api_url,
@@ -71,6 +76,14 @@ class Stack:
                 **{name: self.sandbox_url for name in PROVIDER_URL_SETTINGS},
                 "PYTHONUNBUFFERED": "1",
                 **(extra_env or {}),
+            }
+            # Only the host's functions sit behind the (emulated) gateway; code run in other processes
+            # calls them directly, as make dev does.
+            # The audience: the https origin of the backend address, which here is the host itself.
+            self.host_env = {
+                **self.env,
+                "GATEWAY_SERVICE_ACCOUNT": GATEWAY_ACCOUNT if gateway else "",
+                "GATEWAY_AUDIENCE": f"https://127.0.0.1:{self.api_port}" if gateway else "",
             }
             self._start(log_dir)
         except BaseException:
@@ -117,7 +130,7 @@ class Stack:
             "host",
             [python, "-m", "local.host", "--port", str(self.api_port), "--sandbox-url", self.sandbox_url],
             log_dir / "host.log",
-            env=self.env,
+            env=self.host_env,
             cwd=ROOT,
             on_start=self._on_start,
         )

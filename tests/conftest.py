@@ -65,6 +65,7 @@ def stack():
             "FLAGS_CACHE_SECONDS": "0",
             **NO_RATE_LIMITS,
         },
+        gateway=True,
     )
     atexit.register(running.stop)
     saved = dict(os.environ)

@@ -248,7 +248,7 @@ def _push_request(authorization: str | None):
 @example(authorization=f"Bearer {DEEP_HEADER}")
 def test_a_push_token_passes_only_when_signed_for_this_endpoint_by_the_push_account(issuer, authorization):
     try:
-        identity.verify_push_token(_push_request(authorization), PUSH_EMAIL, PUSH_AUDIENCE)
+        identity.verify_google_token(_push_request(authorization), PUSH_EMAIL, PUSH_AUDIENCE)
     except Unauthenticated as rejected:
         assert rejected.status == 401 and rejected.code in ("invalid_token", "missing_token")
         return

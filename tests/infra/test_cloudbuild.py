@@ -1,5 +1,6 @@
 """cloudbuild.yaml can run as written: the bundles are packaged where the virtualenv was built,
-every step image is pinned, and the tests run on the Python the functions run on."""
+every step image is pinned, the tests run on the Python the functions run on, and what was applied
+is smoke-tested with secrets from Secret Manager only."""
 
 import re
 
@@ -43,3 +44,16 @@ def test_the_terraform_that_plans_is_the_one_the_tests_ran():
     for step in BUILD["steps"]:
         if step["id"].startswith("terraform-"):
             assert step["name"] == f"hashicorp/terraform:{tested.group(1)}", step["name"]
+
+
+def test_the_smoke_test_runs_right_after_apply_with_the_secrets_from_secret_manager():
+    ids = [step["id"] for step in BUILD["steps"]]
+    assert ids.index("smoke") == ids.index("terraform-apply") + 1
+    smoke = BUILD["steps"][ids.index("smoke")]
+    assert "-m local.smoke" in smoke["args"][-1] and "/workspace/public_url" in smoke["args"][-1]
+    assert "terraform output -raw public_url > /workspace/public_url" in BUILD["steps"][ids.index("terraform-apply")]["args"][-1]
+    secrets = {entry["env"]: entry["versionName"] for entry in BUILD["availableSecrets"]["secretManager"]}
+    assert set(smoke["secretEnv"]) == set(secrets)
+    # The signing secret is the one Terraform declares for SLACK_SIGNING_SECRET (infra/main.tf: lower, hyphens).
+    assert secrets["SLACK_SIGNING_SECRET"] == "projects/${PROJECT_ID}/secrets/slack-signing-secret/versions/latest"
+    assert not any("SECRET" in item or "PASSWORD" in item for item in smoke.get("env", []))
