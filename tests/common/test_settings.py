@@ -7,7 +7,7 @@ import pytest
 from common.errors import ConfigError
 from common.settings import DEV_KEY_RING, SETTINGS, load_settings
 
-README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+SETTINGS_PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
 PRODUCTION = {
     "APP_ENV": "production",
@@ -118,9 +118,9 @@ def test_secret_values_are_not_echoed():
 
 
 def test_readme_lists_every_setting_with_its_default():
-    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([A-Z0-9_]+)` \| ([^|]*) \|", README.read_text(), re.M)}
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([A-Z0-9_]+)` \| ([^|]*) \|", SETTINGS_PAGE.read_text(), re.M)}
     for setting in SETTINGS:
-        assert setting.name in rows, f"{setting.name} is missing from the README settings table"
+        assert setting.name in rows, f"{setting.name} is missing from the settings table in docs/settings.md"
         shown = rows[setting.name].strip().strip("`")
         if not setting.secret and setting.name != "TOKEN_KEY_RING":
-            assert shown == (setting.default or "(empty)"), f"README default for {setting.name} is {shown!r}"
+            assert shown == (setting.default or "(empty)"), f"docs/settings.md default for {setting.name} is {shown!r}"
