@@ -12,7 +12,15 @@ from common.settings import SECRET_VERSION_NAME, SETTINGS, parse_settings
 
 log = get_logger(__name__)
 _lock = threading.Lock()
-_checked: list[str] | None = None
+_checked: dict[str, list[str]] = {}
+
+# What a deployed function of each kind cannot run without: HTTP functions sit behind API Gateway,
+# which replaces Authorization (common/identity.py); consumers accept only their push account's
+# tokens, minted for their own URL (common/consumer.py).
+ROLE_SETTINGS = {
+    "http": ("GATEWAY_SERVICE_ACCOUNT", "GATEWAY_AUDIENCE"),
+    "consumer": ("PUSH_SERVICE_ACCOUNT", "PUSH_AUDIENCE"),
+}
 
 
 class ConfigurationInvalid(AppError):
@@ -22,11 +30,18 @@ class ConfigurationInvalid(AppError):
     retryable = True  # a consumer's message waits for the fix instead of being dropped
 
 
-def configuration_problems(resolve_references: bool = True) -> list[str]:
+def configuration_problems(resolve_references: bool = True, role: str | None = None) -> list[str]:
     """A line for each problem of this process's configuration, naming the setting (never a
-    secret's value). Without `resolve_references`, Secret Manager is not asked (it may not be up)."""
+    secret's value). Without `resolve_references`, Secret Manager is not asked (it may not be up);
+    `role` ("http" or "consumer") adds what a deployed function of that kind needs."""
     values, problems = parse_settings()
     settings_valid = not problems
+    if values.get("APP_ENV") == "production":
+        problems += [
+            f"{name} must be set in production for {role} functions"
+            for name in ROLE_SETTINGS.get(role, ())
+            if not values.get(name)
+        ]
     from common.secrets import get_secret  # it reads the settings checked above
 
     for setting in SETTINGS:
@@ -48,27 +63,26 @@ def configuration_problems(resolve_references: bool = True) -> list[str]:
     return problems
 
 
-def instance_problems() -> list[str]:
-    """This instance's problems, checked on first use and logged once as one line (not kept while
-    Secret Manager does not answer: that passes)."""
-    global _checked
+def instance_problems(role: str) -> list[str]:
+    """This instance's problems as a function of `role`, checked on first use and logged once as
+    one line (not kept while Secret Manager does not answer: that passes)."""
     with _lock:
-        if _checked is None:
+        if role not in _checked:
             try:
-                _checked = configuration_problems()
+                problems = configuration_problems(role=role)
             except Unavailable:
                 return []  # checked again next time; meanwhile the secret's own reader answers retryable
-            if _checked:
-                log.error("configuration invalid", extra={"fields": {"problems": _checked}})
-        return _checked
+            if problems:
+                log.error("configuration invalid", extra={"fields": {"problems": problems}})
+            _checked[role] = problems
+        return _checked[role]
 
 
-def require_valid_configuration() -> None:
-    if instance_problems():
+def require_valid_configuration(role: str) -> None:
+    if instance_problems(role):
         raise ConfigurationInvalid()
 
 
 def reset_configuration_check() -> None:
-    global _checked
     with _lock:
-        _checked = None
+        _checked.clear()

@@ -16,7 +16,7 @@ from werkzeug.exceptions import Unauthorized
 from common.analytics import track
 from common.config_check import instance_problems, require_valid_configuration
 from common.error_reporting import send_error_reports, start_error_reporting
-from common.errors import AppError, ConfigError
+from common.errors import AppError
 from common.identity import verify_google_token
 from common.logs import bind_trace, get_logger
 from common.settings import get_settings
@@ -67,18 +67,12 @@ def consumer(max_age_seconds: float | None = None, webhook: str | None = None):
     the provider whose webhooks it processes (for the processed / failed analytics events)."""
 
     def decorate(handler):
-        if not instance_problems():  # otherwise each message is refused below, and redelivered
-            settings = get_settings()
-            if settings.production and not (settings.push_service_account and settings.push_audience):
-                raise ConfigError(
-                    "PUSH_SERVICE_ACCOUNT and PUSH_AUDIENCE must be set in production: consumers accept only that"
-                    " account's pushes, minted for their own URL"
-                )
+        if not instance_problems("consumer"):  # otherwise each message is refused below, and redelivered
             start_error_reporting()
 
         @functools.wraps(handler)
         def run(cloud_event):
-            require_valid_configuration()  # retryable: the message waits for the fix
+            require_valid_configuration("consumer")  # retryable: the message waits for the fix
             message = (cloud_event.data or {}).get("message") or {}
             attributes = message.get("attributes") or {}
             bind_trace({"traceparent": attributes.get("traceparent", "")})

@@ -48,7 +48,7 @@ def health_reply(topic_setting: str):
     """200 when the configuration is valid and Firestore and the topic named by `topic_setting`
     answer, else 503 with the same body shape."""
     started = time.perf_counter()
-    configuration = {"status": "down" if instance_problems() else "up"}
+    configuration = {"status": "down" if instance_problems("http") else "up"}
     configuration["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
     dependencies = {"configuration": configuration}
     if configuration["status"] == "up":

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 from common.config_check import instance_problems, require_valid_configuration
 from common.envelope import error_reply, failure, success
 from common.error_reporting import send_error_reports, start_error_reporting
-from common.errors import AppError, ConfigError, MethodNotAllowed, PayloadTooLarge
+from common.errors import AppError, MethodNotAllowed, PayloadTooLarge
 from common.logs import bind_trace, get_logger
 from common.settings import get_settings
 
@@ -22,13 +22,8 @@ def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, check_
     configuration is checked when the module loads (logged once, as one list); while it is invalid
     every request answers 503 `configuration_invalid`, except where the handler reports it (health)."""
     allowed = frozenset(m.upper() for m in methods)
-    settings = None if instance_problems() else get_settings()
-    if settings and settings.production and not (settings.gateway_service_account and settings.gateway_audience):
-        raise ConfigError(
-            "GATEWAY_SERVICE_ACCOUNT and GATEWAY_AUDIENCE must be set in production: API Gateway replaces Authorization"
-        )
     _envelope_framework_errors()
-    if not instance_problems():
+    if not instance_problems("http"):
         start_error_reporting()
 
     def decorate(handler):
@@ -61,7 +56,7 @@ def _answer(request: flask.Request, handler, allowed: frozenset, max_body_bytes:
     """Run the handler and shape whatever happens into the envelope."""
     try:
         if check_configuration:
-            require_valid_configuration()
+            require_valid_configuration("http")
         if request.method not in allowed:
             raise MethodNotAllowed(f"Use {', '.join(sorted(allowed))}")
         if (request.content_length or 0) > max_body_bytes:
@@ -81,7 +76,7 @@ def _answer(request: flask.Request, handler, allowed: frozenset, max_body_bytes:
 
 def _allowed_origin(request: flask.Request) -> str | None:
     origin = request.headers.get("Origin")
-    if not origin or instance_problems():  # no settings to read the app's origins from
+    if not origin or instance_problems("http"):  # no settings to read the app's origins from
         return None
     return origin if origin in get_settings().cors_allowed_origins else None
 

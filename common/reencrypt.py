@@ -96,8 +96,8 @@ def _run(restart: bool, batch_size: int, budget_seconds: float) -> dict:
     while progress["phase"] < len(PHASES):
         name, query_of, fields_of = PHASES[progress["phase"]]
         query = query_of().order_by("__name__").limit(batch_size)
-        if progress["cursor"]:
-            query = query.start_after(firestore_client().document(progress["cursor"]).get())
+        if progress["cursor"]:  # after its path: the document itself may be gone (a disconnect, a used state)
+            query = query.start_after({"__name__": firestore_client().document(progress["cursor"])})
         page = list(query.stream())
         if not page:
             progress.update(phase=progress["phase"] + 1, cursor=None)

@@ -145,8 +145,12 @@ def test_without_a_push_audience_every_push_is_refused(client, push_account, san
         ({"PUSH_AUDIENCE": PUSH_URL}, "PUSH_SERVICE_ACCOUNT"),
     ],
 )
-def test_production_consumers_refuse_to_start_without_a_push_account_and_audience(tmp_path, monkeypatch, push_settings, missing):
-    from common.errors import ConfigError
+def test_production_consumers_without_a_push_account_and_audience_refuse_every_message(
+    tmp_path, monkeypatch, push_settings, missing
+):
+    """The missing setting is one of the configuration's listed problems; the consumer starts and
+    answers each message with an error, so Pub/Sub redelivers it once the setting is fixed."""
+    from common.config_check import configuration_problems, reset_configuration_check
     from common.settings import SETTINGS, reset_settings
 
     for setting in SETTINGS:
@@ -156,10 +160,13 @@ def test_production_consumers_refuse_to_start_without_a_push_account_and_audienc
     for name, value in push_settings.items():
         monkeypatch.setenv(name, value)
     reset_settings()
+    reset_configuration_check()
     try:
+        assert f"{missing} must be set in production for consumer functions" in configuration_problems(role="consumer")
         (tmp_path / "main.py").write_text(textwrap.dedent(SOURCE))
-        with pytest.raises(ConfigError, match=missing):
-            functions_framework.create_app("probe", str(tmp_path / "main.py"))
+        client = functions_framework.create_app("probe", str(tmp_path / "main.py")).test_client()
+        assert deliver(client, {"ok": 1}).status_code == 500
     finally:
         monkeypatch.undo()
         reset_settings()
+        reset_configuration_check()

@@ -6,7 +6,7 @@ gateway emulation as well (local/gateway_front.py)."""
 import functions_framework
 import pytest
 
-from common.errors import ConfigError
+from common.config_check import configuration_problems, reset_configuration_check
 from common.settings import SETTINGS, reset_settings
 from local.catalog import FUNCTIONS_DIR
 
@@ -104,20 +104,23 @@ def test_without_a_gateway_a_forwarded_token_is_refused(me, without_gateway, id_
 
 
 @pytest.mark.parametrize("gateway", ["", GATEWAY])
-def test_production_http_functions_refuse_to_start_without_the_gateway_account(monkeypatch, gateway):
+def test_production_http_functions_without_the_gateway_account_answer_configuration_invalid(monkeypatch, gateway):
+    """The missing pair is one of the configuration's listed problems: the function starts, every
+    request answers 503 `configuration_invalid`, and the preflight names both settings."""
     for setting in SETTINGS:
         monkeypatch.delenv(setting.name, raising=False)
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("GCP_PROJECT", "acme-gateway")
     monkeypatch.setenv("GATEWAY_SERVICE_ACCOUNT", gateway)
-    monkeypatch.setenv("GATEWAY_AUDIENCE", FUNCTION_URL if gateway else "")
     reset_settings()
+    reset_configuration_check()
     try:
-        if gateway:
-            functions_framework.create_app("health", str(FUNCTIONS_DIR / "health" / "main.py"))
-        else:
-            with pytest.raises(ConfigError, match="GATEWAY_SERVICE_ACCOUNT and GATEWAY_AUDIENCE must be set in production"):
-                functions_framework.create_app("health", str(FUNCTIONS_DIR / "health" / "main.py"))
+        problems = configuration_problems(role="http")
+        assert ("GATEWAY_SERVICE_ACCOUNT must be set in production for http functions" in problems) == (not gateway)
+        assert "GATEWAY_AUDIENCE must be set in production for http functions" in problems
+        reply = functions_framework.create_app("me", str(FUNCTIONS_DIR / "me" / "main.py")).test_client().get("/")
+        assert (reply.status_code, reply.get_json()["error"]["code"]) == (503, "configuration_invalid")
     finally:
         monkeypatch.undo()
         reset_settings()
+        reset_configuration_check()

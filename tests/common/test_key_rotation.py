@@ -89,6 +89,27 @@ def test_rotation_cycle(user, use_ring):
     assert len(get_cipher().decrypt(verifier, "carol", verifier_field(key))) >= 43
 
 
+@pytest.mark.parametrize("phase", ["connections", "oauth_states"])
+def test_a_cursor_whose_document_is_gone_resumes_after_its_path(user, use_ring, phase):
+    """The cursor names the last document rewritten; a disconnect (or a consumed state) may delete it
+    between two runs, and the next run must go on after its path, not stop on the missing document."""
+    connect(user("alice"), "slack", team_id="T0ACME", team_name="Acme", user_id="U0ALICE")
+    connect(user("bob"), "gmail", email="bob@example.com")
+    start(user("carol"), "calendar")
+    start(user("dave"), "gmail")
+    use_ring({DEV_KEY_ID: DEV_KEY, "k2": NEW_KEY}, "k2")
+
+    progress = run_reencryption(restart=True, batch_size=1, budget_seconds=0)
+    while progress["cursor"] is None or not progress["cursor"].startswith("oauth_states" if phase == "oauth_states" else "users"):
+        progress = run_reencryption(restart=False, batch_size=1, budget_seconds=0)
+    firestore_client().document(progress["cursor"]).delete()
+
+    while not progress["done"]:
+        progress = run_reencryption(restart=False, batch_size=1, budget_seconds=0)
+    assert (progress["scanned"], progress["failed"]) == (4, 0)
+    assert {value.split(".")[1] for value in _ciphertexts()} == {"k2"}
+
+
 def test_a_value_no_key_can_read_is_counted_not_fatal(user, use_ring):
     connect(user("alice"), "gmail", email="alice@example.com")
     use_ring({"k3": NEW_KEY}, "k3")  # the dev key is gone before re-encryption: fail closed, report it
