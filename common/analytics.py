@@ -4,7 +4,7 @@ is not waited for, and any failure is only logged."""
 
 import json
 
-from common.clients import publisher_client
+from common.clients import analytics_publisher_client
 from common.logs import current_trace, get_logger, traceparent
 from common.settings import get_settings
 from common.timeutil import iso, utcnow
@@ -57,10 +57,9 @@ def track(
         **details,
     }
     try:
-        path = publisher_client().topic_path(get_settings().gcp_project, get_settings().topic_analytics_events)
-        future = publisher_client().publish(
-            path, json.dumps(record, default=str).encode(), event=event, traceparent=traceparent()
-        )
+        publisher = analytics_publisher_client()
+        path = publisher.topic_path(get_settings().gcp_project, get_settings().topic_analytics_events)
+        future = publisher.publish(path, json.dumps(record, default=str).encode(), event=event, traceparent=traceparent())
         future.add_done_callback(
             lambda done: (
                 done.exception()

@@ -21,6 +21,7 @@ from common.logs import get_logger
 from common.settings import get_settings
 from common.stores import leases, sync_state
 from common.stores.connections import USERS, delete_user_collection
+from common.stores.document_ids import is_document_id
 from common.stores.erasures import UserErased
 from common.timeutil import utcnow
 
@@ -162,9 +163,17 @@ def _event_record(item: dict) -> dict:
 
 
 def handle_notification(payload: dict) -> str:
+    """Sync for a notification the push endpoint queued; a channel stopped (or gone) since is
+    ignored here, since the endpoint answers from what never changes for a channel."""
     uid = payload.get("uid")
     if not isinstance(uid, str) or not uid:
         raise BadRequest("uid is missing", code="invalid_payload")
+    channel_id = payload.get("channelId")
+    snapshot = sync_state.channel_ref(channel_id).get() if isinstance(channel_id, str) and is_document_id(channel_id) else None
+    channel = snapshot.to_dict() if snapshot is not None and snapshot.exists else {}
+    if channel.get("status") != "active" or channel.get("uid") != uid:
+        log.info("notification for a stopped or unknown channel; acknowledged", extra={"fields": {"uid": uid}})
+        return "stopped_channel"
     if not is_enabled(AUTO_SYNC_FLAG, uid):
         log.info("auto-sync disabled for this user; acknowledged", extra={"fields": {"uid": uid}})
         return "auto_sync_disabled"

@@ -11,6 +11,8 @@ import logging
 import threading
 
 import sentry_sdk
+from sentry_sdk.integrations.dedupe import DedupeIntegration
+from sentry_sdk.integrations.excepthook import ExcepthookIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 
 from common.logs import current_trace, redact_value
@@ -42,8 +44,15 @@ def start_error_reporting() -> None:
                 "url_query_params": {"mode": "off"},
                 "stack_frame_variables": False,
             },
+            # Only these three: the default set also wraps every thread start and executor call
+            # (threading) and every outgoing HTTP request (stdlib), a cost on every request.
+            default_integrations=False,
             auto_enabling_integrations=False,
-            integrations=[LoggingIntegration(level=None, event_level=logging.ERROR)],
+            integrations=[
+                LoggingIntegration(level=None, event_level=logging.ERROR),
+                ExcepthookIntegration(),
+                DedupeIntegration(),
+            ],
             before_send=scrub,
         )
         _started = True

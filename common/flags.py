@@ -20,11 +20,13 @@ from google.api_core.exceptions import AlreadyExists
 
 from common.clients import firestore_client
 from common.errors import Forbidden
+from common.logs import get_logger
 from common.settings import get_settings
 from common.stores import erasures
 from common.stores.connections import USERS
 from common.timeutil import utcnow
 
+log = get_logger(__name__)
 FLAGS = "feature_flags"
 EXPERIMENTS = "experiments"
 DEFAULT_FLAGS = {
@@ -54,23 +56,61 @@ def bucket(name: str, subject: str) -> float:
     return int.from_bytes(digest[:8], "big") % 10_000 / 100
 
 
+def _read_definitions() -> tuple[dict, dict]:
+    client = firestore_client()
+    return (
+        {d.id: d.to_dict() for d in client.collection(FLAGS).stream()},
+        {d.id: d.to_dict() for d in client.collection(EXPERIMENTS).stream()},
+    )
+
+
 class _Definitions:
-    """Every flag and experiment document, refreshed at most every FLAGS_CACHE_SECONDS."""
+    """Every flag and experiment document, at most FLAGS_CACHE_SECONDS old. Once loaded, an expired
+    cache is served while one background thread reads the new definitions, so no request waits for
+    the reload (under a lock, every flagged request would stall at each expiry). Nothing loaded yet,
+    or a cache of 0 s, reads in the request."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._loaded_at = float("-inf")
-        self.flags: dict = {}
-        self.experiments: dict = {}
+        self._refreshing = False
+        self._snapshot: tuple[dict, dict] = ({}, {})  # (flags, experiments), replaced whole
+
+    @property
+    def flags(self) -> dict:
+        return self._snapshot[0]
+
+    @property
+    def experiments(self) -> dict:
+        return self._snapshot[1]
 
     def current(self) -> "_Definitions":
-        with self._lock:
-            if time.monotonic() - self._loaded_at >= get_settings().flags_cache_seconds:
-                client = firestore_client()
-                self.flags = {d.id: d.to_dict() for d in client.collection(FLAGS).stream()}
-                self.experiments = {d.id: d.to_dict() for d in client.collection(EXPERIMENTS).stream()}
-                self._loaded_at = time.monotonic()
+        max_age = get_settings().flags_cache_seconds
+        if time.monotonic() - self._loaded_at < max_age:
             return self
+        if max_age <= 0 or self._loaded_at == float("-inf"):
+            with self._lock:
+                if time.monotonic() - self._loaded_at >= max_age:
+                    self._load()
+            return self
+        with self._lock:
+            if self._refreshing:
+                return self
+            self._refreshing = True
+        threading.Thread(target=self._refresh, name="flags-refresh", daemon=True).start()
+        return self
+
+    def _load(self) -> None:
+        self._snapshot = _read_definitions()
+        self._loaded_at = time.monotonic()
+
+    def _refresh(self) -> None:
+        try:
+            self._load()
+        except Exception as error:  # the old definitions stay in use; the next expired read tries again
+            log.warning("flag definitions not refreshed", extra={"fields": {"error": type(error).__name__}})
+        finally:
+            self._refreshing = False
 
     def forget(self) -> None:
         with self._lock:

@@ -2,13 +2,15 @@
 and where they are enforced."""
 
 import json
+import threading
+import time
 
 import pytest
 
 from common import flags
 from common.clients import firestore_client
 from common.settings import reset_settings
-from tests.helpers import user_docs
+from tests.helpers import user_docs, wait_for
 from tests.slack_helpers import event_envelope, post_event
 
 USERS = [f"user-{n}" for n in range(10_000)]
@@ -59,6 +61,32 @@ def test_definitions_are_cached_per_instance(long_cache, flag):
     assert flags.is_enabled("integration_slack_enabled", "alice") is True  # served from the cache
     flags.reset_cache()
     assert flags.is_enabled("integration_slack_enabled", "alice") is False
+
+
+def test_an_expired_cache_is_served_while_one_thread_reloads_it(long_cache, flag, monkeypatch):
+    """The reload is held at its Firestore read: a request meanwhile gets the old definitions at
+    once, a second request starts no second reload, and once the read is let go the new flag shows."""
+    assert flags.is_enabled("integration_slack_enabled", "alice") is True  # loaded (in the request: nothing yet)
+    flag("integration_slack_enabled", rollout=0)
+    release, reads, read = threading.Event(), [], flags._read_definitions
+
+    def held_read():
+        reads.append(threading.current_thread().name)
+        assert release.wait(30)
+        return read()
+
+    monkeypatch.setattr(flags, "_read_definitions", held_read)
+    monkeypatch.setattr(flags._definitions, "_loaded_at", time.monotonic() - 7200)  # expired
+    answers = []
+    requests = [
+        threading.Thread(target=lambda: answers.append(flags.is_enabled("integration_slack_enabled", "alice"))) for _ in range(2)
+    ]
+    for request in requests:
+        request.start()
+        request.join(timeout=10)
+    assert answers == [True, True] and reads == ["flags-refresh"]  # served stale, one reload, none in a request
+    release.set()
+    assert wait_for(lambda: flags.is_enabled("integration_slack_enabled", "alice") is False)
 
 
 def test_overrides_win_over_the_rollout(stack, flag):

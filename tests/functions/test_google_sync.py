@@ -7,6 +7,7 @@ import time
 import functions_framework
 import pytest
 
+from common import calendar_sync
 from common.clients import firestore_client
 from common.watches import renew_due
 from local.catalog import FUNCTIONS_DIR
@@ -166,6 +167,24 @@ def test_renewals_replace_channels_without_a_gap(calendar, gmail, sandbox, api, 
     event_id = calendar(action="create", summary="after renewal")["eventId"]
     assert wait_for(lambda: event_id in user_docs("alice", "calendar_events"))
     assert renew_due() == {"due": 0, "renewed": 0, "skipped": 0, "failed": 0}
+
+
+def test_a_notification_on_a_channel_stopped_after_it_was_cached_starts_no_sync(calendar, api, sandbox):
+    """The push endpoint keeps a channel's unchanging fields per instance, so it may queue a
+    notification for a channel that a renewal has stopped since; the consumer checks and skips it."""
+    (old,) = sandbox.get("/_sandbox/calendar/channels").json()
+    assert _push(api, old["id"], old["token"], old["resourceId"], state="sync").status_code == 200  # now cached
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+    firestore_client().collection("users").document("alice").collection("sync_state").document("calendar").update(
+        {"renewAt": past}
+    )
+    assert renew_due()["renewed"] == 1
+    assert _push(api, old["id"], old["token"], old["resourceId"]).status_code == 200
+    sandbox.delete("/_sandbox/calls")
+    stale = {"uid": "alice", "channelId": old["id"], "state": "exists"}
+    assert calendar_sync.handle_notification(stale) == "stopped_channel"
+    assert calendar_sync.handle_notification({**stale, "uid": "mallory"}) == "stopped_channel"
+    assert "calendar.events.list" not in sandbox.get("/_sandbox/calls").json()
 
 
 def test_disconnect_stops_the_watch_and_the_channel(calendar, gmail, user, sandbox, email):
