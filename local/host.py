@@ -15,7 +15,6 @@ import pathlib
 import re
 
 import functions_framework
-import gunicorn.app.base
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 
@@ -25,6 +24,7 @@ from local import console_site
 from local.catalog import CATALOG_PATH, FUNCTIONS_DIR, load_catalog
 from local.config_preflight import exit_on_problems
 from local.gateway_front import GatewayFront
+from local.serving import GunicornServer
 
 PUSH_PREFIX = "/_pubsub/"
 
@@ -65,32 +65,6 @@ def _envelope(start_response, status: str, code: str, message: str):
     return [body]
 
 
-class _Gunicorn(gunicorn.app.base.BaseApplication):
-    """gunicorn with functions-framework's production settings: one worker (WORKERS for more), threaded."""
-
-    def __init__(self, app, port: int):
-        self.application = app
-        self.options = {
-            "bind": f"127.0.0.1:{port}",
-            "workers": int(os.environ.get("WORKERS", 1)),
-            "threads": int(os.environ.get("THREADS", (os.cpu_count() or 1) * 4)),
-            "timeout": 0,
-            # An idle client connection stays open, as behind Google's front end; gunicorn's 2 s default
-            # closes it just as a client that paces its requests ~2 s apart reuses it (a failed POST).
-            "keepalive": 75,
-            "loglevel": "warning",
-            "limit_request_line": 0,
-        }
-        super().__init__()
-
-    def load_config(self):
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self):
-        return self.application
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve every function of the catalog on one port")
     parser.add_argument("--port", type=int, default=8080)
@@ -110,7 +84,10 @@ def main() -> None:
         if settings.gateway_service_account
         else None
     )
-    _Gunicorn(create_host_app(load_catalog(args.catalog), args.functions_dir, console, front), args.port).run()
+    app = create_host_app(load_catalog(args.catalog), args.functions_dir, console, front)
+    # functions-framework's production settings: one worker (WORKERS for more), threaded.
+    threads = int(os.environ.get("THREADS", (os.cpu_count() or 1) * 4))
+    GunicornServer(app, args.port, workers=int(os.environ.get("WORKERS", 1)), threads=threads).run()
 
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@
 
 import argparse
 
-from werkzeug.serving import make_server
-
 from local.sandbox.app import create_sandbox_app
-from local.signals import stop_on_signals
+from local.serving import GunicornServer
+
+SANDBOX_THREADS = 64
 
 
 def main() -> None:
@@ -13,9 +13,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--project", default="demo-gateway")
     args = parser.parse_args()
-    server = make_server("127.0.0.1", args.port, create_sandbox_app(args.project), threaded=True)
-    stop_on_signals(server.shutdown)
-    server.serve_forever()
+    # One worker: the sandbox's state lives in its process. Threads: each held or delayed reply
+    # keeps one while it waits.
+    GunicornServer(create_sandbox_app(args.project), args.port, workers=1, threads=SANDBOX_THREADS).run()
 
 
 if __name__ == "__main__":

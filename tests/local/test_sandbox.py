@@ -1,6 +1,7 @@
 """The sandbox speaks the providers' wire formats: what the gateway relies on, checked directly."""
 
 import concurrent.futures
+import http.client
 import urllib.parse
 import uuid
 
@@ -289,3 +290,18 @@ def test_a_held_call_is_answered_for_real_once_released(sandbox):
         assert held.result().status_code == 401  # the real answer
     assert sandbox.get("/_sandbox/faults").json()["injected"] == {"google.token": {"hold": 1}}
     assert sandbox.post("/_sandbox/holds/nope/wait").status_code == 404
+
+
+def test_the_sandbox_keeps_a_connection_open_between_calls(stack):
+    """As the real providers do: every provider call over a pooled session reuses one TCP connection."""
+    url = urllib.parse.urlsplit(stack.sandbox_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        for _ in range(3):
+            connection.request("GET", "/_sandbox/health")
+            reply = connection.getresponse()
+            reply.read()
+            assert reply.status == 200 and reply.version == 11 and reply.getheader("Connection") != "close"
+        assert connection.sock is not None  # the same socket served all three
+    finally:
+        connection.close()
