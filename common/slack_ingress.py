@@ -1,8 +1,9 @@
-"""Slack's Events API and interactivity endpoints: verify, dedupe, hand off to Pub/Sub, then ack.
+"""Slack's Events API and interactivity endpoints: verify, hand off to Pub/Sub, then ack.
 
-An event is acknowledged only once it is durably on the `slack-events` topic. If publishing fails
-the reply is 503 (Slack retries) and the dedup claim is released, so the retry is not swallowed.
-A retry or duplicate of an event already handed off is acknowledged without publishing again.
+An event is acknowledged only once it is durably on the `slack-events` topic; if publishing fails
+the reply is 503 and Slack retries. The publish is the ack's one round trip: a retry or duplicate
+of an event is published again, and the consumer records it once (it creates each document only
+if it does not exist, keyed by the event id: common/slack_processing.py).
 What is published leaves out Slack's legacy verification token and every response_url (see
 `_without_secrets`), so neither reaches the topic, the consumer, the dead-letter store or a log."""
 
@@ -23,7 +24,6 @@ from common.rate_limit import limit_webhook
 from common.secrets import get_secret
 from common.settings import get_settings
 from common.slack_signature import verify
-from common.stores import dedup
 
 log = get_logger(__name__)
 WEBHOOKS_FLAG = "integration_webhooks_enabled"  # rolled out per Slack workspace
@@ -88,19 +88,13 @@ def _without_secrets(payload: dict) -> dict:
     return kept
 
 
-def _hand_off(key: str, kind: str, payload: dict, attributes: dict, retry_num: str | None) -> flask.Response:
+def _hand_off(kind: str, payload: dict, attributes: dict, retry_num: str | None) -> flask.Response:
     limit_webhook(f"slack:{attributes['team_id']}")
     track("integration_webhook_received", provider="slack", eventType=attributes["event_type"], kind=kind)
     if not is_enabled(WEBHOOKS_FLAG, attributes["team_id"]):
         log.info("webhooks disabled for this workspace; acknowledged", extra={"fields": {"kind": kind}})
         return success({"ignored": "webhooks_disabled"})
-    claimed = dedup.claim(key, kind)
-    fields = {"dedupKey": key, "kind": kind, "eventType": attributes.get("event_type"), "retryNum": retry_num}
-    if claimed is dedup.Claim.DUPLICATE:
-        log.info("duplicate webhook acknowledged", extra={"fields": fields})
-        return success({"duplicate": True})
-    if claimed is dedup.Claim.IN_FLIGHT:
-        raise Unavailable("This event is being handed off; retry", code="in_flight", retry_after=5)
+    fields = {"eventId": attributes["event_id"], "kind": kind, "eventType": attributes.get("event_type"), "retryNum": retry_num}
     try:
         message_id = publish_json(
             get_settings().topic_slack_events,
@@ -109,13 +103,11 @@ def _hand_off(key: str, kind: str, payload: dict, attributes: dict, retry_num: s
             kind=kind,
         )
     except Exception as error:
-        dedup.release(key)
         log.error(
             "webhook not handed off",
             extra={"fields": {**fields, "metric": "webhook_failed", "provider": "slack", "error": type(error).__name__}},
         )
         raise Unavailable("The event could not be queued; retry", code="publish_failed") from None
-    dedup.complete(key, f"published {message_id}")
     log.info("webhook handed off", extra={"fields": {**fields, "messageId": message_id}})
     return success({"queued": True})
 
@@ -141,7 +133,7 @@ def receive_event(request: flask.Request) -> flask.Response:
         "event_type": _attribute(event.get("type"), "event.type"),
         "event_id": event_id,
     }
-    return _hand_off(f"slack-event-{event_id}", "event_callback", envelope, attributes, request.headers.get("X-Slack-Retry-Num"))
+    return _hand_off("event_callback", envelope, attributes, request.headers.get("X-Slack-Retry-Num"))
 
 
 def receive_interaction(request: flask.Request) -> flask.Response:
@@ -161,6 +153,4 @@ def receive_interaction(request: flask.Request) -> flask.Response:
         "event_type": _attribute(payload.get("type"), "type"),
         "event_id": f"int-{interaction_id}",
     }
-    return _hand_off(
-        f"slack-interaction-{interaction_id}", "interaction", payload, attributes, request.headers.get("X-Slack-Retry-Num")
-    )
+    return _hand_off("interaction", payload, attributes, request.headers.get("X-Slack-Retry-Num"))
