@@ -25,14 +25,16 @@ resource "google_cloudfunctions2_function" "fn" {
   }
 
   service_config {
-    service_account_email          = google_service_account.fn[each.key].email
-    environment_variables          = merge(local.environment[each.key], { PUBLIC_BASE_URL = local.public_base_url })
-    available_memory               = each.value.memory
-    timeout_seconds                = each.value.timeout_seconds
-    max_instance_count             = each.value.max_instances
-    min_instance_count             = 0
-    ingress_settings               = each.value.http ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision = true
+    service_account_email            = google_service_account.fn[each.key].email
+    environment_variables            = merge(local.environment[each.key], { PUBLIC_BASE_URL = local.public_base_url })
+    available_memory                 = each.value.memory
+    available_cpu                    = each.value.cpu
+    max_instance_request_concurrency = each.value.concurrency
+    timeout_seconds                  = each.value.timeout_seconds
+    max_instance_count               = each.value.max_instances
+    min_instance_count               = each.value.min_instances
+    ingress_settings                 = each.value.http ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision   = true
   }
 
   # Grants first, so a new function starts with the rights it needs.

@@ -5,8 +5,11 @@
 
 locals {
   function_defs = jsondecode(file("${path.module}/functions.json"))
-  topics        = toset(jsondecode(file("${path.module}/topics.json")))
-  dist_dir      = "${path.module}/../dist"
+  # CPU, memory, per-instance concurrency and warm instances by kind of function, with the reason
+  # for each (sizes.json; docs/infrastructure.md has the figures behind them).
+  sizes    = jsondecode(file("${path.module}/sizes.json"))
+  topics   = toset(jsondecode(file("${path.module}/topics.json")))
+  dist_dir = "${path.module}/../dist"
   # Whose Firebase ID tokens the API accepts: the gateway checks them, and so does the code.
   firebase_project = coalesce(var.firebase_project, var.project_id)
   runtime          = "python311"
@@ -31,7 +34,10 @@ locals {
       pubsub_topic    = try(fn.pubsub.topic, null)
       schedule        = try(fn.schedule, null)
       secrets         = toset(try(fn.secrets, []))
-      memory          = try(fn.memory, "256Mi")
+      memory          = local.sizes[fn.size].memory
+      cpu             = local.sizes[fn.size].cpu
+      concurrency     = local.sizes[fn.size].concurrency
+      min_instances   = var.keep_warm ? local.sizes[fn.size].min_instances : 0
       timeout_seconds = try(fn.timeout_seconds, 60)
       max_instances   = try(fn.max_instances, 10)
       topics_used = toset(concat(
@@ -117,6 +123,9 @@ locals {
   environment = {
     for key, fn in local.functions : key => merge(
       local.base_environment,
+      # functions-framework's gunicorn threads (default 4 per visible CPU), set to the concurrency
+      # Cloud Run sends, so an instance can serve every request it is given.
+      { THREADS = tostring(fn.concurrency) },
       { for setting in fn.secrets : setting => "projects/${var.project_id}/secrets/${local.secret_ids[setting]}/versions/latest" },
       # Consumers accept only pushes carrying this account's OIDC token, minted for their own URL
       # (common/consumer.py; local.push_urls below).

@@ -119,6 +119,12 @@ variable "oauth_return_allowlist" {
   }
 }
 
+variable "keep_warm" {
+  description = "Keep the warm instances sizes.json asks for (min_instances: one per webhook acknowledgement, so a burst of Slack events meets no cold start against Slack's 3 s deadline). false: scale every function to zero (cheaper, for a dev stage)."
+  type        = bool
+  default     = true
+}
+
 variable "source_bucket_location" {
   description = "Location of the bucket holding the function zips; null means the region."
   type        = string

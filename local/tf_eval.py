@@ -14,7 +14,7 @@ import tempfile
 from local.catalog import ROOT
 
 INFRA = ROOT / "infra"
-RESOURCE_FREE_FILES = ("main.tf", "variables.tf", "functions.json", "topics.json", "openapi.json")
+RESOURCE_FREE_FILES = ("main.tf", "variables.tf", "functions.json", "sizes.json", "topics.json", "openapi.json")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

@@ -2,6 +2,9 @@
 environment = "dev"
 region      = "europe-west1"
 
+# No warm instances on dev: every function scales to zero (webhooks may meet a cold start).
+keep_warm = false
+
 # Fill these in before the first deploy: until then `terraform plan` refuses them, naming each.
 slack_client_id      = "" # Slack app > Basic Information > App Credentials > Client ID
 google_client_id     = "" # Google Cloud console > APIs & Services > Credentials > OAuth client ID

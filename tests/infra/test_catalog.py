@@ -2,6 +2,7 @@
 the Terraform files are formatted."""
 
 import ast
+import json
 import pathlib
 import re
 import shutil
@@ -89,3 +90,30 @@ def test_every_collection_group_query_has_an_index_declared():
     for collection in found:
         block = re.search(r'collection\s*=\s*"' + collection + r'"(?P<rest>.*?)\n}', terraform, re.S)
         assert block and "COLLECTION_GROUP" in block.group("rest"), f"no collection-group index for {collection}"
+
+
+SIZES = json.loads((ROOT / "infra" / "sizes.json").read_text())
+WEBHOOK_ACKS = ("slack_events", "slack_interactions", "calendar_push")
+
+
+def test_every_function_has_a_size_with_its_reason():
+    for name, spec in CATALOG.items():
+        assert spec.get("size") in SIZES, f"{name}: size {spec.get('size')!r} is not in sizes.json"
+    for size, figures in SIZES.items():
+        assert figures["why"] and {"memory", "cpu", "concurrency", "min_instances"} <= set(figures), size
+
+
+def test_concurrency_above_one_has_a_whole_vcpu():
+    # Cloud Functions refuses a concurrency above 1 below 1 vCPU
+    # (https://cloud.google.com/functions/docs/configuring/concurrency).
+    for size, figures in SIZES.items():
+        if figures["concurrency"] > 1:
+            assert float(figures["cpu"]) >= 1, size
+
+
+def test_webhook_acknowledgements_stay_warm_and_jobs_run_alone():
+    for name in WEBHOOK_ACKS:
+        assert SIZES[CATALOG[name]["size"]]["min_instances"] >= 1, name
+    for name, spec in CATALOG.items():
+        if "schedule" in spec or spec["size"] == "job":
+            assert SIZES[spec["size"]]["concurrency"] == 1 and spec["max_instances"] == 1, name

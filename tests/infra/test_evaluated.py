@@ -151,3 +151,23 @@ def test_each_deployed_function_url_is_the_one_the_gateway_was_given():
     (lifecycle,) = _function_block()["lifecycle"]
     conditions = [c["condition"] for c in lifecycle["postcondition"]]
     assert "${local.predicted_urls[each.key] == self.url}" in conditions
+
+
+def test_each_function_is_sized_from_sizes_json_and_serves_its_concurrency():
+    sizes = json.loads((INFRA / "sizes.json").read_text())
+    warm = evaluate({"fns": "local.functions", "env": "local.environment"}, VALID)
+    cold = evaluate({"fns": "local.functions"}, {**VALID, "keep_warm": False})["fns"]
+    for name, spec in CATALOG.items():
+        size, deployed = sizes[spec["size"]], warm["fns"][name]
+        assert (deployed["cpu"], deployed["memory"], deployed["concurrency"]) == (
+            size["cpu"],
+            size["memory"],
+            size["concurrency"],
+        )
+        assert deployed["min_instances"] == size["min_instances"] and cold[name]["min_instances"] == 0
+        assert warm["env"][name]["THREADS"] == str(size["concurrency"]), name
+    assert {name for name, fn in warm["fns"].items() if fn["min_instances"]} == {
+        "slack_events",
+        "slack_interactions",
+        "calendar_push",
+    }
