@@ -1,31 +1,53 @@
-"""The hot paths over HTTP, against a bare functions-framework hello measured in the same run: Slack
-event and Calendar notification acknowledgements and the status read through the stack's host, and
-the token read served like hello (a host of its own). One user, connected through the real OAuth flow."""
+"""The hot paths over HTTP, measured fairly against a bare functions-framework hello in the same run:
+Slack event and Calendar notification acknowledgements and the status read through the stack's host
+(its consumers served by a host of their own, so their work is not charged to the acks), and the
+token read served like hello (a host of its own). For each path, at concurrency 1 and 16: p50, p99,
+the host's CPU milliseconds per request (its processes' own CPU time over the run), and the exact
+Firestore and Pub/Sub calls per request, counted at the host's gRPC client (local/op_counts.py). The
+floor, measured in the same run: a bare document get and a bare publish-and-wait from a plain client
+against the same emulators, with that client's own CPU per call."""
 
+import dataclasses
 import os
 import pathlib
 import time
 
 import requests
 
+from local.bench_floor import Floor, measure_floor
 from local.bench_http import hello_host, measure, token_read_host
+from local.cpu_time import process_tree_cpu_seconds
 from local.load.payloads import slack_message_event, slack_signature_headers
 from local.load.seed import seed_user
+from local.op_counts import OPS_PATH
 
-REQUESTS, CONCURRENCY = int(os.environ.get("BENCH_WEBHOOK_REQUESTS", "2000")), 16
+REQUESTS = int(os.environ.get("BENCH_WEBHOOK_REQUESTS", "2000"))
+CONCURRENCIES = (1, 16)
 WARM_UP = 200
 
 
-def _timed(send) -> dict:
-    measure(send, WARM_UP, CONCURRENCY)
-    return measure(send, REQUESTS, CONCURRENCY)
+@dataclasses.dataclass
+class HotPath:
+    name: str
+    send: object  # send(session, i) -> status code
+    host_pid: int
+    ops_url: str
+    required: str  # the one I/O it needs: "" (hello), "publish" or "get"
 
 
-def _on_own_host(host, send) -> dict:
-    try:
-        return _timed(lambda session, i: send(session, host.url))
-    finally:
-        host.stop()
+def _requests_at(concurrency: int) -> int:
+    return REQUESTS if concurrency > 1 else max(REQUESTS // 4, 50)
+
+
+def _run(path: HotPath, concurrency: int) -> dict:
+    measure(path.send, WARM_UP, concurrency)
+    requests.delete(path.ops_url, timeout=10)
+    cpu_before = process_tree_cpu_seconds(path.host_pid)
+    result = measure(path.send, _requests_at(concurrency), concurrency)
+    cpu = process_tree_cpu_seconds(path.host_pid) - cpu_before
+    total = result["ok"] + result["failed"]
+    ops = requests.get(path.ops_url, timeout=10).json()
+    return {**result, "cpu_ms": cpu * 1000 / total, "ops": {kind: count / total for kind, count in ops.items()}}
 
 
 def _connected_user(stack) -> dict:
@@ -37,13 +59,14 @@ def _connected_user(stack) -> dict:
     return seed_user(stack.api_url, stack.sandbox_url, stack.env["OAUTH_SUCCESS_URL"], f"bench{time.time():.0f}", 0)
 
 
-def bench_hot_paths(stack, folder: pathlib.Path, signing_secret: str) -> list[tuple[str, dict]]:
+def _stack_paths(stack, signing_secret: str) -> tuple[dict, list[HotPath]]:
     user, api, run = _connected_user(stack), stack.api_url, f"{time.time():.0f}"
     change = requests.post(
         f"{stack.sandbox_url}/_sandbox/calendar/change", json={"email": user["email"], "notify": False}, timeout=30
     ).json()
     channel = change["notifications"][0]["headers"]
     bearer = {"Authorization": f"Bearer {user['idToken']}"}
+    host_pid = next(child.process.pid for child in stack.children if child.name == "host")
 
     def slack_event(session, i):
         now = time.time()
@@ -51,45 +74,84 @@ def bench_hot_paths(stack, folder: pathlib.Path, signing_secret: str) -> list[tu
         headers = slack_signature_headers(signing_secret, body, now)
         return session.post(f"{api}/api/v1/webhooks/slack/events", data=body, headers=headers, timeout=30).status_code
 
-    rows = [("bare functions-framework hello", _on_own_host(hello_host(folder, stack.env), _get))]
-    rows.append(("Slack event ack (signed, published)", _timed(slack_event)))
-    rows.append(
-        (
-            "Calendar notification ack (channel and token checked, published)",
-            _timed(
-                lambda session, i: session.post(f"{api}/api/v1/webhooks/calendar/push", headers=channel, timeout=30).status_code
-            ),
-        )
+    def calendar_push(session, i):
+        return session.post(f"{api}/api/v1/webhooks/calendar/push", headers=channel, timeout=30).status_code
+
+    def status_read(session, i):
+        return session.get(f"{api}/api/v1/oauth/calendar/status", headers=bearer, timeout=30).status_code
+
+    ops = f"{api}{OPS_PATH}"
+    return user, [
+        HotPath("Slack event ack (signed, published)", slack_event, host_pid, ops, "publish"),
+        HotPath("Calendar notification ack (channel and token checked, published)", calendar_push, host_pid, ops, "publish"),
+        HotPath("status read (ID token verified, connection read)", status_read, host_pid, ops, "get"),
+    ]
+
+
+def _measured(path: HotPath) -> tuple[str, dict, str]:
+    return path.name, {concurrency: _run(path, concurrency) for concurrency in CONCURRENCIES}, path.required
+
+
+def _on_own_host(host, name: str, send, required: str) -> tuple[str, dict, str]:
+    try:
+        pid = host.child.process.pid
+        return _measured(HotPath(name, lambda session, i: send(session, host.url), pid, host.ops_url, required))
+    finally:
+        host.stop()
+
+
+def bench_hot_paths(stack, folder: pathlib.Path, signing_secret: str) -> tuple[Floor, list[tuple[str, dict, str]]]:
+    floor = measure_floor()
+    hello = _on_own_host(
+        hello_host(folder, stack.env), "bare functions-framework hello", lambda s, url: s.get(url, timeout=30).status_code, ""
     )
-    rows.append(
-        (
-            "status read (ID token verified, connection read)",
-            _timed(lambda session, i: session.get(f"{api}/api/v1/oauth/calendar/status", headers=bearer, timeout=30).status_code),
-        )
-    )
-    token = token_read_host(folder, stack.env)
+    user, paths = _stack_paths(stack, signing_secret)
     params = {"uid": user["uid"], "service": "gmail"}
-    rows.append(
-        (
-            "token read (token manager: Firestore read, AES-GCM decryption)",
-            _on_own_host(token, lambda session, url: session.get(url, params=params, timeout=30).status_code),
-        )
+    token_read = _on_own_host(
+        token_read_host(folder, stack.env),
+        "token read (token manager: Firestore read, AES-GCM decryption)",
+        lambda session, url: session.get(url, params=params, timeout=30).status_code,
+        "get",
     )
-    return rows
+    return floor, [hello, *(_measured(path) for path in paths), token_read]
 
 
-def _get(session, url: str) -> int:
-    return session.get(url, timeout=30).status_code
+def _ops_text(ops: dict) -> str:
+    return ", ".join(f"{count:.2f} {kind}" for kind, count in sorted(ops.items()) if count >= 0.005) or "none"
 
 
-def print_table(rows: list[tuple[str, dict]]) -> None:
+def print_table(measured) -> None:
+    if not measured:
+        return
+    floor, rows = measured
+    hello = rows[0][1]
     print(
-        f"\n## Hot paths ({REQUESTS} requests, {CONCURRENCY} concurrent; hello and the token read each on a host "
-        "of their own, the others on the stack's host)\n"
+        f"\n## Hot paths ({REQUESTS} requests at concurrency 16, {_requests_at(1)} at 1; hello and the token read "
+        "each on a host of their own, the others on the stack's host, its consumers on another)\n"
     )
-    print("| endpoint | ok | failed | p50 ms | p99 ms | req/s | p50 ratio to hello | p99 ratio to hello |")
-    print("|---|---|---|---|---|---|---|---|")
-    hello = rows[0][1] if rows else None
-    for name, result in rows:
-        figures = f"{result['ok']} | {result['failed']} | {result['p50']:.1f} | {result['p99']:.1f} | {result['rps']:.0f}"
-        print(f"| {name} | {figures} | {result['p50'] / hello['p50']:.1f}x | {result['p99'] / hello['p99']:.1f}x |")
+    print(
+        f"Floor, same run, plain client against the same emulators: document get p50 {floor.get_ms:.2f} ms "
+        f"({floor.get_cpu_ms:.2f} ms client CPU), publish-and-wait p50 {floor.publish_ms:.2f} ms "
+        f"({floor.publish_cpu_ms:.2f} ms client CPU).\n"
+    )
+    print(
+        "| endpoint | concurrency | ok | failed | p50 ms | p99 ms | req/s | host CPU ms/req | "
+        "Firestore and Pub/Sub calls per request | p50 ratio to hello | target | met |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, by_concurrency, required in rows:
+        io_ms = {"publish": floor.publish_ms, "get": floor.get_ms}.get(required, 0.0)
+        io_cpu = {"publish": floor.publish_cpu_ms, "get": floor.get_cpu_ms}.get(required, 0.0)
+        for concurrency, r in by_concurrency.items():
+            base = hello[concurrency]
+            if concurrency == 1:
+                limit = base["p50"] + io_ms + 1
+                target, met = f"p50 ≤ {limit:.1f} ms", r["p50"] <= limit
+            else:
+                limit = 2 * base["cpu_ms"] + io_cpu
+                target, met = f"CPU ≤ {limit:.2f} ms", r["cpu_ms"] <= limit
+            print(
+                f"| {name} | {concurrency} | {r['ok']} | {r['failed']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['rps']:.0f} "
+                f"| {r['cpu_ms']:.2f} | {_ops_text(r['ops'])} | {r['p50'] / base['p50']:.1f}x | "
+                f"{'–' if not required else target} | {'–' if not required else ('yes' if met else 'no')} |"
+            )

@@ -12,11 +12,18 @@ import time
 
 import requests
 
+from local.op_counts import OPS_PATH
 from local.processes import Child, free_port, wait_until
 from local.stats import percentile
 
+# Error reporting started as every function of the stack starts it (common/http.py), so hello pays
+# for it too.
 HELLO = """
 import functions_framework
+
+from common.error_reporting import start_error_reporting
+
+start_error_reporting()
 
 
 @functions_framework.http
@@ -74,6 +81,10 @@ class FunctionHost:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/{self.name}"
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{OPS_PATH}"
 
     def stop(self) -> None:
         self.child.stop()

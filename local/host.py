@@ -20,7 +20,7 @@ from werkzeug.routing import Map, Rule
 
 from common.config_check import configuration_problems
 from common.settings import get_settings
-from local import console_site
+from local import console_site, op_counts
 from local.catalog import CATALOG_PATH, FUNCTIONS_DIR, load_catalog
 from local.config_preflight import exit_on_problems
 from local.gateway_front import GatewayFront
@@ -33,7 +33,9 @@ def _werkzeug_path(public_path: str) -> str:
     return re.sub(r"\{(\w+)\}", r"<\1>", public_path)
 
 
-def create_host_app(catalog: dict, functions_dir=FUNCTIONS_DIR, console=None, front: GatewayFront | None = None):
+def create_host_app(
+    catalog: dict, functions_dir=FUNCTIONS_DIR, console=None, front: GatewayFront | None = None, count_ops: bool = False
+):
     apps, rules = {}, []
     for name, spec in catalog.items():
         apps[name] = functions_framework.create_app(spec["entry_point"], str(functions_dir / name / "main.py"))
@@ -46,6 +48,8 @@ def create_host_app(catalog: dict, functions_dir=FUNCTIONS_DIR, console=None, fr
     def dispatch(environ, start_response):
         if console is not None and console_site.serves(environ.get("PATH_INFO", "")):
             return console(environ, start_response)
+        if count_ops and environ.get("PATH_INFO") == op_counts.OPS_PATH:
+            return op_counts.ops_app(environ, start_response)
         try:
             name, _ = url_map.bind_to_environ(environ).match()
         except MethodNotAllowed:
@@ -75,6 +79,9 @@ def main() -> None:
     parser.add_argument("--sandbox-url", help="the provider sandbox's URL: also serve the dev console, which uses it")
     args = parser.parse_args()
     exit_on_problems(configuration_problems())
+    count_ops = os.environ.get("HOST_COUNT_OPS") == "1"
+    if count_ops:
+        op_counts.install()
     settings = get_settings()
     if settings.gateway_service_account and not args.sandbox_url:
         parser.error("GATEWAY_SERVICE_ACCOUNT is set: the gateway emulation needs --sandbox-url (its token issuer)")
@@ -84,7 +91,7 @@ def main() -> None:
         if settings.gateway_service_account
         else None
     )
-    app = create_host_app(load_catalog(args.catalog), args.functions_dir, console, front)
+    app = create_host_app(load_catalog(args.catalog), args.functions_dir, console, front, count_ops)
     # functions-framework's production settings: one worker (WORKERS for more), threaded.
     threads = int(os.environ.get("THREADS", (os.cpu_count() or 1) * 4))
     GunicornServer(app, args.port, workers=int(os.environ.get("WORKERS", 1)), threads=threads).run()

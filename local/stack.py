@@ -3,6 +3,7 @@ host. `make dev` runs it on fixed ports, callers talking to the functions direct
 runs it on free ones, with the host emulating API Gateway's header swap (`gateway=True`), so every
 test goes through the deployed path."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -52,10 +53,14 @@ class Stack:
         extra_env: dict | None = None,
         on_start=None,
         gateway: bool = False,
+        consumer_host: bool = False,
     ):
-        """on_start(name, pid) is told of each process as it starts (make dev records them)."""
+        """on_start(name, pid) is told of each process as it starts (make dev records them).
+        consumer_host: the push subscriptions deliver to a second host serving only the consumers,
+        so their CPU is not charged to what the first host serves (`make bench`)."""
         self.api_port = _require_free(api_port, "PORT") if api_port else free_port()
         self.sandbox_port = _require_free(sandbox_port, "SANDBOX_PORT") if sandbox_port else free_port()
+        self.consumer_port = free_port() if consumer_host else None
         self.children: list[Child] = []
         self.log_dir = log_dir
         self._on_start = on_start
@@ -124,23 +129,35 @@ class Stack:
         os.environ.update(self.emulators.env)
         catalog = load_catalog()
         ensure_topics(PROJECT, load_topics())
-        ensure_push_subscriptions(PROJECT, consumers(catalog), self.api_url)
+        push_url = f"http://127.0.0.1:{self.consumer_port}" if self.consumer_port else self.api_url
+        ensure_push_subscriptions(PROJECT, consumers(catalog), push_url)
 
-        host = Child(
-            "host",
-            [python, "-m", "local.host", "--port", str(self.api_port), "--sandbox-url", self.sandbox_url],
-            log_dir / "host.log",
-            env=self.host_env,
-            cwd=ROOT,
-            on_start=self._on_start,
-        )
-        self.children.append(host)
+        host = self._host("host", [str(self.api_port), "--sandbox-url", self.sandbox_url], self.host_env)
         wait_until(
             lambda: requests.get(f"{self.api_url}/api/v1/health", timeout=5).status_code in (200, 503),
             START_TIMEOUT,
             host,
             "function host",
         )
+        if self.consumer_port:
+            only_consumers = log_dir / "consumers.json"
+            only_consumers.write_text(json.dumps({name: catalog[name] for name in consumers(catalog)}))
+            consumer_host = self._host("consumers", [str(self.consumer_port), "--catalog", str(only_consumers)], self.env)
+            wait_until(
+                lambda: requests.get(f"{push_url}/", timeout=5).status_code == 404, START_TIMEOUT, consumer_host, "consumer host"
+            )
+
+    def _host(self, name: str, arguments: list[str], env: dict) -> Child:
+        host = Child(
+            name,
+            [sys.executable, "-m", "local.host", "--port", *arguments],
+            self.log_dir / f"{name}.log",
+            env=env,
+            cwd=ROOT,
+            on_start=self._on_start,
+        )
+        self.children.append(host)
+        return host
 
     def dead_children(self) -> list[Child]:
         return [child for child in [*self.children, *self.emulators.children] if not child.alive()]
