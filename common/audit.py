@@ -12,6 +12,14 @@ COLLECTION = "audit_log"
 log = get_logger(__name__)
 
 
+def record_in(transaction, action: str, uid: str, **details) -> None:
+    """Write the entry in the caller's transaction, which has checked the erasure fence: it lands
+    with the change it records, in the same commit (the OAuth callback's connect)."""
+    transaction.create(
+        firestore_client().collection(COLLECTION).document(), {"action": action, "uid": uid, "time": utcnow(), **details}
+    )
+
+
 def record(action: str, uid: str | None, since=None, **details) -> None:
     """Best effort: an audit write never fails the action it records (it is logged instead).
     `since`: when the work recording it started (None: now)."""

@@ -40,7 +40,7 @@ def _calendar_url(path: str) -> str:
     return f"{settings.calendar_base_url}/calendar/v3/calendars/{settings.calendar_id}/{path}"
 
 
-def start_channel(uid: str, since) -> dict:
+def start_channel(uid: str, since, fresh_token: str | None = None) -> dict:
     """Open a new push channel and record it; returns the channel record. `since`: when the work
     doing it started (the erasure fence)."""
     settings = get_settings()
@@ -51,6 +51,7 @@ def start_channel(uid: str, since) -> dict:
         SERVICE,
         "POST",
         _calendar_url("events/watch"),
+        fresh_token=fresh_token,
         json={
             "id": channel_id,
             "type": "web_hook",

@@ -32,12 +32,13 @@ def _api(path: str) -> str:
     return f"{get_settings().gmail_base_url}/gmail/v1/users/me/{path}"
 
 
-def start_watch(uid: str, since) -> dict:
-    """Start (or renew) the watch; `since` is when the work doing it started (the erasure fence)."""
+def start_watch(uid: str, since, fresh_token: str | None = None) -> dict:
+    """Start (or renew) the watch; `since` is when the work doing it started (the erasure fence).
+    The watch and, on the first one, its starting historyId are stored in one fenced transaction."""
     settings = get_settings()
     topic = f"projects/{settings.gcp_project}/topics/{settings.topic_gmail_notifications}"
     watch = {"topicName": topic, "labelIds": list(settings.gmail_watch_labels), "labelFilterBehavior": "include"}
-    reply = google_call(uid, SERVICE, "POST", _api("watch"), json=watch).json()
+    reply = google_call(uid, SERVICE, "POST", _api("watch"), fresh_token=fresh_token, json=watch).json()
     now = utcnow()
     expiration = datetime.datetime.fromtimestamp(int(reply["expiration"]) / 1000, datetime.UTC)
     sync_state.merge_state(
@@ -45,9 +46,8 @@ def start_watch(uid: str, since) -> dict:
         SERVICE,
         {"service": SERVICE, "uid": uid, "watchStartedAt": now, "watchExpiration": expiration, "renewAt": now + RENEW_AFTER},
         since,
+        if_absent={"historyId": int(reply["historyId"])},
     )
-    if sync_state.get_state(uid, SERVICE).get("historyId") is None:
-        sync_state.advance_cursor(uid, SERVICE, "historyId", int(reply["historyId"]), since)
     return reply
 
 

@@ -20,14 +20,16 @@ class ProviderRejected(AppError):
     default_message = "The provider refused the request"
 
 
-def google_call(uid: str, service: str, method: str, url: str, handled: tuple[int, ...] = (), **kwargs):
+def google_call(uid: str, service: str, method: str, url: str, handled: tuple[int, ...] = (), *, fresh_token=None, **kwargs):
+    """fresh_token: the access token a connect was just issued (the connection has no failures to
+    clear yet), used as is instead of being read back from the store."""
     timeout = get_settings().provider_timeout_seconds
 
     def send(token: str):
         return http_session().request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout, **kwargs)
 
     try:
-        response, record = call_with_token(uid, service, send)
+        response, record = (send(fresh_token), {}) if fresh_token else call_with_token(uid, service, send)
     except requests.RequestException as error:
         connection_health.record_failure(uid, service, "unreachable")
         raise Unavailable(f"{service} API unreachable ({type(error).__name__})", code="provider_unavailable") from None

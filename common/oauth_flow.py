@@ -134,19 +134,11 @@ def _complete(spec, args, cookies) -> BrowserStep:
             error_code=getattr(error, "error", None) or error.code,
         )
         return _fail(service, "exchange_failed", record, cookie)
-    owner = connections.find_account_owner(service, account_key)
-    if owner is not None and owner != uid:
-        return _fail(service, "account_in_use", record, cookie)
-    existing = connections.get_connection(uid, service)
-    if existing is not None and existing.get("accountKey") != account_key:
-        _retire(uid, spec, existing)  # another account replaces it: nothing of the old one stays live
     started = record["createTime"]
     try:
-        new = connection_record(spec, uid, tokens, granted, account_key, account)
-        previous = connections.save_connection(uid, service, new, started)
+        previous = _save(spec, uid, connection_record(spec, uid, tokens, granted, account_key, account), started)
         publish_connection_event("connected", uid, service, account)
-        audit.record("connect", uid, started, service=service)
-        watches.start(uid, service, started)
+        watches.start(uid, service, started, tokens.access_token)
     except connections.AccountInUse:
         return _fail(service, "account_in_use", record, cookie)
     except UserErased:
@@ -158,6 +150,22 @@ def _complete(spec, args, cookies) -> BrowserStep:
     track("integration_connection_completed", uid=uid, provider=service, status="success", duration_ms=round(elapsed, 1))
     target = record.get("returnTo") or get_settings().oauth_success_url
     return BrowserStep(_with_query(target, service=service), cookie, None, f"/api/v1/oauth/{service}/")
+
+
+def _save(spec, uid: str, new: dict, started) -> dict | None:
+    """Store the connection with its audit entry in one transaction (which also refuses an account
+    in use and a user erased since `started`). A connection of another account is retired first
+    (watch, grant, synced data: nothing of it stays live), found by the transaction itself, so the
+    common case reads nothing beforehand."""
+
+    def audited(transaction):
+        audit.record_in(transaction, "connect", uid, service=spec.service)
+
+    try:
+        return connections.save_connection(uid, spec.service, new, started, also=audited)
+    except connections.ReplacesAnotherAccount as replaced:
+        _retire(uid, spec, replaced.previous)
+        return connections.save_connection(uid, spec.service, new, started, replace=True, also=audited)
 
 
 def connection_record(spec, uid, tokens, granted, account_key, account) -> dict:

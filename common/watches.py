@@ -17,15 +17,16 @@ RENEW_PAGE_SIZE = 200
 RENEW_LEASE_SECONDS = 120
 
 
-def start(uid: str, service: str, since) -> None:
-    """Open the service's watch after a connect (the flow that connected started at `since`). Best
-    effort: a failure is logged, and the renewal job (which also picks up connections with no watch
-    yet) tries again. UserErased is raised: the user was erased meanwhile."""
+def start(uid: str, service: str, since, access_token: str) -> None:
+    """Open the service's watch after a connect (the flow that connected started at `since`), with
+    the access token it was just issued. Best effort: a failure is logged, and the renewal job (which
+    also picks up connections with no watch yet) tries again. UserErased is raised: the user was
+    erased meanwhile."""
     try:
         if service == "gmail":
-            gmail_sync.start_watch(uid, since)
+            gmail_sync.start_watch(uid, since, access_token)
         elif service == "calendar":
-            calendar_sync.start_channel(uid, since)
+            calendar_sync.start_channel(uid, since, access_token)
     except UserErased:
         raise
     except Exception as error:

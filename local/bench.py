@@ -1,8 +1,9 @@
 """`make bench`: the figures the README records, measured on a stack of its own (fresh emulators
 on free ports, the sandbox as provider). Prints a table; asserts nothing.
 
-Sections (BENCH_ONLY=hot|cold|tokens runs one): the hot paths over HTTP as ratios to a bare
-functions-framework hello (local/bench_hot.py); cold start per function against hello's
+Sections (BENCH_ONLY=hot|oauth|cold|tokens runs one): the hot paths over HTTP as ratios to a bare
+functions-framework hello (local/bench_hot.py); the OAuth callback's round trips
+(local/bench_oauth.py); cold start per function against hello's
 (local/bench_cold.py); the token read in process; the scheduled refresh job refreshing due
 connections, and how its run time grows with the connections due against the connections stored."""
 
@@ -20,6 +21,8 @@ from common.secrets import get_secret
 from local.bench_cold import bench_cold_starts
 from local.bench_hot import bench_hot_paths
 from local.bench_hot import print_table as print_hot_paths
+from local.bench_oauth import bench_oauth_callback
+from local.bench_oauth import print_table as print_oauth_callback
 from local.catalog import load_catalog
 from local.stack import Stack, adopt_settings
 
@@ -153,12 +156,14 @@ def main() -> int:
             only = os.environ.get("BENCH_ONLY", "")
             folder = pathlib.Path(logs)
             hot_rows = bench_hot_paths(stack, folder, get_secret("SLACK_SIGNING_SECRET")) if only in ("", "hot") else None
+            oauth_rows = bench_oauth_callback(stack) if only in ("", "oauth") else []
             cold_rows = bench_cold_starts(load_catalog(), folder, stack.env, COLD_RUNS) if only in ("", "cold") else []
             lines = bench_hot_path(stack) if only in ("", "tokens") else []
             rows = bench_refresh_job(stack) if only in ("", "tokens") else []
         finally:
             stack.stop()
     print_hot_paths(hot_rows)
+    print_oauth_callback(oauth_rows)
     print(f"\n## Cold start: process start to first answered request (median of {COLD_RUNS})\n")
     print("| function | trigger | median ms | fastest ms | ratio to hello |")
     print("|---|---|---|---|---|")

@@ -28,6 +28,15 @@ class AccountInUse(Conflict):
     default_message = "This provider account is connected by another user"
 
 
+class ReplacesAnotherAccount(Exception):
+    """The user's connection of this service is of another provider account: the caller retires it
+    (watch, grant, synced data) before saving again with replace=True."""
+
+    def __init__(self, previous: dict):
+        super().__init__("the connection is of another account")
+        self.previous = previous
+
+
 def new_token_version() -> str:
     """A fresh `tokenVersion`: random, so a reconnect after a disconnect never repeats an old one."""
     return secrets.token_hex(8)
@@ -61,7 +70,7 @@ def find_account_owner(service: str, account_key: str) -> str | None:
 
 
 @firestore.transactional
-def _save(transaction, uid: str, service: str, record: dict, since) -> dict | None:
+def _save(transaction, uid: str, service: str, record: dict, since, replace: bool, also) -> dict | None:
     index, ref = account_ref(service, record["accountKey"]), connection_ref(uid, service)
     read = erasures.check(transaction, uid, since, [index, ref])
     owner, previous = read[index.path], read[ref.path]
@@ -69,8 +78,12 @@ def _save(transaction, uid: str, service: str, record: dict, since) -> dict | No
         raise AccountInUse()
     previous = previous.to_dict() if previous.exists else None
     if previous and previous.get("accountKey") != record["accountKey"]:
+        if not replace:
+            raise ReplacesAnotherAccount(previous)
         transaction.delete(account_ref(service, previous["accountKey"]))
         previous = None  # another account: nothing of the old one carries over
+    if also is not None:
+        also(transaction)
     if record.get("refreshToken") is None and previous:
         record = {**record, "refreshToken": previous.get("refreshToken")}  # Google sends none on re-consent
     transaction.set(ref, record)
@@ -78,10 +91,12 @@ def _save(transaction, uid: str, service: str, record: dict, since) -> dict | No
     return previous
 
 
-def save_connection(uid: str, service: str, record: dict, since) -> dict | None:
-    """Store the connection and its index entry, for a flow that started at `since`; returns the
-    record it replaced, if any. AccountInUse, or UserErased when the user was erased since."""
-    return _save(firestore_client().transaction(), uid, service, record, since)
+def save_connection(uid: str, service: str, record: dict, since, *, replace: bool = False, also=None) -> dict | None:
+    """Store the connection and its index entry, for a flow that started at `since`, and run
+    also(transaction) in the same transaction (the audit entry); returns the record of the same
+    account it replaced, if any. AccountInUse, UserErased when the user was erased since, or
+    ReplacesAnotherAccount unless `replace`."""
+    return _save(firestore_client().transaction(), uid, service, record, since, replace, also)
 
 
 @firestore.transactional

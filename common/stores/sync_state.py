@@ -41,17 +41,20 @@ def _leading_documents(uid: str, since, documents: list) -> list:
     return last
 
 
-def merge_state(uid: str, service: str, fields: dict, since, documents=()) -> None:
-    """Merge `fields` into the state (none: leave it as it is) and each (ref, record) of `documents`
-    into its document, in one fenced transaction."""
-    last = _leading_documents(uid, since, list(documents))
+def merge_state(uid: str, service: str, fields: dict, since, documents=(), if_absent: dict | None = None) -> None:
+    """Merge `fields` into the state (none: leave it as it is), and each of `if_absent` the state
+    does not hold yet (a first cursor), and each (ref, record) of `documents` into its document, in
+    one fenced transaction."""
+    ref, last = state_ref(uid, service), _leading_documents(uid, since, list(documents))
 
-    def apply(transaction, _):
+    def apply(transaction, snapshots):
         _merge_documents(transaction, last)
-        if fields:
-            transaction.set(state_ref(uid, service), fields, merge=True)
+        held = (snapshots[ref.path].to_dict() or {}) if if_absent and snapshots[ref.path].exists else {}
+        merged = {**fields, **{name: value for name, value in (if_absent or {}).items() if held.get(name) is None}}
+        if merged:
+            transaction.set(ref, merged, merge=True)
 
-    erasures.write(uid, since, apply)
+    erasures.write(uid, since, apply, [ref] if if_absent else [])
 
 
 def delete_state(uid: str, service: str) -> None:
