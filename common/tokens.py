@@ -17,6 +17,7 @@ import random
 import secrets
 import time
 
+from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 
 from common import audit, connection_health
@@ -55,12 +56,16 @@ def _decrypt(uid: str, record: dict, kind: str) -> str:
 
 
 def _load(uid: str, service: str) -> dict:
-    record = connections.get_connection(uid, service)
+    return _load_with_time(uid, service)[0]
+
+
+def _load_with_time(uid: str, service: str) -> tuple[dict, object]:
+    record, update_time = connections.read_connection(uid, service)
     if record is None:
         raise NotConnected()
     if record.get("status") == "needs_reauth":
         raise ReauthRequired(code="needs_reauth")
-    return record
+    return record, update_time
 
 
 def get_access_token(uid: str, service: str) -> str:
@@ -123,13 +128,24 @@ def refresh(uid: str, spec: ProviderSpec, seen: dict, *, still_needed) -> tuple[
         time.sleep(min(0.05 * 2**attempt, 0.5) * random.uniform(0.5, 1.0))
         attempt += 1
         current = _load(uid, spec.service)
+    lease = Lease(owner, taken_at)
     try:
-        current = _load(uid, spec.service)  # re-read under the lease: another holder may have finished
+        # Re-read under the lease: another holder may have finished.
+        current, lease.read_at = _load_with_time(uid, spec.service)
         if not still_needed(current):
             return _decrypt(uid, current, "access_token"), False
-        return _refresh_with_provider(uid, spec, current, owner), True
+        return _refresh_with_provider(uid, spec, current, lease), True
     finally:
-        leases.release(uid, spec.service, taken_at)
+        if not lease.released:
+            leases.release(uid, spec.service, taken_at)
+
+
+class Lease:
+    """The refresh lease this call holds: its owner id and write time, when the connection was read
+    under it, and whether the reply's write gave it back (in the same commit)."""
+
+    def __init__(self, owner: str, taken_at):
+        self.owner, self.taken_at, self.read_at, self.released = owner, taken_at, None, False
 
 
 def _respect_cooldown(uid: str, record: dict) -> None:
@@ -141,8 +157,8 @@ def _respect_cooldown(uid: str, record: dict) -> None:
         )
 
 
-def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict, owner: str) -> str:
-    settings = get_settings()
+def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict, lease: Lease) -> str:
+    settings, owner = get_settings(), lease.owner
     if not current.get("refreshToken"):
         _mark_reauth(uid, spec, current, owner, "no_refresh_token", from_provider=False)
     refresh_token = _decrypt(uid, current, "refresh_token")
@@ -150,7 +166,7 @@ def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict, owner: s
     started, error = time.monotonic(), None
     for attempt in range(settings.token_refresh_attempts):
         try:
-            return _store_refreshed(uid, spec, current, refresh_grant(spec, refresh_token))
+            return _store_refreshed(uid, spec, current, refresh_grant(spec, refresh_token), lease)
         except TokenResponseError as failure:
             error = failure
             if needs_user(failure.error):
@@ -165,7 +181,7 @@ def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict, owner: s
     return _record_cooldown(uid, spec, current, owner, error)
 
 
-def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str:
+def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens, lease: Lease) -> str:
     cipher, now, settings = get_cipher(), utcnow(), get_settings()
     expires_at = now + datetime.timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
     update = {
@@ -189,9 +205,11 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str
     # One write, so a rotated refresh token is never lost; and only onto the tokens it came from
     # (not a reconnect or another refresh meanwhile, whose newer tokens it would undo). Not fenced by
     # the lease: a holder that outlived its lease still has the provider's newest rotation.
-    replaced = _write_if_unchanged(
-        firestore_client().transaction(), connections.connection_ref(uid, spec.service), current, update
-    )
+    replaced = _write_onto_read(uid, spec.service, current, update, lease)
+    if replaced is None:
+        replaced = _write_if_unchanged(
+            firestore_client().transaction(), connections.connection_ref(uid, spec.service), current, update
+        )
     if replaced is None:
         raise NotConnected()
     if replaced is False:
@@ -202,6 +220,23 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens) -> str
     log.info("token refreshed", extra={"fields": fields})
     track("integration_token_refresh_success", uid=uid, provider=spec.service, status="success")
     return tokens.access_token
+
+
+def _write_onto_read(uid: str, service: str, current: dict, update: dict, lease: Lease) -> dict | None:
+    """The common case in one commit: the update, preconditioned on the connection being exactly as
+    read under the lease, and the lease given back. None when either changed meanwhile (a health
+    counter, re-encryption, a takeover): then the transaction below compares the tokens themselves."""
+    batch = firestore_client().batch()
+    batch.update(
+        connections.connection_ref(uid, service), update, option=firestore_client().write_option(last_update_time=lease.read_at)
+    )
+    leases.release_in(batch, uid, service, lease.taken_at)
+    try:
+        batch.commit()
+    except (google_errors.FailedPrecondition, google_errors.NotFound):
+        return None
+    lease.released = True
+    return current
 
 
 @firestore.transactional

@@ -60,6 +60,12 @@ def get_connection(uid: str, service: str) -> dict | None:
     return snapshot.to_dict() if snapshot.exists else None
 
 
+def read_connection(uid: str, service: str) -> tuple[dict | None, object]:
+    """The connection and its update time (for a write that must land on exactly what was read)."""
+    snapshot = connection_ref(uid, service).get()
+    return (snapshot.to_dict() if snapshot.exists else None), snapshot.update_time
+
+
 def list_connections(uid: str) -> list[dict]:
     return [doc.to_dict() for doc in firestore_client().collection(USERS).document(uid).collection(CONNECTIONS).stream()]
 

@@ -48,6 +48,11 @@ def held_by(transaction, uid: str, service: str, owner: str) -> dict | None:
     return lease if lease and lease.get("owner") == owner else None
 
 
+def release_in(batch, uid: str, service: str, taken_at) -> None:
+    """release() as part of a batch: the batch fails whole if the lease is no longer the one we wrote."""
+    batch.delete(_ref(uid, service), option=firestore_client().write_option(last_update_time=taken_at))
+
+
 def release(uid: str, service: str, taken_at) -> None:
     """Give the lease back if it is still the one we wrote (an expired one may have been taken over)."""
     with contextlib.suppress(FailedPrecondition, NotFound):
