@@ -19,10 +19,20 @@ def publish_json(topic: str, payload: dict, **attributes: str) -> str:
     return publisher_client().publish(path, data, **attributes).result(timeout=get_settings().publish_timeout_seconds)
 
 
-def publish_connection_event(event_type: str, uid: str, service: str, account: dict | None, **details) -> None:
-    """Tell the app what happened to a connection. Never carries tokens; a failure is logged, not raised,
-    because the change it reports is already stored."""
-    event = {"type": event_type, "uid": uid, "service": service, "account": account, "time": iso(utcnow()), **details}
+def publish_connection_event(
+    event_type: str, uid: str, service: str, account: dict | None, *, tags: dict | None = None, **details
+) -> None:
+    """Tell the app what happened to a connection, with the tags its backend gave it. Never carries
+    tokens; a failure is logged, not raised, because the change it reports is already stored."""
+    event = {
+        "type": event_type,
+        "uid": uid,
+        "service": service,
+        "account": account,
+        "tags": tags or {},
+        "time": iso(utcnow()),
+        **details,
+    }
     try:
         publish_json(get_settings().topic_connection_events, event, type=event_type, service=service)
     except Exception as error:

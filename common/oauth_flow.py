@@ -143,8 +143,8 @@ def _complete(spec, args, cookies) -> BrowserStep:
     started = record["createTime"]
     try:
         new = connection_record(spec, uid, tokens, granted, account_key, account)
-        previous = connections.save_connection(uid, service, new, started)
-        publish_connection_event("connected", uid, service, account)
+        previous, tags = connections.save_connection(uid, service, new, started)
+        publish_connection_event("connected", uid, service, account, tags=tags)
         audit.record("connect", uid, started, service=service)
         watches.start(uid, service, started)
     except connections.AccountInUse:
@@ -153,7 +153,7 @@ def _complete(spec, args, cookies) -> BrowserStep:
         _revoke_issued(spec, tokens)
         return _fail(service, "user_erased", record, cookie)
     if previous and previous.get("status") == "needs_reauth":
-        publish_connection_event("recovered", uid, service, account)
+        publish_connection_event("recovered", uid, service, account, tags=tags)
     elapsed = (utcnow() - record["createdAt"]).total_seconds() * 1000
     track("integration_connection_completed", uid=uid, provider=service, status="success", duration_ms=round(elapsed, 1))
     target = record.get("returnTo") or get_settings().oauth_success_url
@@ -196,7 +196,7 @@ def disconnect(uid: str, service: str) -> dict:
     revoked = None
     if record is not None:
         revoked = _revoke_unless_shared(uid, spec, record)
-        publish_connection_event("disconnected", uid, service, record.get("account"))
+        publish_connection_event("disconnected", uid, service, record.get("account"), tags=record.get("tags"))
         audit.record("disconnect", uid, service=service, revoked=revoked)
     removed = _remove_synced(uid, spec)
     return {"service": service, "connected": False, "wasConnected": record is not None, "revoked": revoked, "removed": removed}
@@ -247,7 +247,7 @@ def _grant_ended(record: dict) -> None:
     if not connections.mark_needs_reauth(uid, service, record["accountKey"], reason, utcnow()):
         return
     log.warning("connection needs re-auth: its grant was revoked", extra={"fields": {"uid": uid, "service": service}})
-    publish_connection_event("needs_reauth", uid, service, record.get("account"), reason=reason)
+    publish_connection_event("needs_reauth", uid, service, record.get("account"), tags=record.get("tags"), reason=reason)
     audit.record("needs_reauth", uid, service=service, reason=reason)
 
 
