@@ -2,6 +2,8 @@
 errors, lists connections by tag page by page with an opaque cursor, and the tags show in the
 user's status, export and connection events, survive a reconnect and go with an erasure."""
 
+import datetime
+
 import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -172,3 +174,18 @@ def test_erasure_removes_the_tags(backend, user):
     listed = _listed(backend, **{"tag.organizationId": "org-acme-7"}).json()["data"]["connections"]
     assert [c["uid"] for c in listed] == ["bob"]
     assert _tag(backend, "alice", ACME).json()["error"]["code"] == "not_connected"
+
+
+def test_a_refresh_failure_event_carries_the_tags_and_empty_tags_clear(backend, user, sandbox, topic_messages):
+    _connect_gmail(user, "alice")
+    assert _tag(backend, "alice", ACME).status_code == 200
+    events = topic_messages("connection-events")
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)
+    connection = firestore_client().collection("users").document("alice").collection("connections").document("gmail")
+    connection.update({"expiresAt": past, "refreshDueAt": past})
+    sandbox.post("/_sandbox/faults", json={"endpoint": "google.token", "status": 400, "body": {"error": "invalid_grant"}})
+    assert backend().get("/api/v1/users/alice/connections/gmail/credentials").status_code == 409
+    (failed,) = [m["data"] for m in events(expected=1)]
+    assert failed["type"] == "refresh_failed" and failed["needsReauth"] is True and failed["tags"] == ACME
+    assert _tag(backend, "alice", {}).json()["data"]["tags"] == {}
+    assert user("alice").get("/api/v1/oauth/gmail/status").json()["data"]["tags"] == {}
