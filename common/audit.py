@@ -1,4 +1,5 @@
-"""The audit trail: `audit_log/{id}` entries for connect, disconnect, re-auth and erase. Entries name
+"""The audit trail: `audit_log/{id}` entries for connect, disconnect, re-auth, erase and what the
+app's backend does (credential fetches, tags, listings; `backend` names its account). Entries name
 the user (so an erasure can remove them); the erase entry itself carries no personal data. An entry
 naming a user is written only if the erasure fence lets it (common/stores/erasures.py), so none
 lands after the erasure that would have removed it."""
@@ -20,8 +21,9 @@ def record_in(transaction, action: str, uid: str, **details) -> None:
     )
 
 
-def record(action: str, uid: str | None, since=None, **details) -> None:
-    """Best effort: an audit write never fails the action it records (it is logged instead).
+def record(action: str, uid: str | None, since=None, **details) -> bool:
+    """Best effort: an audit write never fails the action it records (it is logged instead); True
+    when it was written, for an action that must not happen unaudited (a backend's token fetch).
     `since`: when the work recording it started (None: now)."""
     ref = firestore_client().collection(COLLECTION).document()
     entry = {"action": action, "uid": uid, "time": utcnow(), **details}
@@ -32,5 +34,8 @@ def record(action: str, uid: str | None, since=None, **details) -> None:
             erasures.write(uid, since, lambda transaction, _: transaction.create(ref, entry))
     except erasures.UserErased:
         log.info("audit entry not written: the user is being erased", extra={"fields": {"action": action}})
+        return False
     except Exception as error:
         log.error("audit entry not written", extra={"fields": {"action": action, "error": type(error).__name__}})
+        return False
+    return True

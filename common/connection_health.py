@@ -44,11 +44,14 @@ def count_failure(transaction, ref, stored: dict, counter: str, update: dict) ->
     return failures == threshold and _worst(stored) < threshold
 
 
-def announce_degraded(uid: str, service: str, account: dict | None, error: str) -> None:
+def announce_degraded(uid: str, service: str, record: dict, error: str) -> None:
+    """`degraded` for the connection `record` (as stored when it failed)."""
     failures = get_settings().connection_degraded_after
     fields = {"uid": uid, "service": service, "error": error, "failures": failures, "metric": "connection_degraded"}
     log.warning("connection degraded", extra={"fields": fields})
-    publish_connection_event("degraded", uid, service, account, error=error, failures=failures)
+    publish_connection_event(
+        "degraded", uid, service, record.get("account"), tags=record.get("tags"), error=error, failures=failures
+    )
 
 
 def record_failure(uid: str, service: str, error: str) -> None:
@@ -56,22 +59,22 @@ def record_failure(uid: str, service: str, error: str) -> None:
     error here is logged, and the caller reports the provider's failure, not this one."""
     ref = connections.connection_ref(uid, service)
     try:
-        degraded, account = _count_call_failure(firestore_client().transaction(), ref, error)
+        degraded, stored = _count_call_failure(firestore_client().transaction(), ref, error)
     except Exception as failure:
         log.warning("connection health not recorded", extra={"fields": {"service": service, "error": type(failure).__name__}})
         return
     if degraded:
-        announce_degraded(uid, service, account, error)
+        announce_degraded(uid, service, stored, error)
 
 
 @firestore.transactional
-def _count_call_failure(transaction, ref, error: str) -> tuple[bool, dict | None]:
-    """(whether this failure degraded the connection, its account)."""
+def _count_call_failure(transaction, ref, error: str) -> tuple[bool, dict]:
+    """(whether this failure degraded the connection, the connection as stored before it)."""
     snapshot = ref.get(transaction=transaction)
     if not snapshot.exists:
-        return False, None
+        return False, {}
     stored = snapshot.to_dict()
-    return count_failure(transaction, ref, stored, "callFailures", {"lastCallError": error}), stored.get("account")
+    return count_failure(transaction, ref, stored, "callFailures", {"lastCallError": error}), stored
 
 
 def record_success(uid: str, service: str, read: dict) -> None:
@@ -86,7 +89,7 @@ def record_success(uid: str, service: str, read: dict) -> None:
         return
     if cleared >= get_settings().connection_degraded_after:
         log.info("connection recovered", extra={"fields": {"uid": uid, "service": service}})
-        publish_connection_event("recovered", uid, service, read.get("account"))
+        publish_connection_event("recovered", uid, service, read.get("account"), tags=read.get("tags"))
 
 
 @firestore.transactional

@@ -1,4 +1,5 @@
-"""What the API shows of a user's connections (status and the list): never a token."""
+"""What the API shows of a user's connections (status and the list): never a token. Tags are the
+app backend's (common/connection_tags.py)."""
 
 from common.connection_health import health
 from common.providers import SERVICES, provider
@@ -19,6 +20,7 @@ def describe(record: dict) -> dict:
         "isExpired": bool(expires_at and expires_at <= utcnow()),
         "connectedAt": iso(record.get("connectedAt")),
         "reason": record.get("statusReason") or record.get("lastError") or record.get("lastCallError"),
+        "tags": record.get("tags", {}),
         **health(record),
     }
 
@@ -37,6 +39,7 @@ def status(uid: str, service: str) -> dict:
             "isExpired": False,
             "connectedAt": None,
             "reason": None,
+            "tags": {},
             **health({}),
         }
     return describe(record)

@@ -24,11 +24,21 @@ def publish_json(topic: str, payload: dict, **attributes: str) -> str:
     return _send(topic, payload, attributes).result(timeout=get_settings().publish_timeout_seconds)
 
 
-def publish_connection_event(event_type: str, uid: str, service: str, account: dict | None, **details) -> None:
-    """Tell the app what happened to a connection. Never carries tokens. Best effort, so not waited
-    for: the change it reports is already stored, and the request that made it answers without one
-    more round trip; a failure is logged when Pub/Sub reports it."""
-    event = {"type": event_type, "uid": uid, "service": service, "account": account, "time": iso(utcnow()), **details}
+def publish_connection_event(
+    event_type: str, uid: str, service: str, account: dict | None, *, tags: dict | None = None, **details
+) -> None:
+    """Tell the app what happened to a connection, with the tags its backend gave it. Never carries
+    tokens. Best effort, so not waited for: the change it reports is already stored, and the request
+    that made it answers without one more round trip; a failure is logged when Pub/Sub reports it."""
+    event = {
+        "type": event_type,
+        "uid": uid,
+        "service": service,
+        "account": account,
+        "tags": tags or {},
+        "time": iso(utcnow()),
+        **details,
+    }
 
     def logged(future) -> None:
         if future.exception() is not None:

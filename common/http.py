@@ -2,6 +2,7 @@
 one JSON envelope for whatever happens (an unexpected exception answers 500 without internals)."""
 
 import functools
+import json
 
 import flask
 from werkzeug.exceptions import HTTPException
@@ -9,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from common.config_check import instance_problems, require_valid_configuration
 from common.envelope import error_reply, failure, success
 from common.error_reporting import send_error_reports, start_error_reporting
-from common.errors import AppError, MethodNotAllowed, PayloadTooLarge
+from common.errors import AppError, BadRequest, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
 from common.logs import bind_trace, get_logger
 from common.settings import get_settings
 
@@ -102,6 +103,16 @@ def path_segment_after(request: flask.Request, marker: str) -> str:
         return parts[parts.index(marker) + 1]
     except (ValueError, IndexError):
         return ""
+
+
+def json_body(request: flask.Request):
+    """The request's JSON body: 415 unless it says application/json, 400 `invalid_json` unless it parses."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    try:
+        return json.loads(request.get_data())
+    except (ValueError, RecursionError):
+        raise BadRequest("The body is not valid JSON", code="invalid_json") from None
 
 
 def _log_error(request: flask.Request, error: AppError) -> None:

@@ -125,13 +125,17 @@ def _rejection(token: str) -> Unauthenticated:
 def authenticate(request) -> Identity:
     """The signed-in user of a request carrying `Bearer <Firebase ID token>`, within the user's rate
     limit (429 beyond it). Where that header is depends on the front door (_user_authorization)."""
-    header = _user_authorization(request)
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("A Bearer ID token is required", code="missing_token")
-    identity = verify_id_token(token.strip())
+    identity = verify_id_token(bearer_token(_user_authorization(request), "ID token"))
     limit_user(identity.uid)
     return identity
+
+
+def bearer_token(header: str, what: str) -> str:
+    """The token of an `Authorization: Bearer <token>` header value; else a 401 missing_token."""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(f"A Bearer {what} is required", code="missing_token")
+    return token.strip()
 
 
 FORWARDED_AUTHORIZATION = "X-Forwarded-Authorization"
@@ -161,16 +165,21 @@ GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 
 def verify_google_token(request, expected_email: str, audience: str) -> None:
     """`Authorization: Bearer <Google-signed OIDC token>` of a Google service calling us (a Pub/Sub
-    push, API Gateway): signature against Google's certificates, audience exactly the configured one
-    (never the request's Host, which the sender chooses; none configured refuses every token), issuer
-    Google, and the calling account's verified email. Raises Unauthenticated otherwise."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip() or len(token) > MAX_TOKEN_LENGTH:
-        raise Unauthenticated("A push token is required", code="missing_token")
+    push, API Gateway): google_claims() and the calling account's verified email. Raises
+    Unauthenticated otherwise."""
+    claims = google_claims(bearer_token(request.headers.get("Authorization", ""), "push token"), audience, "push token")
+    if claims.get("email") != expected_email or claims.get("email_verified") is not True:
+        raise Unauthenticated("The push token is not from the push account", code="invalid_token")
+
+
+def google_claims(token: str, audience: str, what: str) -> dict:
+    """The claims of a Google-signed OIDC token: signature against Google's certificates
+    (GOOGLE_OIDC_CERTS_URL, cached as above), exp and iat, audience exactly the configured one (never
+    the request's Host, which the sender chooses; none configured refuses every token), issuer
+    Google. Which account it is, is the caller's to check. Raises Unauthenticated otherwise."""
     if not audience:
-        raise Unauthenticated("No push audience is configured", code="invalid_token")
-    token = token.strip()
-    certs = _rs256_certs(token, get_settings().google_oidc_certs_url, "push token")
+        raise Unauthenticated(f"No {what} audience is configured", code="invalid_token")
+    certs = _rs256_certs(token, get_settings().google_oidc_certs_url, what)
     try:
         claims = jwt.decode(
             token,
@@ -179,10 +188,7 @@ def verify_google_token(request, expected_email: str, audience: str) -> None:
             clock_skew_in_seconds=int(get_settings().id_token_clock_skew_seconds),
         )
     except _DECODE_ERRORS:
-        raise Unauthenticated("The push token is not valid", code="invalid_token") from None
-    if (
-        claims.get("iss") not in GOOGLE_ISSUERS
-        or claims.get("email") != expected_email
-        or claims.get("email_verified") is not True
-    ):
-        raise Unauthenticated("The push token is not from the push account", code="invalid_token")
+        raise Unauthenticated(f"The {what} is not valid", code="invalid_token") from None
+    if claims.get("iss") not in GOOGLE_ISSUERS:
+        raise Unauthenticated(f"The {what} is not from Google", code="invalid_token")
+    return claims

@@ -136,8 +136,8 @@ def _complete(spec, args, cookies) -> BrowserStep:
         return _fail(service, "exchange_failed", record, cookie)
     started = record["createTime"]
     try:
-        previous = _save(spec, uid, connection_record(spec, uid, tokens, granted, account_key, account), started)
-        publish_connection_event("connected", uid, service, account)
+        previous, tags = _save(spec, uid, connection_record(spec, uid, tokens, granted, account_key, account), started)
+        publish_connection_event("connected", uid, service, account, tags=tags)
         watches.start(uid, service, started, tokens.access_token)
     except connections.AccountInUse:
         return _fail(service, "account_in_use", record, cookie)
@@ -145,14 +145,14 @@ def _complete(spec, args, cookies) -> BrowserStep:
         _revoke_issued(spec, tokens)
         return _fail(service, "user_erased", record, cookie)
     if previous and previous.get("status") == "needs_reauth":
-        publish_connection_event("recovered", uid, service, account)
+        publish_connection_event("recovered", uid, service, account, tags=tags)
     elapsed = (utcnow() - record["createdAt"]).total_seconds() * 1000
     track("integration_connection_completed", uid=uid, provider=service, status="success", duration_ms=round(elapsed, 1))
     target = record.get("returnTo") or get_settings().oauth_success_url
     return BrowserStep(_with_query(target, service=service), cookie, None, f"/api/v1/oauth/{service}/")
 
 
-def _save(spec, uid: str, new: dict, started) -> dict | None:
+def _save(spec, uid: str, new: dict, started) -> tuple[dict | None, dict]:
     """Store the connection with its audit entry in one transaction (which also refuses an account
     in use and a user erased since `started`). A connection of another account is retired first
     (watch, grant, synced data: nothing of it stays live), found by the transaction itself, so the
@@ -204,7 +204,7 @@ def disconnect(uid: str, service: str) -> dict:
     revoked = None
     if record is not None:
         revoked = _revoke_unless_shared(uid, spec, record)
-        publish_connection_event("disconnected", uid, service, record.get("account"))
+        publish_connection_event("disconnected", uid, service, record.get("account"), tags=record.get("tags"))
         audit.record("disconnect", uid, service=service, revoked=revoked)
     removed = _remove_synced(uid, spec)
     return {"service": service, "connected": False, "wasConnected": record is not None, "revoked": revoked, "removed": removed}
@@ -255,7 +255,7 @@ def _grant_ended(record: dict) -> None:
     if not connections.mark_needs_reauth(uid, service, record["accountKey"], reason, utcnow()):
         return
     log.warning("connection needs re-auth: its grant was revoked", extra={"fields": {"uid": uid, "service": service}})
-    publish_connection_event("needs_reauth", uid, service, record.get("account"), reason=reason)
+    publish_connection_event("needs_reauth", uid, service, record.get("account"), tags=record.get("tags"), reason=reason)
     audit.record("needs_reauth", uid, service=service, reason=reason)
 
 

@@ -92,6 +92,14 @@ def _origin_list(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _service_accounts(raw: str) -> tuple[str, ...]:
+    accounts = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for account in accounts:
+        if not re.match(r"^[a-z0-9][a-z0-9.-]*@[a-z0-9.-]+\.gserviceaccount\.com$", account):
+            raise ValueError("must be service account emails like app@project.iam.gserviceaccount.com")
+    return accounts
+
+
 def _scopes(raw: str) -> tuple[str, ...]:
     scopes = tuple(item for item in re.split(r"[\s,]+", raw) if item)
     if not scopes:
@@ -174,6 +182,18 @@ SETTINGS: tuple[Setting, ...] = (
         _matching(r"^https://\S+$", "must be an https origin", empty_ok=True),
         "audience of API Gateway's token: the https origin of the backend address it calls (Terraform sets it;"
         " required with GATEWAY_SERVICE_ACCOUNT)",
+    ),
+    Setting(
+        "APP_BACKEND_AUDIENCE",
+        "",
+        _matching(r"^https://\S+$", "must be an https URL", empty_ok=True),
+        "audience the app backend's Google ID tokens must be minted for (the gateway's URL); empty: backend routes answer 503",
+    ),
+    Setting(
+        "APP_BACKEND_SERVICE_ACCOUNTS",
+        "",
+        _service_accounts,
+        "comma-separated service accounts whose Google ID tokens act as the app's backend; empty: backend routes answer 503",
     ),
     Setting("FIRESTORE_EMULATOR_HOST", "", _host_port, "host:port of the Firestore emulator; must be empty in production"),
     Setting("PUBSUB_EMULATOR_HOST", "", _host_port, "host:port of the Pub/Sub emulator; must be empty in production"),
@@ -472,6 +492,8 @@ def parse_settings(environ: dict | None = None) -> tuple[dict, list[str]]:
         problems.append(
             "TOKEN_LEASE_SECONDS must be at least 3 x PROVIDER_TIMEOUT_SECONDS (a refresh call must end inside its lease)"
         )
+    if not problems and bool(values["APP_BACKEND_AUDIENCE"]) != bool(values["APP_BACKEND_SERVICE_ACCOUNTS"]):
+        problems.append("APP_BACKEND_AUDIENCE and APP_BACKEND_SERVICE_ACCOUNTS are set together or not at all")
     if not problems and production:
         problems += _production_problems(values)
     return values, problems

@@ -24,7 +24,7 @@ from common import audit, connection_health
 from common.analytics import track
 from common.clients import firestore_client
 from common.crypto import get_cipher
-from common.errors import AppError, NotFound, Unavailable
+from common.errors import AppError, Unavailable
 from common.events import publish_connection_event
 from common.logs import get_logger
 from common.oauth_client import refresh_grant
@@ -33,15 +33,11 @@ from common.providers import ProviderSpec, provider
 from common.refresh_policy import backoff_delay, needs_refresh, needs_user, refresh_due_at, refresh_margin
 from common.settings import get_settings
 from common.stores import connections, leases
+from common.stores.connections import NotConnected
 from common.timeutil import utcnow
 from common.token_fields import token_field
 
 log = get_logger(__name__)
-
-
-class NotConnected(NotFound):
-    code = "not_connected"
-    default_message = "This service is not connected"
 
 
 class ReauthRequired(AppError):
@@ -71,6 +67,14 @@ def _load_with_time(uid: str, service: str) -> tuple[dict, object]:
 def get_access_token(uid: str, service: str) -> str:
     """A valid access token for the user's connection, refreshed first when it is about to expire."""
     return _token_and_record(uid, service)[0]
+
+
+def get_credentials(uid: str, service: str) -> tuple[str, datetime.datetime | None]:
+    """A valid access token and when it expires, as one pair: refreshed first when due (as
+    get_access_token), then read back with its expiry from the stored connection."""
+    get_access_token(uid, service)
+    record = _load(uid, service)
+    return _decrypt(uid, record, "access_token"), record.get("expiresAt")
 
 
 def _token_and_record(uid: str, service: str) -> tuple[str, dict]:
@@ -215,7 +219,7 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens, lease:
     if replaced is False:
         raise _conflict()
     if replaced.get("consecutiveFailures"):
-        publish_connection_event("recovered", uid, spec.service, current.get("account"))
+        publish_connection_event("recovered", uid, spec.service, current.get("account"), tags=current.get("tags"))
     fields = {"uid": uid, "service": spec.service, "rotated": bool(tokens.refresh_token), "metric": "token_refresh_succeeded"}
     log.info("token refreshed", extra={"fields": fields})
     track("integration_token_refresh_success", uid=uid, provider=spec.service, status="success")
@@ -302,10 +306,12 @@ def _mark_reauth(uid: str, spec: ProviderSpec, current: dict, owner: str, error:
     log.warning("connection needs re-auth", extra={"fields": fields})
     track("integration_token_refresh_failed", uid=uid, provider=spec.service, status="needs_reauth", error_code=error)
     if first:
-        publish_connection_event("refresh_failed", uid, spec.service, current.get("account"), error=error, needsReauth=True)
+        publish_connection_event(
+            "refresh_failed", uid, spec.service, current.get("account"), tags=current.get("tags"), error=error, needsReauth=True
+        )
         audit.record("needs_reauth", uid, service=spec.service, reason=error)
     if degraded:
-        connection_health.announce_degraded(uid, spec.service, current.get("account"), error)
+        connection_health.announce_degraded(uid, spec.service, current, error)
     raise ReauthRequired()
 
 
@@ -321,8 +327,14 @@ def _record_cooldown(uid: str, spec: ProviderSpec, current: dict, owner: str, er
     log.warning("token refresh failed; cooling down", extra={"fields": {**fields, "metric": "token_refresh_failed"}})
     if first:
         publish_connection_event(
-            "refresh_failed", uid, spec.service, current.get("account"), error=error.error, needsReauth=False
+            "refresh_failed",
+            uid,
+            spec.service,
+            current.get("account"),
+            tags=current.get("tags"),
+            error=error.error,
+            needsReauth=False,
         )
     if degraded:
-        connection_health.announce_degraded(uid, spec.service, current.get("account"), error.error)
+        connection_health.announce_degraded(uid, spec.service, current, error.error)
     raise Unavailable("The provider did not refresh the token; retry later", code="refresh_failed", retry_after=pause)

@@ -62,3 +62,21 @@ resource "google_firestore_field" "sync_state_renew_at" {
     }
   }
 }
+
+# The backend's listing by tag: collection group `connections`, equality on `tags.<key>` (any key
+# the backend chose), in document order (common/connection_tags.py). An index setting on a map
+# field is inherited by its subfields, so this one covers every tag key; several tag filters are
+# merged from these single-field indexes.
+resource "google_firestore_field" "connection_tags" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "connections"
+  field      = "tags"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
+}

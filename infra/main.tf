@@ -83,7 +83,7 @@ locals {
   managed_settings = [
     "APP_ENV", "GCP_PROJECT", "FIREBASE_PROJECT", "SENTRY_ENVIRONMENT", "LOG_EXECUTION_ID", "PUSH_SERVICE_ACCOUNT",
     "SLACK_CLIENT_ID", "GOOGLE_CLIENT_ID", "PUBLIC_BASE_URL", "OAUTH_SUCCESS_URL", "OAUTH_FAILURE_URL",
-    "CORS_ALLOWED_ORIGINS", "OAUTH_RETURN_ALLOWLIST",
+    "CORS_ALLOWED_ORIGINS", "OAUTH_RETURN_ALLOWLIST", "APP_BACKEND_AUDIENCE", "APP_BACKEND_SERVICE_ACCOUNTS",
   ]
   endpoint_settings = ["FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT"]
   url_settings = [
@@ -116,6 +116,9 @@ locals {
       OAUTH_FAILURE_URL      = var.oauth_failure_url
       CORS_ALLOWED_ORIGINS   = join(",", var.cors_allowed_origins)
       OAUTH_RETURN_ALLOWLIST = join(",", var.oauth_return_allowlist)
+      # The app's backend (common/backend_auth.py): both empty, its routes answer 503.
+      APP_BACKEND_AUDIENCE         = var.app_backend_audience
+      APP_BACKEND_SERVICE_ACCOUNTS = join(",", var.app_backend_service_accounts)
     },
   )
 
@@ -149,6 +152,9 @@ locals {
   api_document_vars = {
     urls             = local.function_urls
     firebase_project = local.firebase_project
+    # The gateway admits Google ID tokens for this audience to the backend routes; without a backend
+    # configured, for a name nobody calls the gateway by (the functions answer 503 anyway).
+    app_backend_audience = var.app_backend_audience != "" ? var.app_backend_audience : "app-backend-not-configured"
   }
 
   # The front door's account, spelled out so for_each keys are known at plan time (gateway.tf).

@@ -125,6 +125,33 @@ variable "keep_warm" {
   default     = true
 }
 
+variable "app_backend_audience" {
+  description = "Audience the app backend's Google ID tokens are minted for (APP_BACKEND_AUDIENCE), an https URL such as the API's public base URL; \"\" (with no app_backend_service_accounts) turns backend access off."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.app_backend_audience == "" || can(regex("^https://\\S+$", var.app_backend_audience))
+    error_message = "var.app_backend_audience must be \"\" or an https URL."
+  }
+}
+
+variable "app_backend_service_accounts" {
+  description = "Service accounts whose Google ID tokens act as the app's backend (APP_BACKEND_SERVICE_ACCOUNTS); set with app_backend_audience, or neither."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for account in var.app_backend_service_accounts : can(regex("^[a-z0-9][a-z0-9.-]*@[a-z0-9.-]+\\.gserviceaccount\\.com$", account))])
+    error_message = "var.app_backend_service_accounts must hold service account emails such as app@project.iam.gserviceaccount.com."
+  }
+
+  validation {
+    condition     = (var.app_backend_audience == "") == (length(var.app_backend_service_accounts) == 0)
+    error_message = "Set var.app_backend_audience and var.app_backend_service_accounts together, or neither."
+  }
+}
+
 variable "source_bucket_location" {
   description = "Location of the bucket holding the function zips; null means the region."
   type        = string

@@ -20,6 +20,7 @@ from common.crypto import reset_cipher
 from common.secrets import clear_secret_cache
 from common.settings import SETTINGS, reset_settings
 from local.stack import Stack
+from tests.backend_helpers import BACKEND_SETTINGS
 from tests.oauth_helpers import APP_ORIGIN, FAILURE_URL, SUCCESS_URL
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -64,6 +65,7 @@ def stack():
             "CORS_ALLOWED_ORIGINS": APP_ORIGIN,
             "FLAGS_CACHE_SECONDS": "0",
             **NO_RATE_LIMITS,
+            **BACKEND_SETTINGS,
         },
         gateway=True,
     )

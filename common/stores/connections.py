@@ -4,6 +4,8 @@
 `account_index/{service}:{account key}`: provider account -> uid, so webhooks find their user.
 Both change in one transaction, which also refuses an account another user has connected, and a
 connect whose flow started before the user was erased (the erasure fence, common/stores/erasures.py).
+A connection's `tags` (the app backend's, common/connection_tags.py) outlive a reconnect, of the
+same account or another: they describe the user's connection to the service, not its tokens.
 `tokenVersion` is new with every change of a connection's tokens (connect, refresh) and with nothing
 else (re-encryption rewrites the ciphertexts, not the tokens): writers compare it to know whether
 the tokens they started from are still the stored ones."""
@@ -14,13 +16,18 @@ import urllib.parse
 from google.cloud import firestore
 
 from common.clients import firestore_client
-from common.errors import Conflict
+from common.errors import Conflict, NotFound
 from common.stores import erasures
 
 USERS = "users"
 CONNECTIONS = "connections"
 ACCOUNT_INDEX = "account_index"
 DELETE_BATCH = 400
+
+
+class NotConnected(NotFound):
+    code = "not_connected"
+    default_message = "This service is not connected"
 
 
 class AccountInUse(Conflict):
@@ -76,32 +83,35 @@ def find_account_owner(service: str, account_key: str) -> str | None:
 
 
 @firestore.transactional
-def _save(transaction, uid: str, service: str, record: dict, since, replace: bool, also) -> dict | None:
+def _save(transaction, uid: str, service: str, record: dict, since, replace: bool, also) -> tuple[dict | None, dict]:
     index, ref = account_ref(service, record["accountKey"]), connection_ref(uid, service)
     read = erasures.check(transaction, uid, since, [index, ref])
     owner, previous = read[index.path], read[ref.path]
     if owner.exists and owner.get("uid") != uid:
         raise AccountInUse()
     previous = previous.to_dict() if previous.exists else None
+    tags = (previous or {}).get("tags", {})
+    if tags:
+        record = {**record, "tags": tags}
     if previous and previous.get("accountKey") != record["accountKey"]:
         if not replace:
             raise ReplacesAnotherAccount(previous)
         transaction.delete(account_ref(service, previous["accountKey"]))
-        previous = None  # another account: nothing of the old one carries over
+        previous = None  # another account: nothing of the old one carries over but its tags
     if also is not None:
         also(transaction)
     if record.get("refreshToken") is None and previous:
         record = {**record, "refreshToken": previous.get("refreshToken")}  # Google sends none on re-consent
     transaction.set(ref, record)
     transaction.set(index, {"uid": uid, "service": service, "account": record["account"], "updatedAt": record["updatedAt"]})
-    return previous
+    return previous, tags
 
 
-def save_connection(uid: str, service: str, record: dict, since, *, replace: bool = False, also=None) -> dict | None:
+def save_connection(uid: str, service: str, record: dict, since, *, replace: bool = False, also=None) -> tuple[dict | None, dict]:
     """Store the connection and its index entry, for a flow that started at `since`, and run
     also(transaction) in the same transaction (the audit entry); returns the record of the same
-    account it replaced, if any. AccountInUse, UserErased when the user was erased since, or
-    ReplacesAnotherAccount unless `replace`."""
+    account it replaced, if any, and the tags it kept. AccountInUse, UserErased when the user was
+    erased since, or ReplacesAnotherAccount unless `replace`."""
     return _save(firestore_client().transaction(), uid, service, record, since, replace, also)
 
 

@@ -49,16 +49,22 @@ class Issuer:
         return jwt.encode(self._signer, claims).decode()
 
     def google_oidc(
-        self, audience: str, email: str, issuer: str = "https://accounts.google.com", lifetime: int = DEFAULT_LIFETIME
+        self,
+        audience: str,
+        email: str,
+        issuer: str = "https://accounts.google.com",
+        lifetime: int = DEFAULT_LIFETIME,
+        email_verified: bool = True,
     ) -> str:
-        """A token like the one Pub/Sub attaches to an authenticated push."""
+        """A token like the one Pub/Sub attaches to an authenticated push, or google-auth's
+        fetch_id_token gets for a service account."""
         now = int(time.time())
         claims = {
             "iss": issuer,
             "aud": audience,
             "azp": "1234567890",
             "email": email,
-            "email_verified": True,
+            "email_verified": email_verified,
             "sub": "1234567890",
             "iat": now,
             "exp": now + lifetime,
@@ -90,9 +96,15 @@ def register(app: flask.Flask, issuer: Issuer) -> None:
 
     @app.get("/identity/google-oidc")
     def identity_google_oidc():
-        """A Google-signed-style OIDC token (dev only): aud, email and iss are the test's to choose."""
+        """A Google-signed-style OIDC token (dev only): aud, email, iss and email_verified (true unless
+        "false") are the test's to choose."""
         args = flask.request.args
-        token = issuer.google_oidc(args.get("aud", ""), args.get("email", ""), args.get("iss", "https://accounts.google.com"))
+        token = issuer.google_oidc(
+            args.get("aud", ""),
+            args.get("email", ""),
+            args.get("iss", "https://accounts.google.com"),
+            email_verified=args.get("email_verified", "true") != "false",
+        )
         return flask.jsonify({"token": token})
 
     @app.get("/identity/token")

@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from local.catalog import ROOT
+from tests.backend_helpers import backend_token
 from tests.functions.test_oauth_flow import start
 from tests.fuzz_helpers import HEADER_BYTES, assert_envelope
 from tests.oauth_helpers import APP_ORIGIN, FAILURE_URL, landed
@@ -55,10 +56,17 @@ def _runs():
                 yield pytest.param(operation, mode, signed_in, id=label)
 
 
+def _token(operation, id_token, sandbox) -> str:
+    """The token of the operation's scheme: the app backend's Google ID token, or a user's Firebase one."""
+    if operation.definition.raw["security"] == [{"app_backend": []}]:
+        return backend_token(sandbox)
+    return id_token("fuzzer")
+
+
 @pytest.mark.parametrize("operation, mode, signed_in", list(_runs()))
-def test_every_operation_answers_in_the_envelope_and_as_documented(stack, id_token, operation, mode, signed_in):
+def test_every_operation_answers_in_the_envelope_and_as_documented(stack, id_token, sandbox, operation, mode, signed_in):
     session = requests.Session()
-    authorization = {"Authorization": f"Bearer {id_token('fuzzer')}"} if signed_in else {}
+    authorization = {"Authorization": f"Bearer {_token(operation, id_token, sandbox)}"} if signed_in else {}
 
     @PER_RUN
     @given(case=operation.as_strategy(generation_mode=mode))

@@ -57,6 +57,7 @@ def test_connect_status_list_disconnect(user, sandbox, topic_messages, service):
         "account",
         "connectedAt",
         "reason",
+        "tags",
         "health",
         "consecutiveFailures",
         "lastFailureAt",

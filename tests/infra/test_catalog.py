@@ -75,15 +75,20 @@ COLLECTION_GROUP_QUERY = re.compile(r"collection_group\((?P<collection>[\w.]+)\)
 
 def test_every_collection_group_query_has_an_index_declared():
     """Collection-group queries need an index of collection-group scope (single-field ones included)."""
+    import common.connection_tags
     import common.reencrypt
     import common.refresh_job
     import common.stores.sync_state
     import common.watches
 
     terraform = (ROOT / "infra" / "firestore.tf").read_text()
-    constants = {"CONNECTIONS": "connections", "sync_state.SYNC_STATE": common.stores.sync_state.SYNC_STATE}
+    constants = {
+        "CONNECTIONS": "connections",
+        "connections.CONNECTIONS": "connections",
+        "sync_state.SYNC_STATE": common.stores.sync_state.SYNC_STATE,
+    }
     found = set()
-    for module in (common.refresh_job, common.reencrypt, common.watches):
+    for module in (common.refresh_job, common.reencrypt, common.watches, common.connection_tags):
         for match in COLLECTION_GROUP_QUERY.finditer(pathlib.Path(module.__file__).read_text()):
             found.add(constants[match.group("collection")])
     assert found == {"connections", "sync_state"}

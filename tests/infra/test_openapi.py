@@ -37,14 +37,29 @@ def test_operations_declare_their_parameters_and_error_envelope(key):
     assert operation.get("operationId") and operation.get("summary")
 
 
-def test_user_endpoints_require_the_firebase_token_and_webhooks_do_not():
+def test_user_endpoints_require_the_firebase_token_backend_ones_the_backends_and_webhooks_neither():
     for (path, _), operation in OPERATIONS.items():
         user_endpoint = (
             path.startswith("/api/v1/oauth/")
             and not path.endswith("/callback")
             or path in ("/api/v1/me", "/api/v1/me/export", "/api/v1/flags")
         )
-        assert ("security" in operation) == user_endpoint, path
+        backend_endpoint = path.startswith("/api/v1/users/") or path == "/api/v1/connections"
+        expected = [{"firebase": []}] if user_endpoint else [{"app_backend": []}] if backend_endpoint else None
+        assert operation.get("security") == expected, path
+
+
+def test_the_backends_token_is_a_google_id_token_for_its_audience():
+    """The gateway checks it as Google documents for service accounts' ID tokens; the code checks the
+    account (common/backend_auth.py), since any Google account can mint a token for any audience."""
+    assert DOCUMENT["securityDefinitions"]["app_backend"] == {
+        "authorizationUrl": "",
+        "flow": "implicit",
+        "type": "oauth2",
+        "x-google-issuer": "https://accounts.google.com",
+        "x-google-jwks_uri": "https://www.googleapis.com/oauth2/v3/certs",
+        "x-google-audiences": "${app_backend_audience}",
+    }
 
 
 def test_cors_preflights_pass_the_gateway():

@@ -1,0 +1,16 @@
+"""PUT /api/v1/users/{uid}/connections/{service}/tags: the app's backend replaces the tags of one
+of the user's connections (audited)."""
+
+import functions_framework
+
+from common import connection_tags
+from common.backend_auth import authenticate_backend, target_connection
+from common.http import endpoint, json_body
+
+
+@functions_framework.http
+@endpoint("PUT")
+def backend_tags(request):
+    caller = authenticate_backend(request)
+    uid, service = target_connection(request, "tags")
+    return connection_tags.replace_for(caller, uid, service, json_body(request))
