@@ -1,10 +1,11 @@
 """`make bench`: the figures the README records, measured on a stack of its own (fresh emulators
 on free ports, the sandbox as provider). Prints a table; asserts nothing.
 
-Sections (BENCH_ONLY=hot|cold|tokens runs one): the hot paths over HTTP as ratios to a bare
-functions-framework hello (local/bench_hot.py); cold start per function against hello's
-(local/bench_cold.py); the token read in process; the scheduled refresh job refreshing due
-connections, and how its run time grows with the connections due against the connections stored."""
+Sections (BENCH_ONLY=hot|proxy|cold|tokens runs one): the hot paths over HTTP as ratios to a bare
+functions-framework hello (local/bench_hot.py); the proxy's overhead over the same provider call
+made directly (local/bench_proxy.py); cold start per function against hello's (local/bench_cold.py);
+the token read in process; the scheduled refresh job refreshing due connections, and how its run
+time grows with the connections due against the connections stored."""
 
 import datetime
 import os
@@ -18,8 +19,9 @@ import requests
 
 from common.secrets import get_secret
 from local.bench_cold import bench_cold_starts
-from local.bench_hot import bench_hot_paths
+from local.bench_hot import bench_hot_paths, connected_user
 from local.bench_hot import print_table as print_hot_paths
+from local.bench_proxy import bench_proxy_overhead, print_overhead
 from local.catalog import load_catalog
 from local.stack import Stack, adopt_settings
 
@@ -142,6 +144,10 @@ def main() -> int:
                 "RATE_LIMIT_USER_BURST",
                 "RATE_LIMIT_WEBHOOK_PER_MINUTE",
                 "RATE_LIMIT_WEBHOOK_BURST",
+                "RATE_LIMIT_PROXY_USER_PER_MINUTE",
+                "RATE_LIMIT_PROXY_USER_BURST",
+                "RATE_LIMIT_PROXY_CONNECTION_PER_MINUTE",
+                "RATE_LIMIT_PROXY_CONNECTION_BURST",
             )
         }
         stack = Stack(log_dir=pathlib.Path(logs), extra_env=limits)
@@ -150,13 +156,16 @@ def main() -> int:
             print(f"Benchmarks (machine: {os.cpu_count()} cores)", flush=True)
             only = os.environ.get("BENCH_ONLY", "")
             folder = pathlib.Path(logs)
-            hot_rows = bench_hot_paths(stack, folder, get_secret("SLACK_SIGNING_SECRET")) if only in ("", "hot") else []
+            user = connected_user(stack) if only in ("", "hot", "proxy") else None
+            hot_rows = bench_hot_paths(stack, user, folder, get_secret("SLACK_SIGNING_SECRET")) if only in ("", "hot") else []
+            proxy = bench_proxy_overhead(stack, user) if only in ("", "proxy") else None
             cold_rows = bench_cold_starts(load_catalog(), folder, stack.env, COLD_RUNS) if only in ("", "cold") else []
             lines = bench_hot_path(stack) if only in ("", "tokens") else []
             rows = bench_refresh_job(stack) if only in ("", "tokens") else []
         finally:
             stack.stop()
     print_hot_paths(hot_rows)
+    print_overhead(proxy)
     print(f"\n## Cold start: process start to first answered request (median of {COLD_RUNS})\n")
     print("| function | trigger | median ms | fastest ms | ratio to hello |")
     print("|---|---|---|---|---|")

@@ -28,7 +28,8 @@ def _on_own_host(host, send) -> dict:
         host.stop()
 
 
-def _connected_user(stack) -> dict:
+def connected_user(stack) -> dict:
+    """One user with Slack, Gmail and Calendar connected through the real OAuth flow."""
     from common.clients import firestore_client
     from common.flags import AUTO_SYNC_FLAG, FLAGS
 
@@ -37,8 +38,8 @@ def _connected_user(stack) -> dict:
     return seed_user(stack.api_url, stack.sandbox_url, stack.env["OAUTH_SUCCESS_URL"], f"bench{time.time():.0f}", 0)
 
 
-def bench_hot_paths(stack, folder: pathlib.Path, signing_secret: str) -> list[tuple[str, dict]]:
-    user, api, run = _connected_user(stack), stack.api_url, f"{time.time():.0f}"
+def bench_hot_paths(stack, user: dict, folder: pathlib.Path, signing_secret: str) -> list[tuple[str, dict]]:
+    api, run = stack.api_url, f"{time.time():.0f}"
     change = requests.post(
         f"{stack.sandbox_url}/_sandbox/calendar/change", json={"email": user["email"], "notify": False}, timeout=30
     ).json()
