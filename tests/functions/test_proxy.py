@@ -5,18 +5,22 @@ limits, rate limits, health counters and the log line."""
 
 import http.client
 import json
+import re
 import secrets
 import urllib.parse
 import uuid
 
 import functions_framework
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from common.clients import firestore_client
+from common.proxy_paths import InvalidPath, upstream_url
 from common.settings import reset_settings
 from common.stores import connections
 from local.catalog import FUNCTIONS_DIR
 from tests.functions.test_oauth_flow import connect
+from tests.fuzz_helpers import PROXY_PATHS
 from tests.oauth_helpers import held_tokens
 
 CALLS = {
@@ -328,3 +332,22 @@ def test_the_stored_record_is_untouched_by_a_proxied_call(connected):
     assert session.get("/api/v1/proxy/slack/conversations.list").status_code == 200
     after = firestore_client().collection("users").document("alice").collection("connections").document("slack").get()
     assert after.update_time == before.update_time
+
+
+SENDABLE = re.compile(r"[!-~]+")  # what a request line can carry as it is (no space, no control, ASCII)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(path=PROXY_PATHS.filter(lambda p: SENDABLE.fullmatch(p) is not None and "?" not in p and "#" not in p))
+def test_the_function_sees_the_path_as_sent_and_refuses_what_the_check_refuses(stack, sandbox, id_token, path):
+    """Through the real server and host, byte for byte: a path the check refuses never reaches the
+    provider (nothing normalised it on the way), whatever it holds."""
+    sandbox.delete("/_sandbox/calls")
+    status, body = _raw_get(stack, f"/api/v1/proxy/slack/{path}", id_token("fuzz-alice"))
+    try:
+        upstream_url("https://slack.com/api/", path, "")
+    except InvalidPath:
+        assert status in (400, 404) and body.get("error", {}).get("code") in ("invalid_path", "not_found"), (status, body)
+        assert sandbox.get("/_sandbox/calls").json() == {}
+    else:
+        assert (status, body["error"]["code"]) == (404, "not_connected"), (status, body)  # checked, then the connection
