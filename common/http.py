@@ -96,6 +96,16 @@ def _with_cors(response: flask.Response, origin: str | None, allowed: frozenset,
     return response
 
 
+def read_body(request: flask.Request, limit: int) -> bytes:
+    """The raw body, refused above `limit` bytes (also without Content-Length)."""
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLarge(f"The body is over {limit} bytes")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"The body is over {limit} bytes")
+    return body
+
+
 def path_segment_after(request: flask.Request, marker: str) -> str:
     """The path segment after `marker` (e.g. the service in /api/v1/oauth/{service}/start)."""
     parts = [part for part in request.path.split("/") if part]

@@ -34,6 +34,7 @@ class ProviderSpec:
     ok_field: str | None  # Slack answers errors as HTTP 200 {"ok": false}
     revoke_kind: str  # which stored token to revoke: Google's refresh token ends the whole grant
     synced_collections: tuple[str, ...]  # per-user data a disconnect removes
+    api_base: str  # the service's API root: the proxy forwards under it and nowhere else (docs/proxy.md)
 
 
 def _slack(settings) -> ProviderSpec:
@@ -61,10 +62,11 @@ def _slack(settings) -> ProviderSpec:
         ok_field="ok",
         revoke_kind="access_token",
         synced_collections=("slack_activity", "action_items"),
+        api_base=f"{base}/api/",
     )
 
 
-def _google(settings, service: str, scopes: tuple[str, ...], synced: tuple[str, ...]) -> ProviderSpec:
+def _google(settings, service: str, scopes: tuple[str, ...], synced: tuple[str, ...], api_base: str) -> ProviderSpec:
     return ProviderSpec(
         service=service,
         family="google",
@@ -89,6 +91,7 @@ def _google(settings, service: str, scopes: tuple[str, ...], synced: tuple[str, 
         ok_field=None,
         revoke_kind="refresh_token",
         synced_collections=synced,
+        api_base=api_base,
     )
 
 
@@ -98,9 +101,11 @@ def provider(service: str) -> ProviderSpec:
     if service == "slack":
         return _slack(settings)
     if service == "gmail":
-        return _google(settings, "gmail", settings.gmail_scopes, ("mail",))
+        return _google(settings, "gmail", settings.gmail_scopes, ("mail",), f"{settings.gmail_base_url}/")
     if service == "calendar":
-        return _google(settings, "calendar", settings.calendar_scopes, ("calendar_events",))
+        return _google(
+            settings, "calendar", settings.calendar_scopes, ("calendar_events",), f"{settings.calendar_base_url}/calendar/v3/"
+        )
     raise NotFound("Unknown service: use slack, gmail or calendar", code="unknown_service")
 
 

@@ -16,9 +16,10 @@ import flask
 from common import clock
 from common.analytics import track
 from common.envelope import success
-from common.errors import BadRequest, PayloadTooLarge, Unavailable, UnsupportedMediaType
+from common.errors import BadRequest, Unavailable, UnsupportedMediaType
 from common.events import publish_json
 from common.flags import is_enabled
+from common.http import read_body
 from common.logs import get_logger
 from common.rate_limit import limit_webhook
 from common.secrets import get_secret
@@ -33,19 +34,8 @@ MAX_ATTRIBUTE_BYTES = 1024  # Pub/Sub's limit on an attribute value
 SECRET_FIELDS = ("token", "response_url")
 
 
-def read_body(request: flask.Request) -> bytes:
-    """The raw body, refused above the size limit (also without Content-Length)."""
-    limit = get_settings().webhook_max_body_bytes
-    if (request.content_length or 0) > limit:
-        raise PayloadTooLarge(f"The body is over {limit} bytes")
-    body = request.stream.read(limit + 1)
-    if len(body) > limit:
-        raise PayloadTooLarge(f"The body is over {limit} bytes")
-    return body
-
-
 def _verified_body(request: flask.Request, content_type: str) -> bytes:
-    body = read_body(request)
+    body = read_body(request, get_settings().webhook_max_body_bytes)
     verify(request.headers, body, get_secret("SLACK_SIGNING_SECRET"), clock.now())
     if request.mimetype != content_type:
         raise UnsupportedMediaType(f"Content-Type must be {content_type}")

@@ -95,12 +95,17 @@ def _token_and_record(uid: str, service: str) -> tuple[str, dict]:
         return _decrypt(uid, record, "access_token"), record
 
 
-def call_with_token(uid: str, service: str, call) -> tuple[object, dict]:
-    """Run call(access_token) -> response; a 401 gets one forced refresh and one retry. Returns the
-    response and the connection record as read before the call (its health, for the caller)."""
+def _unauthorized(response) -> bool:
+    return response.status_code == 401
+
+
+def call_with_token(uid: str, service: str, call, rejected=_unauthorized) -> tuple[object, dict]:
+    """Run call(access_token) -> response; a response the provider `rejected` the token with (a 401,
+    or what the caller says: Slack's HTTP 200 invalid_auth) gets one forced refresh and one retry.
+    Returns the response and the connection record as read before the call (its health, for the caller)."""
     token, record = _token_and_record(uid, service)
     response = call(token)
-    if response.status_code != 401:
+    if not rejected(response):
         return response, record
     rejected = _load(uid, service)
     token, _ = refresh(uid, provider(service), rejected, still_needed=lambda current: connections.same_tokens(current, rejected))

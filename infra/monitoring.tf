@@ -11,6 +11,7 @@ locals {
     webhook_failed          = { label = "provider", description = "Webhook deliveries not handed off to Pub/Sub or not processed." }
     consumer_failed         = { label = "function", description = "Messages of the scheduled consumers that failed." }
     connection_degraded     = { label = "service", description = "Connections that reached CONNECTION_DEGRADED_AFTER failures in a row." }
+    proxy_call              = { label = "service", description = "Calls through the proxy (docs/proxy.md), every status." }
   }
 }
 

@@ -1,11 +1,12 @@
 """`make bench`: the figures the README records, measured on a stack of its own (fresh emulators
 on free ports, the sandbox as provider). Prints a table; asserts nothing.
 
-Sections (BENCH_ONLY=hot|oauth|cold|tokens runs one): the hot paths over HTTP as ratios to a bare
-functions-framework hello (local/bench_hot.py); the OAuth callback's round trips
-(local/bench_oauth.py); cold start per function against hello's
-(local/bench_cold.py); the token read in process; the scheduled refresh job refreshing due
-connections, and how its run time grows with the connections due against the connections stored."""
+Sections (BENCH_ONLY=hot|oauth|proxy|cold|tokens runs one): the hot paths over HTTP as ratios to a
+bare functions-framework hello (local/bench_hot.py); the OAuth callback's round trips
+(local/bench_oauth.py); the proxy's overhead over the same provider call made directly
+(local/bench_proxy.py); cold start per function against hello's (local/bench_cold.py); the token
+read in process; the scheduled refresh job refreshing due connections, and how its run time grows
+with the connections due against the connections stored."""
 
 import datetime
 import os
@@ -19,10 +20,11 @@ import requests
 
 from common.secrets import get_secret
 from local.bench_cold import bench_cold_starts
-from local.bench_hot import bench_hot_paths
+from local.bench_hot import bench_hot_paths, connected_user
 from local.bench_hot import print_table as print_hot_paths
 from local.bench_oauth import bench_oauth_callback
 from local.bench_oauth import print_table as print_oauth_callback
+from local.bench_proxy import bench_proxy_overhead, print_overhead
 from local.catalog import load_catalog
 from local.stack import Stack, adopt_settings
 
@@ -145,6 +147,10 @@ def main() -> int:
                 "RATE_LIMIT_USER_BURST",
                 "RATE_LIMIT_WEBHOOK_PER_MINUTE",
                 "RATE_LIMIT_WEBHOOK_BURST",
+                "RATE_LIMIT_PROXY_USER_PER_MINUTE",
+                "RATE_LIMIT_PROXY_USER_BURST",
+                "RATE_LIMIT_PROXY_CONNECTION_PER_MINUTE",
+                "RATE_LIMIT_PROXY_CONNECTION_BURST",
             )
         }
         # Consumers on a host of their own, so the acks are not charged for the work they hand off;
@@ -155,7 +161,9 @@ def main() -> int:
             print(f"Benchmarks (machine: {os.cpu_count()} cores)", flush=True)
             only = os.environ.get("BENCH_ONLY", "")
             folder = pathlib.Path(logs)
-            hot_rows = bench_hot_paths(stack, folder, get_secret("SLACK_SIGNING_SECRET")) if only in ("", "hot") else None
+            user = connected_user(stack) if only in ("", "hot", "proxy") else None
+            hot_rows = bench_hot_paths(stack, user, folder, get_secret("SLACK_SIGNING_SECRET")) if only in ("", "hot") else None
+            proxy = bench_proxy_overhead(stack, user) if only in ("", "proxy") else None
             oauth_rows = bench_oauth_callback(stack) if only in ("", "oauth") else []
             cold_rows = bench_cold_starts(load_catalog(), folder, stack.env, COLD_RUNS) if only in ("", "cold") else []
             lines = bench_hot_path(stack) if only in ("", "tokens") else []
@@ -164,6 +172,7 @@ def main() -> int:
             stack.stop()
     print_hot_paths(hot_rows)
     print_oauth_callback(oauth_rows)
+    print_overhead(proxy)
     print(f"\n## Cold start: process start to first answered request (median of {COLD_RUNS})\n")
     print("| function | trigger | median ms | fastest ms | ratio to hello |")
     print("|---|---|---|---|---|")

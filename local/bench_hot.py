@@ -50,7 +50,8 @@ def _run(path: HotPath, concurrency: int) -> dict:
     return {**result, "cpu_ms": cpu * 1000 / total, "ops": {kind: count / total for kind, count in ops.items()}}
 
 
-def _connected_user(stack) -> dict:
+def connected_user(stack) -> dict:
+    """One user with Slack, Gmail and Calendar connected through the real OAuth flow."""
     from common.clients import firestore_client
     from common.flags import AUTO_SYNC_FLAG, FLAGS
 
@@ -59,8 +60,8 @@ def _connected_user(stack) -> dict:
     return seed_user(stack.api_url, stack.sandbox_url, stack.env["OAUTH_SUCCESS_URL"], f"bench{time.time():.0f}", 0)
 
 
-def _stack_paths(stack, signing_secret: str) -> tuple[dict, list[HotPath]]:
-    user, api, run = _connected_user(stack), stack.api_url, f"{time.time():.0f}"
+def _stack_paths(stack, user: dict, signing_secret: str) -> list[HotPath]:
+    api, run = stack.api_url, f"{time.time():.0f}"
     change = requests.post(
         f"{stack.sandbox_url}/_sandbox/calendar/change", json={"email": user["email"], "notify": False}, timeout=30
     ).json()
@@ -81,7 +82,7 @@ def _stack_paths(stack, signing_secret: str) -> tuple[dict, list[HotPath]]:
         return session.get(f"{api}/api/v1/oauth/calendar/status", headers=bearer, timeout=30).status_code
 
     ops = f"{api}{OPS_PATH}"
-    return user, [
+    return [
         HotPath("Slack event ack (signed, published)", slack_event, host_pid, ops, "publish"),
         HotPath("Calendar notification ack (channel and token checked, published)", calendar_push, host_pid, ops, "publish"),
         HotPath("status read (ID token verified, connection read)", status_read, host_pid, ops, "get"),
@@ -100,12 +101,12 @@ def _on_own_host(host, name: str, send, required: str) -> tuple[str, dict, str]:
         host.stop()
 
 
-def bench_hot_paths(stack, folder: pathlib.Path, signing_secret: str) -> tuple[Floor, list[tuple[str, dict, str]]]:
+def bench_hot_paths(stack, user: dict, folder: pathlib.Path, signing_secret: str) -> tuple[Floor, list[tuple[str, dict, str]]]:
     floor = measure_floor()
     hello = _on_own_host(
         hello_host(folder, stack.env), "bare functions-framework hello", lambda s, url: s.get(url, timeout=30).status_code, ""
     )
-    user, paths = _stack_paths(stack, signing_secret)
+    paths = _stack_paths(stack, user, signing_secret)
     params = {"uid": user["uid"], "service": "gmail"}
     token_read = _on_own_host(
         token_read_host(folder, stack.env),

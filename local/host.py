@@ -30,7 +30,9 @@ PUSH_PREFIX = "/_pubsub/"
 
 
 def _werkzeug_path(public_path: str) -> str:
-    return re.sub(r"\{(\w+)\}", r"<\1>", public_path)
+    """An OpenAPI path template as a werkzeug rule: {name} is one segment, {name=**} (API Gateway's
+    double wildcard) the rest of the path, slashes included."""
+    return re.sub(r"\{(\w+)\}", r"<\1>", re.sub(r"\{(\w+)=\*\*\}", r"<path:\1>", public_path))
 
 
 def create_host_app(

@@ -42,3 +42,41 @@ def mostly(plausible, otherwise):
     must refuse."""
     as_strategy = [st.sampled_from(s) if isinstance(s, (list, tuple)) else s for s in (plausible, otherwise)]
     return st.integers(0, 3).flatmap(lambda n: as_strategy[1] if n == 0 else as_strategy[0])
+
+
+# Proxied paths (common/proxy_paths.py): pieces attackers use, and plain ones, so that examples both pass and fail the checks.
+PIECES = [
+    "..",
+    ".",
+    "/",
+    "//",
+    "%2e",
+    "%2E",
+    "%2f",
+    "%2F",
+    "%5c",
+    "%25",
+    "%252e",
+    "%c0%ae",
+    "%ef%bc%8e",
+    "%ef%bc%8f",
+    "@",
+    "\\",
+    ":",
+    "http:",
+    "https://evil.example",
+    "evil.example",
+    "%00",
+    "%0a",
+    "%40",
+    "%20",
+    "~",
+    "%",
+    "%zz",
+    "\u2025",
+    "\uff0e",
+    "\x7f",
+    " ",
+]
+WORDS = ["conversations.list", "gmail", "v1", "users", "me", "labels", "calendars", "primary", "events", "abc123"]
+PROXY_PATHS = st.lists(mostly(WORDS, PIECES), min_size=1, max_size=8).map("/".join) | st.text(max_size=40)

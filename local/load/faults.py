@@ -1,5 +1,5 @@
 """What `make load --faults` makes the providers do: on every provider call the load reaches (Gmail
-history and messages, Calendar events, Google's token endpoint), a standing chance of a 503, of a
+history, messages and labels, Calendar events and calendar list, Google's token endpoint), a standing chance of a 503, of a
 429 with Retry-After, and of added latency, for the whole run; the provider recovers before the run
 is checked. Google tokens are made short-lived for the run, so refreshes happen under load and meet
 those faults too."""
@@ -8,7 +8,14 @@ import requests
 
 # Refreshed once less than TOKEN_REFRESH_MARGIN_GOOGLE_SECONDS (300) is left: every 30 s or so.
 GOOGLE_TOKEN_LIFETIME = 330
-ENDPOINTS = ("gmail.history", "gmail.messages.get", "calendar.events.list", "google.token")
+ENDPOINTS = (
+    "gmail.history",
+    "gmail.messages.get",
+    "gmail.labels.list",  # the proxy scenario's calls: retried by the proxy (GET)
+    "calendar.events.list",
+    "calendar.calendarList.list",
+    "google.token",
+)
 SERVER_ERROR = {"status": 503, "rate": 0.03}
 RATE_LIMITED = {"status": 429, "rate": 0.02, "headers": {"Retry-After": "1"}}
 LATENCY = {"delay": 0.8, "rate": 0.05}

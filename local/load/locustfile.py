@@ -4,7 +4,7 @@ LOAD_CONFIG naming the run's config (URLs, the seeded users, the scale, where to
 The shape follows the profile in requests per second, not users: each simulated user runs one
 scenario every 1/RATE_PER_USER seconds (constant_throughput), and the shape sets the user count to
 the wanted rate over that, so the achieved rate follows the profile as long as answers take less
-than that period. Scenarios and weights are those of issue 9. Every request is written to a samples
+than that period. Scenarios and weights are those of issue 9, with the proxy's (issue 17). Every request is written to a samples
 file with the phase its scenario started in (for the per-phase table: a scenario that began at the
 peak counts there, even if its request goes out a moment later), and every event handed to the
 gateway to a ledger (for the loss check after the run).
@@ -35,6 +35,7 @@ USERS = CONFIG["users"]
 CALENDAR_USERS = [u for u in USERS if u["role"] == "calendar"]
 TOKEN_READ_USERS = [u for u in USERS if u["role"] == "token_read"]
 SERVICES = ("slack", "gmail", "calendar")
+PROXY_CALLS = (("slack", "conversations.list"), ("gmail", "gmail/v1/users/me/labels"), ("calendar", "users/me/calendarList"))
 
 SPAWN_RATE = 100  # users started or stopped a second: the largest step (to peak) takes a second; Locust warns above 100
 RATE_PER_USER = 0.5  # scenarios a second per simulated user: a 2 s period leaves room for slow answers
@@ -234,6 +235,17 @@ class GatewayUser(FastHttpUser):
             payload = {"uid": user["uid"], "channelId": user["channelId"], "state": "exists", "messageNumber": "0"}
             body = payloads.push_delivery("calendar_notifications_worker", payload)
             self._push("calendar_notifications_worker", body, "token read", user["uid"])
+
+    @scenario(10)
+    def proxy(self):
+        """The app acting through a user's connection: one provider read through the proxy."""
+        user = random.choice(USERS)
+        service, path = random.choice(PROXY_CALLS)
+        with self.client.get(
+            f"/api/v1/proxy/{service}/{path}", headers=self._bearer(user), name=f"proxy {service}", catch_response=True
+        ) as reply:
+            if reply.status_code != 200 or (service == "slack" and not reply.json().get("ok")):
+                reply.failure(f"proxy answered {reply.status_code} {reply.error or ''}".strip())
 
     @scenario(5)
     def oauth_start(self):

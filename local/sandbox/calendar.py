@@ -1,4 +1,4 @@
-"""Google Calendar's events.watch, channels.stop and events.list with sync tokens (and 410 Gone for
+"""Google Calendar's calendarList.list, events.watch, channels.stop and events.list with sync tokens (and 410 Gone for
 an expired one), plus a test hook that changes an event and sends the channel notification to the
 watch address exactly as Google does (a bodiless POST with the X-Goog-* headers), or hands the
 notification back so that a load generator sends (and times) it."""
@@ -123,6 +123,31 @@ def register(app: flask.Flask, state: SandboxState) -> None:
             else:
                 reply["nextSyncToken"] = f"sync-{calendar['seq']}"
             return flask.jsonify(reply)
+
+    @app.get("/calendar/v3/users/me/calendarList")
+    @provider_route(state, "calendar.calendarList.list")
+    @grants.as_google_user(state, "calendar-json.googleapis.com", READ_SCOPES)
+    def calendar_list(email):
+        with state.lock:
+            resource_id = _calendar(state, email)["resource_id"]
+        entry = {
+            "kind": "calendar#calendarListEntry",
+            "etag": f'"{resource_id[:12]}"',
+            "id": email,
+            "summary": email,
+            "timeZone": "UTC",
+            "colorId": "14",
+            "backgroundColor": "#9fe1e7",
+            "foregroundColor": "#000000",
+            "selected": True,
+            "accessRole": "owner",
+            "defaultReminders": [{"method": "popup", "minutes": 10}],
+            "conferenceProperties": {"allowedConferenceSolutionTypes": ["hangoutsMeet"]},
+            "primary": True,
+        }
+        return flask.jsonify(
+            {"kind": "calendar#calendarList", "etag": f'"{resource_id[12:]}"', "nextSyncToken": "sync-list", "items": [entry]}
+        )
 
     @app.post("/_sandbox/calendar/change")
     def sandbox_calendar_change():

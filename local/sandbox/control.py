@@ -1,6 +1,7 @@
 """What tests and load runs steer the sandbox with, over HTTP: per-endpoint call counters, queued
 faults (next N calls answer a given status/body/headers, optionally after a delay), standing faults
-(each call has a given chance of one, for load runs) with a count of those served, holds (a call is
+(each call has a given chance of one, for load runs) with a count of those served, the headers of
+each endpoint's last request (what a proxy forwarded), holds (a call is
 answered for real but its reply waits until the test releases it, so a test can act between a
 provider's answer and what the caller does with it), behaviour switches, and a reset. Every provider
 route is wrapped by `provider_route`."""
@@ -44,6 +45,7 @@ class SandboxState:
                 hold.released.set()  # no request stays blocked past a reset
             self.holds = {}
             self.calls: dict[str, int] = {}
+            self.last_headers: dict[str, dict[str, str]] = {}  # the newest request's headers, by endpoint
             self.refreshes: dict[str, int] = {}  # refresh grants honoured, by account ("slack:T..:U..", "google:email")
             self.faults: dict[str, list[dict]] = {}  # queued: the next calls answer these, in order
             self.standing: dict[str, list[dict]] = {}  # each call meets one of these with its `rate`
@@ -88,6 +90,8 @@ def provider_route(state: SandboxState, endpoint: str):
     def decorate(handler):
         @functools.wraps(handler)
         def run(*args, **kwargs):
+            with state.lock:
+                state.last_headers[endpoint] = dict(flask.request.headers)
             fault = state.next_fault(endpoint)
             if fault:
                 if fault.get("delay"):
@@ -125,6 +129,13 @@ def register(app: flask.Flask, state: SandboxState) -> None:
             state.calls.clear()
             state.refreshes.clear()
         return "", 204
+
+    @app.get("/_sandbox/requests/<endpoint>/headers")
+    def sandbox_last_headers(endpoint: str):
+        """The headers of the newest call to an endpoint (404 before the first)."""
+        with state.lock:
+            headers = state.last_headers.get(endpoint)
+        return flask.jsonify(headers) if headers is not None else (flask.jsonify({"error": "no call yet"}), 404)
 
     @app.get("/_sandbox/refreshes")
     def sandbox_refreshes():

@@ -1,4 +1,4 @@
-"""Gmail's watch, stop, history, messages and profile calls, and a test hook that "delivers" a new
+"""Gmail's watch, stop, history, messages, labels and profile calls, and a test hook that "delivers" a new
 message and publishes the notification to the watch's topic exactly as Gmail does
 ({emailAddress, historyId} as base64 JSON on the Pub/Sub emulator)."""
 
@@ -68,6 +68,16 @@ def register(app: flask.Flask, state: SandboxState) -> None:
             return flask.jsonify(
                 {"emailAddress": email, "messagesTotal": len(box["messages"]), "historyId": str(box["history_id"])}
             )
+
+    @app.get("/gmail/v1/users/me/labels")
+    @provider_route(state, "gmail.labels.list")
+    @grants.as_google_user(state, "gmail.googleapis.com", READ_SCOPES)
+    def gmail_labels_list(_email):
+        system = [
+            {"id": label, "name": label, "messageListVisibility": "hide", "labelListVisibility": "labelShow", "type": "system"}
+            for label in ("INBOX", "SENT", "DRAFT", "SPAM", "TRASH", "UNREAD", "STARRED", "IMPORTANT")
+        ]
+        return flask.jsonify({"labels": system})
 
     @app.get("/gmail/v1/users/me/history")
     @provider_route(state, "gmail.history")

@@ -7,9 +7,15 @@ an S256 `code_challenge` (no other method); its code is then exchanged with the 
 right). A code issued without a challenge needs the secret, as before. Refresh tokens of a PKCE app
 expire 30 days after they are issued (each rotation issues a new one). Slack lists no error of its
 own for a wrong or missing verifier, so the sandbox answers its documented `invalid_code`; the code
-is spent by the refused exchange, like any exchange attempt."""
+is spent by the refused exchange, like any exchange attempt.
+
+Web API methods the proxy reaches (conversations.list, chat.postMessage) take the token as
+`Authorization: Bearer`, GET or POST (form or JSON), and answer as Slack does: `not_authed` without a
+token, `invalid_auth` for an unknown one, `token_expired` for an expired one, `missing_scope` with
+`needed` and `provided`."""
 
 import secrets
+import time
 
 import flask
 
@@ -18,6 +24,42 @@ from local.sandbox.control import SandboxState, provider_route
 from local.sandbox.slack_events import APP_ID
 
 PKCE_REFRESH_LIFETIME = 30 * 86400  # "all refresh tokens issued to your app will expire in 30 days"
+CHANNELS = (("C0GENERAL", "general", True), ("C0RANDOM", "random", False))
+
+
+def _channel(team_id: str, channel_id: str, name: str, general: bool) -> dict:
+    """A public channel as conversations.list lists it."""
+    about = {"value": "", "creator": "", "last_set": 0}
+    return {
+        "id": channel_id,
+        "name": name,
+        "is_channel": True,
+        "is_group": False,
+        "is_im": False,
+        "is_mpim": False,
+        "is_private": False,
+        "created": 1449252889,
+        "is_archived": False,
+        "is_general": general,
+        "unlinked": 0,
+        "name_normalized": name,
+        "is_shared": False,
+        "is_org_shared": False,
+        "is_pending_ext_shared": False,
+        "pending_shared": [],
+        "context_team_id": team_id,
+        "updated": 1678229664302,
+        "parent_conversation": None,
+        "creator": "U0SANDBOX",
+        "is_ext_shared": False,
+        "shared_team_ids": [team_id],
+        "pending_connected_team_ids": [],
+        "is_member": True,
+        "topic": about,
+        "purpose": about,
+        "previous_names": [],
+        "num_members": 2,
+    }
 
 
 def register(app: flask.Flask, state: SandboxState, client_id: str, client_secret: str) -> None:
@@ -143,6 +185,53 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
             return error("invalid_auth")
         grants.revoke(state, token)
         return flask.jsonify({"ok": True, "revoked": True})
+
+    def web_api_caller(scope: str):
+        """(grant, None) for a Web API call whose token has `scope`, else (None, Slack's error reply)."""
+        token = grants.bearer()
+        if not token:
+            return None, error("not_authed")
+        with state.lock:
+            known = state.tokens.get(token)
+        grant = grants.lookup(state, token)
+        if grant is None or grant["family"] != "slack":
+            expired = grant is None and known and known["kind"] == "access" and known["family"] == "slack"
+            return None, error("token_expired" if expired else "invalid_auth")
+        if scope not in grant["scopes"]:
+            return None, flask.jsonify(
+                {"ok": False, "error": "missing_scope", "needed": scope, "provided": ",".join(grant["scopes"])}
+            )
+        return grant, None
+
+    def params() -> dict:
+        return {**flask.request.args, **flask.request.form, **(flask.request.get_json(silent=True) or {})}
+
+    @app.route("/api/conversations.list", methods=["GET", "POST"])
+    @provider_route(state, "slack.conversations.list")
+    def slack_conversations_list():
+        grant, refused = web_api_caller("channels:read")
+        if refused:
+            return refused
+        team = grant["account"]["team_id"]
+        channels = [_channel(team, channel_id, name, general) for channel_id, name, general in CHANNELS]
+        return flask.jsonify({"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}})
+
+    @app.post("/api/chat.postMessage")
+    @provider_route(state, "slack.chat.postMessage")
+    def slack_chat_post_message():
+        grant, refused = web_api_caller("chat:write")
+        if refused:
+            return refused
+        given = params()
+        if given.get("channel") not in {channel_id for channel_id, _, _ in CHANNELS}:
+            return error("channel_not_found")
+        if not given.get("text") and not given.get("blocks"):
+            return error("no_text")
+        ts = f"{time.time():.6f}"
+        account = grant["account"]
+        message = {"user": account["user_id"], "type": "message", "ts": ts, "text": given.get("text", "")}
+        message["team"] = account["team_id"]
+        return flask.jsonify({"ok": True, "channel": given["channel"], "ts": ts, "message": message})
 
     @app.route("/api/auth.test", methods=["GET", "POST"])
     @provider_route(state, "slack.auth.test")

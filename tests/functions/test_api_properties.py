@@ -74,7 +74,8 @@ def test_every_operation_answers_in_the_envelope_and_as_documented(stack, id_tok
         case.headers = {**(case.headers or {}), **authorization}
         response = case.call(base_url=stack.api_url, session=session, allow_redirects=False, timeout=30)
         case.validate_response(response, checks=CHECKS)
-        assert_envelope(response.status_code, (response.headers.get("content-type") or [""])[0], response.content)
+        if case.method != "HEAD":  # a HEAD reply has no body
+            assert_envelope(response.status_code, (response.headers.get("content-type") or [""])[0], response.content)
 
     check()
 

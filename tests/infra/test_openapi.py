@@ -31,7 +31,7 @@ def test_operations_declare_their_parameters_and_error_envelope(key):
     path, _ = key
     operation = OPERATIONS[key]
     declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
-    assert declared == set(re.findall(r"\{(\w+)\}", path))
+    assert declared == set(re.findall(r"\{(\w+)(?:=\*\*)?\}", path))
     errors = [r for status, r in operation["responses"].items() if status.startswith(("4", "5"))]
     assert errors and all(r.get("schema") == {"$ref": "#/definitions/ErrorEnvelope"} for r in errors)
     assert operation.get("operationId") and operation.get("summary")
@@ -42,6 +42,7 @@ def test_user_endpoints_require_the_firebase_token_backend_ones_the_backends_and
         user_endpoint = (
             path.startswith("/api/v1/oauth/")
             and not path.endswith("/callback")
+            or path.startswith("/api/v1/proxy/")
             or path in ("/api/v1/me", "/api/v1/me/export", "/api/v1/flags")
         )
         backend_endpoint = path.startswith("/api/v1/users/") or path == "/api/v1/connections"
@@ -64,3 +65,12 @@ def test_the_backends_token_is_a_google_id_token_for_its_audience():
 
 def test_cors_preflights_pass_the_gateway():
     assert DOCUMENT["x-google-endpoints"] == [{"name": "${managed_service}", "allowCors": True}]
+
+
+def test_the_proxy_forwards_its_whole_path():
+    """API Gateway's {var=**} matches any number of segments, and APPEND_PATH_TO_ADDRESS hands the
+    function the request's whole path (docs/proxy.md cites both)."""
+    path = "/api/v1/proxy/{service}/{path=**}"
+    methods = {method for p, method in OPERATIONS if p.startswith("/api/v1/proxy/")}
+    assert methods == {m.lower() for m in CATALOG["proxy"]["http"]["routes"][0]["methods"]}
+    assert all(OPERATIONS[path, method]["x-google-backend"]["address"] == "${urls.proxy}" for method in methods)

@@ -215,3 +215,19 @@ def test_cards_show_needs_reauth_and_degraded(page, stack, user):
     expect(gmail.locator(".detail")).to_contain_text("3 refreshes failed in a row.")
     expect(_card(page, "Google Calendar").locator(".status")).to_have_text("Disconnected")
     _shot(page, "9-needs-reauth-and-degraded")
+
+
+@pytest.mark.slow
+def test_the_proxy_box_shows_the_providers_reply(page, stack, user):
+    assert connect(user("alice"), "slack")["outcome"] == "success"
+    _sign_in(page, stack.api_url, "alice")
+    box = page.get_by_role("region", name="Proxy")
+    box.get_by_label("Call").select_option("slack")
+    box.get_by_role("button", name="Send through the proxy").click()
+    expect(page.locator("#proxy-status")).to_have_text("HTTP 200")
+    expect(page.get_by_label("Provider reply")).to_contain_text('"name": "general"')
+    box.get_by_label("Call").select_option("gmail")
+    box.get_by_role("button", name="Send through the proxy").click()
+    expect(page.locator("#proxy-status")).to_have_text("HTTP 404")  # not connected: the proxy's envelope
+    expect(page.get_by_label("Provider reply")).to_contain_text('"not_connected"')
+    _shot(page, "10-proxy-box")
