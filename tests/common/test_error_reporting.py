@@ -16,6 +16,6 @@ def test_only_logging_excepthook_and_dedupe_are_installed(monkeypatch):
         assert set(sentry_sdk.get_client().integrations) == {"logging", "excepthook", "dedupe"}
     finally:
         sentry_sdk.get_client().close()
+        monkeypatch.undo()  # first: sentry_sdk.init() reads SENTRY_DSN from the environment
         sentry_sdk.init()  # an inactive client again, for the rest of the run
-        monkeypatch.undo()
         reset_settings()
