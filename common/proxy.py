@@ -19,7 +19,7 @@ import requests
 
 from common import connection_health, proxy_paths
 from common.clients import http_session
-from common.errors import AppError, PayloadTooLarge
+from common.errors import AppError
 from common.http import read_body
 from common.logs import get_logger
 from common.providers import provider
@@ -29,6 +29,7 @@ from common.settings import get_settings
 from common.tokens import call_with_token
 
 log = get_logger(__name__)
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")  # what either form of the route accepts
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # What may cross, by name (lower case); everything else (Authorization, Cookie, Set-Cookie,
 # X-Forwarded-*, Proxy-*, Connection and what it names, the gateway's own headers) stays behind.
@@ -90,11 +91,9 @@ def as_flask(reply: ProxyReply) -> flask.Response:
 
 def forward(uid: str, service: str, request: ProxyRequest) -> ProxyReply:
     """The provider's reply to `request`, made as `uid` on their connection to `service`."""
-    settings, spec = get_settings(), provider(service)
+    spec = provider(service)
     url = proxy_paths.upstream_url(spec.api_base, request.path, request.query)
-    if len(request.body) > settings.proxy_max_request_bytes:
-        raise PayloadTooLarge(f"The body is over {settings.proxy_max_request_bytes} bytes")
-    call = _Call(request, url, spec.ok_field, settings)
+    call = _Call(request, url, spec.ok_field, get_settings())
     status = None
     try:
         limit_proxy(uid, service)
@@ -104,7 +103,7 @@ def forward(uid: str, service: str, request: ProxyRequest) -> ProxyReply:
             connection_health.record_failure(uid, service, "unreachable")
             raise
         status = reply.status_code
-        _count_health(uid, service, call, reply, record)
+        _count_health(uid, service, reply, record)
         return ProxyReply(status, _passed(reply.headers), reply.body)
     except AppError as error:
         status = error.status
@@ -128,6 +127,7 @@ class _Upstream:
     status_code: int
     headers: requests.structures.CaseInsensitiveDict
     body: bytes
+    token_error: str | None  # Slack's HTTP 200 token refusal, read once per reply
 
 
 class _Call:
@@ -158,7 +158,7 @@ class _Call:
 
     def rejected(self, reply: _Upstream) -> bool:
         """The provider refused the token itself (worth one refresh)."""
-        return reply.status_code == 401 or _token_error(reply, self.ok_field) is not None
+        return reply.status_code == 401 or reply.token_error is not None
 
     def _retry_delay(self, retry: int, retry_after: float | None) -> float | None:
         """Seconds to wait before the next attempt, or None when there is none to make."""
@@ -184,7 +184,8 @@ class _Call:
                 allow_redirects=False,
             ) as response:
                 body = _read_limited(response, self.settings.proxy_max_response_bytes)
-                return _Upstream(response.status_code, response.headers, body)
+                token_error = _token_error(response.status_code, body, self.ok_field)
+                return _Upstream(response.status_code, response.headers, body, token_error)
         finally:
             self.upstream_seconds += time.monotonic() - started
 
@@ -199,24 +200,23 @@ def _read_limited(response: requests.Response, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _token_error(reply: _Upstream, ok_field: str | None) -> str | None:
+def _token_error(status: int, body: bytes, ok_field: str | None) -> str | None:
     """Slack's token errors, which arrive as HTTP 200 {"ok": false, "error": ...}."""
-    if ok_field is None or reply.status_code != 200 or not reply.body.lstrip().startswith(b"{"):
+    if ok_field is None or status != 200 or not body.lstrip().startswith(b"{"):
         return None
     try:
-        parsed = json.loads(reply.body)
+        parsed = json.loads(body)
     except (ValueError, RecursionError):
         return None
     error = parsed.get("error") if parsed.get(ok_field) is False else None
     return error if error in SLACK_TOKEN_ERRORS else None
 
 
-def _count_health(uid: str, service: str, call: _Call, reply: _Upstream, record: dict) -> None:
+def _count_health(uid: str, service: str, reply: _Upstream, record: dict) -> None:
     """Token refusals, rate limits and provider errors count against the connection; a success
     clears its call failures; another 4xx is the caller's (a wrong path says nothing of the connection)."""
-    token_error = _token_error(reply, call.ok_field)
-    if token_error or reply.status_code in (401, 429) or reply.status_code >= 500:
-        connection_health.record_failure(uid, service, token_error or f"http_{reply.status_code}")
+    if reply.token_error or reply.status_code in (401, 429) or reply.status_code >= 500:
+        connection_health.record_failure(uid, service, reply.token_error or f"http_{reply.status_code}")
     elif reply.status_code < 400:
         connection_health.record_success(uid, service, record)
 

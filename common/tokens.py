@@ -107,8 +107,8 @@ def call_with_token(uid: str, service: str, call, rejected=_unauthorized) -> tup
     response = call(token)
     if not rejected(response):
         return response, record
-    rejected = _load(uid, service)
-    token, _ = refresh(uid, provider(service), rejected, still_needed=lambda current: connections.same_tokens(current, rejected))
+    refused = _load(uid, service)
+    token, _ = refresh(uid, provider(service), refused, still_needed=lambda current: connections.same_tokens(current, refused))
     return call(token), record
 
 

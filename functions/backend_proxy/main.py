@@ -9,11 +9,9 @@ from common.backend_proxy import audited_forward
 from common.http import endpoint
 from common.settings import get_settings
 
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-
 
 @functions_framework.http
-@endpoint(*METHODS, max_body_bytes=get_settings().proxy_max_request_bytes)
+@endpoint(*proxy.METHODS, max_body_bytes=get_settings().proxy_max_request_bytes)
 def backend_proxy(request):
     caller = authenticate_backend(request)
     uid = target_uid(request)

@@ -8,11 +8,9 @@ from common.http import endpoint
 from common.identity import authenticate
 from common.settings import get_settings
 
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-
 
 @functions_framework.http
-@endpoint(*METHODS, max_body_bytes=get_settings().proxy_max_request_bytes)
+@endpoint(*proxy.METHODS, max_body_bytes=get_settings().proxy_max_request_bytes)
 def proxy_call(request):
     uid = authenticate(request).uid  # the token's user only: no uid is read from the request
     service, proxied = proxy.from_flask(request)
