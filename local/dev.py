@@ -78,8 +78,9 @@ def main() -> int:
             f"  Logs      {LOG_DIR}\n\nCtrl-C stops everything (or `make stop` from another terminal).",
             flush=True,
         )
-        # Default feature flags and experiments, where Firestore has none yet (existing ones are kept).
-        subprocess.run([sys.executable, "-c", "from common.flags import seed; seed()"], env=stack.env, cwd=ROOT, check=True)
+        # Default feature flags and experiments where Firestore has none yet (existing ones are kept),
+        # and background sync on for the dev uids (local/dev_flags.py).
+        subprocess.run([sys.executable, "-m", "local.dev_flags"], env=stack.env, cwd=ROOT, check=True)
         while True:
             dead = stack.dead_children()
             if dead:

@@ -172,3 +172,18 @@ def test_missing_prerequisites_are_named():
     )
     assert result.returncode == 1
     assert "Java 17 or newer" in result.stderr and "Google Cloud CLI" in result.stderr
+
+
+def test_dev_turns_background_sync_on_for_the_dev_uids_and_keeps_a_developers_choice(stack, flag):
+    from common import flags
+    from local.dev_flags import DEV_UIDS, seed_dev_flags
+
+    assert seed_dev_flags() == list(DEV_UIDS)  # an empty database: the defaults, then the overrides
+    flags.reset_cache()
+    assert all(flags.is_enabled(flags.AUTO_SYNC_FLAG, uid) for uid in DEV_UIDS)
+    assert not flags.is_enabled(flags.AUTO_SYNC_FLAG, "carol")  # everyone else follows the rollout
+
+    flag(flags.AUTO_SYNC_FLAG, overrides={"bob": False})
+    assert seed_dev_flags() == ["alice"] and seed_dev_flags() == []
+    flags.reset_cache()
+    assert flags.is_enabled(flags.AUTO_SYNC_FLAG, "alice") and not flags.is_enabled(flags.AUTO_SYNC_FLAG, "bob")
