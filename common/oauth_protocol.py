@@ -30,9 +30,7 @@ def code_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
 
-def authorize_url(
-    spec: ProviderSpec, state: str, redirect_uri: str, challenge: str | None, login_hint: str | None = None
-) -> str:
+def authorize_url(spec: ProviderSpec, state: str, redirect_uri: str, challenge: str | None, login_hint: str | None = None) -> str:
     params = {
         "client_id": spec.client_id,
         spec.scope_param: spec.scope_separator.join(spec.scopes),

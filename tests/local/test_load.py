@@ -109,9 +109,7 @@ def test_progress_gives_each_phase_its_rate_and_the_failures_so_far():
     for ok in [True] * 28 + [False, False]:
         shown.record(4.0, ok)
     lines, running = shown.report(5.0)
-    assert running and lines == [
-        "[warm-up 5/6s] 6.0 req/s (profile 5), 30 requests, 2 failed in this phase, 2 failed so far"
-    ]
+    assert running and lines == ["[warm-up 5/6s] 6.0 req/s (profile 5), 30 requests, 2 failed in this phase, 2 failed so far"]
     shown.record(7.0, False)
     lines, running = shown.report(25.0)  # warm-up and ramp ended since: their last lines, then sustained's
     assert running and lines == [
