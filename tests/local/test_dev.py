@@ -14,6 +14,8 @@ import requests
 
 from local.catalog import ROOT
 from local.processes import free_port
+from local.stack import PROJECT
+from tests.helpers import wait_for
 
 
 def _processes_mentioning(ports: list[int]) -> list[str]:
@@ -54,6 +56,15 @@ def _wait_healthy(dev: subprocess.Popen, api: str) -> None:
             time.sleep(0.5)
 
 
+def _auto_sync_overrides(firestore_port: int) -> dict:
+    """The sync flag's overrides in make dev's own emulator, read over its REST API (this process's
+    clients point at the test stack's)."""
+    document = f"projects/{PROJECT}/databases/(default)/documents/feature_flags/integration_auto_sync"
+    reply = requests.get(f"http://127.0.0.1:{firestore_port}/v1/{document}", headers={"Authorization": "Bearer owner"}, timeout=5)
+    fields = reply.json().get("fields", {}) if reply.ok else {}
+    return fields.get("overrides", {}).get("mapValue", {}).get("fields", {})
+
+
 def _run_tool(module: str, pid_file, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", module, *args],
@@ -79,6 +90,8 @@ def test_dev_serves_then_leaves_nothing_running(stop_signal, tmp_path):
         me = requests.get(f"{api}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert me.json()["data"]["uid"] == "alice"
         assert "Gateway console" in requests.get(f"{api}/", timeout=5).text
+        seeded = wait_for(lambda: _auto_sync_overrides(ports["FIRESTORE_EMULATOR_PORT"]), timeout=60)
+        assert seeded == {"alice": {"booleanValue": True}, "bob": {"booleanValue": True}}  # local/dev_flags.py
     finally:
         dev.send_signal(stop_signal)
         output, _ = dev.communicate(timeout=60)
