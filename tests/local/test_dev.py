@@ -14,8 +14,6 @@ import requests
 
 from local.catalog import ROOT
 from local.processes import free_port
-from local.stack import PROJECT
-from tests.helpers import wait_for
 
 
 def _processes_mentioning(ports: list[int]) -> list[str]:
@@ -56,13 +54,14 @@ def _wait_healthy(dev: subprocess.Popen, api: str) -> None:
             time.sleep(0.5)
 
 
-def _auto_sync_overrides(firestore_port: int) -> dict:
-    """The sync flag's overrides in make dev's own emulator, read over its REST API (this process's
-    clients point at the test stack's)."""
-    document = f"projects/{PROJECT}/databases/(default)/documents/feature_flags/integration_auto_sync"
-    reply = requests.get(f"http://127.0.0.1:{firestore_port}/v1/{document}", headers={"Authorization": "Bearer owner"}, timeout=5)
-    fields = reply.json().get("fields", {}) if reply.ok else {}
-    return fields.get("overrides", {}).get("mapValue", {}).get("fields", {})
+def _read_banner(dev: subprocess.Popen) -> str:
+    """make dev's output up to its banner's last line (printed once the flags are seeded), or to its end."""
+    lines = []
+    while line := dev.stdout.readline():
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    return "".join(lines)
 
 
 def _run_tool(module: str, pid_file, *args: str) -> subprocess.CompletedProcess:
@@ -83,18 +82,19 @@ def test_dev_serves_then_leaves_nothing_running(stop_signal, tmp_path):
     dev = _start_dev(ports, tmp_path / "dev.json")
     api, sandbox = f"http://127.0.0.1:{ports['PORT']}", f"http://127.0.0.1:{ports['SANDBOX_PORT']}"
     try:
-        _wait_healthy(dev, api)
+        banner = _read_banner(dev)
         health = requests.get(f"{api}/api/v1/health", timeout=5).json()["data"]["dependencies"]
         assert health["firestore"]["status"] == "up" and health["pubsub"]["status"] == "up"
         token = requests.get(f"{sandbox}/identity/token", params={"uid": "alice"}, timeout=5).json()["idToken"]
         me = requests.get(f"{api}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert me.json()["data"]["uid"] == "alice"
         assert "Gateway console" in requests.get(f"{api}/", timeout=5).text
-        seeded = wait_for(lambda: _auto_sync_overrides(ports["FIRESTORE_EMULATOR_PORT"]), timeout=60)
-        assert seeded == {"alice": {"booleanValue": True}, "bob": {"booleanValue": True}}  # local/dev_flags.py
+        flags = requests.get(f"{api}/api/v1/flags", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert flags.json()["data"]["flags"]["integration_auto_sync"] is True  # seeded before the banner
     finally:
         dev.send_signal(stop_signal)
         output, _ = dev.communicate(timeout=60)
+    output = banner + output
     assert dev.returncode == 0, output
     assert f"API       {api}" in output and f"Console   {api}/" in output
     assert _processes_mentioning(list(ports.values())) == []
