@@ -30,7 +30,7 @@ def code_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
 
-def authorize_url(spec: ProviderSpec, state: str, redirect_uri: str, challenge: str | None) -> str:
+def authorize_url(spec: ProviderSpec, state: str, redirect_uri: str, challenge: str | None, login_hint: str | None = None) -> str:
     params = {
         "client_id": spec.client_id,
         spec.scope_param: spec.scope_separator.join(spec.scopes),
@@ -40,6 +40,8 @@ def authorize_url(spec: ProviderSpec, state: str, redirect_uri: str, challenge: 
     }
     if spec.pkce:
         params.update(code_challenge=challenge, code_challenge_method="S256")
+    if login_hint and spec.login_hint_param:
+        params[spec.login_hint_param] = login_hint
     return f"{spec.authorize_url}?{urllib.parse.urlencode(params)}"
 
 

@@ -24,6 +24,8 @@ from common.stores.oauth_states import create_state
 from common.timeutil import iso, utcnow
 from common.token_fields import verifier_field
 
+MAX_LOGIN_HINT = 254  # the longest email address (RFC 5321's path limit)
+
 
 def cookie_name(key: str) -> str:
     """The state cookie's name: one per state, so two flows in one browser do not collide."""
@@ -45,10 +47,20 @@ def _allowed_return(return_to: str | None) -> str | None:
     return return_to
 
 
-def start(uid: str, service: str, return_to: str | None) -> tuple[dict, BrowserStep]:
-    """The reply data, and the state cookie the reply must set in the calling browser."""
+def _checked_hint(login_hint: str | None) -> str | None:
+    """A loginHint is passed on URL-encoded, as a hint only (the account is still read from the
+    provider after the exchange); its length is all there is to check."""
+    if login_hint and len(login_hint) > MAX_LOGIN_HINT:
+        raise BadRequest(f"loginHint is longer than {MAX_LOGIN_HINT} characters", code="invalid_login_hint")
+    return login_hint or None
+
+
+def start(uid: str, service: str, return_to: str | None, login_hint: str | None = None) -> tuple[dict, BrowserStep]:
+    """The reply data, and the state cookie the reply must set in the calling browser. A login hint
+    (the account the app expects, e.g. its user's email) goes to providers that take one (Google)."""
     spec = provider(service)
     target = _allowed_return(return_to)
+    hint = _checked_hint(login_hint)
     state, now = new_state(), utcnow()
     key, binding = state_key(state), secrets.token_urlsafe(32)
     verifier = new_code_verifier() if spec.pkce else None
@@ -66,7 +78,7 @@ def start(uid: str, service: str, return_to: str | None) -> tuple[dict, BrowserS
             "expiresAt": expires_at,
         },
     )
-    auth_url = authorize_url(spec, state, redirect_uri(service), code_challenge(verifier) if verifier else None)
+    auth_url = authorize_url(spec, state, redirect_uri(service), code_challenge(verifier) if verifier else None, hint)
     cookie = BrowserStep("", cookie_name(key), binding, f"/api/v1/oauth/{service}/")
     tested = variant(uid, "oauth_flow_optimization")
     track("integration_connection_initiated", uid=uid, provider=service, variant=tested)

@@ -27,6 +27,7 @@ class ProviderSpec:
     client_auth: str  # "basic" (HTTP Basic) or "body" (client_id and client_secret in the form)
     exchange_secret: bool  # False: the code exchange sends the client id and the PKCE verifier, not the secret
     authorize_params: tuple[tuple[str, str], ...]
+    login_hint_param: str | None  # where the caller's loginHint goes on the consent URL; None: the provider has none
     access_token_path: tuple[str, ...]
     refresh_token_path: tuple[str, ...]
     expires_in_path: tuple[str, ...]
@@ -55,6 +56,7 @@ def _slack(settings) -> ProviderSpec:
         client_auth="basic",
         exchange_secret=False,  # Slack's PKCE exchange: code, code_verifier and client_id only
         authorize_params=(),
+        login_hint_param=None,  # Slack's authorize URL takes no account hint
         access_token_path=("authed_user", "access_token"),
         refresh_token_path=("authed_user", "refresh_token"),
         expires_in_path=("authed_user", "expires_in"),
@@ -84,6 +86,7 @@ def _google(settings, service: str, scopes: tuple[str, ...], synced: tuple[str, 
         exchange_secret=True,  # a Google web client authenticates with its secret, PKCE or not
         # No include_granted_scopes: each service's token carries that service's scopes only.
         authorize_params=(("response_type", "code"), ("access_type", "offline"), ("prompt", "consent")),
+        login_hint_param="login_hint",  # an email address or sub: Google preselects that account
         access_token_path=("access_token",),
         refresh_token_path=("refresh_token",),
         expires_in_path=("expires_in",),

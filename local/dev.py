@@ -69,6 +69,10 @@ def main() -> int:
             pubsub_port=ports["PUBSUB_EMULATOR_PORT"],
             on_start=pid_file.add,
         )
+        # Before the banner, so that no sign-in reads (and caches) the flags before they are seeded:
+        # default feature flags and experiments where Firestore has none yet (existing ones are kept),
+        # and background sync on for the dev uids (local/dev_flags.py).
+        subprocess.run([sys.executable, "-m", "local.dev_flags"], env=stack.env, cwd=ROOT, check=True)
         print(
             f"\n  Console   {stack.api_url}/   (dev only: sign in, connect, watch events arrive)\n"
             f"  API       {stack.api_url}   (try {stack.api_url}/api/v1/health)\n"
@@ -78,8 +82,6 @@ def main() -> int:
             f"  Logs      {LOG_DIR}\n\nCtrl-C stops everything (or `make stop` from another terminal).",
             flush=True,
         )
-        # Default feature flags and experiments, where Firestore has none yet (existing ones are kept).
-        subprocess.run([sys.executable, "-c", "from common.flags import seed; seed()"], env=stack.env, cwd=ROOT, check=True)
         while True:
             dead = stack.dead_children()
             if dead:
@@ -88,7 +90,7 @@ def main() -> int:
             time.sleep(0.5)
     except _Stop:
         return 0
-    except RuntimeError as error:
+    except (RuntimeError, subprocess.CalledProcessError) as error:
         print(f"make dev failed: {error}", file=sys.stderr)
         return 1
     finally:

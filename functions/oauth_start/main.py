@@ -19,5 +19,5 @@ def oauth_start(request):
     service = path_segment_after(request, "oauth")
     provider(service)  # an unknown service is a 404 before any flag
     require_service_enabled(uid, service)
-    data, cookie = start(uid, service, request.args.get("returnTo"))
+    data, cookie = start(uid, service, request.args.get("returnTo"), request.args.get("loginHint"))
     return apply_cookie(success(data), cookie)

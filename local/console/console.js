@@ -5,10 +5,29 @@
 
 const POLL_MS = 2000;
 
+// What connecting each service sets in motion, shown on its card before anything is connected.
 const SERVICES = [
-  { id: "slack", name: "Slack" },
-  { id: "gmail", name: "Gmail" },
-  { id: "calendar", name: "Google Calendar" },
+  {
+    id: "slack",
+    name: "Slack",
+    about:
+      "Connecting gives the gateway a Slack user token. The workspace's messages then reach the gateway " +
+      "as signed events; each is recorded as Slack activity, and a TODO in one becomes an action item.",
+  },
+  {
+    id: "gmail",
+    name: "Gmail",
+    about:
+      "Connecting starts a Gmail watch: Gmail announces new INBOX mail on Pub/Sub, and the gateway's " +
+      "background sync copies it into Mail below.",
+  },
+  {
+    id: "calendar",
+    name: "Google Calendar",
+    about:
+      "Connecting opens a Calendar notification channel: Google pushes each change to the gateway, and " +
+      "its background sync copies the events into Calendar below.",
+  },
 ];
 
 const STATUS_WORDS = {
@@ -16,6 +35,21 @@ const STATUS_WORDS = {
   needs_reauth: "Needs re-auth",
   degraded: "Degraded",
   disconnected: "Disconnected",
+};
+
+// A status that asks something of the user, in words next to its code.
+const STATUS_EXPLAINED = {
+  needs_reauth: "the provider no longer accepts this connection's tokens (access revoked or refresh refused); reconnect",
+  degraded: "calls with this connection's tokens keep failing (the provider is down or refusing them); the gateway keeps trying",
+};
+
+// Why a connection needs re-auth or last failed (its `reason`), in words next to its code.
+const CONNECTION_REASONS = {
+  invalid_grant: "Google refused the refresh token (revoked, expired or replaced)",
+  invalid_refresh_token: "Slack refused the refresh token (revoked or expired)",
+  token_revoked: "access was revoked at the provider",
+  token_expired: "the provider says the token expired and cannot be refreshed",
+  grant_revoked: "the Google grant this connection shared with the other Google service was revoked",
 };
 
 // The OAuth callback sends the browser back with ?service=&reason=; these are its reasons in words.
@@ -27,7 +61,8 @@ const REASONS = {
   invalid_request: "the provider sent no authorization code",
   exchange_failed: "the provider refused to exchange the authorization code for tokens",
   insufficient_scope: "fewer permissions were granted than the gateway needs",
-  account_in_use: "that account is already connected by another user",
+  account_in_use: "that account is already connected by another user; pick another on the consent page",
+  user_erased: "this user was erased while the connection was being made",
   server_error: "the gateway failed unexpectedly",
 };
 
@@ -70,7 +105,16 @@ const TRIGGERS = {
   },
 };
 
-const session = { config: null, uid: null, token: null, timer: null, autoSync: null, connections: {}, shown: {} };
+const session = {
+  config: null,
+  uid: null,
+  token: null,
+  timer: null,
+  autoSync: null,
+  accounts: null,
+  connections: {},
+  shown: {},
+};
 
 // Shown as "message (code)": the API envelope's words first, its stable code after.
 class CodedError extends Error {
@@ -108,6 +152,13 @@ async function api(path, options = {}, retried = false) {
     return api(path, options, true);
   }
   throw new CodedError(error.code, error.message);
+}
+
+// The sandbox accounts this uid meets on the consent pages (local/sandbox/accounts.py).
+async function sandboxAccounts(uid) {
+  const reply = await fetch(`${session.config.sandboxUrl}/_sandbox/accounts?uid=${encodeURIComponent(uid)}`);
+  if (!reply.ok) throw new CodedError(`sandbox_${reply.status}`, "The sandbox named no accounts for this uid");
+  return reply.json();
 }
 
 async function sandbox(path, body) {
@@ -156,6 +207,34 @@ function scopeBadge(scope) {
   return el("code", { title: scope }, scope.replace("https://www.googleapis.com/auth/", ""));
 }
 
+function offeredAccount(service) {
+  const accounts = session.accounts;
+  if (!accounts) return "";
+  return service.id === "slack"
+    ? `${accounts.slack.teamName} (${accounts.slack.teamId}), user ${accounts.slack.userId}`
+    : accounts.google.email;
+}
+
+function aboutText(service, connection) {
+  const offered = !connection && session.accounts;
+  return offered ? `${service.about} The consent page offers this uid's own sandbox account: ${offeredAccount(service)}.` : service.about;
+}
+
+// Gmail and Calendar only sync where the flag is on: said on the card before connecting, not after.
+function syncText(service) {
+  if (service.id === "slack" || session.autoSync === null) return null;
+  return session.autoSync
+    ? "Background sync (flag integration_auto_sync) is on for this uid."
+    : "Background sync is off for this uid (flag integration_auto_sync): nothing will be synced. Sign in as a " +
+        "uid it is on for (make dev turns it on for alice and bob), or add an override for this uid in " +
+        "feature_flags/integration_auto_sync.";
+}
+
+// A code the API sent, shown as "words (code)".
+function inWords(words, code) {
+  return words[code] ? `${words[code]} (${code})` : code;
+}
+
 function expiryText(connection) {
   if (!connection?.expiresAt) return connection ? "never" : "-";
   const when = new Date(connection.expiresAt).toLocaleString();
@@ -194,23 +273,28 @@ function renderCard(service) {
   card.querySelector(".account").textContent = accountText(connection?.account);
   card.querySelector(".scopes").replaceChildren(...(connection?.scopes ?? []).map(scopeBadge));
   card.querySelector(".expiry").textContent = expiryText(connection);
+  badge.title = STATUS_EXPLAINED[status] ?? "";
+  card.querySelector(".about").textContent = aboutText(service, connection);
+  const sync = card.querySelector(".sync");
+  sync.textContent = syncText(service) ?? "";
+  sync.hidden = !sync.textContent;
+  sync.classList.toggle("off", session.autoSync === false);
   const detail = card.querySelector(".detail");
   const notes = [];
-  if (connection?.reason) notes.push(`Reason: ${connection.reason}.`);
+  if (STATUS_EXPLAINED[status]) notes.push(`${STATUS_WORDS[status]}: ${inWords(STATUS_EXPLAINED, status)}.`);
+  if (connection?.reason) notes.push(`Reason: ${inWords(CONNECTION_REASONS, connection.reason)}.`);
   if (status === "degraded") notes.push(`${connection.consecutiveFailures ?? "Several"} refreshes failed in a row.`);
-  if (service.id !== "slack" && connection && session.autoSync === false) {
-    notes.push(
-      "Background sync is off for this user (flag integration_auto_sync): no mail or events will arrive. " +
-        "Sign in as another uid, or give this one an override in feature_flags/integration_auto_sync.",
-    );
-  }
   detail.textContent = notes.join(" ");
   detail.hidden = notes.length === 0;
   const connectButton = card.querySelector(".connect");
   connectButton.textContent = status === "disconnected" ? "Connect" : "Reconnect";
   connectButton.hidden = status === "connected";
   card.querySelector(".disconnect").hidden = status === "disconnected";
-  card.querySelector(".trigger-button").disabled = !connection || status === "needs_reauth";
+  const trigger = card.querySelector(".trigger-button");
+  trigger.disabled = !connection || status === "needs_reauth";
+  if (!connection) trigger.title = `Connect ${service.name} first: the sandbox sends events only for a connected account.`;
+  else if (status === "needs_reauth") trigger.title = `Reconnect ${service.name} first: the gateway holds no working token for it.`;
+  else trigger.removeAttribute("title");
 }
 
 function localTime(value) {
@@ -295,28 +379,36 @@ async function enter(uid) {
   const me = await api("/api/v1/me");
   const flags = await api("/api/v1/flags");
   session.autoSync = flags.flags.integration_auto_sync;
+  session.accounts = await sandboxAccounts(me.uid);
   document.getElementById("who").textContent = `Signed in as ${me.uid} (${me.signInProvider ?? "sandbox"} token)`;
   document.getElementById("sign-in-form").hidden = true;
   document.getElementById("signed-in").hidden = false;
   document.getElementById("workspace").hidden = false;
+  document.getElementById("landing").hidden = true;
   await refresh();
   poll();
 }
 
 function leave() {
   clearTimeout(session.timer);
-  Object.assign(session, { uid: null, token: null, autoSync: null, connections: {}, shown: {} });
+  Object.assign(session, { uid: null, token: null, autoSync: null, accounts: null, connections: {}, shown: {} });
   sessionStorage.removeItem("uid");
   document.getElementById("sign-in-form").hidden = false;
   document.getElementById("signed-in").hidden = true;
   document.getElementById("workspace").hidden = true;
+  document.getElementById("landing").hidden = false;
   document.getElementById("notice").hidden = true;
 }
 
+// Google is told which account to preselect (loginHint, sent as its login_hint); Slack has no such
+// parameter, so the console adds the sandbox's own sandbox_uid to Slack's consent URL.
 async function connect(service) {
-  const returnTo = encodeURIComponent(session.config.consoleUrl);
-  const started = await api(`/api/v1/oauth/${service.id}/start?returnTo=${returnTo}`);
-  location.assign(started.authUrl); // the provider's consent page; the callback brings the browser back here
+  const params = new URLSearchParams({ returnTo: session.config.consoleUrl });
+  if (service.id !== "slack") params.set("loginHint", session.accounts.google.email);
+  const started = await api(`/api/v1/oauth/${service.id}/start?${params}`);
+  const consent = new URL(started.authUrl);
+  if (service.id === "slack") consent.searchParams.set("sandbox_uid", session.uid);
+  location.assign(consent.href); // the provider's consent page; the callback brings the browser back here
 }
 
 async function disconnect(service) {

@@ -7,10 +7,12 @@ The run starts its own stack, the one `make dev` runs (emulators, sandbox, every
 host) but on free ports and with an empty database: a run resets sandbox state, turns faults on and
 seeds users, none of which should touch a developer's `make dev` session, and results are only
 comparable from the same starting point. Steps: seed users through the real OAuth flow; run Locust
-headless (`locust.html` with its charts, `locust_*.csv`, and our per-request samples); stop the
+headless (`locust.html` with its charts, `locust_*.csv`, and our per-request samples), printing
+each phase's achieved rate and failures every few seconds (local/load/progress.py); stop the
 faults; wait for the asynchronous work to drain; check effects, tokens and connections; write
-`summary.md`. Exit status 1 when an event was lost or doubled, or a token or connection is broken;
-missed latency targets are reported, not failed (they depend on the machine)."""
+`summary.md` and its chart of latency per phase against the targets, `latency.svg`. Exit status 1
+when an event was lost or doubled, or a token or connection is broken; missed latency targets are
+reported, not failed (they depend on the machine)."""
 
 import argparse
 import datetime
@@ -27,7 +29,7 @@ import requests
 
 from common.secrets import get_secret
 from local.catalog import ROOT
-from local.load import faults, profile, report, seed, verify
+from local.load import chart, faults, profile, report, seed, verify
 from local.stack import Stack, adopt_settings
 
 DRAIN_SECONDS = 240  # covers Pub/Sub's backoff (10 s at most) and a refresh cooldown (60 s)
@@ -83,7 +85,7 @@ def main() -> int:
         parser.error("--scale must be positive and --users at least 2")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("samples.csv", "ledger.jsonl", "config.json", "summary.md"):
+    for stale in ("samples.csv", "ledger.jsonl", "config.json", "summary.md", report.CHART):
         (out / stale).unlink(missing_ok=True)
     shutil.rmtree(out / "logs", ignore_errors=True)
     phases = profile.scaled(args.scale)
@@ -141,9 +143,12 @@ def main() -> int:
     }
     if args.faults:
         checks["injection"] = injection
-    summary, _ = report.render(run, phases, report.read_samples(out / "samples.csv"), checks)
+    samples = report.read_samples(out / "samples.csv")
+    summary, _ = report.render(run, phases, samples, checks)
     (out / "summary.md").write_text(summary)
-    print("\n" + summary + f"\nReport: {out / 'summary.md'} and {out / 'locust.html'}")
+    title = f"Latency per phase, {run['date']}, scale {args.scale}{', with faults' if args.faults else ''}"
+    (out / report.CHART).write_text(chart.latency_svg(report.per_phase(phases, samples), title))
+    print("\n" + summary + f"\nReport: {out / 'summary.md'}, its chart {out / report.CHART}, and {out / 'locust.html'}")
     return 0 if checks["passed"] else 1
 
 

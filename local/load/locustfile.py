@@ -27,7 +27,7 @@ import gevent
 import requests
 from locust import FastHttpUser, LoadTestShape, constant_throughput, events, task
 
-from local.load import payloads, profile
+from local.load import payloads, profile, progress
 
 CONFIG = json.loads(pathlib.Path(os.environ["LOAD_CONFIG"]).read_text())
 PHASES = profile.scaled(CONFIG["scale"])
@@ -43,12 +43,14 @@ REDELIVERY_BACKOFF = (1.0, 10.0)  # local/pubsub_setup.py's retry policy: minimu
 REDELIVERIES = 15
 DUPLICATE_SHARE = 0.05
 PUSH_ACKS = (102, 200, 201, 202, 204)  # what Pub/Sub push counts as acknowledged
+PROGRESS_SECONDS = 5  # how often the current phase's figures are printed
 
 _samples = open(CONFIG["samples"], "a", newline="", buffering=1)  # noqa: SIM115 - open for the whole run
 _ledger = open(CONFIG["ledger"], "a", buffering=1)  # noqa: SIM115 - open for the whole run
 _writer = csv.writer(_samples)
 _shape: "ProfileShape | None" = None
 _busy: set[str] = set()  # users with a consumer call in progress
+_progress = progress.Progress(PHASES)
 
 
 class ProfileShape(LoadTestShape):
@@ -74,14 +76,26 @@ def current_phase() -> str:
 @events.request.add_listener
 def _record(name, response_time, exception, context, **kwargs):
     """phase, request name, start (seconds into the run), milliseconds, 1 if it succeeded."""
-    started = _shape.get_run_time() - response_time / 1000
+    answered = _shape.get_run_time()
+    started = answered - response_time / 1000
     _writer.writerow([context["phase"], name, f"{started:.3f}", f"{response_time:.1f}", 0 if exception else 1])
+    _progress.record(answered, exception is None)
 
 
-@events.quitting.add_listener
-def _close(**kwargs):
-    _samples.close()
-    _ledger.close()
+@events.test_start.add_listener
+def _start_progress(environment, **kwargs):
+    gevent.spawn(_print_progress)
+
+
+def _print_progress():
+    """Every PROGRESS_SECONDS until the profile ends: each ended phase's last line, the current phase's figures."""
+    while True:
+        gevent.sleep(PROGRESS_SECONDS)
+        lines, running = _progress.report(_shape.get_run_time())
+        for line in lines:
+            print(line, flush=True)
+        if not running:
+            return
 
 
 @contextlib.contextmanager

@@ -12,6 +12,8 @@ import pathlib
 from local.load.profile import Phase
 from local.stats import percentile
 
+CHART = "latency.svg"  # written next to summary.md by local/load/__main__.py (local/load/chart.py)
+
 
 @dataclasses.dataclass
 class Figures:
@@ -73,6 +75,11 @@ def _rps(phase: Phase) -> str:
     return f"{phase.start_rps:.0f}" if phase.start_rps == phase.end_rps else f"{phase.start_rps:.0f}→{phase.end_rps:.0f}"
 
 
+def per_phase(phases: tuple[Phase, ...], samples: list) -> list[tuple[Phase, Figures]]:
+    """Each phase with the figures of the requests that started in it (the table's and the chart's)."""
+    return [(phase, figures([s for s in samples if s[0] == phase.name])) for phase in phases]
+
+
 def phase_table(phases: tuple[Phase, ...], samples: list) -> tuple[list[str], bool]:
     """Markdown rows, and whether every phase with targets met them."""
     lines = [
@@ -80,8 +87,7 @@ def phase_table(phases: tuple[Phase, ...], samples: list) -> tuple[list[str], bo
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     all_met = True
-    for phase in phases:
-        result = figures([s for s in samples if s[0] == phase.name])
+    for phase, result in per_phase(phases, samples):
         met = verdict(phase, result)
         all_met &= met in ("", "yes")
         lines.append(
@@ -197,6 +203,8 @@ def render(run: dict, phases: tuple[Phase, ...], samples: list, checks: dict | N
         "## Per phase",
         "",
         *rows,
+        "",
+        f"![Latency per phase against its targets]({CHART})",
         "",
         f"Targets {'met' if met else 'not met'}."
         + (

@@ -5,6 +5,7 @@ import flask
 from common.secrets import get_secret
 from common.settings import get_settings
 from local.sandbox import (
+    accounts,
     browser_access,
     bulk,
     calendar,
@@ -27,6 +28,7 @@ def create_sandbox_app(project: str) -> flask.Flask:
     state = control.SandboxState()
     control.register(app, state)
     bulk.register(app, state)
+    accounts.register(app)
     identity.register(app, identity.Issuer(project))
     secret_manager.register(app, state)
     slack.register(app, state, settings.slack_client_id, get_secret("SLACK_CLIENT_SECRET"))

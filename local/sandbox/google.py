@@ -9,7 +9,7 @@ import secrets
 
 import flask
 
-from local.sandbox import consent, grants
+from local.sandbox import accounts, consent, grants
 from local.sandbox.control import SandboxState, provider_route
 
 SCOPE_URLS = {
@@ -37,7 +37,7 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
             "/o/oauth2/v2/auth/decision",
             client_id,
             args.get("scope", "").split(),
-            {"email": ("Account", "user@example.com")},
+            {"email": ("Account", args.get("login_hint") or accounts.DEFAULT_GOOGLE_EMAIL)},  # as Google preselects it
             {
                 "redirect_uri": args["redirect_uri"],
                 "state": args.get("state", ""),
@@ -53,7 +53,7 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
         if answered is not None:
             return answered
         request = flask.request
-        email = request.form.get("email", "user@example.com").strip().lower()
+        email = request.form.get("email", accounts.DEFAULT_GOOGLE_EMAIL).strip().lower()
         scopes = {SCOPE_URLS.get(s, s) for s in request.form.getlist("scope")}
         with state.lock:
             earlier = state.grants.setdefault(("google", email), set())

@@ -19,7 +19,7 @@ import time
 
 import flask
 
-from local.sandbox import consent, grants
+from local.sandbox import accounts, consent, grants
 from local.sandbox.control import SandboxState, provider_route
 from local.sandbox.slack_events import APP_ID
 
@@ -74,6 +74,7 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
         if args.get("code_challenge") and args.get("code_challenge_method") != "S256":
             return "Invalid code_challenge_method: S256 is the only supported method", 400
         scopes = [s for s in args.get("user_scope", "").split(",") if s] + [s for s in args.get("scope", "").split(",") if s]
+        account = accounts.slack_account(args.get("sandbox_uid"))  # not a Slack parameter: the dev console's hint
         return consent.show(
             state,
             "Slack: allow access to the sandbox workspace",
@@ -81,9 +82,9 @@ def register(app: flask.Flask, state: SandboxState, client_id: str, client_secre
             client_id,
             scopes,
             {
-                "team_id": ("Team id", "T0SANDBOX"),
-                "team_name": ("Team name", "Sandbox Workspace"),
-                "user_id": ("User id", "U0SANDBOX"),
+                "team_id": ("Team id", account["team_id"]),
+                "team_name": ("Team name", account["team_name"]),
+                "user_id": ("User id", account["user_id"]),
             },
             {
                 "redirect_uri": args.get("redirect_uri", ""),

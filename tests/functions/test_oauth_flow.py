@@ -141,6 +141,37 @@ def test_an_account_connected_by_another_user_is_refused(user, sandbox):
     assert owner.get("uid") == "alice"
 
 
+def test_each_uid_meets_its_own_sandbox_accounts(user, sandbox):
+    """What the console does for "sign in as another uid": the Google consent is hinted with the
+    uid's sandbox address (loginHint -> login_hint), the Slack one with the sandbox's own sandbox_uid;
+    two uids connecting in turn connect two accounts each, and picking another's account is refused."""
+    connected = {}
+    for uid in ("alice", "bob"):
+        session, accounts = user(uid), sandbox.get("/_sandbox/accounts", params={"uid": uid}).json()
+        slack_url = start(session, "slack")["authUrl"] + f"&sandbox_uid={uid}"
+        google_url = start(session, "gmail", loginHint=accounts["google"]["email"])["authUrl"]
+        assert landed(decide(session, slack_url))["outcome"] == landed(decide(session, google_url))["outcome"] == "success"
+        listed = session.get("/api/v1/oauth/connections").json()["data"]["connections"]
+        connected[uid] = {c["service"]: c["account"] for c in listed}
+        assert connected[uid]["slack"]["userId"] == accounts["slack"]["userId"]
+        assert connected[uid]["gmail"]["email"] == accounts["google"]["email"] == f"{uid}@example.com"
+    assert connected["alice"]["slack"]["userId"] != connected["bob"]["slack"]["userId"]
+    carol = user("carol")
+    taken = start(carol, "gmail", loginHint="carol@example.com")["authUrl"]
+    assert landed(decide(carol, taken, email="alice@example.com"))["reason"] == "account_in_use"
+    taken = start(carol, "slack")["authUrl"] + "&sandbox_uid=carol"
+    assert landed(decide(carol, taken, user_id=connected["bob"]["slack"]["userId"]))["reason"] == "account_in_use"
+
+
+def test_a_login_hint_goes_to_google_only(user):
+    alice = user("alice")
+    assert "login_hint=alice%40example.com" in start(alice, "calendar", loginHint="alice@example.com")["authUrl"]
+    assert "login_hint" not in start(alice, "slack", loginHint="alice@example.com")["authUrl"]  # Slack takes none
+    assert "login_hint" not in start(alice, "gmail")["authUrl"]
+    too_long = alice.get("/api/v1/oauth/gmail/start", params={"loginHint": "a" * 255})
+    assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "invalid_login_hint"
+
+
 def test_reconnecting_another_account_retires_the_old_one(user, sandbox):
     alice = user("alice")
     connect(alice, "gmail", email="old@example.com")

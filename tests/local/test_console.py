@@ -6,6 +6,7 @@ Screenshots of each state go to test-artifacts/screenshots/; UPDATE_README_SCREE
 rewrites docs/console.png."""
 
 import os
+import re
 import uuid
 
 import pytest
@@ -208,9 +209,14 @@ def test_cards_show_needs_reauth_and_degraded(page, stack, user):
     _sign_in(page, stack.api_url, "alice")
     slack, gmail = _card(page, "Slack"), _card(page, "Gmail")
     expect(slack.locator(".status")).to_have_text("Needs re-auth")
-    expect(slack.locator(".detail")).to_contain_text("Reason: invalid_refresh_token.")
+    expect(slack.locator(".detail")).to_contain_text(
+        "Needs re-auth: the provider no longer accepts this connection's tokens (access revoked or refresh refused); "
+        "reconnect (needs_reauth). Reason: Slack refused the refresh token (revoked or expired) (invalid_refresh_token)."
+    )
     expect(slack.get_by_role("button", name="Reconnect")).to_be_visible()
-    expect(slack.get_by_role("button", name="Send Slack message")).to_be_disabled()
+    send = slack.get_by_role("button", name="Send Slack message")
+    expect(send).to_be_disabled()
+    expect(send).to_have_attribute("title", re.compile("^Reconnect Slack first"))
     expect(gmail.locator(".status")).to_have_text("Degraded")
     expect(gmail.locator(".detail")).to_contain_text("3 refreshes failed in a row.")
     expect(_card(page, "Google Calendar").locator(".status")).to_have_text("Disconnected")
@@ -230,4 +236,90 @@ def test_the_proxy_box_shows_the_providers_reply(page, stack, user):
     box.get_by_role("button", name="Send through the proxy").click()
     expect(page.locator("#proxy-status")).to_have_text("HTTP 404")  # not connected: the proxy's envelope
     expect(page.get_by_label("Provider reply")).to_contain_text('"not_connected"')
-    _shot(page, "10-proxy-box")
+    _shot(page, "13-proxy-box")
+
+
+def _problems(page: Page) -> list[str]:
+    """Every failed response and console error the page meets from now on (a missing favicon would be one)."""
+    seen: list[str] = []
+    page.on("response", lambda reply: seen.append(f"{reply.status} {reply.url}") if reply.status >= 400 else None)
+    page.on("console", lambda message: seen.append(message.text) if message.type == "error" else None)
+    return seen
+
+
+@pytest.mark.slow
+def test_the_landing_page_explains_the_console_and_has_its_own_favicon(page, stack, api):
+    problems = _problems(page)
+    page.goto(f"{stack.api_url}/")
+    landing = page.get_by_role("region", name="What this console is")
+    expect(landing).to_contain_text("connects their Slack, Gmail and Google Calendar through the real OAuth flow")
+    expect(landing.locator("ol.steps > li")).to_have_count(3)
+    expect(landing.locator("ol.steps > li").nth(0)).to_contain_text("Sign in")
+    expect(landing.locator("ol.steps > li").nth(1)).to_contain_text("Connect")
+    expect(landing.locator("ol.steps > li").nth(2)).to_contain_text("Make the provider act")
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    served = api.get(icon)
+    assert served.status_code == 200 and served.headers["Content-Type"].startswith("image/svg+xml")
+    _shot(page, "10-landing")
+    _sign_in(page, stack.api_url, "alice")
+    expect(landing).to_be_hidden()
+    page.get_by_role("button", name="Sign out").click()
+    expect(landing).to_be_visible()
+    assert problems == []
+
+
+@pytest.mark.slow
+def test_every_disabled_button_says_why(page, stack):
+    _sign_in(page, stack.api_url, "alice")
+    disabled = page.locator("button:disabled")
+    expect(disabled).to_have_count(3)  # each card's event button, nothing being connected yet
+    for index in range(3):
+        expect(disabled.nth(index)).to_have_attribute("title", re.compile(r"^Connect .+ first: "))
+
+
+@pytest.mark.slow
+def test_a_card_explains_background_sync_before_connecting(page, stack, flag):
+    flag("integration_auto_sync", rollout=0, overrides={"alice": True})
+    _sign_in(page, stack.api_url, "alice")
+    gmail = _card(page, "Gmail")
+    expect(gmail.locator(".status")).to_have_text("Disconnected")
+    expect(gmail.locator(".about")).to_contain_text("Connecting starts a Gmail watch")
+    expect(gmail.locator(".sync")).to_have_text("Background sync (flag integration_auto_sync) is on for this uid.")
+    expect(gmail.locator(".about")).to_contain_text("this uid's own sandbox account: alice@example.com")
+    page.get_by_role("button", name="Sign out").click()
+    _sign_in(page, stack.api_url, "carol")
+    for name in ("Gmail", "Google Calendar"):
+        expect(_card(page, name).locator(".sync")).to_contain_text("Background sync is off for this uid")
+    expect(_card(page, "Slack").locator(".sync")).to_be_hidden()
+    _shot(page, "11-sync-off-before-connecting")
+
+
+def _approve(page: Page, card: Locator) -> None:
+    """Connect from the card and approve the sandbox consent page as it comes, pre-filled for the uid."""
+    card.get_by_role("button", name="Connect", exact=True).click()
+    page.get_by_role("button", name="Approve").click()
+    expect(card.locator(".status")).to_have_text("Connected")
+
+
+@pytest.mark.slow
+def test_two_uids_connect_in_turn_each_with_its_own_sandbox_accounts(page, stack, sandbox):
+    for uid in ("alice", "bob"):
+        accounts = sandbox.get("/_sandbox/accounts", params={"uid": uid}).json()
+        _sign_in(page, stack.api_url, uid)
+        slack, gmail = _card(page, "Slack"), _card(page, "Gmail")
+        _approve(page, slack)
+        expect(slack.locator(".account")).to_have_text(f"Sandbox Workspace (T0SANDBOX), user {accounts['slack']['userId']}")
+        _approve(page, gmail)
+        expect(gmail.locator(".account")).to_have_text(f"{uid}@example.com")
+        page.get_by_role("button", name="Sign out").click()
+    _shot(page, "12-second-uid-connected")
+
+    _sign_in(page, stack.api_url, "carol")  # picks alice's address on purpose: still refused
+    _card(page, "Gmail").get_by_role("button", name="Connect", exact=True).click()
+    expect(page.get_by_label("Account")).to_have_value("carol@example.com")
+    page.get_by_label("Account").fill("alice@example.com")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("#notice")).to_have_text(
+        "Connecting Gmail failed: that account is already connected by another user; "
+        "pick another on the consent page (account_in_use)."
+    )

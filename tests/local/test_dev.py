@@ -54,6 +54,16 @@ def _wait_healthy(dev: subprocess.Popen, api: str) -> None:
             time.sleep(0.5)
 
 
+def _read_banner(dev: subprocess.Popen) -> str:
+    """make dev's output up to its banner's last line (printed once the flags are seeded), or to its end."""
+    lines = []
+    while line := dev.stdout.readline():
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    return "".join(lines)
+
+
 def _run_tool(module: str, pid_file, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", module, *args],
@@ -72,16 +82,19 @@ def test_dev_serves_then_leaves_nothing_running(stop_signal, tmp_path):
     dev = _start_dev(ports, tmp_path / "dev.json")
     api, sandbox = f"http://127.0.0.1:{ports['PORT']}", f"http://127.0.0.1:{ports['SANDBOX_PORT']}"
     try:
-        _wait_healthy(dev, api)
+        banner = _read_banner(dev)
         health = requests.get(f"{api}/api/v1/health", timeout=5).json()["data"]["dependencies"]
         assert health["firestore"]["status"] == "up" and health["pubsub"]["status"] == "up"
         token = requests.get(f"{sandbox}/identity/token", params={"uid": "alice"}, timeout=5).json()["idToken"]
         me = requests.get(f"{api}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert me.json()["data"]["uid"] == "alice"
         assert "Gateway console" in requests.get(f"{api}/", timeout=5).text
+        flags = requests.get(f"{api}/api/v1/flags", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert flags.json()["data"]["flags"]["integration_auto_sync"] is True  # seeded before the banner
     finally:
         dev.send_signal(stop_signal)
         output, _ = dev.communicate(timeout=60)
+    output = banner + output
     assert dev.returncode == 0, output
     assert f"API       {api}" in output and f"Console   {api}/" in output
     assert _processes_mentioning(list(ports.values())) == []
@@ -172,3 +185,18 @@ def test_missing_prerequisites_are_named():
     )
     assert result.returncode == 1
     assert "Java 17 or newer" in result.stderr and "Google Cloud CLI" in result.stderr
+
+
+def test_dev_turns_background_sync_on_for_the_dev_uids_and_keeps_a_developers_choice(stack, flag):
+    from common import flags
+    from local.dev_flags import DEV_UIDS, seed_dev_flags
+
+    assert seed_dev_flags() == list(DEV_UIDS)  # an empty database: the defaults, then the overrides
+    flags.reset_cache()
+    assert all(flags.is_enabled(flags.AUTO_SYNC_FLAG, uid) for uid in DEV_UIDS)
+    assert not flags.is_enabled(flags.AUTO_SYNC_FLAG, "carol")  # everyone else follows the rollout
+
+    flag(flags.AUTO_SYNC_FLAG, overrides={"bob": False})
+    assert seed_dev_flags() == ["alice"] and seed_dev_flags() == []
+    flags.reset_cache()
+    assert flags.is_enabled(flags.AUTO_SYNC_FLAG, "alice") and not flags.is_enabled(flags.AUTO_SYNC_FLAG, "bob")

@@ -2,10 +2,11 @@
 judged by (the run itself is `make load`, minutes long, outside the suite)."""
 
 import json
+from xml.etree import ElementTree
 
 import pytest
 
-from local.load import profile, report, verify
+from local.load import chart, profile, progress, report, verify
 from local.stats import percentile
 
 
@@ -100,3 +101,42 @@ def test_a_run_fails_when_a_consumer_dropped_a_message_or_nothing_was_sent(tmp_p
     assert not verify.passed(events, connections, {}, 1)
     assert not verify.passed({**events, "abandoned": 1}, connections, {}, 0)
     assert not verify.passed({**events, "rows": {**events["rows"], "gmail": {**row, "sent": 0}}}, connections, {}, 0)
+
+
+def test_progress_gives_each_phase_its_rate_and_the_failures_so_far():
+    phases = profile.scaled(0.1)  # warm-up 6 s, ramp 12 s, sustained 30 s, peak 6 s, cool-down 6 s
+    shown = progress.Progress(phases)
+    for ok in [True] * 28 + [False, False]:
+        shown.record(4.0, ok)
+    lines, running = shown.report(5.0)
+    assert running and lines == ["[warm-up 5/6s] 6.0 req/s (profile 5), 30 requests, 2 failed in this phase, 2 failed so far"]
+    shown.record(7.0, False)
+    lines, running = shown.report(25.0)  # warm-up and ramp ended since: their last lines, then sustained's
+    assert running and lines == [
+        "[warm-up done] 5.0 req/s (profile 5), 30 requests, 2 failed in this phase, 3 failed so far",
+        "[ramp done] 0.1 req/s (profile 10→50), 1 requests, 1 failed in this phase, 3 failed so far",
+        "[sustained 7/30s] 0.0 req/s (profile 50), 0 requests, 0 failed in this phase, 3 failed so far",
+    ]
+    shown.record(75.0, True)  # answered after the profile's end: counted in its last phase
+    lines, running = shown.report(61.0)
+    assert lines[-1].startswith("[cool-down done] 0.2 req/s (profile 10), 1 requests")
+    assert not running and [line.split("]")[0] for line in lines] == ["[sustained done", "[peak done", "[cool-down done"]
+
+
+def test_the_chart_draws_three_bars_per_phase_and_each_latency_target():
+    phases = profile.scaled(0.1)
+    samples = _samples("sustained", [20.0] * 90 + [80.0] * 10) + _samples("peak", [400.0] * 60)
+    svg = chart.latency_svg(report.per_phase(phases, samples), "Latency per phase")
+    root = ElementTree.fromstring(svg)  # well-formed SVG
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    bars = root.findall("svg:rect[@class='bar']", ns)
+    assert len(bars) == 3 * len(phases)
+    heights = {(b.get("data-phase"), b.get("data-figure")): float(b.get("height")) for b in bars}
+    assert heights[("sustained", "p50")] < heights[("sustained", "p95")] == heights[("sustained", "p99")]
+    assert heights[("peak", "p99")] > heights[("sustained", "p99")]
+    targets = [line.find("svg:title", ns).text for line in root.findall("svg:line[@class='target']", ns)]
+    assert targets == ["sustained target: p95 ≤ 100 ms", "peak target: p99 ≤ 250 ms"]
+    text, _ = report.render(
+        {"date": "2026-12-04", "machine": "2 cores", "scale": 0.1, "users": 2, "faults": False}, phases, samples, None
+    )
+    assert f"![Latency per phase against its targets]({report.CHART})" in text

@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import http.client
+import re
 import urllib.parse
 import uuid
 
@@ -305,3 +306,17 @@ def test_the_sandbox_keeps_a_connection_open_between_calls(stack):
         assert connection.sock is not None  # the same socket served all three
     finally:
         connection.close()
+
+
+def test_sandbox_accounts_are_derived_from_the_uid_and_never_shared(sandbox):
+    def accounts(uid: str) -> dict:
+        return sandbox.get("/_sandbox/accounts", params={"uid": uid}).json()
+
+    alice = accounts("alice")
+    assert alice["google"] == {"email": "alice@example.com"} and alice["slack"]["teamId"] == "T0SANDBOX"
+    assert alice == accounts("alice") and alice["slack"]["userId"] != accounts("bob")["slack"]["userId"]
+    assert re.fullmatch(r"U[A-Z2-7]{10}", alice["slack"]["userId"])
+    odd = [accounts(uid)["google"]["email"] for uid in ("Alice", "al ice", "al/ice", "ünï")]
+    assert len(set(odd) | {"alice@example.com"}) == 5 and all(re.fullmatch(r"[a-z0-9._-]+@example\.com", e) for e in odd)
+    assert sandbox.get("/_sandbox/accounts", params={"uid": ""}).status_code == 400
+    assert sandbox.get("/_sandbox/accounts", params={"uid": "a" * 129}).status_code == 400
