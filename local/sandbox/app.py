@@ -5,6 +5,7 @@ import flask
 from common.secrets import get_secret
 from common.settings import get_settings
 from local.sandbox import (
+    app_webhooks,
     browser_access,
     bulk,
     calendar,
@@ -36,6 +37,7 @@ def create_sandbox_app(project: str) -> flask.Flask:
     sentry.register(app, sentry.SentryInbox())
     slack_events.register(app)
     browser_access.register(app, settings.public_base_url)
+    app_webhooks.register(app, state, get_secret("APP_WEBHOOK_SECRET"))
 
     @app.get("/_sandbox/health")
     def sandbox_health():
