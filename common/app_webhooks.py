@@ -93,7 +93,9 @@ def deliver(event: dict) -> str:
         response.close()
     except requests.RequestException as error:
         log.warning("app webhook not delivered", extra={"fields": {**fields, "error": type(error).__name__}})
-        raise Unavailable(f"The app's webhook endpoint did not answer ({type(error).__name__})", code="app_webhook_failed") from None
+        raise Unavailable(
+            f"The app's webhook endpoint did not answer ({type(error).__name__})", code="app_webhook_failed"
+        ) from None
     fields.update(status=response.status_code, latencyMs=ms_since(started))
     if not 200 <= response.status_code < 300:
         log.warning("app webhook refused", extra={"fields": fields})

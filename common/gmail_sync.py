@@ -150,7 +150,8 @@ def _announce_stored(uid: str, messages: list[tuple], history_id: int) -> None:
     """New mail for the app's webhooks, named by the cursor it was stored with (a re-run, the same id)."""
     if messages:
         ids = [record["id"] for _, record in messages]
-        announce("gmail.messages_stored", uid, SERVICE, str(history_id), messageIds=ids[:MAX_IDS], count=len(ids), historyId=history_id)
+        details = {"messageIds": ids[:MAX_IDS], "count": len(ids), "historyId": history_id}
+        announce("gmail.messages_stored", uid, SERVICE, str(history_id), **details)
 
 
 def _fetch_messages(uid: str, message_ids: list[str]) -> list[tuple]:

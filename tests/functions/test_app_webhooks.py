@@ -156,7 +156,8 @@ def test_only_the_types_the_app_opted_into_are_sent(sandbox, uid, in_process):
 
 
 def test_a_detail_named_like_a_secret_is_never_sent(sandbox, uid):
-    event = _event(uid, "refresh_failed", error="invalid_grant", accessToken="ya29.leak", refresh_token="1//leak", clientSecret="x")
+    leaks = {"accessToken": "ya29.leak", "refresh_token": "1//leak", "clientSecret": "leak"}
+    event = _event(uid, "refresh_failed", error="invalid_grant", **leaks)
     assert app_webhooks.deliver(event) == "delivered"
     (delivery,) = _deliveries(sandbox, uid)
     assert delivery["body"]["data"]["details"] == {"error": "invalid_grant"} and "leak" not in json.dumps(delivery)
