@@ -2,11 +2,14 @@
 reach the app_webhooks_worker by the Pub/Sub emulator's push subscription, which delivers them to
 the sandbox's receiver; the receiver verifies every delivery with the standardwebhooks library."""
 
+import contextlib
 import datetime
 import json
 import uuid
 
 import pytest
+from google.api_core.exceptions import AlreadyExists
+from google.cloud import pubsub_v1
 from standardwebhooks import Webhook
 
 from common import app_webhooks
@@ -16,6 +19,7 @@ from common.google_api import google_call
 from common.settings import APP_WEBHOOK_TYPES, DEV_APP_WEBHOOK_SECRET, reset_settings
 from common.tokens import ReauthRequired, get_access_token
 from local.consent_browser import decide
+from local.dead_letters import replay, store_subscription
 from tests.common.test_connection_health import _expire
 from tests.functions.test_oauth_failures import _with_query
 from tests.functions.test_oauth_flow import connect, start
@@ -205,3 +209,42 @@ def test_the_receiver_records_a_delivery_that_does_not_verify(sandbox, uid):
     assert sandbox.post("/_sandbox/app-webhooks", data=body, headers=headers).status_code == 401
     (recorded,) = _deliveries(sandbox, uid)
     assert recorded["verified"] is False and recorded["answered"] == 401 and recorded["error"] == "No matching signature found"
+
+
+def test_a_delivery_failing_every_attempt_is_dead_lettered_then_replayed_with_its_webhook_id(stack, sandbox, uid):
+    """The emulator applies dead-letter policies. A subscription of this test's own pushes to the same
+    consumer with infra/pubsub.tf's policy (at 5 attempts, Pub/Sub's minimum, not 10, to be quick)
+    into the consumer's dead-letter topic; `make replay-dead-letters` then re-publishes the message
+    to connection-events, whose push subscription delivers it: the same webhook-id, now taken."""
+    publisher, subscriber, project = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient(), stack.emulators.project
+    store = subscriber.subscription_path(project, store_subscription("connection-events"))
+    dead_letter = publisher.topic_path(project, "app-webhooks-worker-dead-letter")
+    source = publisher.topic_path(project, f"webhooks-{uid}")
+    with contextlib.suppress(AlreadyExists):
+        publisher.create_topic(request={"name": dead_letter})
+    with contextlib.suppress(AlreadyExists):
+        subscriber.create_subscription(request={"name": store, "topic": dead_letter})
+    publisher.create_topic(request={"name": source})
+    push = subscriber.subscription_path(project, f"webhooks-{uid}-push")
+    subscriber.create_subscription(
+        request={
+            "name": push,
+            "topic": source,
+            "push_config": {"push_endpoint": f"{stack.api_url}/_pubsub/app_webhooks_worker"},
+            "retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 1}},
+            "dead_letter_policy": {"dead_letter_topic": dead_letter, "max_delivery_attempts": 5},
+        }
+    )
+    try:
+        sandbox.post("/_sandbox/app-webhooks/failures", json={"count": 5, "status": 500}).raise_for_status()
+        event = _event(uid)
+        publisher.publish(source, json.dumps(event).encode(), type="connected").result()
+        failed = wait_for(lambda: len(_deliveries(sandbox, uid)) >= 5 and _deliveries(sandbox, uid), timeout=30)
+        assert [d["answered"] for d in failed] == [500] * 5
+        assert wait_for(lambda: replay(project, "connection-events", limit=10, wait=2) == 1, timeout=20)
+        delivered = wait_for(lambda: len(_deliveries(sandbox, uid)) >= 6 and _deliveries(sandbox, uid))
+        assert [d["answered"] for d in delivered] == [500] * 5 + [204]
+        assert {d["webhookId"] for d in delivered} == {event["id"]}
+    finally:
+        subscriber.delete_subscription(request={"subscription": push})
+        publisher.delete_topic(request={"topic": source})
