@@ -215,3 +215,14 @@ def test_cards_show_needs_reauth_and_degraded(page, stack, user):
     expect(gmail.locator(".detail")).to_contain_text("3 refreshes failed in a row.")
     expect(_card(page, "Google Calendar").locator(".status")).to_have_text("Disconnected")
     _shot(page, "9-needs-reauth-and-degraded")
+
+
+@pytest.mark.slow
+def test_webhooks_delivered_to_the_sandbox_receiver_are_listed(page, stack, user):
+    uid = f"console-{uuid.uuid4().hex[:8]}"
+    assert connect(user(uid), "gmail", email=f"{uid}@example.com")["outcome"] == "success"
+    _sign_in(page, stack.api_url, uid)
+    delivered = page.locator("#app-webhooks")
+    expect(delivered).to_contain_text("connection.connected", timeout=PIPELINE_MS)
+    expect(delivered).to_contain_text("signature verified, answered 204")
+    expect(page.locator("#app-webhooks-count")).to_have_text("(1)")
