@@ -18,6 +18,7 @@ from common.errors import BadRequest, Unavailable
 from common.flags import AUTO_SYNC_FLAG, is_enabled
 from common.google_api import ProviderRejected, google_call
 from common.logs import get_logger
+from common.processed_events import MAX_IDS, announce
 from common.settings import get_settings
 from common.stores import leases, sync_state
 from common.stores.connections import USERS, delete_user_collection
@@ -123,7 +124,7 @@ def sync(uid: str) -> str:
 def _sync(uid: str, since) -> str:
     """Incremental sync from the stored token (full when there is none, or after 410)."""
     token = sync_state.get_state(uid, SERVICE).get("syncToken")
-    page_token = None
+    page_token, changed = None, []
     while True:
         params = {"syncToken": token} if token else {}
         if page_token:
@@ -136,7 +137,7 @@ def _sync(uid: str, since) -> str:
             log.info("calendar sync token expired; full sync", extra={"fields": {"uid": uid}})
             sync_state.merge_state(uid, SERVICE, {"syncToken": None}, since)
             delete_user_collection(uid, EVENTS)
-            token, page_token = None, None
+            token, page_token, changed = None, None, []
             continue
         body = response.json()
         events = firestore_client().collection(USERS).document(uid).collection(EVENTS)
@@ -145,7 +146,18 @@ def _sync(uid: str, since) -> str:
         done = {} if page_token else {"syncToken": body.get("nextSyncToken"), "syncedAt": utcnow()}
         if page or done:
             sync_state.merge_state(uid, SERVICE, done, since, page)
+        changed += [record["id"] for _, record in page]
         if not page_token:
+            if changed:  # named by the sync token it reached: a re-run that reaches it again, the same id
+                announce(
+                    "calendar.changed",
+                    uid,
+                    SERVICE,
+                    done.get("syncToken"),
+                    eventIds=changed[:MAX_IDS],
+                    count=len(changed),
+                    fullSync=token is None,
+                )
             return "full_sync" if token is None else "synced"
 
 

@@ -11,6 +11,7 @@ import secrets
 
 from common import audit
 from common.clients import firestore_client
+from common.events import publish_connection_event
 from common.oauth_flow import disconnect
 from common.providers import SERVICES
 from common.stores import erasures
@@ -33,4 +34,5 @@ def erase(uid: str) -> dict:
     erasures.end(uid)
     erasure_id = secrets.token_hex(12)
     audit.record("erase", None, erasureId=erasure_id, disconnected=disconnected, removed=removed)
+    publish_connection_event("erased", uid, None, None, erasureId=erasure_id, disconnected=disconnected)
     return {"erasureId": erasure_id, "disconnected": disconnected, "removed": removed}

@@ -1,7 +1,9 @@
 """Publishing to Pub/Sub: JSON bodies, string attributes; hand-offs wait for the server's ack, connection
 events do not."""
 
+import hashlib
 import json
+import uuid
 
 from common.clients import publisher_client
 from common.logs import get_logger, traceparent
@@ -24,13 +26,29 @@ def publish_json(topic: str, payload: dict, **attributes: str) -> str:
     return _send(topic, payload, attributes).result(timeout=get_settings().publish_timeout_seconds)
 
 
+def derived_id(*parts: str) -> str:
+    """An event id from what names the event (the same parts, the same id): `msg_` and 32 hex
+    digits, never a `.`, which Standard Webhooks' signed content uses as its separator."""
+    return "msg_" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
 def publish_connection_event(
-    event_type: str, uid: str, service: str, account: dict | None, *, tags: dict | None = None, **details
+    event_type: str,
+    uid: str,
+    service: str | None,
+    account: dict | None,
+    *,
+    tags: dict | None = None,
+    event_id: str | None = None,
+    **details,
 ) -> None:
     """Tell the app what happened to a connection, with the tags its backend gave it. Never carries
     tokens. Best effort, so not waited for: the change it reports is already stored, and the request
-    that made it answers without one more round trip; a failure is logged when Pub/Sub reports it."""
+    that made it answers without one more round trip; a failure is logged when Pub/Sub reports it.
+    `id` names the event for good (the app's webhook-id): a random one, or `event_id` when the event
+    can be announced twice (a retried Slack event)."""
     event = {
+        "id": event_id or f"msg_{uuid.uuid4().hex}",
         "type": event_type,
         "uid": uid,
         "service": service,
@@ -45,7 +63,9 @@ def publish_connection_event(
             _not_published(event_type, service, future.exception())
 
     try:
-        _send(get_settings().topic_connection_events, event, {"type": event_type, "service": service}).add_done_callback(logged)
+        _send(get_settings().topic_connection_events, event, {"type": event_type, "service": service or ""}).add_done_callback(
+            logged
+        )
     except Exception as error:
         _not_published(event_type, service, error)
 

@@ -16,6 +16,7 @@ from common.errors import BadRequest, Unavailable
 from common.flags import AUTO_SYNC_FLAG, is_enabled
 from common.google_api import google_call
 from common.logs import get_logger
+from common.processed_events import MAX_IDS, announce
 from common.settings import get_settings
 from common.stores import dedup, sync_state
 from common.stores.connections import USERS, find_account_owner
@@ -127,6 +128,7 @@ def sync(uid: str, cursor: int | None, since) -> str:
         page_token = body.get("nextPageToken")
         reached = int(body.get("historyId") or cursor) if not page_token else max([int(r["id"]) for r in records] or [cursor])
         sync_state.advance_cursor(uid, SERVICE, "historyId", reached, since, messages)
+        _announce_stored(uid, messages, reached)
         if not page_token:
             return "synced"
 
@@ -140,7 +142,16 @@ def full_sync(uid: str, since) -> str:
     listed = google_call(uid, SERVICE, "GET", _api("messages"), params=params).json()
     messages = _fetch_messages(uid, [m["id"] for m in listed.get("messages") or []])
     sync_state.advance_cursor(uid, SERVICE, "historyId", int(profile["historyId"]), since, messages)
+    _announce_stored(uid, messages, int(profile["historyId"]))
     return "full_sync"
+
+
+def _announce_stored(uid: str, messages: list[tuple], history_id: int) -> None:
+    """New mail for the app's webhooks, named by the cursor it was stored with (a re-run, the same id)."""
+    if messages:
+        ids = [record["id"] for _, record in messages]
+        details = {"messageIds": ids[:MAX_IDS], "count": len(ids), "historyId": history_id}
+        announce("gmail.messages_stored", uid, SERVICE, str(history_id), **details)
 
 
 def _fetch_messages(uid: str, message_ids: list[str]) -> list[tuple]:

@@ -19,6 +19,20 @@ from common.errors import ConfigError
 DEV_KEY_ID = "dev-1"
 DEV_KEY = base64.b64encode(hashlib.sha256(b"gateway dev-only key: never use in production").digest()).decode()
 DEV_KEY_RING = json.dumps({"active": DEV_KEY_ID, "keys": {DEV_KEY_ID: DEV_KEY}})
+DEV_APP_WEBHOOK_SECRET = "whsec_" + base64.b64encode(hashlib.sha256(b"gateway dev-only app webhook secret").digest()).decode()
+# What the app can be sent (docs/app-webhooks.md): connection lifecycle, then processed provider events.
+APP_WEBHOOK_TYPES = (
+    "connection.connected",
+    "connection.refresh_failed",
+    "connection.needs_reauth",
+    "connection.degraded",
+    "connection.recovered",
+    "connection.disconnected",
+    "connection.erased",
+    "slack.event_processed",
+    "gmail.messages_stored",
+    "calendar.changed",
+)
 GOOGLE_FIREBASE_CERTS_URL = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
 ENVIRONMENTS = ("dev", "test", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -98,6 +112,29 @@ def _service_accounts(raw: str) -> tuple[str, ...]:
         if not re.match(r"^[a-z0-9][a-z0-9.-]*@[a-z0-9.-]+\.gserviceaccount\.com$", account):
             raise ValueError("must be service account emails like app@project.iam.gserviceaccount.com")
     return accounts
+
+
+def _webhook_types(raw: str) -> tuple[str, ...]:
+    types = tuple(item.strip() for item in raw.split(",") if item.strip())
+    unknown = sorted(set(types) - set(APP_WEBHOOK_TYPES))
+    if unknown:
+        raise ValueError(f"names unknown event types {', '.join(unknown)} (known: {', '.join(APP_WEBHOOK_TYPES)})")
+    return types
+
+
+def _webhook_secret(raw: str) -> str:
+    """A Standard Webhooks signing secret: whsec_ and the base64 of 24 to 64 random bytes (or a
+    Secret Manager version name, checked when resolved)."""
+    value = raw.strip()
+    if SECRET_VERSION_NAME.match(value):
+        return value
+    try:
+        key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        key = b""
+    if not value.startswith("whsec_") or not 24 <= len(key) <= 64:
+        raise ValueError("must be whsec_ followed by the base64 of 24 to 64 random bytes")
+    return value
 
 
 def _scopes(raw: str) -> tuple[str, ...]:
@@ -427,7 +464,38 @@ SETTINGS: tuple[Setting, ...] = (
         _count(1024, 31457280),
         "largest provider reply the proxy passes back (502 upstream_too_large above it)",
     ),
-    Setting("TOPIC_CONNECTION_EVENTS", "connection-events", _topic, "topic for connection lifecycle events"),
+    Setting(
+        "APP_WEBHOOK_URL",
+        "",
+        _matching(r"^https?://[^\s/]+(/\S*)?$", "must be an http(s) URL", empty_ok=True),
+        "where the app's signed webhooks are delivered (https in production); empty: none are sent",
+    ),
+    Setting(
+        "APP_WEBHOOK_SECRET",
+        DEV_APP_WEBHOOK_SECRET,
+        _webhook_secret,
+        "Standard Webhooks signing secret the app verifies deliveries with (whsec_...)",
+        secret=True,
+        dev_only_default=True,
+    ),
+    Setting(
+        "APP_WEBHOOK_EVENT_TYPES",
+        "",
+        _webhook_types,
+        "comma-separated event types the app is sent (opt-in: empty sends none)",
+    ),
+    Setting(
+        "APP_WEBHOOK_TIMEOUT_SECONDS",
+        "15",
+        _seconds(0, 50),
+        "how long a webhook delivery may take before it counts as failed (and is retried)",
+    ),
+    Setting(
+        "TOPIC_CONNECTION_EVENTS",
+        "connection-events",
+        _topic,
+        "topic for connection lifecycle events and processed provider events (the app's webhooks)",
+    ),
     Setting("TOPIC_KEY_ROTATION", "key-rotation", _topic, "topic that starts (and continues) the re-encryption job"),
     Setting(
         "TOPIC_GMAIL_NOTIFICATIONS",
@@ -547,6 +615,8 @@ def _production_problems(values: dict) -> list[str]:
     for name in URL_SETTINGS:
         if values[name] is not None and not values[name].startswith("https://"):
             problems.append(f"{name} must be https in production")
+    if values["APP_WEBHOOK_URL"] and not values["APP_WEBHOOK_URL"].startswith("https://"):
+        problems.append("APP_WEBHOOK_URL must be https in production")
     if any(not url.startswith("https://") for url in (*values["OAUTH_RETURN_ALLOWLIST"], *values["CORS_ALLOWED_ORIGINS"])):
         problems.append("OAUTH_RETURN_ALLOWLIST and CORS_ALLOWED_ORIGINS must hold only https URLs in production")
     return problems

@@ -12,6 +12,7 @@ from common import action_items
 from common.clients import firestore_client
 from common.errors import BadRequest
 from common.logs import get_logger
+from common.processed_events import announce
 from common.stores import erasures
 from common.stores.connections import USERS, account_ref
 from common.stores.document_ids import is_document_id
@@ -78,13 +79,16 @@ def _document(uid: str, collection: str, doc_id: str):
     return firestore_client().collection(USERS).document(uid).collection(collection).document(doc_id)
 
 
-def _create_all(since, documents: list[tuple]) -> None:
+def _create_all(since, documents: list[tuple]) -> set[str]:
     """Create each (uid, document, record) that does not exist yet, unless its user's erasure fence
-    refuses work that started at `since`."""
+    refuses work that started at `since`; returns the users it refused."""
+    refused_all = set()
     for chunk in erasures.chunks(documents):
         refused = _create_missing(firestore_client().transaction(), since, chunk)
         if refused:
             log.info("slack event not recorded for users erased meanwhile", extra={"fields": {"users": len(refused)}})
+        refused_all |= refused
+    return refused_all
 
 
 @firestore.transactional
@@ -142,7 +146,20 @@ def process_event(envelope: dict) -> int:
     documents = [(uid, _document(uid, "slack_activity", event_id), activity) for uid in sorted(set(owners.values()))]
     if kind in ACTION_ITEM_EVENTS and subtype not in IGNORED_SUBTYPES:
         documents += _action_items(event_id, _sent_on(event_time), author, text, owners, activity)
-    _create_all(since, documents)
+    refused = _create_all(since, documents)
+    for uid in sorted(set(owners.values()) - refused):  # a Slack retry announces it again: the same id
+        announce(
+            "slack.event_processed",
+            uid,
+            "slack",
+            event_id,
+            eventId=event_id,
+            eventType=kind,
+            subtype=subtype,
+            teamId=team_id,
+            channel=channel,
+            ts=ts,
+        )
     return len(set(owners.values()))
 
 

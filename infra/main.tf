@@ -84,6 +84,7 @@ locals {
     "APP_ENV", "GCP_PROJECT", "FIREBASE_PROJECT", "SENTRY_ENVIRONMENT", "LOG_EXECUTION_ID", "PUSH_SERVICE_ACCOUNT",
     "SLACK_CLIENT_ID", "GOOGLE_CLIENT_ID", "PUBLIC_BASE_URL", "OAUTH_SUCCESS_URL", "OAUTH_FAILURE_URL",
     "CORS_ALLOWED_ORIGINS", "OAUTH_RETURN_ALLOWLIST", "APP_BACKEND_AUDIENCE", "APP_BACKEND_SERVICE_ACCOUNTS",
+    "APP_WEBHOOK_URL", "APP_WEBHOOK_EVENT_TYPES", "APP_WEBHOOK_TIMEOUT_SECONDS",
   ]
   endpoint_settings = ["FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT"]
   url_settings = [
@@ -119,6 +120,10 @@ locals {
       # The app's backend (common/backend_auth.py): both empty, its routes answer 503.
       APP_BACKEND_AUDIENCE         = var.app_backend_audience
       APP_BACKEND_SERVICE_ACCOUNTS = join(",", var.app_backend_service_accounts)
+      # The app's signed webhooks (app_webhooks_worker; its secret is APP_WEBHOOK_SECRET).
+      APP_WEBHOOK_URL             = var.app_webhook_url
+      APP_WEBHOOK_EVENT_TYPES     = join(",", var.app_webhook_event_types)
+      APP_WEBHOOK_TIMEOUT_SECONDS = tostring(var.app_webhook_timeout_seconds)
     },
   )
 

@@ -125,6 +125,39 @@ variable "keep_warm" {
   default     = true
 }
 
+variable "app_webhook_url" {
+  description = "Where the app's signed webhooks are delivered (APP_WEBHOOK_URL, docs/app-webhooks.md); \"\" sends none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.app_webhook_url == "" || can(regex("^https://[^\\s/]+(/\\S*)?$", var.app_webhook_url))
+    error_message = "var.app_webhook_url must be \"\" or an https URL of the app."
+  }
+}
+
+variable "app_webhook_event_types" {
+  description = "Event types the app is sent (APP_WEBHOOK_EVENT_TYPES), e.g. [\"connection.needs_reauth\", \"gmail.messages_stored\"]; [] sends none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for type in var.app_webhook_event_types : can(regex("^[a-z]+\\.[a-z_]+$", type))])
+    error_message = "var.app_webhook_event_types must hold event types such as connection.needs_reauth (common/settings.py APP_WEBHOOK_TYPES)."
+  }
+}
+
+variable "app_webhook_timeout_seconds" {
+  description = "How long a webhook delivery may take before it fails and is retried (APP_WEBHOOK_TIMEOUT_SECONDS)."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.app_webhook_timeout_seconds > 0 && var.app_webhook_timeout_seconds <= 50
+    error_message = "var.app_webhook_timeout_seconds must be more than 0 and at most 50 (the delivery function's timeout is 60)."
+  }
+}
+
 variable "app_backend_audience" {
   description = "Audience the app backend's Google ID tokens are minted for (APP_BACKEND_AUDIENCE), an https URL such as the API's public base URL; \"\" (with no app_backend_service_accounts) turns backend access off."
   type        = string

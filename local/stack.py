@@ -11,7 +11,7 @@ import sys
 
 import requests
 
-from common.settings import PROVIDER_URL_SETTINGS
+from common.settings import APP_WEBHOOK_TYPES, PROVIDER_URL_SETTINGS
 from local.catalog import ROOT, consumers, load_catalog, load_topics
 from local.emulators import Emulators
 from local.processes import Child, free_port, port_is_free, wait_until
@@ -79,6 +79,9 @@ class Stack:
                 "OAUTH_FAILURE_URL": f"{self.api_url}/",
                 "OAUTH_RETURN_ALLOWLIST": f"{self.api_url}/",  # the dev console names itself as returnTo
                 **{name: self.sandbox_url for name in PROVIDER_URL_SETTINGS},
+                # The app's webhooks, every type, go to the sandbox's receiver (the console lists them).
+                "APP_WEBHOOK_URL": f"{self.sandbox_url}/_sandbox/app-webhooks",
+                "APP_WEBHOOK_EVENT_TYPES": ",".join(APP_WEBHOOK_TYPES),
                 "PYTHONUNBUFFERED": "1",
                 **(extra_env or {}),
             }

@@ -463,3 +463,30 @@ async function start() {
 }
 
 start();
+
+// ---- webhooks delivered to the app: the sandbox's receiver, polled on its own ----
+
+async function showWebhooks() {
+  if (!session.uid) return;
+  const reply = await fetch(`${session.config.sandboxUrl}/_sandbox/app-webhooks?uid=${encodeURIComponent(session.uid)}`);
+  const deliveries = reply.ok ? await reply.json() : [];
+  const key = `${deliveries.length}:${deliveries.at(-1)?.receivedAt}`;
+  if (session.shown.appWebhooks === key) return; // nothing new since the last poll
+  session.shown.appWebhooks = key;
+  const items = deliveries
+    .slice(-20)
+    .reverse()
+    .map((delivery) =>
+      el(
+        "li",
+        { title: `webhook-id ${delivery.webhookId}` },
+        el("strong", {}, delivery.body?.type ?? "(not JSON)"),
+        ` ${delivery.verified ? "signature verified" : `NOT verified: ${delivery.error}`}, answered ${delivery.answered} `,
+        el("small", {}, localTime(delivery.receivedAt * 1000)),
+      ),
+    );
+  document.getElementById("app-webhooks").replaceChildren(...(items.length ? items : [el("li", { class: "empty" }, "nothing yet")]));
+  document.getElementById("app-webhooks-count").textContent = deliveries.length ? `(${deliveries.length})` : "";
+}
+
+setInterval(() => showWebhooks().catch(() => {}), POLL_MS); // the sandbox down: the rest of the page says so

@@ -6,6 +6,7 @@ from common.secrets import get_secret
 from common.settings import get_settings
 from local.sandbox import (
     accounts,
+    app_webhooks,
     browser_access,
     bulk,
     calendar,
@@ -38,6 +39,7 @@ def create_sandbox_app(project: str) -> flask.Flask:
     sentry.register(app, sentry.SentryInbox())
     slack_events.register(app)
     browser_access.register(app, settings.public_base_url)
+    app_webhooks.register(app, state, get_secret("APP_WEBHOOK_SECRET"))
 
     @app.get("/_sandbox/health")
     def sandbox_health():

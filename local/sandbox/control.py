@@ -60,6 +60,8 @@ class SandboxState:
             self.mailboxes: dict[str, dict] = {}  # Gmail, by account email
             self.calendars: dict[str, dict] = {}  # Calendar, by account email
             self.channels: dict[str, dict] = {}  # Calendar push channels, by id
+            self.app_webhooks: list[dict] = []  # deliveries to the app's receiver (app_webhooks.py)
+            self.app_webhook_failures: list[dict] = []  # queued: the next deliveries answer these
 
     def next_fault(self, endpoint: str) -> dict | None:
         with self.lock:

@@ -171,3 +171,34 @@ def test_each_function_is_sized_from_sizes_json_and_serves_its_concurrency():
         "slack_interactions",
         "calendar_push",
     }
+
+
+def test_the_webhook_delivery_consumer_gets_its_settings_secret_subscription_and_dead_letter():
+    """app_webhooks_worker is an event consumer of connection-events, so pubsub.tf gives it the
+    consumers' push subscription (retry policy, dead letter `<name>-dead-letter` and its store); it
+    may read APP_WEBHOOK_SECRET only, and starts with the webhook settings of the variables, which
+    production parses."""
+    inputs = {
+        **VALID,
+        "app_webhook_url": "https://app.example.com/gateway-webhooks",
+        "app_webhook_event_types": ["connection.needs_reauth", "gmail.messages_stored"],
+        "app_webhook_timeout_seconds": 20,
+    }
+    found = evaluate(
+        {
+            "env": 'local.environment["app_webhooks_worker"]',
+            "consumer": 'local.event_consumers["app_webhooks_worker"].pubsub_topic',
+            "name": 'local.event_consumers["app_webhooks_worker"].name',
+            "grants": "keys(local.secret_grants)",
+        },
+        inputs,
+    )
+    assert found["consumer"] == "connection-events" and found["name"] == "app-webhooks-worker"
+    assert [g for g in found["grants"] if g.startswith("app_webhooks_worker/")] == ["app_webhooks_worker/APP_WEBHOOK_SECRET"]
+    assert found["env"]["APP_WEBHOOK_SECRET"].endswith("/secrets/app-webhook-secret/versions/latest")
+    settings = load_settings({**found["env"], "PUBLIC_BASE_URL": GATEWAY_URL})
+    assert settings.app_webhook_url == inputs["app_webhook_url"] and settings.app_webhook_timeout_seconds == 20
+    assert settings.app_webhook_event_types == ("connection.needs_reauth", "gmail.messages_stored")
+    with pytest.raises(EvaluationError) as refused:
+        evaluate({"env": "local.environment"}, {**VALID, "app_webhook_url": "http://app.example.com/hooks"})
+    assert "var.app_webhook_url" in str(refused.value)

@@ -323,3 +323,14 @@ def test_two_uids_connect_in_turn_each_with_its_own_sandbox_accounts(page, stack
         "Connecting Gmail failed: that account is already connected by another user; "
         "pick another on the consent page (account_in_use)."
     )
+
+
+@pytest.mark.slow
+def test_webhooks_delivered_to_the_sandbox_receiver_are_listed(page, stack, user):
+    uid = f"console-{uuid.uuid4().hex[:8]}"
+    assert connect(user(uid), "gmail", email=f"{uid}@example.com")["outcome"] == "success"
+    _sign_in(page, stack.api_url, uid)
+    delivered = page.locator("#app-webhooks")
+    expect(delivered).to_contain_text("connection.connected", timeout=PIPELINE_MS)
+    expect(delivered).to_contain_text("signature verified, answered 204")
+    expect(page.locator("#app-webhooks-count")).to_have_text("(1)")

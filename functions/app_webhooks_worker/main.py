@@ -1,0 +1,13 @@
+"""Pub/Sub `connection-events`: deliver each event the app opted into to its webhook URL, signed
+(common/app_webhooks.py); a failed delivery is redelivered, then dead-lettered."""
+
+import functions_framework
+
+from common.app_webhooks import deliver
+from common.consumer import consumer
+
+
+@functions_framework.cloud_event
+@consumer()
+def app_webhooks_worker(payload, attributes):
+    deliver(payload)
