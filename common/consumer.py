@@ -17,6 +17,7 @@ from common.analytics import track
 from common.config_check import instance_problems, require_valid_configuration
 from common.error_reporting import send_error_reports, start_error_reporting
 from common.errors import AppError
+from common.events import settle_events
 from common.identity import verify_google_token
 from common.logs import bind_trace, get_logger
 from common.settings import get_settings
@@ -106,6 +107,8 @@ def consumer(max_age_seconds: float | None = None, webhook: str | None = None):
                 log.exception("unexpected failure; message will be redelivered", extra={"fields": failed})
                 send_error_reports()
                 raise
+            finally:
+                settle_events()  # what the handler announced reaches Pub/Sub before the ack
             _track(webhook, "integration_webhook_processed", started, None)
             log.info("message processed", extra={"fields": {**fields, "durationMs": ms_since(started)}})
 

@@ -1,8 +1,10 @@
-"""Publishing to Pub/Sub: JSON bodies, string attributes; hand-offs wait for the server's ack, connection
-events do not."""
+"""Publishing to Pub/Sub: JSON bodies, string attributes; hand-offs wait for the server's ack before
+the next step, connection events only before the function answers (settle_events)."""
 
+import concurrent.futures
 import hashlib
 import json
+import threading
 import uuid
 
 from common.clients import publisher_client
@@ -11,6 +13,8 @@ from common.settings import get_settings
 from common.timeutil import iso, utcnow
 
 log = get_logger(__name__)
+_unsettled: set[concurrent.futures.Future] = set()  # connection events sent and not yet acknowledged
+_unsettled_lock = threading.Lock()
 
 
 def _send(topic: str, payload: dict, attributes: dict):
@@ -58,18 +62,34 @@ def publish_connection_event(
         **details,
     }
 
-    def logged(future) -> None:
+    def settled(future) -> None:
+        with _unsettled_lock:
+            _unsettled.discard(future)
         if future.exception() is not None:
             _not_published(event_type, service, future.exception())
 
     try:
-        _send(get_settings().topic_connection_events, event, {"type": event_type, "service": service or ""}).add_done_callback(
-            logged
-        )
+        attributes = {"type": event_type, "service": service or ""}
+        future = _send(get_settings().topic_connection_events, event, attributes)
     except Exception as error:
         _not_published(event_type, service, error)
+        return
+    with _unsettled_lock:
+        _unsettled.add(future)
+    future.add_done_callback(settled)
 
 
-def _not_published(event_type: str, service: str, error: BaseException) -> None:
+def settle_events() -> None:
+    """Wait (within the publish timeout) for the connection events this instance has sent: called
+    before a function answers, because a serverless instance may get no CPU, or no life, after its
+    reply, and the app's webhooks are made from these events. The I/O that follows an event's
+    publish in the same request overlaps its round trip."""
+    with _unsettled_lock:
+        pending = list(_unsettled)
+    if pending:
+        concurrent.futures.wait(pending, timeout=get_settings().publish_timeout_seconds)
+
+
+def _not_published(event_type: str, service: str | None, error: BaseException) -> None:
     fields = {"type": event_type, "service": service, "error": type(error).__name__}
     log.error("connection event not published", extra={"fields": fields})

@@ -11,6 +11,7 @@ from common.config_check import instance_problems, require_valid_configuration
 from common.envelope import error_reply, failure, success
 from common.error_reporting import send_error_reports, start_error_reporting
 from common.errors import AppError, BadRequest, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
+from common.events import settle_events
 from common.logs import bind_trace, get_logger
 from common.settings import get_settings
 
@@ -34,7 +35,9 @@ def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, check_
             origin = _allowed_origin(request)
             if request.method == "OPTIONS":
                 return _with_cors(flask.Response(status=204), origin, allowed, preflight=True)
-            return _with_cors(_answer(request, handler, allowed, max_body_bytes, check_configuration), origin, allowed)
+            response = _answer(request, handler, allowed, max_body_bytes, check_configuration)
+            settle_events()
+            return _with_cors(response, origin, allowed)
 
         return run
 
