@@ -2,7 +2,7 @@
 server Cloud Functions runs) and mounted in one process. HTTP functions answer at their public
 paths, as behind the API front door; Pub/Sub consumers at /_pubsub/<name>, where the emulator's
 push subscriptions deliver. With a sandbox, it also serves the dev console at `/` and the API
-reference at `/docs` (local/api_reference.py). When the
+reference and the client example at `/docs` (local/docs_site.py). When the
 functions expect API Gateway in front (GATEWAY_SERVICE_ACCOUNT is set), HTTP functions get their
 requests with the gateway's header swap (local/gateway_front.py), as deployed.
 
@@ -21,7 +21,7 @@ from werkzeug.routing import Map, Rule
 
 from common.config_check import configuration_problems
 from common.settings import get_settings
-from local import api_reference, console_site, op_counts
+from local import console_site, docs_site, op_counts
 from local.catalog import CATALOG_PATH, FUNCTIONS_DIR, load_catalog
 from local.config_preflight import exit_on_problems
 from local.gateway_front import GatewayFront
@@ -37,7 +37,12 @@ def _werkzeug_path(public_path: str) -> str:
 
 
 def create_host_app(
-    catalog: dict, functions_dir=FUNCTIONS_DIR, console=None, front: GatewayFront | None = None, count_ops: bool = False
+    catalog: dict,
+    functions_dir=FUNCTIONS_DIR,
+    console=None,
+    front: GatewayFront | None = None,
+    count_ops: bool = False,
+    docs=None,
 ):
     apps, rules = {}, []
     for name, spec in catalog.items():
@@ -51,8 +56,8 @@ def create_host_app(
     def dispatch(environ, start_response):
         if console is not None and console_site.serves(environ.get("PATH_INFO", "")):
             return console(environ, start_response)
-        if console is not None and api_reference.serves(environ.get("PATH_INFO", "")):
-            return api_reference.reference_app(environ, start_response)
+        if docs is not None and docs_site.serves(environ.get("PATH_INFO", "")):
+            return docs(environ, start_response)
         if count_ops and environ.get("PATH_INFO") == op_counts.OPS_PATH:
             return op_counts.ops_app(environ, start_response)
         try:
@@ -96,7 +101,8 @@ def main() -> None:
         if settings.gateway_service_account
         else None
     )
-    app = create_host_app(load_catalog(args.catalog), args.functions_dir, console, front, count_ops)
+    docs = docs_site.docs_app(args.sandbox_url) if args.sandbox_url else None
+    app = create_host_app(load_catalog(args.catalog), args.functions_dir, console, front, count_ops, docs)
     # functions-framework's production settings: one worker (WORKERS for more), threaded.
     threads = int(os.environ.get("THREADS", (os.cpu_count() or 1) * 4))
     GunicornServer(app, args.port, workers=int(os.environ.get("WORKERS", 1)), threads=threads).run()
