@@ -22,7 +22,11 @@ SWAGGER_UI = MODULES / "swagger-ui-dist"
 ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js")
 EXAMPLE = ("client-example.html", "client-example.js")
 EXAMPLE_CONFIG = f"{PREFIX}/client-example.json"
-NOT_INSTALLED = "Swagger UI is not installed in node_modules/: run make node-packages"
+# The Firebase SDK's CDN modules (the npm package carries them), which the example's import map
+# points at, so make dev runs it offline.
+FIREBASE_PREFIX = f"{PREFIX}/firebase/"
+FIREBASE_MODULES = ("firebase-app.js", "firebase-firestore.js")
+NOT_INSTALLED = "The npm packages are not installed in node_modules/: run make node-packages"
 
 # The document's `schemes` are the deployed gateway's (https); "Try it out" here calls the dev host,
 # whatever scheme and port the page was opened on.
@@ -75,16 +79,22 @@ def docs_app(sandbox_url: str):
             return send_file(SPEC, request.environ, mimetype="application/json", max_age=0)
         if request.path == EXAMPLE_CONFIG:
             return Response(json.dumps(config), mimetype="application/json", headers={"Cache-Control": "no-store"})
+        if request.path.startswith(FIREBASE_PREFIX):
+            return _node_module(MODULES / "firebase", request.path.removeprefix(FIREBASE_PREFIX), FIREBASE_MODULES, request)
         name = request.path.removeprefix(PREFIX + "/")
         if name in EXAMPLE:
             return send_from_directory(ROOT / "docs", name, request.environ, max_age=0)
-        if name not in ASSETS:
-            return Response("Not found", 404)
-        if not SWAGGER_UI.is_dir():
-            return Response(NOT_INSTALLED, 503, mimetype="text/plain")
-        try:
-            return send_from_directory(SWAGGER_UI, name, request.environ, max_age=0)
-        except HTTPException as error:  # a package without that file
-            return error.get_response()
+        return _node_module(SWAGGER_UI, name, ASSETS, request)
 
     return app
+
+
+def _node_module(folder, name: str, allowed: tuple[str, ...], request: Request) -> Response:
+    if name not in allowed:
+        return Response("Not found", 404)
+    if not folder.is_dir():
+        return Response(NOT_INSTALLED, 503, mimetype="text/plain")
+    try:
+        return send_from_directory(folder, name, request.environ, max_age=0)
+    except HTTPException as error:  # a package without that file
+        return error.get_response()

@@ -37,7 +37,17 @@ def test_swagger_ui_assets_come_from_node_modules_and_nothing_else_is_served(api
     bundle = api.get("/docs/swagger-ui-bundle.js")
     assert bundle.status_code == 200 and bundle.content == (docs_site.SWAGGER_UI / "swagger-ui-bundle.js").read_bytes()
     assert api.get("/docs/swagger-ui.css").headers["Content-Type"].startswith("text/css")
-    for path in ("/docs/package.json", "/docs/../infra/openapi.json", "/docs/%2e%2e/package.json", "/docs/index.html"):
+    sdk = api.get("/docs/firebase/firebase-firestore.js")
+    assert sdk.status_code == 200 and sdk.headers["Content-Type"].startswith("text/javascript")
+    assert sdk.content == (MODULES / "firebase" / "firebase-firestore.js").read_bytes()
+    for path in (
+        "/docs/package.json",
+        "/docs/firebase/firebase-auth.js",
+        "/docs/firebase/package.json",
+        "/docs/../infra/openapi.json",
+        "/docs/%2e%2e/package.json",
+        "/docs/index.html",
+    ):
         assert api.get(path).status_code == 404, path
     assert api.post("/docs/openapi.json").status_code == 405
 
@@ -47,7 +57,8 @@ def test_without_node_modules_the_page_says_how_to_install_it(monkeypatch, tmp_p
 
     monkeypatch.setattr(docs_site, "SWAGGER_UI", tmp_path / "swagger-ui-dist")
     reply = Client(docs_site.docs_app("http://sandbox.test")).get("/docs/swagger-ui-bundle.js")
-    assert reply.status_code == 503 and reply.text == "Swagger UI is not installed in node_modules/: run make node-packages"
+    assert reply.status_code == 503 and reply.text == docs_site.NOT_INSTALLED
+    assert "run make node-packages" in reply.text
 
 
 def test_the_browser_renders_the_operations_of_the_spec(stack):
@@ -70,18 +81,16 @@ def _operations() -> list[str]:
     return [method for methods in paths.values() for method in methods if method != "parameters"]
 
 
-FIREBASE_CDN = "https://www.gstatic.com/firebasejs/"
+def _signed_in(browser, stack, uid: str, left: list[str]) -> Page:
+    """The example's page signed in as `uid`; what it asks of the internet is refused and noted in
+    `left` (the import map sends the SDK's CDN modules to the dev host)."""
 
+    def refuse(route: Route) -> None:
+        left.append(route.request.url)
+        route.abort()
 
-def _firebase_from_node_modules(route: Route) -> None:
-    """The CDN's ES modules are in npm's firebase package (same version, same files): no network."""
-    name = route.request.url.removeprefix(f"{FIREBASE_CDN}{FIREBASE_VERSION}/")
-    route.fulfill(path=MODULES / "firebase" / name, content_type="text/javascript")
-
-
-def _signed_in(browser, stack, uid: str) -> Page:
     page = browser.new_context().new_page()
-    page.route(f"{FIREBASE_CDN}**", _firebase_from_node_modules)
+    page.route("https://**", refuse)
     page.goto(f"{stack.api_url}/docs/client-example.html")
     page.get_by_label("Sign in as uid").fill(uid)
     page.get_by_role("button", name="Sign in").click()
@@ -109,7 +118,8 @@ def test_the_client_example_lists_the_users_own_data_live_and_starts_a_connectio
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium.EXECUTABLE), args=chromium.LAUNCH_ARGS)
         try:
-            alice, bob = _signed_in(browser, stack, "alice"), _signed_in(browser, stack, "bob")
+            left = []
+            alice, bob = _signed_in(browser, stack, "alice", left), _signed_in(browser, stack, "bob", left)
             users = firestore_client().collection("users")
             users.document("alice").collection("action_items").document("a").set(
                 {"text": "Send the report", "createdAt": utcnow()}
@@ -125,5 +135,6 @@ def test_the_client_example_lists_the_users_own_data_live_and_starts_a_connectio
             expect(alice.locator("#error")).to_have_text("")
             alice.get_by_role("button", name="Connect Slack").click()
             alice.wait_for_url(f"{stack.sandbox_url}/**")  # the sandbox's Slack consent page
+            assert left == []
         finally:
             browser.close()
