@@ -79,11 +79,12 @@ def test_dev_serves_then_leaves_nothing_running(stop_signal, tmp_path):
         me = requests.get(f"{api}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert me.json()["data"]["uid"] == "alice"
         assert "Gateway console" in requests.get(f"{api}/", timeout=5).text
+        assert 'url: "/docs/openapi.json"' in requests.get(f"{api}/docs", timeout=5).text
     finally:
         dev.send_signal(stop_signal)
         output, _ = dev.communicate(timeout=60)
     assert dev.returncode == 0, output
-    assert f"API       {api}" in output and f"Console   {api}/" in output
+    assert f"API       {api}" in output and f"Console   {api}/" in output and f"API docs  {api}/docs" in output
     assert _processes_mentioning(list(ports.values())) == []
     assert not (tmp_path / "dev.json").exists()
 
