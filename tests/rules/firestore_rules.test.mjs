@@ -3,7 +3,7 @@
 // with those rules (local/emulators.py starts it with --rules); driven by tests/rules/test_firestore_rules.py.
 import { after, before, beforeEach, describe, test } from "node:test";
 import { assertFails, assertSucceeds, initializeTestEnvironment } from "@firebase/rules-unit-testing";
-import { collection, doc, getDoc, getDocs, setDoc, deleteDoc, onSnapshot } from "firebase/firestore";
+import { collection, collectionGroup, doc, getDoc, getDocs, setDoc, deleteDoc, onSnapshot } from "firebase/firestore";
 
 const [host, port] = process.env.FIRESTORE_EMULATOR_HOST.split(":");
 const SYNCED = ["action_items", "mail", "calendar_events", "slack_activity"];
@@ -60,6 +60,9 @@ describe("the owner", () => {
       await assertFails(getDoc(doc(as("alice"), `users/alice/${path}`)));
     });
   }
+  test("cannot query a synced collection across users (a collection group)", async () => {
+    await assertFails(getDocs(collectionGroup(as("alice"), "mail")));
+  });
   test("cannot list her connections", async () => {
     await assertFails(getDocs(collection(as("alice"), "users/alice/connections")));
   });
