@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 LINT_VENV  := .venv-lint
 LINT_STAMP := $(LINT_VENV)/.installed
 
-.PHONY: help setup prerequisites browser provider-schema dev stop tick test lint fmt package bench load lock runtime-lock lint-lock clean smoke replay-dead-letters
+.PHONY: help setup prerequisites browser provider-schema node-packages dev stop tick test lint fmt package bench load lock runtime-lock lint-lock clean smoke replay-dead-letters
 
 help:
 	@echo "make dev      run emulators, provider sandbox and every function locally"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench    hot paths and cold starts against a bare hello, refresh job (own stack)"
 	@echo "make load     Locust load profile, fault checks, report in load-report/ (LOAD_ARGS=\"--scale 0.1 --faults\")"
 	@echo "make browser  install Debian's chromium for the console tests (make test does)"
+	@echo "make node-packages  npm ci from package-lock.json: Firebase JS SDK (rules tests), Swagger UI (/docs)"
 	@echo "make lock     re-pin constraints.txt from requirements*.txt, then make runtime-lock"
 	@echo "make runtime-lock  write requirements.lock (the bundles' hashed lock) from requirements.txt and constraints.txt"
 	@echo "make smoke BASE_URL=https://... ID_TOKEN=... SLACK_SIGNING_SECRET=...   post-deploy smoke test"
@@ -49,10 +50,15 @@ browser: $(STAMP)
 provider-schema: $(STAMP)
 	@$(PY) -m local.tf_schema
 
-dev: setup
+# The npm packages of package-lock.json in node_modules/ (the security-rules tests and the API
+# reference at /docs; never in a function bundle): `npm ci` when the lock changed (needs node and npm).
+node-packages: $(STAMP)
+	@$(PY) -m local.node_packages
+
+dev: setup node-packages
 	$(PY) -m local.dev
 
-test: setup browser provider-schema
+test: setup browser provider-schema node-packages
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 $(LINT_STAMP): requirements-lint.txt
@@ -90,7 +96,7 @@ lint-lock: $(STAMP)
 		--allow-unsafe --no-emit-index-url --no-emit-find-links --strip-extras --output-file requirements-lint.txt -
 
 clean:
-	rm -rf $(VENV) $(LINT_VENV) dist .local .pytest_cache .ruff_cache load-report
+	rm -rf $(VENV) $(LINT_VENV) dist .local .pytest_cache .ruff_cache load-report node_modules
 
 bench: setup
 	$(PY) -m local.bench

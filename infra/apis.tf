@@ -15,6 +15,7 @@ resource "google_project_service" "api" {
     "servicemanagement.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudscheduler.googleapis.com",
+    "firebaserules.googleapis.com",
     "firestore.googleapis.com",
     "gmail.googleapis.com",
     "iam.googleapis.com",

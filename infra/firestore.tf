@@ -80,3 +80,36 @@ resource "google_firestore_field" "connection_tags" {
     }
   }
 }
+
+# The security rules for the Firebase client SDKs (infra/firestore.rules, docs/security.md#security-rules):
+# a signed-in user reads her own synced data, nobody writes; the functions' service accounts are
+# not subject to them. A ruleset is immutable: a changed file is a new ruleset (created before the
+# old one goes), and the release `cloud.firestore` (the (default) database's) is replaced to point
+# at it (its ruleset_name forces a new release), as in
+# https://firebase.google.com/docs/projects/terraform/get-started. Between the two, clients are denied.
+resource "google_firebaserules_ruleset" "firestore" {
+  project = var.project_id
+
+  source {
+    files {
+      name    = "firestore.rules"
+      content = file("${path.module}/firestore.rules")
+    }
+  }
+
+  depends_on = [google_firestore_database.default, google_project_service.api]
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "google_firebaserules_release" "firestore" {
+  project      = var.project_id
+  name         = "cloud.firestore"
+  ruleset_name = google_firebaserules_ruleset.firestore.name
+
+  lifecycle {
+    replace_triggered_by = [google_firebaserules_ruleset.firestore]
+  }
+}

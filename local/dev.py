@@ -76,6 +76,7 @@ def main() -> int:
         print(
             f"\n  Console   {stack.api_url}/   (dev only: sign in, connect, watch events arrive)\n"
             f"  API       {stack.api_url}   (try {stack.api_url}/api/v1/health)\n"
+            f"  API docs  {stack.api_url}/docs   (client example: {stack.api_url}/docs/client-example.html)\n"
             f"  Sandbox   {stack.sandbox_url}   (ID token: {stack.sandbox_url}/identity/token?uid=alice)\n"
             f"  Firestore emulator {stack.emulators.firestore_host}\n"
             f"  Pub/Sub emulator   {stack.emulators.pubsub_host}\n"

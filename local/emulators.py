@@ -1,5 +1,6 @@
 """The official Firestore and Pub/Sub emulators, started through the Google Cloud CLI on loopback
-ports and stopped with their Java processes."""
+ports and stopped with their Java processes. The Firestore emulator enforces the deployed security
+rules (infra/firestore.rules) on client SDK requests; the server clients pass as its owner."""
 
 import pathlib
 import shutil
@@ -9,6 +10,7 @@ import requests
 from local.processes import Child, free_port, port_is_free, wait_until
 
 START_TIMEOUT = 90
+RULES = pathlib.Path(__file__).resolve().parent.parent / "infra" / "firestore.rules"
 
 
 class Emulators:
@@ -34,7 +36,15 @@ class Emulators:
             self.children.append(
                 Child(
                     "firestore",
-                    [gcloud, "emulators", "firestore", "start", f"--host-port={self.firestore_host}", "--quiet"],
+                    [
+                        gcloud,
+                        "emulators",
+                        "firestore",
+                        "start",
+                        f"--host-port={self.firestore_host}",
+                        f"--rules={RULES}",
+                        "--quiet",
+                    ],
                     log_dir / "firestore-emulator.log",
                     on_start=on_start,
                 )

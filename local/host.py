@@ -1,7 +1,8 @@
 """The local function host: every function of the catalog loaded by functions-framework (the
 server Cloud Functions runs) and mounted in one process. HTTP functions answer at their public
 paths, as behind the API front door; Pub/Sub consumers at /_pubsub/<name>, where the emulator's
-push subscriptions deliver. With a sandbox, it also serves the dev console at `/`. When the
+push subscriptions deliver. With a sandbox, it also serves the dev console at `/` and the API
+reference and the client example at `/docs` (local/docs_site.py). When the
 functions expect API Gateway in front (GATEWAY_SERVICE_ACCOUNT is set), HTTP functions get their
 requests with the gateway's header swap (local/gateway_front.py), as deployed.
 
@@ -20,7 +21,7 @@ from werkzeug.routing import Map, Rule
 
 from common.config_check import configuration_problems
 from common.settings import get_settings
-from local import console_site, op_counts
+from local import console_site, docs_site, op_counts
 from local.catalog import CATALOG_PATH, FUNCTIONS_DIR, load_catalog
 from local.config_preflight import exit_on_problems
 from local.gateway_front import GatewayFront
@@ -36,7 +37,12 @@ def _werkzeug_path(public_path: str) -> str:
 
 
 def create_host_app(
-    catalog: dict, functions_dir=FUNCTIONS_DIR, console=None, front: GatewayFront | None = None, count_ops: bool = False
+    catalog: dict,
+    functions_dir=FUNCTIONS_DIR,
+    console=None,
+    front: GatewayFront | None = None,
+    count_ops: bool = False,
+    docs=None,
 ):
     apps, rules = {}, []
     for name, spec in catalog.items():
@@ -50,6 +56,8 @@ def create_host_app(
     def dispatch(environ, start_response):
         if console is not None and console_site.serves(environ.get("PATH_INFO", "")):
             return console(environ, start_response)
+        if docs is not None and docs_site.serves(environ.get("PATH_INFO", "")):
+            return docs(environ, start_response)
         if count_ops and environ.get("PATH_INFO") == op_counts.OPS_PATH:
             return op_counts.ops_app(environ, start_response)
         try:
@@ -78,7 +86,7 @@ def main() -> None:
         "--catalog", type=pathlib.Path, default=CATALOG_PATH, help="function catalog (benchmarks serve their own)"
     )
     parser.add_argument("--functions-dir", type=pathlib.Path, default=FUNCTIONS_DIR)
-    parser.add_argument("--sandbox-url", help="the provider sandbox's URL: also serve the dev console, which uses it")
+    parser.add_argument("--sandbox-url", help="the provider sandbox's URL: also serve the dev console, which uses it, and /docs")
     args = parser.parse_args()
     exit_on_problems(configuration_problems())
     count_ops = os.environ.get("HOST_COUNT_OPS") == "1"
@@ -93,7 +101,8 @@ def main() -> None:
         if settings.gateway_service_account
         else None
     )
-    app = create_host_app(load_catalog(args.catalog), args.functions_dir, console, front, count_ops)
+    docs = docs_site.docs_app(args.sandbox_url) if args.sandbox_url else None
+    app = create_host_app(load_catalog(args.catalog), args.functions_dir, console, front, count_ops, docs)
     # functions-framework's production settings: one worker (WORKERS for more), threaded.
     threads = int(os.environ.get("THREADS", (os.cpu_count() or 1) * 4))
     GunicornServer(app, args.port, workers=int(os.environ.get("WORKERS", 1)), threads=threads).run()

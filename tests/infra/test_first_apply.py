@@ -40,6 +40,7 @@ API_OF_PREFIX = {
         "artifactregistry.googleapis.com",
         "run.googleapis.com",
     },
+    "google_firebaserules_": {"firebaserules.googleapis.com"},
     "google_firestore_": {"firestore.googleapis.com"},
     "google_logging_": {"logging.googleapis.com"},
     "google_monitoring_": {"monitoring.googleapis.com"},
@@ -111,3 +112,19 @@ def test_the_public_base_url_is_the_gateway_unless_a_custom_domain_is_given():
     assert json.dumps(PARSED["gateway.tf"]).count("google_cloudfunctions2_function") == 0, (
         "the gateway must not wait for the functions"
     )
+
+
+def test_the_deployed_ruleset_is_the_file_the_emulator_enforces_released_to_the_default_database():
+    from local.emulators import RULES
+
+    ruleset = RESOURCES["google_firebaserules_ruleset.firestore"]
+    ((source,),) = [ruleset["source"]]
+    assert [(f["name"], f["content"]) for f in source["files"]] == [
+        ('"firestore.rules"', '${file("${path.module}/firestore.rules")}')
+    ]
+    assert RULES == INFRA / "firestore.rules"
+    release = RESOURCES["google_firebaserules_release.firestore"]
+    assert release["name"] == '"cloud.firestore"'
+    assert release["ruleset_name"] == "${google_firebaserules_ruleset.firestore.name}"
+    assert release["lifecycle"][0]["replace_triggered_by"] == ["${google_firebaserules_ruleset.firestore}"]
+    assert "${google_firestore_database.default}" in ruleset["depends_on"], "rules for a database that exists"

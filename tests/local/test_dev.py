@@ -91,12 +91,13 @@ def test_dev_serves_then_leaves_nothing_running(stop_signal, tmp_path):
         assert "Gateway console" in requests.get(f"{api}/", timeout=5).text
         flags = requests.get(f"{api}/api/v1/flags", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert flags.json()["data"]["flags"]["integration_auto_sync"] is True  # seeded before the banner
+        assert 'url: "/docs/openapi.json"' in requests.get(f"{api}/docs", timeout=5).text
     finally:
         dev.send_signal(stop_signal)
         output, _ = dev.communicate(timeout=60)
     output = banner + output
     assert dev.returncode == 0, output
-    assert f"API       {api}" in output and f"Console   {api}/" in output
+    assert f"API       {api}" in output and f"Console   {api}/" in output and f"API docs  {api}/docs" in output
     assert _processes_mentioning(list(ports.values())) == []
     assert not (tmp_path / "dev.json").exists()
 
