@@ -24,6 +24,12 @@ def publish_json(topic: str, payload: dict, **attributes: str) -> str:
     return _send(topic, payload, attributes).result(timeout=get_settings().publish_timeout_seconds)
 
 
+def publish_json_many(topic: str, payloads: list[dict], **attributes: str) -> list[str]:
+    """Publish them all at once (the client batches them), then wait until Pub/Sub has every one."""
+    futures = [_send(topic, payload, attributes) for payload in payloads]
+    return [future.result(timeout=get_settings().publish_timeout_seconds) for future in futures]
+
+
 def publish_connection_event(
     event_type: str, uid: str, service: str, account: dict | None, *, tags: dict | None = None, **details
 ) -> None:

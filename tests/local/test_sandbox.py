@@ -305,3 +305,9 @@ def test_the_sandbox_keeps_a_connection_open_between_calls(stack):
         assert connection.sock is not None  # the same socket served all three
     finally:
         connection.close()
+
+
+def test_token_latency_is_a_whole_number_of_milliseconds(sandbox):
+    for bad in (-1, 1.5, "200", True, 10001):
+        assert sandbox.patch("/_sandbox/config", json={"token_latency_ms": bad}).status_code == 400, bad
+    assert sandbox.patch("/_sandbox/config", json={"token_latency_ms": 20}).json()["token_latency_ms"] == 20
