@@ -38,16 +38,23 @@ def _refresh_one(record: dict) -> str:
         return "skipped" if error.code in SKIPPED else "failed"
 
 
+def _document_id(value) -> bool:
+    return isinstance(value, str) and value != "" and "/" not in value
+
+
 def _parse(payload: dict) -> tuple[str, int, int, list]:
     """The chunk the tick published; anything else is refused for good (logged, acknowledged)."""
     try:
         run_id, index, chunks = payload["runId"], payload["chunk"], payload["chunks"]
         pairs = [(uid, service) for uid, service in payload["connections"]]
-        valid = isinstance(run_id, str) and isinstance(index, int) and isinstance(chunks, int)
-        valid = valid and "/" not in run_id and all(isinstance(u, str) and u and "/" not in u and s in SERVICES for u, s in pairs)
     except (KeyError, TypeError, ValueError):
-        valid = False
-    if not valid:
+        pairs = None
+    if (
+        pairs is None
+        or not _document_id(run_id)
+        or not (isinstance(index, int) and isinstance(chunks, int))
+        or not all(_document_id(uid) and service in SERVICES for uid, service in pairs)
+    ):
         raise BadRequest("Not a refresh chunk", code="bad_refresh_chunk")
     return run_id, index, chunks, pairs
 
