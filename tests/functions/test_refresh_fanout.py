@@ -129,3 +129,28 @@ def test_a_malformed_chunk_is_acknowledged_and_changes_nothing(api, sandbox):
         assert _push(api, bad) == 200, bad  # refused for good: acknowledged, not redelivered
     assert sandbox.get("/_sandbox/calls").json() == {}
     assert refresh_runs.totals(good["runId"])["chunksDone"] == 0
+
+
+def test_a_chunk_that_fails_is_redelivered_until_it_is_done(stack, sandbox):
+    """An unexpected error (here a cooldown written as text) fails the delivery: the worker answers
+    500, the emulator delivers the chunk again, and once the field is mended the chunk completes,
+    each connection refreshed once and the chunk counted once."""
+    uids = seed_connections(sandbox.base_url, "slack", 3, f"r{uuid.uuid4().hex[:6]}", due=True)
+    broken = firestore_client().collection("users").document(uids[0]).collection("connections").document("slack")
+    broken.update({"cooldownUntil": "soon"})
+    sandbox.delete("/_sandbox/calls")
+    host_log = stack.log_dir / "host.log"
+    logged_before = len(host_log.read_text(errors="replace").splitlines())
+    run_id = start_run()["runId"]
+    assert wait_for(lambda: sandbox.get("/_sandbox/calls").json().get(TOKEN_CALL) == 2)
+
+    def failed_deliveries():
+        lines = host_log.read_text(errors="replace").splitlines()[logged_before:]
+        return [line for line in lines if "unexpected failure; message will be redelivered" in line and WORKER in line]
+
+    assert wait_for(lambda: len(failed_deliveries()) >= 2)  # delivered again, and failing again
+    assert refresh_runs.totals(run_id)["chunksDone"] == 0
+    broken.update({"cooldownUntil": None})
+    run = wait_for(lambda: refresh_runs.finished(totals := refresh_runs.totals(run_id)) and totals, timeout=30)
+    assert (run["chunksDone"], run["refreshed"], run["skipped"], run["failed"]) == (1, 1, 2, 0)
+    assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 3} and _refreshes_per_connection(sandbox) == [1]
