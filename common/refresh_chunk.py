@@ -59,7 +59,7 @@ def _parse(payload: dict) -> tuple[str, int, int, list]:
     return run_id, index, chunks, pairs
 
 
-def refresh_chunk(payload: dict) -> dict:
+def refresh_chunk(payload: dict) -> None:
     run_id, index, chunks, pairs = _parse(payload)
     snapshots = firestore_client().get_all([connection_ref(uid, service) for uid, service in pairs])
     records = [snapshot.to_dict() for snapshot in snapshots if snapshot.exists]
@@ -73,4 +73,3 @@ def refresh_chunk(payload: dict) -> dict:
     log.info("refresh chunk done", extra={"fields": {"runId": run_id, "chunk": index, "recorded": done is not None, **counts}})
     if done == chunks:
         log.info(refresh_runs.FINISHED, extra={"fields": refresh_runs.totals(run_id)})
-    return dict(counts)
