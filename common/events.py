@@ -36,6 +36,12 @@ def derived_id(*parts: str) -> str:
     return "msg_" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
+def publish_json_many(topic: str, payloads: list[dict], **attributes: str) -> list[str]:
+    """Publish them all at once (the client batches them), then wait until Pub/Sub has every one."""
+    futures = [_send(topic, payload, attributes) for payload in payloads]
+    return [future.result(timeout=get_settings().publish_timeout_seconds) for future in futures]
+
+
 def publish_connection_event(
     event_type: str,
     uid: str,

@@ -1,57 +1,30 @@
-"""The scheduled refresh: every active connection whose refresh time (refreshDueAt) has come, found
-by an indexed query on (status, refreshDueAt) so its cost grows with the connections due, not with
-all of them; paged; refreshed with bounded concurrency through the token manager, whose leases make
-two overlapping runs (or a run and a reader) safe. A run refreshes each connection at most once,
-and warns once per service about tokens that live less than the window (they are refreshed after a
-share of their lifetime instead, see refresh_policy)."""
+"""The scheduled refresh's tick: every active connection whose refresh time (refreshDueAt) has come,
+found by an indexed query on (status, refreshDueAt) so its cost grows with the connections due, not
+with all of them; paged; split into chunks of REFRESH_JOB_CHUNK_SIZE published to
+`token-refresh-chunks`, where token_refresh_worker instances refresh them side by side
+(common/refresh_chunk.py). The tick reads no token: only the fields that name and schedule a
+connection. It records the run (common/stores/refresh_runs.py) before publishing, so the chunks
+always find it, and warns once per service about tokens that live less than the window (they are
+refreshed after a share of their lifetime instead, see refresh_policy)."""
 
-import concurrent.futures
-import contextvars
-import dataclasses
 import datetime
 import time
+import uuid
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from common.clients import firestore_client
-from common.errors import AppError
+from common.events import publish_json_many
 from common.logs import get_logger
-from common.providers import provider
 from common.refresh_policy import LIFETIME_SHARE
 from common.settings import get_settings
+from common.stores import refresh_runs
 from common.stores.connections import CONNECTIONS
 from common.timeutil import utcnow
-from common.tokens import ReauthRequired, due_now, refresh
 
 log = get_logger(__name__)
 SHORT_LIVED = "tokens live shorter than the refresh window"
-
-
-@dataclasses.dataclass
-class Summary:
-    due: int = 0
-    refreshed: int = 0
-    failed: int = 0
-    needs_reauth: int = 0
-    skipped: int = 0
-    pages: int = 0
-    complete: bool = True
-    seconds: float = 0.0
-
-
-def _refresh_one(record: dict) -> str:
-    now = utcnow()
-    cooldown = record.get("cooldownUntil")
-    if cooldown and cooldown > now:
-        return "skipped"
-    try:
-        _, refreshed = refresh(record["uid"], provider(record["service"]), record, still_needed=due_now)
-        return "refreshed" if refreshed else "skipped"  # skipped: another run or a reader got there first
-    except ReauthRequired:
-        return "needs_reauth"
-    except AppError as error:
-        skipped = ("refresh_in_progress", "refresh_cooldown", "refresh_in_doubt", "not_connected")
-        return "skipped" if error.code in skipped else "failed"
+FIELDS = ("uid", "service", "refreshDueAt", "tokenLifetimeSeconds")
 
 
 def due_query(until: datetime.datetime, page_size: int):
@@ -61,6 +34,7 @@ def due_query(until: datetime.datetime, page_size: int):
         .where(filter=FieldFilter("status", "==", "active"))
         .where(filter=FieldFilter("refreshDueAt", "<=", until))
         .order_by("refreshDueAt")
+        .select(FIELDS)
         .limit(page_size)
     )
 
@@ -75,35 +49,37 @@ def _warn_short_lived(records: list[dict], warned: set, window: float) -> None:
             log.warning(SHORT_LIVED, extra={"fields": {**fields, "refreshedEverySeconds": LIFETIME_SHARE * lifetime}})
 
 
-def run_refresh_job() -> Summary:
+def _due_connections(started: float) -> tuple[list, int, bool]:
+    """(uid, service) of every due connection, the pages read, and whether the budget allowed them all."""
     settings = get_settings()
-    started, summary = time.monotonic(), Summary()
     until = utcnow()  # refreshDueAt already sits TOKEN_REFRESH_WINDOW_SECONDS ahead of expiry
-    done, warned = set(), set()  # connections this run has handled; services warned about
-    with concurrent.futures.ThreadPoolExecutor(max_workers=settings.refresh_job_concurrency) as pool:
-        last = None
-        while True:
-            if time.monotonic() - started > settings.refresh_job_budget_seconds:
-                summary.complete = False
-                break
-            query = due_query(until, settings.refresh_job_page_size)
-            page = list((query.start_after(last) if last else query).stream())
-            if not page:
-                break
-            summary.pages += 1
-            records = [doc.to_dict() for doc in page if doc.reference.path not in done]
-            done.update(doc.reference.path for doc in page)
-            summary.due += len(records)
-            _warn_short_lived(records, warned, settings.token_refresh_window_seconds)
-            # Each task runs in a copy of this context, so its log lines and messages keep the job's trace.
-            tasks = [pool.submit(contextvars.copy_context().run, _refresh_one, record) for record in records]
-            for outcome in (task.result() for task in tasks):
-                setattr(summary, outcome, getattr(summary, outcome) + 1)
-            last = page[-1]
-            log.info(
-                "refresh job progress",
-                extra={"fields": {"page": summary.pages, "due": summary.due, "refreshed": summary.refreshed}},
-            )
-    summary.seconds = round(time.monotonic() - started, 3)
-    log.info("refresh job finished", extra={"fields": dataclasses.asdict(summary)})
-    return summary
+    due, warned, pages, last = {}, set(), 0, None
+    while time.monotonic() - started <= settings.refresh_job_budget_seconds:
+        query = due_query(until, settings.refresh_job_page_size)
+        page = list((query.start_after(last) if last else query).stream())
+        if not page:
+            return list(due.values()), pages, True
+        pages += 1
+        records = {doc.reference.path: doc.to_dict() for doc in page}
+        _warn_short_lived(list(records.values()), warned, settings.token_refresh_window_seconds)
+        due.update((path, [record["uid"], record["service"]]) for path, record in records.items())
+        last = page[-1]
+    return list(due.values()), pages, False
+
+
+def start_run() -> dict:
+    """Find the due connections and hand them out in chunks; returns the run as recorded."""
+    settings = get_settings()
+    started = time.monotonic()
+    run_id = f"{utcnow():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    due, pages, complete = _due_connections(started)
+    size = settings.refresh_job_chunk_size
+    chunks = [due[i : i + size] for i in range(0, len(due), size)]
+    refresh_runs.start(run_id, len(due), len(chunks), complete)
+    messages = [{"runId": run_id, "chunk": i, "chunks": len(chunks), "connections": chunk} for i, chunk in enumerate(chunks)]
+    publish_json_many(settings.topic_token_refresh_chunks, messages)
+    run = {"runId": run_id, "due": len(due), "chunks": len(chunks), "pages": pages, "complete": complete}
+    log.info("refresh run started", extra={"fields": {**run, "seconds": round(time.monotonic() - started, 3)}})
+    if not chunks:
+        log.info(refresh_runs.FINISHED, extra={"fields": refresh_runs.totals(run_id)})
+    return run

@@ -1,6 +1,6 @@
 # Firestore policies the code relies on: TTL on the documents that expire (OAuth states after 10
 # minutes, refresh leases, webhook dedup records after an hour, erasure fences a day after the
-# erasure); the code never trusts a stale one itself, since TTL deletion can lag by a day. And an index for every query the code makes.
+# erasure, scheduled refresh runs and their chunks after a week); the code never trusts a stale one itself, since TTL deletion can lag by a day. And an index for every query the code makes.
 
 # The database itself, which a new project does not have. ABANDON: destroying the stack leaves the
 # users' data in place (and delete protection refuses a manual delete). A project whose (default)
@@ -20,7 +20,7 @@ resource "google_firestore_database" "default" {
 }
 
 resource "google_firestore_field" "ttl" {
-  for_each = toset(["oauth_states", "token_leases", "webhook_dedup", "erasures"])
+  for_each = toset(["oauth_states", "token_leases", "webhook_dedup", "erasures", "refresh_runs", "chunks"])
 
   project    = var.project_id
   database   = google_firestore_database.default.name

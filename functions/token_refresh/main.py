@@ -1,9 +1,10 @@
-"""Pub/Sub tick (Cloud Scheduler, every 5 minutes): refresh every active connection due soon."""
+"""Pub/Sub tick (Cloud Scheduler, every 5 minutes): hand every active connection due soon to
+token_refresh_worker, in chunks."""
 
 import functions_framework
 
 from common.consumer import consumer
-from common.refresh_job import run_refresh_job
+from common.refresh_job import start_run
 
 TICK_MAX_AGE_SECONDS = 600  # a tick older than two periods is superseded by a newer one
 
@@ -11,4 +12,4 @@ TICK_MAX_AGE_SECONDS = 600  # a tick older than two periods is superseded by a n
 @functions_framework.cloud_event
 @consumer(max_age_seconds=TICK_MAX_AGE_SECONDS)
 def token_refresh(payload, attributes):
-    run_refresh_job()
+    start_run()

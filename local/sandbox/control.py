@@ -8,12 +8,15 @@ route is wrapped by `provider_route`."""
 
 import copy
 import functools
+import os
 import random
 import threading
 import time
 
 import flask
 
+TOKEN_ENDPOINTS = ("slack.oauth.v2.access", "google.token")  # code exchanges and refreshes
+MAX_TOKEN_LATENCY_MS = 10000
 HOLD_LIMIT_SECONDS = 60  # a held reply is sent after this even if no test releases it
 WAIT_LIMIT_SECONDS = 30  # how long /_sandbox/holds/<name>/wait waits for the call to arrive
 
@@ -23,6 +26,8 @@ DEFAULT_CONFIG = {
     "google_token_lifetime": 3599,
     # False: a repeat consent returns no refresh_token, as Google does without prompt=consent
     "google_reconsent_refresh_token": True,
+    # How long each token endpoint call takes, as a provider far away would (SANDBOX_TOKEN_LATENCY_MS).
+    "token_latency_ms": int(os.environ.get("SANDBOX_TOKEN_LATENCY_MS") or 0),
 }
 
 
@@ -95,6 +100,8 @@ def provider_route(state: SandboxState, endpoint: str):
             with state.lock:
                 state.last_headers[endpoint] = dict(flask.request.headers)
             fault = state.next_fault(endpoint)
+            if endpoint in TOKEN_ENDPOINTS and state.config["token_latency_ms"]:
+                time.sleep(state.config["token_latency_ms"] / 1000)
             if fault:
                 if fault.get("delay"):
                     time.sleep(fault["delay"])
@@ -210,6 +217,9 @@ def register(app: flask.Flask, state: SandboxState) -> None:
         unknown = set(changes) - set(DEFAULT_CONFIG)
         if unknown:
             return flask.jsonify({"error": f"unknown settings {sorted(unknown)}"}), 400
+        latency = changes.get("token_latency_ms", 0)
+        if type(latency) is not int or not 0 <= latency <= MAX_TOKEN_LATENCY_MS:
+            return flask.jsonify({"error": f"token_latency_ms must be a whole number from 0 to {MAX_TOKEN_LATENCY_MS}"}), 400
         with state.lock:
             state.config.update(changes)
             return flask.jsonify(state.config)

@@ -9,9 +9,9 @@ import time
 from google.cloud import pubsub_v1
 
 from common.clients import firestore_client
-from common.refresh_job import run_refresh_job
 from common.settings import reset_settings
 from common.tokens import get_access_token
+from local.bench_refresh import run_refresh
 from tests.functions.test_oauth_flow import connect
 
 SLACK = {"team_id": "T0ACME", "team_name": "Acme"}
@@ -42,8 +42,8 @@ def _seed(user, sandbox) -> None:
 def test_only_due_active_connections_are_refreshed(user, sandbox):
     _seed(user, sandbox)
     before = {uid: _doc(uid, "slack").get().to_dict()["accessToken"] for uid in ("alice", "bob", "carol")}
-    summary = run_refresh_job()
-    assert (summary.due, summary.refreshed, summary.skipped, summary.failed, summary.complete) == (4, 3, 1, 0, True)
+    run = run_refresh()
+    assert (run["due"], run["refreshed"], run["skipped"], run["failed"], run["complete"]) == (4, 3, 1, 0, True)
     calls = sandbox.get("/_sandbox/calls").json()
     assert calls == {"slack.oauth.v2.access": 2, "google.token": 1}
     after = {uid: _doc(uid, "slack").get().to_dict()["accessToken"] for uid in ("alice", "bob", "carol")}
@@ -54,9 +54,9 @@ def test_only_due_active_connections_are_refreshed(user, sandbox):
 def test_overlapping_runs_refresh_each_connection_once(user, sandbox):
     _seed(user, sandbox)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        summaries = list(pool.map(lambda _: run_refresh_job(), range(2)))
+        runs = list(pool.map(lambda _: run_refresh(), range(2)))
     assert sandbox.get("/_sandbox/calls").json() == {"slack.oauth.v2.access": 2, "google.token": 1}
-    assert all(s.failed == 0 for s in summaries)
+    assert all(run["failed"] == 0 for run in runs)
 
 
 def test_failures_are_counted_not_raised(user, sandbox):
@@ -64,8 +64,8 @@ def test_failures_are_counted_not_raised(user, sandbox):
     sandbox.post(
         "/_sandbox/faults", json={"endpoint": "google.token", "status": 400, "body": {"error": "invalid_grant"}}
     ).raise_for_status()
-    summary = run_refresh_job()
-    assert (summary.refreshed, summary.needs_reauth) == (2, 1)
+    run = run_refresh()
+    assert (run["refreshed"], run["needs_reauth"]) == (2, 1)
     assert _doc("alice", "gmail").get().to_dict()["status"] == "needs_reauth"
 
 
@@ -89,8 +89,8 @@ def test_a_connection_due_before_expiry_is_refreshed(user, sandbox):
     past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)
     _doc("alice", "gmail").update({"refreshDueAt": past})
     sandbox.delete("/_sandbox/calls")
-    summary = run_refresh_job()
-    assert (summary.due, summary.refreshed) == (1, 1)
+    run = run_refresh()
+    assert (run["due"], run["refreshed"]) == (1, 1)
     assert sandbox.get("/_sandbox/calls").json() == {"google.token": 1}
     assert _doc("alice", "gmail").get().to_dict()["refreshDueAt"] > past
 
@@ -112,7 +112,7 @@ def test_short_lived_tokens_are_refreshed_once_per_run(user, sandbox, monkeypatc
     try:
         with caplog.at_level(logging.WARNING, logger="common.refresh_job"):
             started = datetime.datetime.now(datetime.UTC)
-            summary = run_refresh_job()
+            run = run_refresh()
         per_connection = sandbox.get("/_sandbox/refreshes").json()
         assert per_connection == {
             "slack:T0ACME:U0ALICE": 1,
@@ -120,7 +120,7 @@ def test_short_lived_tokens_are_refreshed_once_per_run(user, sandbox, monkeypatc
             "google:alice@example.com": 1,
             "google:bob@example.com": 1,
         }
-        assert (summary.due, summary.refreshed, summary.complete) == (4, 4, True)
+        assert (run["due"], run["refreshed"], run["complete"]) == (4, 4, True)
         for uid in ("alice", "bob"):
             for service, lifetime in (("slack", 600), ("gmail", 60)):
                 due = _doc(uid, service).get().to_dict()["refreshDueAt"]
@@ -131,7 +131,7 @@ def test_short_lived_tokens_are_refreshed_once_per_run(user, sandbox, monkeypatc
             "gmail": (60, 900),
         }
         sandbox.delete("/_sandbox/calls")
-        assert run_refresh_job().due == 0 and sandbox.get("/_sandbox/refreshes").json() == {}
+        assert run_refresh()["due"] == 0 and sandbox.get("/_sandbox/refreshes").json() == {}
     finally:
         monkeypatch.undo()
         reset_settings()

@@ -12,9 +12,9 @@ import pytest
 
 from common import slack_processing
 from common.clients import firestore_client
-from common.refresh_job import run_refresh_job
 from common.stores import erasures
 from common.watches import renew_due
+from local.bench_refresh import run_refresh
 from local.consent_browser import decide
 from local.load.payloads import push_delivery
 from tests.functions.test_oauth_flow import connect, start
@@ -110,9 +110,9 @@ def test_a_token_refresh_in_flight_writes_nothing_after_the_erasure(user, sandbo
     firestore_client().collection("users").document("alice").collection("connections").document("gmail").update(
         {"refreshDueAt": A_DAY_AGO}
     )
-    summary = _erase_while_held(sandbox, user, "google.token", run_refresh_job)
+    run = _erase_while_held(sandbox, user, "google.token", run_refresh)
     assert documents_mentioning("alice") == []
-    assert (summary.due, summary.refreshed, summary.skipped) == (1, 0, 1)
+    assert (run["due"], run["refreshed"], run["skipped"]) == (1, 0, 1)
 
 
 def test_a_slack_event_in_flight_records_nothing_after_the_erasure(user, monkeypatch):

@@ -13,7 +13,7 @@ import pytest
 
 from common.clients import firestore_client
 from common.logs import bind_trace
-from common.refresh_job import run_refresh_job
+from local.bench_refresh import run_refresh
 from tests.functions.test_oauth_flow import connect
 from tests.helpers import wait_for
 from tests.slack_helpers import event_envelope, post_event
@@ -105,7 +105,7 @@ def test_the_refresh_jobs_worker_threads_keep_the_jobs_trace(user, topic_message
     )
     analytics = topic_messages("analytics-events")
     trace = bind_trace({})
-    assert run_refresh_job().refreshed == 1
+    assert run_refresh()["refreshed"] == 1
     # The connect's own analytics (batched, from the host) may still arrive: pull until the refresh's.
     refreshed, deadline = [], time.monotonic() + 10
     while not refreshed and time.monotonic() < deadline:

@@ -320,3 +320,9 @@ def test_sandbox_accounts_are_derived_from_the_uid_and_never_shared(sandbox):
     assert len(set(odd) | {"alice@example.com"}) == 5 and all(re.fullmatch(r"[a-z0-9._-]+@example\.com", e) for e in odd)
     assert sandbox.get("/_sandbox/accounts", params={"uid": ""}).status_code == 400
     assert sandbox.get("/_sandbox/accounts", params={"uid": "a" * 129}).status_code == 400
+
+
+def test_token_latency_is_a_whole_number_of_milliseconds(sandbox):
+    for bad in (-1, 1.5, "200", True, 10001):
+        assert sandbox.patch("/_sandbox/config", json={"token_latency_ms": bad}).status_code == 400, bad
+    assert sandbox.patch("/_sandbox/config", json={"token_latency_ms": 20}).json()["token_latency_ms"] == 20

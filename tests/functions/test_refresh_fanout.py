@@ -1,0 +1,156 @@
+"""The scheduled refresh fanned out: the tick's chunks reach token_refresh_worker through the Pub/Sub
+emulator's push subscription, run side by side on the host, and add up in the run document; a chunk
+delivered twice, or after an attempt that died half way, makes one provider call per connection."""
+
+import concurrent.futures
+import json
+import uuid
+
+from common.clients import firestore_client
+from common.refresh_job import start_run
+from common.settings import reset_settings
+from common.stores import refresh_runs
+from common.tokens import get_access_token
+from local.bench_refresh import make_due, run_refresh, seed_connections
+from local.load.payloads import push_delivery
+from tests.helpers import wait_for
+
+WORKER = "token_refresh_worker"
+TOKEN_CALL = "slack.oauth.v2.access"
+
+
+def _push(api, payload: dict) -> int:
+    """One delivery of a chunk, as the push subscription makes it; the status is Pub/Sub's ack or nack."""
+    body = push_delivery(WORKER, payload)
+    return api.post(f"/_pubsub/{WORKER}", data=body, headers={"Content-Type": "application/json"}).status_code
+
+
+def _chunk(sandbox, count: int) -> dict:
+    """A run of one chunk of `count` due Slack connections, recorded as the tick records it."""
+    uids = seed_connections(sandbox.base_url, "slack", count, f"u{uuid.uuid4().hex[:6]}", due=True)
+    run_id = uuid.uuid4().hex
+    refresh_runs.start(run_id, count, 1, True)
+    sandbox.delete("/_sandbox/calls")
+    return {"runId": run_id, "chunk": 0, "chunks": 1, "connections": [[uid, "slack"] for uid in uids]}
+
+
+def _refreshes_per_connection(sandbox) -> list[int]:
+    return sorted(set(sandbox.get("/_sandbox/refreshes").json().values()))
+
+
+def test_a_run_of_250_due_adds_up_across_chunks_of_100(stack, sandbox):
+    seed_connections(sandbox.base_url, "slack", 250, "due", due=True)
+    seed_connections(sandbox.base_url, "slack", 20, "idle", due=False)
+    sandbox.delete("/_sandbox/calls")
+    run = run_refresh()
+    assert run == {
+        "runId": run["runId"],
+        "due": 250,
+        "chunks": 3,
+        "chunksDone": 3,
+        "complete": True,
+        "refreshed": 250,
+        "failed": 0,
+        "needs_reauth": 0,
+        "skipped": 0,
+    }
+    assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 250}
+    assert len(sandbox.get("/_sandbox/refreshes").json()) == 250 and _refreshes_per_connection(sandbox) == [1]
+    chunks = firestore_client().collection("refresh_runs").document(run["runId"]).collection("chunks").stream()
+    assert sorted(chunk.to_dict()["refreshed"] for chunk in chunks) == [50, 100, 100]
+
+    def summary():
+        lines = (stack.log_dir / "host.log").read_text(errors="replace").splitlines()
+        entries = [json.loads(line) for line in lines if line.startswith("{") and run["runId"] in line]
+        return [e for e in entries if e["message"] == refresh_runs.FINISHED]
+
+    logged = wait_for(summary)
+    assert len(logged) == 1 and (logged[0]["due"], logged[0]["refreshed"], logged[0]["chunksDone"]) == (250, 250, 3)
+
+
+def test_a_chunk_delivered_twice_at_once_and_again_refreshes_each_connection_once(api, sandbox):
+    sandbox.patch("/_sandbox/config", json={"token_latency_ms": 100}).raise_for_status()  # the deliveries overlap
+    chunk = _chunk(sandbox, 20)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        assert list(pool.map(lambda _: _push(api, chunk), range(2))) == [200, 200]
+    run = refresh_runs.totals(chunk["runId"])
+    assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 20} and _refreshes_per_connection(sandbox) == [1]
+    assert run["chunksDone"] == 1 and run["failed"] == 0 and run["refreshed"] + run["skipped"] == 20
+    assert _push(api, chunk) == 200  # a redelivery after both finished: nothing is due, nothing is added
+    assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 20}
+    assert refresh_runs.totals(chunk["runId"]) == run
+
+
+def test_a_chunk_redelivered_after_an_attempt_died_half_way_finishes_the_rest(api, sandbox):
+    """What a crashed attempt leaves: some connections refreshed, nothing recorded. The redelivery
+    refreshes the others and records the chunk."""
+    chunk = _chunk(sandbox, 10)
+    done_before = [uid for uid, _ in chunk["connections"][:4]]
+    make_due(done_before, "slack")  # expired too, so a read refreshes them
+    for uid in done_before:
+        get_access_token(uid, "slack")
+    assert _push(api, chunk) == 200
+    assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 10} and _refreshes_per_connection(sandbox) == [1]
+    run = refresh_runs.totals(chunk["runId"])
+    assert (run["chunksDone"], run["refreshed"], run["skipped"]) == (1, 6, 4)
+
+
+def test_the_chunks_of_a_run_are_refreshed_at_once(stack, sandbox, monkeypatch):
+    """The first chunk's provider call is held; the second chunk's call still arrives."""
+    seed_connections(sandbox.base_url, "slack", 2, "pair", due=True)
+    sandbox.delete("/_sandbox/calls")
+    hold = uuid.uuid4().hex
+    sandbox.post("/_sandbox/faults", json={"endpoint": TOKEN_CALL, "hold": hold}).raise_for_status()
+    monkeypatch.setenv("REFRESH_JOB_CHUNK_SIZE", "1")
+    reset_settings()
+    try:
+        run_id = start_run()["runId"]
+        assert sandbox.post(f"/_sandbox/holds/{hold}/wait").status_code == 204
+        both = wait_for(lambda: sandbox.get("/_sandbox/calls").json().get(TOKEN_CALL) == 2)
+    finally:
+        sandbox.post(f"/_sandbox/holds/{hold}/release").raise_for_status()
+        monkeypatch.undo()
+        reset_settings()
+    assert both
+    run = wait_for(lambda: refresh_runs.finished(totals := refresh_runs.totals(run_id)) and totals)
+    assert (run["chunks"], run["refreshed"]) == (2, 2)
+
+
+def test_a_malformed_chunk_is_acknowledged_and_changes_nothing(api, sandbox):
+    good = _chunk(sandbox, 1)
+    for bad in (
+        {**good, "runId": "a/b"},
+        {**good, "chunk": "0"},
+        {**good, "connections": "everyone"},
+        {**good, "connections": [["alice", "dropbox"]]},
+        {**good, "connections": [["../x", "slack"]]},
+        {"runId": good["runId"]},
+    ):
+        assert _push(api, bad) == 200, bad  # refused for good: acknowledged, not redelivered
+    assert sandbox.get("/_sandbox/calls").json() == {}
+    assert refresh_runs.totals(good["runId"])["chunksDone"] == 0
+
+
+def test_a_chunk_that_fails_is_redelivered_until_it_is_done(stack, sandbox):
+    """An unexpected error (here a cooldown written as text) fails the delivery: the worker answers
+    500, the emulator delivers the chunk again, and once the field is mended the chunk completes,
+    each connection refreshed once and the chunk counted once."""
+    uids = seed_connections(sandbox.base_url, "slack", 3, f"r{uuid.uuid4().hex[:6]}", due=True)
+    broken = firestore_client().collection("users").document(uids[0]).collection("connections").document("slack")
+    broken.update({"cooldownUntil": "soon"})
+    sandbox.delete("/_sandbox/calls")
+    host_log = stack.log_dir / "host.log"
+    logged_before = len(host_log.read_text(errors="replace").splitlines())
+    run_id = start_run()["runId"]
+    assert wait_for(lambda: sandbox.get("/_sandbox/calls").json().get(TOKEN_CALL) == 2)
+
+    def failed_deliveries():
+        lines = host_log.read_text(errors="replace").splitlines()[logged_before:]
+        return [line for line in lines if "unexpected failure; message will be redelivered" in line and WORKER in line]
+
+    assert wait_for(lambda: len(failed_deliveries()) >= 2)  # delivered again, and failing again
+    assert refresh_runs.totals(run_id)["chunksDone"] == 0
+    broken.update({"cooldownUntil": None})
+    run = wait_for(lambda: refresh_runs.finished(totals := refresh_runs.totals(run_id)) and totals, timeout=30)
+    assert (run["chunksDone"], run["refreshed"], run["skipped"], run["failed"]) == (1, 1, 2, 0)
+    assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 3} and _refreshes_per_connection(sandbox) == [1]
