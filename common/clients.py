@@ -12,6 +12,14 @@ from common.settings import get_settings
 _lock = threading.Lock()
 _clients: dict = {}
 
+# What the process environment sets for these clients, read by grpc when it is first imported (so
+# Terraform's function environment and the local stack's set it, not this module): unary-stream
+# calls, which every Firestore document get is (BatchGetDocuments), run on the calling thread
+# instead of starting a thread per call to wait on the channel. grpc's own switch for its
+# experimental single-threaded path (https://github.com/grpc/grpc/pull/20753; read in
+# grpc/_channel.py); a grpc without it ignores the variable.
+GRPC_ENVIRONMENT = {"GRPC_SINGLE_THREADED_UNARY_STREAM": "1"}
+
 
 def _shared(name: str, build):
     client = _clients.get(name)

@@ -119,6 +119,8 @@ locals {
       # The app's backend (common/backend_auth.py): both empty, its routes answer 503.
       APP_BACKEND_AUDIENCE         = var.app_backend_audience
       APP_BACKEND_SERVICE_ACCOUNTS = join(",", var.app_backend_service_accounts)
+      # grpc runs each Firestore document get on the calling thread (common/clients.py GRPC_ENVIRONMENT).
+      GRPC_SINGLE_THREADED_UNARY_STREAM = "1"
     },
   )
 

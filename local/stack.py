@@ -11,6 +11,7 @@ import sys
 
 import requests
 
+from common.clients import GRPC_ENVIRONMENT
 from common.settings import PROVIDER_URL_SETTINGS
 from local.catalog import ROOT, consumers, load_catalog, load_topics
 from local.emulators import Emulators
@@ -80,6 +81,7 @@ class Stack:
                 "OAUTH_RETURN_ALLOWLIST": f"{self.api_url}/",  # the dev console names itself as returnTo
                 **{name: self.sandbox_url for name in PROVIDER_URL_SETTINGS},
                 "PYTHONUNBUFFERED": "1",
+                **GRPC_ENVIRONMENT,  # as Terraform sets it for every function
                 **(extra_env or {}),
             }
             # Only the host's functions sit behind the (emulated) gateway; code run in other processes
