@@ -1,6 +1,7 @@
 """Clients for Firestore, Pub/Sub, Secret Manager and HTTP: created on first use, then reused
 by every invocation of this instance (never at import time, so a cold start stays cheap)."""
 
+import os
 import threading
 
 import requests
@@ -10,6 +11,14 @@ from common.settings import get_settings
 
 _lock = threading.Lock()
 _clients: dict = {}
+
+# What the process environment sets for these clients, read by grpc when it is first imported (so
+# Terraform's function environment and the local stack's set it, not this module): unary-stream
+# calls, which every Firestore document get is (BatchGetDocuments), run on the calling thread
+# instead of starting a thread per call to wait on the channel. grpc's own switch for its
+# experimental single-threaded path (https://github.com/grpc/grpc/pull/20753; read in
+# grpc/_channel.py); a grpc without it ignores the variable.
+GRPC_ENVIRONMENT = {"GRPC_SINGLE_THREADED_UNARY_STREAM": "1"}
 
 
 def _shared(name: str, build):
@@ -68,10 +77,15 @@ def secret_manager_client():
 
 
 def http_session() -> requests.Session:
-    """One pooled session for every outbound provider call of this instance."""
+    """One pooled session for every outbound provider call of this instance. The environment is
+    read once, here, not on every call (requests' default scans it for proxies and looks for a
+    ~/.netrc each time, a tenth of a millisecond or more): a CA bundle it names is used as requests
+    would; HTTP(S)_PROXY and .netrc are not (nothing sets them where the functions run)."""
 
     def build():
         session = requests.Session()
+        session.trust_env = False
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32)
         session.mount("http://", adapter)
         session.mount("https://", adapter)

@@ -124,6 +124,8 @@ locals {
       APP_WEBHOOK_URL             = var.app_webhook_url
       APP_WEBHOOK_EVENT_TYPES     = join(",", var.app_webhook_event_types)
       APP_WEBHOOK_TIMEOUT_SECONDS = tostring(var.app_webhook_timeout_seconds)
+      # grpc runs each Firestore document get on the calling thread (common/clients.py GRPC_ENVIRONMENT).
+      GRPC_SINGLE_THREADED_UNARY_STREAM = "1"
     },
   )
 

@@ -3,11 +3,16 @@ decrypted, the provider call, the reply passed back) minus the p50 of the same p
 straight to the sandbox with the same token, both measured in the same run, one call at a time (so
 the difference is the proxy's own work, not queueing on a shared machine). Target: 5 ms or less;
 printed, never asserted. For scale, the status read (the same ID-token check and one connection
-read, no provider call) is measured alongside: most of the overhead is that floor."""
+read, no provider call) is measured alongside: most of the overhead is that floor. The host's
+Firestore and Pub/Sub calls per request (local/op_counts.py) are printed with each row: the proxy's
+round trips besides the provider call."""
 
 import os
 
+import requests
+
 from local.bench_http import measure
+from local.op_counts import OPS_PATH
 
 REQUESTS = int(os.environ.get("BENCH_PROXY_REQUESTS", "500"))
 WARM_UP = 50
@@ -37,17 +42,27 @@ def bench_proxy_overhead(stack, user: dict) -> dict:
     sends = {"direct": straight, "proxied": through_proxy, SCALE: status_read}
     for send in sends.values():
         measure(send, WARM_UP, 1)
-    results = {label: measure(send, REQUESTS, 1) for label, send in sends.items()}
+    ops_url = f"{stack.api_url}{OPS_PATH}"
+    results = {label: _counted(send, ops_url) for label, send in sends.items()}
     return {"call": f"GET {service} {path}", **results, "overhead_ms": results["proxied"]["p50"] - results["direct"]["p50"]}
+
+
+def _counted(send, ops_url: str) -> dict:
+    """measure() at concurrency 1, with the host's Firestore and Pub/Sub calls per request."""
+    requests.delete(ops_url, timeout=10)
+    result = measure(send, REQUESTS, 1)
+    ops = requests.get(ops_url, timeout=10).json()
+    per_request = {kind: n / (result["ok"] + result["failed"]) for kind, n in sorted(ops.items())}
+    return {**result, "ops": ", ".join(f"{n:.2f} {kind}" for kind, n in per_request.items() if n >= 0.005) or "none"}
 
 
 def print_overhead(result: dict | None) -> None:
     if not result:
         return
     print(f"\n## Proxy overhead ({REQUESTS} calls each, one at a time, same run; target <= 5 ms)\n")
-    print("| call | ok | failed | p50 ms | p99 ms |")
-    print("|---|---|---|---|---|")
+    print("| call | ok | failed | p50 ms | p99 ms | host's Firestore / Pub/Sub calls per request |")
+    print("|---|---|---|---|---|---|")
     for label in ("direct", "proxied", SCALE):
         r = result[label]
-        print(f"| {result['call']}, {label} | {r['ok']} | {r['failed']} | {r['p50']:.2f} | {r['p99']:.2f} |")
+        print(f"| {result['call']}, {label} | {r['ok']} | {r['failed']} | {r['p50']:.2f} | {r['p99']:.2f} | {r['ops']} |")
     print(f"\nproxy overhead (p50 proxied - p50 direct): {result['overhead_ms']:.2f} ms")

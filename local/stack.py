@@ -11,6 +11,7 @@ import sys
 
 import requests
 
+from common.clients import GRPC_ENVIRONMENT
 from common.settings import APP_WEBHOOK_TYPES, PROVIDER_URL_SETTINGS
 from local.catalog import ROOT, consumers, load_catalog, load_topics
 from local.emulators import Emulators
@@ -84,6 +85,7 @@ class Stack:
                 "APP_WEBHOOK_URL": f"{self.sandbox_url}/_sandbox/app-webhooks",
                 "APP_WEBHOOK_EVENT_TYPES": ",".join(APP_WEBHOOK_TYPES),
                 "PYTHONUNBUFFERED": "1",
+                **GRPC_ENVIRONMENT,  # as Terraform sets it for every function
                 **(extra_env or {}),
             }
             # Only the host's functions sit behind the (emulated) gateway; code run in other processes

@@ -10,6 +10,7 @@ import jsonschema_rs
 import pytest
 from schemathesis.specs.openapi.definitions import SWAGGER_20
 
+from common.clients import GRPC_ENVIRONMENT
 from common.settings import SETTINGS, load_settings
 from local.catalog import ROOT, load_catalog
 from local.tf_eval import EvaluationError, evaluate
@@ -54,6 +55,12 @@ def test_every_function_gets_every_setting_production_requires():
         assert not missing, f"{name} starts without {missing}: production refuses their dev defaults"
         settings = load_settings(environment)
         assert settings.production and settings.public_base_url == GATEWAY_URL
+
+
+def test_every_function_gets_the_grpc_environment_the_local_stack_runs_with():
+    """grpc reads it at import, before any of our code runs, so only the environment can set it."""
+    for name, environment in evaluate({"env": "local.environment"}, VALID)["env"].items():
+        assert {key: environment.get(key) for key in GRPC_ENVIRONMENT} == GRPC_ENVIRONMENT, name
 
 
 REFUSED = {
