@@ -1,7 +1,6 @@
 """Clients for Firestore, Pub/Sub, Secret Manager and HTTP: created on first use, then reused
 by every invocation of this instance (never at import time, so a cold start stays cheap)."""
 
-import os
 import threading
 
 import requests
@@ -77,15 +76,10 @@ def secret_manager_client():
 
 
 def http_session() -> requests.Session:
-    """One pooled session for every outbound provider call of this instance. The environment is
-    read once, here, not on every call (requests' default scans it for proxies and looks for a
-    ~/.netrc each time, a tenth of a millisecond or more): a CA bundle it names is used as requests
-    would; HTTP(S)_PROXY and .netrc are not (nothing sets them where the functions run)."""
+    """One pooled session for every outbound provider call of this instance."""
 
     def build():
         session = requests.Session()
-        session.trust_env = False
-        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32)
         session.mount("http://", adapter)
         session.mount("https://", adapter)

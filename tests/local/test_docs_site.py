@@ -2,6 +2,7 @@
 which is infra/openapi.json byte for byte, rendered in headless Chromium with its operations), and
 the client example, driven in Chromium against the stack's Firestore emulator under the rules."""
 
+import contextlib
 import json
 import re
 
@@ -61,19 +62,26 @@ def test_without_node_modules_the_page_says_how_to_install_it(monkeypatch, tmp_p
     assert "run make node-packages" in reply.text
 
 
-def test_the_browser_renders_the_operations_of_the_spec(stack):
+@contextlib.contextmanager
+def _browser():
+    """Debian's Chromium, which make test installs, under Playwright."""
     if not chromium.EXECUTABLE.exists():
         pytest.fail(f"{chromium.MISSING} (make test installs it: make browser)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium.EXECUTABLE), args=chromium.LAUNCH_ARGS)
         try:
-            page = browser.new_page()
-            page.goto(f"{stack.api_url}/docs")
-            expect(page.locator(".info .title")).to_contain_text("OAuth & webhook gateway")
-            expect(page.locator(".opblock-summary-path", has_text="/api/v1/oauth/{service}/start")).to_have_count(1)
-            expect(page.locator(".opblock")).to_have_count(len(_operations()))
+            yield browser
         finally:
             browser.close()
+
+
+def test_the_browser_renders_the_operations_of_the_spec(stack):
+    with _browser() as browser:
+        page = browser.new_page()
+        page.goto(f"{stack.api_url}/docs")
+        expect(page.locator(".info .title")).to_contain_text("OAuth & webhook gateway")
+        expect(page.locator(".opblock-summary-path", has_text="/api/v1/oauth/{service}/start")).to_have_count(1)
+        expect(page.locator(".opblock")).to_have_count(len(_operations()))
 
 
 def _operations() -> list[str]:
@@ -114,28 +122,20 @@ def test_the_client_example_config_names_make_devs_project_emulator_and_sandbox(
 
 
 def test_the_client_example_lists_the_users_own_data_live_and_starts_a_connection(stack):
-    if not chromium.EXECUTABLE.exists():
-        pytest.fail(f"{chromium.MISSING} (make test installs it: make browser)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium.EXECUTABLE), args=chromium.LAUNCH_ARGS)
-        try:
-            left = []
-            alice, bob = _signed_in(browser, stack, "alice", left), _signed_in(browser, stack, "bob", left)
-            users = firestore_client().collection("users")
-            users.document("alice").collection("action_items").document("a").set(
-                {"text": "Send the report", "createdAt": utcnow()}
-            )
-            users.document("alice").collection("mail").document("m").set(
-                {"from": "carol@example.com", "subject": "Lunch?", "internalDate": 1}
-            )
-            users.document("bob").collection("action_items").document("b").set({"text": "Bob's own", "createdAt": utcnow()})
-            expect(alice.get_by_role("list", name="Action items")).to_have_text("Send the report", timeout=LIVE_MS)
-            expect(alice.get_by_role("list", name="Mail")).to_have_text("carol@example.com: Lunch?", timeout=LIVE_MS)
-            expect(bob.get_by_role("list", name="Action items")).to_have_text("Bob's own", timeout=LIVE_MS)
-            expect(bob.get_by_role("list", name="Mail")).to_have_text("")
-            expect(alice.locator("#error")).to_have_text("")
-            alice.get_by_role("button", name="Connect Slack").click()
-            alice.wait_for_url(f"{stack.sandbox_url}/**")  # the sandbox's Slack consent page
-            assert left == []
-        finally:
-            browser.close()
+    with _browser() as browser:
+        left = []
+        alice, bob = _signed_in(browser, stack, "alice", left), _signed_in(browser, stack, "bob", left)
+        users = firestore_client().collection("users")
+        users.document("alice").collection("action_items").document("a").set({"text": "Send the report", "createdAt": utcnow()})
+        users.document("alice").collection("mail").document("m").set(
+            {"from": "carol@example.com", "subject": "Lunch?", "internalDate": 1}
+        )
+        users.document("bob").collection("action_items").document("b").set({"text": "Bob's own", "createdAt": utcnow()})
+        expect(alice.get_by_role("list", name="Action items")).to_have_text("Send the report", timeout=LIVE_MS)
+        expect(alice.get_by_role("list", name="Mail")).to_have_text("carol@example.com: Lunch?", timeout=LIVE_MS)
+        expect(bob.get_by_role("list", name="Action items")).to_have_text("Bob's own", timeout=LIVE_MS)
+        expect(bob.get_by_role("list", name="Mail")).to_have_text("")
+        expect(alice.locator("#error")).to_have_text("")
+        alice.get_by_role("button", name="Connect Slack").click()
+        alice.wait_for_url(f"{stack.sandbox_url}/**")  # the sandbox's Slack consent page
+        assert left == []
