@@ -37,7 +37,8 @@ def derived_id(*parts: str) -> str:
 
 
 def publish_json_many(topic: str, payloads: list[dict], **attributes: str) -> list[str]:
-    """Publish them all at once (the client batches them), then wait until Pub/Sub has every one."""
+    """Send them all before waiting on any (each is its own request, in flight together), then wait
+    until Pub/Sub has every one."""
     futures = [_send(topic, payload, attributes) for payload in payloads]
     return [future.result(timeout=get_settings().publish_timeout_seconds) for future in futures]
 

@@ -30,7 +30,7 @@ from common.tokens import call_with_token
 
 log = get_logger(__name__)
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")  # what either form of the route accepts
-IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 # What may cross, by name (lower case); everything else (Authorization, Cookie, Set-Cookie,
 # X-Forwarded-*, Proxy-*, Connection and what it names, the gateway's own headers) stays behind.
 REQUEST_HEADERS = frozenset(
