@@ -86,6 +86,10 @@ def test_every_event_kind_is_delivered_once_signed_and_without_tokens(api, user,
     message = {"type": "message", "channel": "C0GENERAL", "user": f"U{uid.upper()}", "ts": "1763726400.000100", "text": "hi"}
     envelope = event_envelope(f"Ev{uid}", message, team_id=team, authorized=(f"U{uid.upper()}",))
     assert post_event(api, envelope).status_code == 200
+    # The syncs run in the background: let them finish first, or their successful Gmail calls break
+    # the run of three failures below, and the erasure refuses the messages they have yet to store.
+    synced = {"gmail.messages_stored", "calendar.changed", "slack.event_processed"}
+    assert wait_for(lambda: set(_types(_deliveries(sandbox, uid))) >= synced, timeout=60), _types(_deliveries(sandbox, uid))
 
     for _ in range(3):  # three failed calls in a row: degraded; the next success: recovered
         sandbox.post("/_sandbox/faults", json={"endpoint": "gmail.profile", "status": 503, "body": {}}).raise_for_status()

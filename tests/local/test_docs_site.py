@@ -5,6 +5,7 @@ the client example, driven in Chromium against the stack's Firestore emulator un
 import contextlib
 import json
 import re
+import uuid
 
 import pytest
 from playwright.sync_api import Page, Route, expect, sync_playwright
@@ -124,13 +125,15 @@ def test_the_client_example_config_names_make_devs_project_emulator_and_sandbox(
 def test_the_client_example_lists_the_users_own_data_live_and_starts_a_connection(stack):
     with _browser() as browser:
         left = []
-        alice, bob = _signed_in(browser, stack, "alice", left), _signed_in(browser, stack, "bob", left)
+        # Users of this test's own: other tests' syncs and erasures act on shared names like "alice".
+        alice_uid, bob_uid = f"alice{uuid.uuid4().hex[:8]}", f"bob{uuid.uuid4().hex[:8]}"
+        alice, bob = _signed_in(browser, stack, alice_uid, left), _signed_in(browser, stack, bob_uid, left)
         users = firestore_client().collection("users")
-        users.document("alice").collection("action_items").document("a").set({"text": "Send the report", "createdAt": utcnow()})
-        users.document("alice").collection("mail").document("m").set(
+        users.document(alice_uid).collection("action_items").document("a").set({"text": "Send the report", "createdAt": utcnow()})
+        users.document(alice_uid).collection("mail").document("m").set(
             {"from": "carol@example.com", "subject": "Lunch?", "internalDate": 1}
         )
-        users.document("bob").collection("action_items").document("b").set({"text": "Bob's own", "createdAt": utcnow()})
+        users.document(bob_uid).collection("action_items").document("b").set({"text": "Bob's own", "createdAt": utcnow()})
         expect(alice.get_by_role("list", name="Action items")).to_have_text("Send the report", timeout=LIVE_MS)
         expect(alice.get_by_role("list", name="Mail")).to_have_text("carol@example.com: Lunch?", timeout=LIVE_MS)
         expect(bob.get_by_role("list", name="Action items")).to_have_text("Bob's own", timeout=LIVE_MS)
