@@ -4,7 +4,8 @@ and erasure carry them with the connection, and a reconnect keeps them (stores/c
 Listing by tag is one collection-group query of `tags.<key>` equalities in document order, served
 by the collection-group index on the `tags` map, which its subfields inherit (infra/firestore.tf);
 several tag filters are merged from those single-field indexes. What a backend does with them is
-in the audit trail: the keys it set, the keys it listed by (never a value, which may be personal)."""
+in the audit trail: the keys it set, written in the transaction that sets them, and the keys it
+listed by, written before the page is answered (never a value, which may be personal)."""
 
 import base64
 import binascii
@@ -16,7 +17,7 @@ from common import audit
 from common.backend_auth import BackendCaller
 from common.clients import firestore_client
 from common.connection_views import describe
-from common.errors import BadRequest
+from common.errors import BadRequest, Unavailable
 from common.providers import SERVICES
 from common.stores import connections, erasures
 from common.stores.document_ids import is_document_id
@@ -39,8 +40,7 @@ class InvalidTags(BadRequest):
 def replace_for(caller: BackendCaller, uid: str, service: str, body) -> dict:
     """The backend replaces the tags of the user's connection to `service`."""
     tags = validated(body)
-    replace(uid, service, tags)
-    audit.record("backend_tags_set", uid, service=service, backend=caller.email, keys=sorted(tags))
+    replace(uid, service, tags, {"service": service, "backend": caller.email, "keys": sorted(tags)})
     return {"uid": uid, "service": service, "tags": tags}
 
 
@@ -48,7 +48,8 @@ def list_for(caller: BackendCaller, args) -> dict:
     """A page of the connections carrying every tag named: {connections: [{uid, ...status}], nextCursor}."""
     filters, page_size, after = listing_query(args)
     records, next_cursor = tagged(filters, page_size, after)
-    audit.record("backend_connections_listed", None, backend=caller.email, tagKeys=sorted(filters), returned=len(records))
+    if not audit.record("backend_connections_listed", None, backend=caller.email, tagKeys=sorted(filters), returned=len(records)):
+        raise Unavailable("The listing could not be audited; retry", code="audit_unavailable", retry_after=1)
     return {"connections": [{"uid": record["uid"], **describe(record)} for record in records], "nextCursor": next_cursor}
 
 
@@ -77,15 +78,17 @@ def _check_value(key: str, value) -> None:
         raise InvalidTags("Tag endUserEmail must be an email address")
 
 
-def replace(uid: str, service: str, tags: dict[str, str]) -> None:
-    """Replace the connection's tags, in a transaction behind the erasure fence (409 `user_erased`
-    while the user is being erased); 404 `not_connected` when there is no connection to tag."""
+def replace(uid: str, service: str, tags: dict[str, str], audit_entry: dict) -> None:
+    """Replace the connection's tags and write their `backend_tags_set` audit entry in one
+    transaction behind the erasure fence (409 `user_erased` while the user is being erased): no tag
+    change lands unaudited. 404 `not_connected` when there is no connection to tag."""
     ref = connections.connection_ref(uid, service)
 
     def apply(transaction, snapshots):
         if not snapshots[ref.path].exists:
             raise connections.NotConnected()
         transaction.update(ref, {"tags": tags})
+        audit.record_in(transaction, "backend_tags_set", uid, **audit_entry)
 
     erasures.write(uid, None, apply, refs=[ref])
 

@@ -8,6 +8,7 @@ import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from common.clients import firestore_client
+from common.stores import erasures
 from tests.backend_helpers import BACKEND_ACCOUNT
 from tests.functions.test_oauth_flow import connect
 from tests.oauth_helpers import held_tokens
@@ -50,7 +51,7 @@ def test_a_fresh_token_is_handed_out_without_a_refresh_and_audited(backend, conn
     assert expires_at > datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)
     assert sandbox.get("/_sandbox/refreshes").json() == {}
     (entry,) = _audit("backend_credentials")
-    assert (entry["uid"], entry["service"], entry["backend"]) == ("alice", service, BACKEND_ACCOUNT)
+    assert (entry["uid"], entry["service"], entry["backend"], entry["outcome"]) == ("alice", service, BACKEND_ACCOUNT, "ok")
 
 
 def test_an_expired_token_is_refreshed_once_and_the_new_one_handed_out(backend, connected, sandbox):
@@ -74,7 +75,8 @@ def test_a_connection_that_needs_the_user_answers_409_without_a_token(backend, c
         assert reply.status_code == 409 and reply.json()["error"]["code"] == "needs_reauth", reply.text
         assert "accessToken" not in reply.text
     assert sandbox.get("/_sandbox/calls").json().get("google.token") == 1
-    assert _audit("backend_credentials") == []
+    refused = [(e["uid"], e["service"], e["backend"], e["outcome"]) for e in _audit("backend_credentials")]
+    assert refused == [("alice", "gmail", BACKEND_ACCOUNT, "needs_reauth")] * 2  # refused fetches are audited too
 
 
 def test_no_connection_unknown_service_and_unusable_uid(backend, connected):
@@ -84,4 +86,14 @@ def test_no_connection_unknown_service_and_unusable_uid(backend, connected):
     unknown = _credentials(backend, service="dropbox")
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_service"
     assert _credentials(backend, uid="__reserved__").json()["error"]["code"] == "unknown_user"
+    refused = sorted((e["uid"], e["service"], e["outcome"]) for e in _audit("backend_credentials"))
+    assert refused == [("alice", "slack", "not_connected"), ("bob", "gmail", "not_connected")]  # no entry for a malformed target
+
+
+def test_a_fetch_that_cannot_be_audited_hands_out_no_token(backend, connected, sandbox):
+    connected("gmail")
+    erasures.begin("alice")  # an erasure running: the audit entry naming alice is refused
+    reply = _credentials(backend)
+    assert reply.status_code == 503 and reply.json()["error"]["code"] == "audit_unavailable", reply.text
+    assert held_tokens("alice")["gmail"]["access_token"] not in reply.text and "accessToken" not in reply.text
     assert _audit("backend_credentials") == []

@@ -6,6 +6,7 @@ import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from common.clients import firestore_client
+from common.stores import erasures
 from tests.functions.test_oauth_flow import connect
 from tests.functions.test_proxy import CALLS
 from tests.oauth_helpers import held_tokens
@@ -65,3 +66,11 @@ def test_refused_calls_reach_no_provider(backend, alice_slack, sandbox, path, st
     assert sandbox.get("/_sandbox/calls").json().get("slack.conversations.list", 0) == 0
     if code != "not_connected":
         assert _audit() == []
+
+
+def test_a_call_that_cannot_be_audited_is_not_made(backend, alice_slack, sandbox):
+    path, endpoint = CALLS["slack"]
+    erasures.begin("alice")  # an erasure running: the audit entry naming alice is refused
+    reply = backend().get(f"/api/v1/users/alice/proxy/slack/{path}")
+    assert reply.status_code == 503 and reply.json()["error"]["code"] == "audit_unavailable", reply.text
+    assert sandbox.get("/_sandbox/calls").json().get(endpoint, 0) == 0 and _audit() == []

@@ -8,6 +8,7 @@ import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from common.clients import firestore_client
+from common.stores import erasures
 from tests.backend_helpers import BACKEND_ACCOUNT
 from tests.functions.test_oauth_flow import connect
 from tests.helpers import documents_mentioning
@@ -190,3 +191,13 @@ def test_a_refresh_failure_event_carries_the_tags_and_empty_tags_clear(backend, 
     assert failed["type"] == "refresh_failed" and failed["needsReauth"] is True and failed["tags"] == ACME
     assert _tag(backend, "alice", {}).json()["data"]["tags"] == {}
     assert user("alice").get("/api/v1/oauth/gmail/status").json()["data"]["tags"] == {}
+
+
+def test_tags_and_their_audit_entry_land_together_or_not_at_all(backend, user):
+    _connect_gmail(user, "alice")
+    assert _tag(backend, "alice", ACME).status_code == 200
+    erasures.begin("alice")  # an erasure running: the change and its entry are refused in one transaction
+    reply = _tag(backend, "alice", {"plan": "free"})
+    assert reply.status_code == 409 and reply.json()["error"]["code"] == "user_erased", reply.text
+    stored = firestore_client().collection("users").document("alice").collection("connections").document("gmail").get()
+    assert stored.get("tags") == ACME and len(_audit("backend_tags_set")) == 1
