@@ -69,7 +69,8 @@ def refresh_chunk(payload: dict) -> None:
         # Each task runs in a copy of this context, so its log lines and messages keep the run's trace.
         tasks = [pool.submit(contextvars.copy_context().run, _refresh_one, record) for record in records]
         counts.update(task.result() for task in tasks)  # an unexpected error raises: the chunk is redelivered
-    done = refresh_runs.record_chunk(run_id, index, dict(counts))
-    log.info("refresh chunk done", extra={"fields": {"runId": run_id, "chunk": index, "recorded": done is not None, **counts}})
-    if done == chunks:
-        log.info(refresh_runs.FINISHED, extra={"fields": refresh_runs.totals(run_id)})
+    recorded = refresh_runs.record_chunk(run_id, index, dict(counts))
+    log.info("refresh chunk done", extra={"fields": {"runId": run_id, "chunk": index, "recorded": recorded, **counts}})
+    run = refresh_runs.totals(run_id) if recorded else None
+    if run and run["chunksDone"] == chunks and refresh_runs.claim_summary(run_id):
+        log.info(refresh_runs.FINISHED, extra={"fields": run})

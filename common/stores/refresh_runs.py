@@ -1,18 +1,19 @@
-"""Scheduled refresh runs: `refresh_runs/{runId}` holds what the tick found (due, chunks, complete)
-and the sum of what its chunks did (chunksDone and one count per outcome), added by increments.
-Each chunk's own counts sit in `refresh_runs/{runId}/chunks/{index}`, created in the same commit as
-the increments: a redelivered chunk that has already recorded adds nothing, so the totals add up.
+"""Scheduled refresh runs: `refresh_runs/{runId}` holds what the tick found (due, chunks, complete);
+each chunk's counts sit in `refresh_runs/{runId}/chunks/{index}`, created once: a redelivered chunk
+that has already recorded adds nothing, so the totals add up. The totals are an aggregation query
+over those chunk documents (a count and one sum per outcome), never a counter.
 
-One document takes every chunk's write, and a document sustains about one write per second, however
-written (increments too: https://firebase.google.com/docs/firestore/solutions/counters). A chunk
-writes once, after about REFRESH_JOB_CHUNK_SIZE refreshes: 10,000 due connections are 100 writes
-spread over the run, inside it; a much larger run would shard the counts. Runs expire a week after
-they start (TTL on `expiresAt`); they name no user."""
+Why not a counter on the run: a document sustains about one write per second, however written
+(increments too: https://firebase.google.com/docs/firestore/solutions/counters), and a run's chunks
+finish together: 10,000 due connections are 100 chunk writes within seconds, 1,000,000 connections
+about 750 per five-minute run. Each chunk writes its own document instead, so the run document is
+written twice per run (started, finished) whatever its size. Runs expire a week after they start
+(TTL on `expiresAt`); they name no user."""
 
 import datetime
 
 from google.api_core.exceptions import AlreadyExists
-from google.cloud.firestore_v1.transforms import Increment
+from google.cloud import firestore
 
 from common.clients import firestore_client
 from common.timeutil import utcnow
@@ -27,25 +28,23 @@ def _ref(run_id: str):
     return firestore_client().collection(COLLECTION).document(run_id)
 
 
+def _chunks(run_id: str):
+    return _ref(run_id).collection(CHUNKS)
+
+
 def start(run_id: str, due: int, chunks: int, complete: bool) -> None:
     now = utcnow()
     found = {"due": due, "chunks": chunks, "complete": complete, "startedAt": now, "expiresAt": now + RETENTION}
     _ref(run_id).set(found, merge=True)
 
 
-def record_chunk(run_id: str, index: int, counts: dict) -> int | None:
-    """Add one chunk's counts to its run, once: the run's chunksDone after this chunk, or None when
-    the chunk had already been recorded (a redelivery)."""
-    increments = {"chunksDone": 1, **counts}
-    batch = firestore_client().batch()
-    batch.create(_ref(run_id).collection(CHUNKS).document(str(index)), {**counts, "expiresAt": utcnow() + RETENTION})
-    batch.set(_ref(run_id), {name: Increment(value) for name, value in increments.items()}, merge=True)
+def record_chunk(run_id: str, index: int, counts: dict) -> bool:
+    """Record one chunk's counts, once: False when the chunk had already been recorded (a redelivery)."""
     try:
-        results = batch.commit()
+        _chunks(run_id).document(str(index)).create({**counts, "expiresAt": utcnow() + RETENTION})
     except AlreadyExists:
-        return None
-    # The write's transform results: each field's new value, in the order of the field names.
-    return results[1].transform_results[sorted(increments).index("chunksDone")].integer_value
+        return False
+    return True
 
 
 def totals(run_id: str) -> dict | None:
@@ -54,14 +53,34 @@ def totals(run_id: str) -> dict | None:
     if not snapshot.exists:
         return None
     run = snapshot.to_dict()
+    query = _chunks(run_id).count(alias="chunksDone")
+    for outcome in OUTCOMES:
+        query = query.sum(outcome, alias=outcome)
+    (results,) = query.get()
+    done = {result.alias: int(result.value or 0) for result in results}
     return {
         "runId": run_id,
         "due": run.get("due", 0),
         "chunks": run.get("chunks", 0),
-        "chunksDone": run.get("chunksDone", 0),
+        "chunksDone": done["chunksDone"],
         "complete": run.get("complete", True),
-        **{outcome: run.get(outcome, 0) for outcome in OUTCOMES},
+        **{outcome: done[outcome] for outcome in OUTCOMES},
     }
+
+
+def claim_summary(run_id: str) -> bool:
+    """True for exactly one caller per run: the one that logs its summary (the last chunks to record
+    may finish at the same moment and each see the run complete)."""
+    return _claim(firestore_client().transaction(), _ref(run_id))
+
+
+@firestore.transactional
+def _claim(transaction, ref) -> bool:
+    snapshot = ref.get(transaction=transaction)
+    if not snapshot.exists or (snapshot.to_dict() or {}).get("summarizedAt") is not None:
+        return False
+    transaction.update(ref, {"summarizedAt": utcnow()})
+    return True
 
 
 def finished(run: dict | None) -> bool:

@@ -1,5 +1,6 @@
 """The scheduled refresh fanned out: the tick's chunks reach token_refresh_worker through the Pub/Sub
-emulator's push subscription, run side by side on the host, and add up in the run document; a chunk
+emulator's push subscription, run side by side on the host, and add up across their own chunk
+documents (no chunk writes the run's document, which a large run would make hot); a chunk
 delivered twice, or after an attempt that died half way, makes one provider call per connection."""
 
 import concurrent.futures
@@ -154,3 +155,25 @@ def test_a_chunk_that_fails_is_redelivered_until_it_is_done(stack, sandbox):
     run = wait_for(lambda: refresh_runs.finished(totals := refresh_runs.totals(run_id)) and totals, timeout=30)
     assert (run["chunksDone"], run["refreshed"], run["skipped"], run["failed"]) == (1, 1, 2, 0)
     assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 3} and _refreshes_per_connection(sandbox) == [1]
+
+
+def test_a_chunk_writes_its_own_document_never_the_runs(api, sandbox):
+    """A document takes about one write a second: the run's totals are summed from its chunks'
+    documents, so the run document is written at its start and once at its end, however many chunks."""
+    chunk = {**_chunk(sandbox, 3), "chunks": 2}
+    run_ref = firestore_client().collection("refresh_runs").document(chunk["runId"])
+    run_ref.update({"chunks": 2})
+    written = run_ref.get().update_time
+    assert _push(api, chunk) == 200
+    assert run_ref.get().update_time == written  # one chunk of two recorded: the run document untouched
+    assert refresh_runs.totals(chunk["runId"])["chunksDone"] == 1
+    assert _push(api, {**chunk, "chunk": 1, "connections": []}) == 200
+    run = refresh_runs.totals(chunk["runId"])
+    assert (run["chunksDone"], run["refreshed"], run["skipped"]) == (2, 3, 0)
+    assert run_ref.get().update_time > written  # the last chunk claimed the summary
+
+
+def test_only_one_of_the_last_chunks_logs_the_summary(sandbox):
+    """The last two chunks can record at the same moment and both see the run complete."""
+    chunk = _chunk(sandbox, 1)
+    assert [refresh_runs.claim_summary(chunk["runId"]) for _ in range(2)] == [True, False]
