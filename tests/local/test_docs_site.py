@@ -127,12 +127,16 @@ def test_the_client_example_lists_the_users_own_data_live_and_starts_a_connectio
         left = []
         # Users of this test's own: other tests' syncs and erasures act on shared names like "alice".
         alice_uid, bob_uid = f"alice{uuid.uuid4().hex[:8]}", f"bob{uuid.uuid4().hex[:8]}"
-        alice, bob = _signed_in(browser, stack, alice_uid, left), _signed_in(browser, stack, bob_uid, left)
         users = firestore_client().collection("users")
-        users.document(alice_uid).collection("action_items").document("a").set({"text": "Send the report", "createdAt": utcnow()})
+        # Alice's mail is there before she signs in (her first snapshot), her action item comes after (live).
         users.document(alice_uid).collection("mail").document("m").set(
             {"from": "carol@example.com", "subject": "Lunch?", "internalDate": 1}
         )
+        alice, bob = _signed_in(browser, stack, alice_uid, left), _signed_in(browser, stack, bob_uid, left)
+        for page in (alice, bob):
+            for name in ("Action items", "Mail"):  # each listener's first snapshot is in
+                expect(page.get_by_role("list", name=name)).to_have_attribute("aria-busy", "false", timeout=LIVE_MS)
+        users.document(alice_uid).collection("action_items").document("a").set({"text": "Send the report", "createdAt": utcnow()})
         users.document(bob_uid).collection("action_items").document("b").set({"text": "Bob's own", "createdAt": utcnow()})
         expect(alice.get_by_role("list", name="Action items")).to_have_text("Send the report", timeout=LIVE_MS)
         expect(alice.get_by_role("list", name="Mail")).to_have_text("carol@example.com: Lunch?", timeout=LIVE_MS)
