@@ -6,7 +6,6 @@ setting); a failed probe's details go to the log. With the configuration down, n
 probed (the settings name the dependencies), so only it is reported."""
 
 import concurrent.futures
-import contextvars
 import time
 
 from common.clients import firestore_client, publisher_client
@@ -14,6 +13,7 @@ from common.config_check import instance_problems
 from common.envelope import failure, success
 from common.logs import get_logger
 from common.settings import get_settings
+from common.traced_pool import submit_traced
 
 log = get_logger(__name__)
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
@@ -41,7 +41,7 @@ def _timed(dependency: str, details: dict, probe, *args) -> dict:
 
 def _submit(*args) -> concurrent.futures.Future:
     """Run a probe on the pool in a copy of this context, so its log line keeps the request's trace."""
-    return _pool.submit(contextvars.copy_context().run, _timed, *args)
+    return submit_traced(_pool, _timed, *args)
 
 
 def health_reply(topic_setting: str):

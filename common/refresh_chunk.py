@@ -9,7 +9,6 @@ the run's totals add up; a connection a crashed attempt refreshed counts as skip
 
 import collections
 import concurrent.futures
-import contextvars
 
 from common.clients import firestore_client
 from common.errors import AppError, BadRequest
@@ -20,6 +19,7 @@ from common.stores import refresh_runs
 from common.stores.connections import connection_ref
 from common.timeutil import utcnow
 from common.tokens import ReauthRequired, due_now, refresh
+from common.traced_pool import submit_traced
 
 log = get_logger(__name__)
 SKIPPED = ("refresh_in_progress", "refresh_cooldown", "refresh_in_doubt", "not_connected")
@@ -66,8 +66,7 @@ def refresh_chunk(payload: dict) -> None:
     counts = collections.Counter(dict.fromkeys(refresh_runs.OUTCOMES, 0))
     counts["skipped"] += len(pairs) - len(records)  # gone since the tick (disconnected, erased)
     with concurrent.futures.ThreadPoolExecutor(max_workers=get_settings().refresh_job_concurrency) as pool:
-        # Each task runs in a copy of this context, so its log lines and messages keep the run's trace.
-        tasks = [pool.submit(contextvars.copy_context().run, _refresh_one, record) for record in records]
+        tasks = [submit_traced(pool, _refresh_one, record) for record in records]  # log lines and messages keep the run's trace
         counts.update(task.result() for task in tasks)  # an unexpected error raises: the chunk is redelivered
     recorded = refresh_runs.record_chunk(run_id, index, dict(counts))
     log.info("refresh chunk done", extra={"fields": {"runId": run_id, "chunk": index, "recorded": recorded, **counts}})

@@ -1,8 +1,10 @@
 """Gmail and Calendar end to end through the emulators: watches on connect, Gmail's push through the
 Pub/Sub emulator, Calendar's channel notifications to our endpoint, incremental sync, renewals."""
 
+import concurrent.futures
 import datetime
 import time
+import uuid
 
 import functions_framework
 import pytest
@@ -152,10 +154,11 @@ def test_forged_notifications_do_not_spend_a_real_channels_rate_limit(calendar, 
 def test_renewals_replace_channels_without_a_gap(calendar, gmail, sandbox, api, stack):
     old_channel = _state("alice", "calendar")["channelId"]
     old_watch_started = _state("alice", "gmail")["watchStartedAt"]
-    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
-    for service in ("gmail", "calendar"):
+    now = datetime.datetime.now(datetime.UTC)
+    # Gmail due first: a run that renews one at a time would wait on it before Calendar's call.
+    for service, due in (("gmail", now - datetime.timedelta(seconds=2)), ("calendar", now - datetime.timedelta(seconds=1))):
         firestore_client().collection("users").document("alice").collection("sync_state").document(service).update(
-            {"renewAt": past}
+            {"renewAt": due}
         )
     assert renew_due() == {"due": 2, "renewed": 2, "skipped": 0, "failed": 0}
     new_channel = _state("alice", "calendar")["channelId"]
@@ -167,6 +170,29 @@ def test_renewals_replace_channels_without_a_gap(calendar, gmail, sandbox, api, 
     event_id = calendar(action="create", summary="after renewal")["eventId"]
     assert wait_for(lambda: event_id in user_docs("alice", "calendar_events"))
     assert renew_due() == {"due": 0, "renewed": 0, "skipped": 0, "failed": 0}
+
+
+def test_a_run_renews_side_by_side(calendar, gmail, sandbox):
+    """The Gmail watch call is held; the Calendar renewal's call still arrives (one at a time, a daily
+    run renewed about 2,000 watches before its timeout)."""
+    now = datetime.datetime.now(datetime.UTC)
+    # Gmail due first: a run that renews one at a time would wait on it before Calendar's call.
+    for service, due in (("gmail", now - datetime.timedelta(seconds=2)), ("calendar", now - datetime.timedelta(seconds=1))):
+        firestore_client().collection("users").document("alice").collection("sync_state").document(service).update(
+            {"renewAt": due}
+        )
+    sandbox.delete("/_sandbox/calls")
+    hold = uuid.uuid4().hex
+    sandbox.post("/_sandbox/faults", json={"endpoint": "gmail.watch", "hold": hold}).raise_for_status()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        run = pool.submit(renew_due)
+        try:
+            assert sandbox.post(f"/_sandbox/holds/{hold}/wait").status_code == 204
+            both = wait_for(lambda: sandbox.get("/_sandbox/calls").json().get("calendar.watch") == 1)
+        finally:
+            sandbox.post(f"/_sandbox/holds/{hold}/release").raise_for_status()
+        assert run.result() == {"due": 2, "renewed": 2, "skipped": 0, "failed": 0}
+    assert both
 
 
 def test_a_notification_on_a_channel_stopped_after_it_was_cached_starts_no_sync(calendar, api, sandbox):
