@@ -22,14 +22,19 @@ export async function connect(apiBase, idToken, service, returnTo) {
   location.assign(body.data.authUrl);
 }
 
-/** Live lists of the user's 20 newest action items and mails: each callback gets the whole list
- * again whenever the backend writes. Returns a function that stops both listeners. */
+/** A live list of the user's `count` newest documents of one synced collection (action_items,
+ * mail, calendar_events, slack_activity), newest `field` first: `onRows` gets the whole list again
+ * whenever the backend writes. Returns the function that stops the listener. */
+export function listenNewest(db, uid, name, field, onRows, onError, count = 20) {
+  const newest = query(collection(db, "users", uid, name), orderBy(field, "desc"), limit(count));
+  return onSnapshot(newest, (snapshot) => onRows(snapshot.docs.map((doc) => ({ id: doc.id, ...doc.data() }))), onError);
+}
+
+/** Live lists of the user's 20 newest action items and mails. Returns a function that stops both. */
 export function listen(db, uid, { onActionItems, onMail, onError }) {
-  const newest = (name, field) => query(collection(db, "users", uid, name), orderBy(field, "desc"), limit(20));
-  const rows = (snapshot) => snapshot.docs.map((doc) => ({ id: doc.id, ...doc.data() }));
   const stops = [
-    onSnapshot(newest("action_items", "createdAt"), (snapshot) => onActionItems(rows(snapshot)), onError),
-    onSnapshot(newest("mail", "internalDate"), (snapshot) => onMail(rows(snapshot)), onError),
+    listenNewest(db, uid, "action_items", "createdAt", onActionItems, onError),
+    listenNewest(db, uid, "mail", "internalDate", onMail, onError),
   ];
   return () => stops.forEach((stop) => stop());
 }

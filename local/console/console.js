@@ -1,9 +1,13 @@
 "use strict";
-// The dev console: signs in through the sandbox's ID-token issuer, then uses only the public API
-// (/api/v1/...) with that token, as an app would. Event buttons call the sandbox's control
-// endpoints, which make "Slack" and "Google" send their webhooks and notifications to the gateway.
+// The dev console: signs in through the sandbox's ID-token issuer, then uses only what an app has:
+// the public API (/api/v1/...) with that token, and the synced documents read live from Firestore
+// through the client example's code path (docs/client-example.js) under the security rules. Event
+// buttons call the sandbox's control endpoints, which make "Slack" and "Google" send their webhooks
+// and notifications to the gateway.
 
-const POLL_MS = 2000;
+const POLL_MS = 2000; // connections (no frontend may read them from Firestore) and the webhook list
+// The Firebase SDK's CDN modules, which the page's import map points at the dev host's copies.
+const FIREBASE = "https://www.gstatic.com/firebasejs/12.9.0/";
 
 // What connecting each service sets in motion, shown on its card before anything is connected.
 const SERVICES = [
@@ -110,6 +114,7 @@ const session = {
   uid: null,
   token: null,
   timer: null,
+  stopFeeds: null,
   autoSync: null,
   accounts: null,
   connections: {},
@@ -297,21 +302,23 @@ function renderCard(service) {
   else trigger.removeAttribute("title");
 }
 
+// A Firestore Timestamp (from the SDK), an ISO string or milliseconds, in the browser's time.
 function localTime(value) {
-  return value ? new Date(value).toLocaleString() : "";
+  if (!value) return "";
+  return (value.toDate ? value.toDate() : new Date(value)).toLocaleString();
 }
 
-// The user's synced documents, as GET /api/v1/me/export returns them: how to order and show each.
+// The user's synced collections: the field their newest come first by, and how to show each.
 const FEEDS = {
   action_items: {
-    order: (doc) => doc.createdAt,
+    order: "createdAt",
     show: (doc) => [
       el("strong", {}, doc.text),
       ` due ${doc.dueDate ?? "-"}, assignee ${doc.assignee ?? "-"}, from ${doc.author ?? "-"}`,
     ],
   },
   slack_activity: {
-    order: (doc) => doc.recordedAt,
+    order: "recordedAt",
     show: (doc) => [
       el("strong", {}, doc.type ?? "event"),
       ` ${doc.channel ?? ""} ${doc.user ?? ""}: ${doc.text ?? ""} `,
@@ -319,7 +326,7 @@ const FEEDS = {
     ],
   },
   mail: {
-    order: (doc) => String(doc.internalDate).padStart(15, "0"),
+    order: "internalDate",
     show: (doc) => [
       el("strong", {}, doc.subject ?? "(no subject)"),
       ` from ${doc.from ?? "?"}: ${doc.snippet ?? ""} `,
@@ -327,7 +334,7 @@ const FEEDS = {
     ],
   },
   calendar_events: {
-    order: (doc) => doc.updated,
+    order: "updated",
     show: (doc) => [
       el("strong", {}, doc.summary ?? "(no title)"),
       ` ${doc.status} `,
@@ -336,17 +343,37 @@ const FEEDS = {
   },
 };
 
-function renderFeeds(collections) {
-  for (const [name, feed] of Object.entries(FEEDS)) {
-    const docs = Object.values(collections[name] ?? {});
-    const key = JSON.stringify(docs);
-    if (session.shown[name] === key) continue; // unchanged since the last poll: keep the DOM as it is
-    session.shown[name] = key;
-    docs.sort((a, b) => String(feed.order(b) ?? "").localeCompare(String(feed.order(a) ?? "")));
-    const items = docs.slice(0, 20).map((doc) => el("li", {}, ...feed.show(doc)));
-    document.getElementById(name).replaceChildren(...(items.length ? items : [el("li", { class: "empty" }, "nothing yet")]));
-    document.getElementById(`${name}-count`).textContent = docs.length ? `(${docs.length})` : "";
-  }
+const FEED_SIZE = 20;
+
+function renderFeed(name, docs) {
+  const items = docs.map((doc) => el("li", {}, ...FEEDS[name].show(doc)));
+  document.getElementById(name).replaceChildren(...(items.length ? items : [el("li", { class: "empty" }, "nothing yet")]));
+  const count = docs.length === FEED_SIZE ? `(${FEED_SIZE} newest)` : `(${docs.length})`;
+  document.getElementById(`${name}-count`).textContent = docs.length ? count : "";
+}
+
+// One listener per synced collection, as an app's frontend would open them: the Firestore emulator
+// takes the sandbox's ID token as the user's (deployed, Firebase Auth gives the SDK its token), and
+// the rules let this uid read its own collections only. Returns the function that stops them all.
+async function listenFeeds() {
+  const [{ initializeApp, deleteApp }, { connectFirestoreEmulator, getFirestore }, { listenNewest }] = await Promise.all([
+    import(`${FIREBASE}firebase-app.js`),
+    import(`${FIREBASE}firebase-firestore.js`),
+    import("/docs/client-example.js"),
+  ]);
+  const dev = await (await fetch("/docs/client-example.json")).json(); // make dev's project and emulator
+  const app = initializeApp({ projectId: dev.projectId, apiKey: "make-dev" }, `console-${session.uid}-${Date.now()}`);
+  const db = getFirestore(app);
+  const [host, port] = dev.firestoreEmulatorHost.split(":");
+  connectFirestoreEmulator(db, host, Number(port), { mockUserToken: session.token });
+  const failed = (error) => notify(`Reading synced data from Firestore failed: ${error.message} (${error.code})`, "error");
+  const stops = Object.entries(FEEDS).map(([name, feed]) =>
+    listenNewest(db, session.uid, name, feed.order, (docs) => renderFeed(name, docs), failed, FEED_SIZE),
+  );
+  return () => {
+    stops.forEach((stop) => stop());
+    deleteApp(app);
+  };
 }
 
 // ---- actions ----
@@ -360,10 +387,9 @@ async function run(action) {
 }
 
 async function refresh() {
-  const [listed, exported] = await Promise.all([api("/api/v1/oauth/connections"), api("/api/v1/me/export")]);
+  const listed = await api("/api/v1/oauth/connections");
   session.connections = Object.fromEntries(listed.connections.map((c) => [c.service, c]));
   SERVICES.forEach(renderCard);
-  renderFeeds(exported.collections);
 }
 
 function poll() {
@@ -387,11 +413,17 @@ async function enter(uid) {
   document.getElementById("landing").hidden = true;
   await refresh();
   poll();
+  session.stopFeeds = await listenFeeds();
 }
 
 function leave() {
   clearTimeout(session.timer);
-  Object.assign(session, { uid: null, token: null, autoSync: null, accounts: null, connections: {}, shown: {} });
+  session.stopFeeds?.();
+  for (const name of Object.keys(FEEDS)) {
+    document.getElementById(name).replaceChildren();
+    document.getElementById(`${name}-count`).textContent = "";
+  }
+  Object.assign(session, { uid: null, token: null, stopFeeds: null, autoSync: null, accounts: null, connections: {}, shown: {} });
   sessionStorage.removeItem("uid");
   document.getElementById("sign-in-form").hidden = false;
   document.getElementById("signed-in").hidden = true;

@@ -334,3 +334,35 @@ def test_webhooks_delivered_to_the_sandbox_receiver_are_listed(page, stack, user
     expect(delivered).to_contain_text("connection.connected", timeout=PIPELINE_MS)
     expect(delivered).to_contain_text("signature verified, answered 204")
     expect(page.locator("#app-webhooks-count")).to_have_text("(1)")
+
+
+@pytest.mark.slow
+def test_synced_documents_arrive_live_from_firestore_not_from_the_api(page, stack):
+    """The feeds are Firestore listeners under the security rules (docs/client-example.js), not an
+    API poll: with the export endpoint unreachable, a document the backend writes still appears,
+    newest first, another uid's never does, and a deleted one goes."""
+    from common.timeutil import utcnow
+
+    exports: list[str] = []
+    page.route("**/api/v1/me/export", lambda route: (exports.append(route.request.url), route.abort()))
+    key = uuid.uuid4().hex[:8]
+    uid, other = f"live-{key}", f"other-{key}"
+    _sign_in(page, stack.api_url, uid)
+    users = firestore_client().collection("users")
+    users.document(other).collection("action_items").document("o").set({"text": "Not yours", "createdAt": utcnow()})
+    items = users.document(uid).collection("action_items")
+    items.document("a").set({"text": "Older item", "createdAt": utcnow()})
+    items.document("b").set({"text": "Newer item", "createdAt": utcnow()})
+    users.document(uid).collection("slack_activity").document("s").set(
+        {"type": "message", "text": "Live activity", "recordedAt": utcnow()}
+    )
+    feed = page.locator("#action_items > li")
+    expect(feed).to_have_count(2)
+    expect(feed.nth(0)).to_contain_text("Newer item")
+    expect(feed.nth(1)).to_contain_text("Older item")
+    expect(page.locator("#action_items-count")).to_have_text("(2)")
+    expect(page.locator("#slack_activity")).to_contain_text("Live activity")
+    items.document("b").delete()
+    expect(feed).to_have_count(1)
+    expect(page.locator("#action_items")).not_to_contain_text("Not yours")
+    assert exports == []

@@ -108,7 +108,7 @@ def test_a_killed_dev_is_found_by_the_next_and_stopped_by_make_stop(tmp_path):
     dev = _start_dev(ports, pid_file)
     try:
         _wait_healthy(dev, f"http://127.0.0.1:{ports['PORT']}")
-        for job in ("token_refresh", "reencrypt_tokens"):
+        for job in ("token_refresh", "renew_watches", "reencrypt_tokens"):
             tick = _run_tool("local.tick", pid_file, job)
             assert tick.returncode == 0, tick.stdout + tick.stderr
             assert '"message processed"' in tick.stdout and f'"function": "{job}"' in tick.stdout
