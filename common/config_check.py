@@ -8,6 +8,7 @@ import threading
 from common.crypto import KeyRing, get_cipher
 from common.errors import AppError, ConfigError, Unavailable
 from common.logs import get_logger
+from common.providers.catalogue import catalogue
 from common.settings import SECRET_VERSION_NAME, SETTINGS, parse_settings
 
 log = get_logger(__name__)
@@ -60,7 +61,17 @@ def configuration_problems(resolve_references: bool = True, role: str | None = N
                 get_secret(setting.name)
         except ConfigError as error:  # Secret Manager not answering is no configuration problem: raised
             problems.append(error.message)
+    if settings_valid:
+        problems += _catalogue_problems()
     return problems
+
+
+def _catalogue_problems() -> list[str]:
+    try:
+        catalogue()
+    except ConfigError as error:
+        return [error.message]
+    return []
 
 
 def instance_problems(role: str) -> list[str]:

@@ -18,7 +18,7 @@ from common.backend_auth import BackendCaller
 from common.clients import firestore_client
 from common.connection_views import describe
 from common.errors import BadRequest, Unavailable
-from common.providers import SERVICES
+from common.providers import services
 from common.stores import connections, erasures
 from common.stores.document_ids import is_document_id
 
@@ -150,7 +150,7 @@ def _cursor_path(cursor: str) -> str:
         and parts[0] == connections.USERS
         and is_document_id(parts[1])
         and parts[2] == connections.CONNECTIONS
-        and parts[3] in SERVICES
+        and parts[3] in services()
     ):
         raise BadRequest("The cursor is not one this listing gave", code="invalid_cursor")
     return path

@@ -2,7 +2,7 @@
 app backend's (common/connection_tags.py)."""
 
 from common.connection_health import health
-from common.providers import SERVICES, provider
+from common.providers import provider, services
 from common.stores import connections
 from common.timeutil import iso, utcnow
 
@@ -46,5 +46,6 @@ def status(uid: str, service: str) -> dict:
 
 
 def list_connections(uid: str) -> dict:
-    records = sorted(connections.list_connections(uid), key=lambda r: SERVICES.index(r["service"]))
+    order = {service: index for index, service in enumerate(services())}
+    records = sorted(connections.list_connections(uid), key=lambda r: order.get(r["service"], len(order)))
     return {"connections": [describe(record) for record in records]}

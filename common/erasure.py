@@ -13,7 +13,7 @@ from common import audit
 from common.clients import firestore_client
 from common.events import publish_connection_event
 from common.oauth_flow import disconnect
-from common.providers import SERVICES
+from common.providers import services
 from common.stores import erasures
 from common.stores.connections import USERS
 from common.user_export import COLLECTIONS_BY_UID, documents_naming
@@ -21,7 +21,7 @@ from common.user_export import COLLECTIONS_BY_UID, documents_naming
 
 def erase(uid: str) -> dict:
     erasures.begin(uid)
-    disconnected = [service for service in SERVICES if disconnect(uid, service)["wasConnected"]]
+    disconnected = [service for service in services() if disconnect(uid, service)["wasConnected"]]
     user = firestore_client().collection(USERS).document(uid)
     removed = {sub.id: sum(1 for _ in sub.list_documents()) for sub in user.collections()}
     firestore_client().recursive_delete(user)

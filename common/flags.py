@@ -21,6 +21,7 @@ from google.api_core.exceptions import AlreadyExists
 from common.clients import firestore_client
 from common.errors import Forbidden
 from common.logs import get_logger
+from common.providers import provider
 from common.settings import get_settings
 from common.stores import erasures
 from common.stores.connections import USERS
@@ -43,11 +44,6 @@ DEFAULT_EXPERIMENTS = {
     "provider_onboarding_ux": [("standard", 33), ("guided", 33), ("video", 34)],
 }
 AUTO_SYNC_FLAG = "integration_auto_sync"  # gates the background (push-driven) Gmail and Calendar syncs
-SERVICE_FLAGS = {
-    "slack": "integration_slack_enabled",
-    "gmail": "integration_google_enabled",
-    "calendar": "integration_google_enabled",
-}
 
 
 def bucket(name: str, subject: str) -> float:
@@ -134,7 +130,7 @@ def is_enabled(flag: str, subject: str) -> bool:
 
 
 def require_service_enabled(uid: str, service: str) -> None:
-    if not is_enabled(SERVICE_FLAGS[service], uid):
+    if not is_enabled(provider(service).flag, uid):
         raise Forbidden(f"{service} is not enabled for this account", code="feature_disabled")
 
 

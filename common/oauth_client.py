@@ -5,7 +5,7 @@ import requests
 
 from common.clients import http_session
 from common.logs import get_logger
-from common.oauth_protocol import TokenResponseError, TokenSet, parse_token_response
+from common.oauth_protocol import TokenResponseError, TokenSet, dig, parse_token_response
 from common.providers import ProviderSpec
 from common.refresh_policy import retry_after_seconds
 from common.secrets import get_secret
@@ -54,15 +54,7 @@ def exchange_code(spec: ProviderSpec, code: str, redirect_uri: str, verifier: st
     return token_request(spec, form, with_secret=spec.exchange_secret)
 
 
-def identify_account(spec: ProviderSpec, tokens: TokenSet) -> tuple[str, dict]:
-    """(account key for the index, public account description). Slack: team + user from the
-    token response; Google: the verified email from userinfo."""
-    if spec.userinfo_url is None:
-        team = tokens.raw.get("team") or {}
-        user_id = (tokens.raw.get("authed_user") or {}).get("id")
-        if not team.get("id") or not user_id:
-            raise TokenResponseError("invalid_response")
-        return f"{team['id']}:{user_id}", {"teamId": team["id"], "teamName": team.get("name"), "userId": user_id}
+def _userinfo(spec: ProviderSpec, tokens: TokenSet) -> dict:
     try:
         response = http_session().get(
             spec.userinfo_url,
@@ -72,22 +64,35 @@ def identify_account(spec: ProviderSpec, tokens: TokenSet) -> tuple[str, dict]:
         info = response.json() if response.ok else {}
     except (requests.RequestException, ValueError):
         raise TokenResponseError("userinfo_unavailable", retryable=True) from None
-    email = info.get("email") if isinstance(info, dict) else None
-    if not isinstance(email, str) or not email or info.get("email_verified") is False:
-        raise TokenResponseError("userinfo_without_email")
-    return email.lower(), {"email": email.lower()}
+    return info if isinstance(info, dict) else {}
+
+
+def identify_account(spec: ProviderSpec, tokens: TokenSet) -> tuple[str, dict]:
+    """(account key for the index, public account description), read where the catalogue says:
+    Slack's team and user from the token reply, Google's verified email from userinfo."""
+    rule = spec.account
+    source = tokens.raw if rule["from"] == "token_reply" else _userinfo(spec, tokens)
+
+    def read(path: str):
+        value = dig(source, tuple(path.split(".")))
+        return value.lower() if rule["lowercase"] and isinstance(value, str) else value
+
+    key = [read(path) for path in rule["key"]]
+    refused = any(source.get(field) is False for field in rule["refuse_when_false"])
+    if refused or not all(isinstance(part, str) and part for part in key):
+        raise TokenResponseError(rule["missing_error"])
+    return ":".join(key), {name: read(path) for name, path in rule["fields"].items()}
 
 
 def revoke(spec: ProviderSpec, token: str) -> bool:
     """Revoke a token at the provider; False (logged) when the provider did not confirm."""
     timeout = get_settings().provider_timeout_seconds
     try:
-        if spec.family == "slack":
+        if spec.revoke_send == "bearer":
             response = http_session().post(spec.revoke_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
-            confirmed = response.ok and response.json().get("ok") is True
         else:
             response = http_session().post(spec.revoke_url, data={"token": token}, timeout=timeout)
-            confirmed = response.ok
+        confirmed = response.ok and (spec.revoke_confirm == "status" or response.json().get(spec.ok_field) is True)
     except (requests.RequestException, ValueError):
         confirmed, response = False, None
     if not confirmed:

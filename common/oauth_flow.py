@@ -27,7 +27,7 @@ from common.oauth_protocol import (
     state_key,
 )
 from common.oauth_start import cookie_name, state_binding
-from common.providers import SERVICES, provider, redirect_uri
+from common.providers import provider, redirect_uri, services
 from common.refresh_policy import refresh_due_at
 from common.settings import get_settings
 from common.stores import connections
@@ -240,7 +240,7 @@ def _sharing(spec, record: dict) -> list[dict]:
     """The connections (any user's) of this family's other services on the same provider account: Gmail
     and Calendar share one Google client, so their tokens are of one grant."""
     found = []
-    for service in SERVICES:
+    for service in services():
         if service == spec.service or provider(service).family != spec.family:
             continue
         owner = connections.find_account_owner(service, record["accountKey"])

@@ -72,7 +72,8 @@ class TokenResponseError(Exception):
 RETRYABLE_ERRORS = frozenset({"server_error", "temporarily_unavailable", "ratelimited", "internal_error", "fatal_error"})
 
 
-def _dig(payload: dict, path: tuple[str, ...]):
+def dig(payload: dict, path: tuple[str, ...]):
+    """The value at a path of keys into nested objects, or None."""
     for key in path:
         if not isinstance(payload, dict):
             return None
@@ -81,8 +82,8 @@ def _dig(payload: dict, path: tuple[str, ...]):
 
 
 def parse_token_response(spec: ProviderSpec, status: int, payload, *, refresh: bool = False) -> TokenSet:
-    """Read a token endpoint's reply with the spec's paths. A refresh reply carries its tokens at
-    the top level (Slack puts the code exchange's user token under authed_user)."""
+    """Read a token endpoint's reply with the spec's paths for that reply (Slack puts the code
+    exchange's user token under authed_user, and a refresh's at the top level)."""
     if not isinstance(payload, dict):
         raise TokenResponseError("invalid_response", retryable=status >= 500)
     if status >= 500 or status == 429:
@@ -94,15 +95,13 @@ def parse_token_response(spec: ProviderSpec, status: int, payload, *, refresh: b
         error = str(payload.get("error") or f"http_{status}")
         raise TokenResponseError(error, retryable=error in RETRYABLE_ERRORS)
 
-    def path(full: tuple[str, ...]) -> tuple[str, ...]:
-        return full[-1:] if refresh else full
-
-    access = _dig(payload, path(spec.access_token_path))
+    paths = spec.refresh_paths if refresh else spec.exchange_paths
+    access = dig(payload, paths["access_token"])
     if not isinstance(access, str) or not access:
         raise TokenResponseError("invalid_response")
-    refresh_token = _dig(payload, path(spec.refresh_token_path))
-    expires_in = _dig(payload, path(spec.expires_in_path))
-    scope = _dig(payload, path(spec.scope_path))
+    refresh_token = dig(payload, paths["refresh_token"])
+    expires_in = dig(payload, paths["expires_in"])
+    scope = dig(payload, paths["scope"])
     return TokenSet(
         access_token=access,
         refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,

@@ -13,7 +13,7 @@ import concurrent.futures
 from common.clients import firestore_client
 from common.errors import AppError, BadRequest
 from common.logs import get_logger
-from common.providers import SERVICES, provider
+from common.providers import provider, services
 from common.settings import get_settings
 from common.stores import refresh_runs
 from common.stores.connections import connection_ref
@@ -49,11 +49,12 @@ def _parse(payload: dict) -> tuple[str, int, int, list]:
         pairs = [(uid, service) for uid, service in payload["connections"]]
     except (KeyError, TypeError, ValueError):
         pairs = None
+    known = services()
     if (
         pairs is None
         or not _document_id(run_id)
         or not (isinstance(index, int) and isinstance(chunks, int))
-        or not all(_document_id(uid) and service in SERVICES for uid, service in pairs)
+        or not all(_document_id(uid) and service in known for uid, service in pairs)
     ):
         raise BadRequest("Not a refresh chunk", code="bad_refresh_chunk")
     return run_id, index, chunks, pairs

@@ -1,8 +1,11 @@
-"""Refresh decisions as pure functions: when a token needs refreshing, when the scheduled job
-should pick a connection up, which failures need the user, and how long to back off."""
+"""Refresh decisions as functions of their inputs and the catalogue's per-family settings: when a
+token needs refreshing, when the scheduled job should pick a connection up, which failures need
+the user, and how long to back off."""
 
 import datetime
 import random
+
+from common.providers import family_refresh_settings
 
 REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_refresh_token", "token_revoked", "token_expired"})
 BACKOFF_BASE_SECONDS = 0.5
@@ -14,9 +17,10 @@ LIFETIME_SHARE = 0.5
 
 
 def refresh_margin(family: str, settings, lifetime_seconds: float | None = None) -> float:
-    """Google access tokens live 1 h, Slack's 12 h: each gets its own margin, capped at a share of
-    the token's real lifetime (the provider's expires_in, when known)."""
-    margin = settings.token_refresh_margin_google_seconds if family == "google" else settings.token_refresh_margin_slack_seconds
+    """Google access tokens live 1 h, Slack's 12 h: each family gets its own margin (the setting its
+    catalogue entry names), capped at a share of the token's real lifetime (expires_in, when known)."""
+    margin_setting, _ = family_refresh_settings(family)
+    margin = getattr(settings, margin_setting.lower())
     return min(margin, LIFETIME_SHARE * lifetime_seconds) if lifetime_seconds else margin
 
 
@@ -36,8 +40,9 @@ def refresh_due_at(family: str, expires_at, refreshed_at, has_refresh_token: boo
         lifetime = max((expires_at - refreshed_at).total_seconds(), 0.0)
         by_window = expires_at - datetime.timedelta(seconds=settings.token_refresh_window_seconds)
         candidates.append(max(by_window, refreshed_at + datetime.timedelta(seconds=LIFETIME_SHARE * lifetime)))
-    if family == "google":
-        candidates.append(refreshed_at + datetime.timedelta(days=settings.google_idle_refresh_days))
+    _, idle_days_setting = family_refresh_settings(family)
+    if idle_days_setting:
+        candidates.append(refreshed_at + datetime.timedelta(days=getattr(settings, idle_days_setting.lower())))
     return min(candidates) if candidates else None
 
 

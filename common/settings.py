@@ -310,6 +310,12 @@ SETTINGS: tuple[Setting, ...] = (
         "CORS_ALLOWED_ORIGINS", "", _origin_list, "comma-separated origins of the app allowed to call the API with credentials"
     ),
     Setting("OAUTH_STATE_TTL_SECONDS", "600", _seconds(30, 3600), "lifetime of an OAuth state"),
+    Setting(
+        "PROVIDER_CATALOGUE",
+        "",
+        _text,
+        "path of the provider catalogue (JSON, docs/providers.md); empty: the one in common/providers/",
+    ),
     Setting("SLACK_BASE_URL", "https://slack.com", _url, "Slack's authorize page and Web API host (the sandbox in dev)"),
     Setting("GOOGLE_ACCOUNTS_BASE_URL", "https://accounts.google.com", _url, "Google's consent page host"),
     Setting("GOOGLE_OAUTH2_BASE_URL", "https://oauth2.googleapis.com", _url, "Google's token and revoke host"),

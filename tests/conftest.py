@@ -100,12 +100,12 @@ def _empty_database(request):
 @pytest.fixture
 def api(stack):
     """A requests session with the API's base URL."""
-    return _BaseUrlSession(stack.api_url)
+    return BaseUrlSession(stack.api_url)
 
 
 @pytest.fixture
 def sandbox(stack):
-    return _BaseUrlSession(stack.sandbox_url)
+    return BaseUrlSession(stack.sandbox_url)
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def id_token(sandbox):
     return sign_in
 
 
-class _BaseUrlSession(requests.Session):
+class BaseUrlSession(requests.Session):
     def __init__(self, base_url: str):
         super().__init__()
         self.base_url = base_url
@@ -136,7 +136,7 @@ def user(api, id_token):
     """A signed-in user: user("alice").get("/api/v1/...") carries alice's bearer token."""
 
     def sign_in(uid: str):
-        session = _BaseUrlSession(api.base_url)
+        session = BaseUrlSession(api.base_url)
         session.headers["Authorization"] = f"Bearer {id_token(uid)}"
         return session
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from common.providers import SERVICES, provider
+from common.providers import provider, services
 from local.catalog import FUNCTIONS_DIR, ROOT, load_catalog
 
 CATALOG = load_catalog()
@@ -24,9 +24,8 @@ def _imported_modules(path: pathlib.Path) -> set[pathlib.Path]:
         elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names if alias.name.split(".")[0] == "common"]
         for name in names:
-            candidate = ROOT / (name.replace(".", "/") + ".py")
-            if candidate.is_file():
-                found.add(candidate)
+            module = ROOT / name.replace(".", "/")
+            found |= {candidate for candidate in (module.with_suffix(".py"), module / "__init__.py") if candidate.is_file()}
     return found
 
 
@@ -46,12 +45,12 @@ def reachable(main: pathlib.Path) -> set[pathlib.Path]:
     return seen
 
 
-def secrets_read(path: pathlib.Path, services=SERVICES) -> set[str]:
+def secrets_read(path: pathlib.Path, for_services: tuple[str, ...] | None = None) -> set[str]:
     """Secret reads in one module; the generic client-secret read counts for the given services."""
     text = path.read_text()
     reads = set(LITERAL_READ.findall(text))
     if "get_secret(spec.client_secret_setting)" in text:
-        reads |= {provider(service).client_secret_setting for service in services}
+        reads |= {provider(service).client_secret_setting for service in for_services or services()}
     if path.name == "crypto.py" and "get_secret(" in text:
         reads.add("TOKEN_KEY_RING")
     return reads
@@ -60,8 +59,8 @@ def secrets_read(path: pathlib.Path, services=SERVICES) -> set[str]:
 @pytest.mark.parametrize("name", sorted(CATALOG))
 def test_every_secret_a_function_reads_is_granted(name):
     modules = reachable(FUNCTIONS_DIR / name / "main.py")
-    services = CATALOG[name].get("services", SERVICES)  # whose tokens it uses, when the catalog says
-    reads = set().union(*(secrets_read(path, services) for path in modules))
+    used = CATALOG[name].get("services", services())  # whose tokens it uses, when the catalog says
+    reads = set().union(*(secrets_read(path, used) for path in modules))
     assert reads <= set(CATALOG[name].get("secrets", [])), (
         f"{name} reads {sorted(reads)} but is granted {CATALOG[name].get('secrets')}"
     )

@@ -1,0 +1,117 @@
+"""Provider specs: a service's entry in the catalogue with its family's, and the settings they
+name (hosts, client id, scopes) read, as the one value the flow, token, proxy and refresh code take.
+That code has no per-provider branches: what differs between providers is here, as data."""
+
+import dataclasses
+
+from common.errors import NotFound
+from common.providers.catalogue import PLACEHOLDER, catalogue
+from common.settings import get_settings
+
+
+@dataclasses.dataclass(frozen=True)
+class ProviderSpec:
+    service: str
+    family: str  # services of one family share a client and a token format
+    authorize_url: str
+    token_url: str
+    revoke_url: str
+    userinfo_url: str | None  # None: the account is read from the token response
+    client_id: str
+    client_secret_setting: str
+    scopes: tuple[str, ...]
+    scope_param: str  # the authorize parameter carrying the scopes
+    scope_separator: str
+    pkce: bool
+    client_auth: str  # "basic" (HTTP Basic) or "body" (client_id and client_secret in the form)
+    exchange_secret: bool  # False: the code exchange sends the client id and the PKCE verifier, not the secret
+    authorize_params: tuple[tuple[str, str], ...]
+    login_hint_param: str | None  # where the caller's loginHint goes on the consent URL; None: the provider has none
+    exchange_paths: dict[str, tuple[str, ...]]  # where access_token, refresh_token, expires_in, scope sit
+    refresh_paths: dict[str, tuple[str, ...]]  # the same in a refresh reply (Slack nests only the exchange's)
+    ok_field: str | None  # Slack answers errors as HTTP 200 {"ok": false}
+    revoke_kind: str  # which stored token to revoke: Google's refresh token ends the whole grant
+    revoke_send: str  # "bearer" (the token as Authorization) or "form" (token=...)
+    revoke_confirm: str  # "ok_field" (the reply's ok_field is true) or "status" (any 2xx)
+    account: dict  # how the account is read and keyed (catalogue: families.*.account)
+    refresh_margin_setting: str  # the on-demand refresh margin of this family's access tokens
+    idle_refresh_days_setting: str | None  # refresh before an unused refresh token goes stale (Google)
+    flag: str  # the feature flag that gates connecting this service
+    display_name: str
+    synced_collections: tuple[str, ...]  # per-user data a disconnect removes
+    api_base: str  # the service's API root: the proxy forwards under it and nowhere else (docs/proxy.md)
+
+
+def _setting(settings, name: str):
+    return getattr(settings, name.lower())
+
+
+def _paths(paths: dict) -> dict[str, tuple[str, ...]]:
+    return {name: tuple(path.split(".")) for name, path in paths.items()}
+
+
+def _spec(service: str, entry: dict, family_name: str, family: dict, settings) -> ProviderSpec:
+    hosts = {name: _setting(settings, setting) for name, setting in family["hosts"].items()}
+
+    def url(template: str | None) -> str | None:
+        return PLACEHOLDER.sub(lambda match: hosts[match.group(1)], template) if template else None
+
+    authorize, token, reply, revoke = family["authorize"], family["token"], family["reply"], family["revoke"]
+    return ProviderSpec(
+        service=service,
+        family=family_name,
+        authorize_url=url(authorize["url"]),
+        token_url=url(token["url"]),
+        revoke_url=url(revoke["url"]),
+        userinfo_url=url(family["account"]["url"]),
+        client_id=_setting(settings, family["client"]["id_setting"]),
+        client_secret_setting=family["client"]["secret_setting"],
+        scopes=_setting(settings, entry["scopes_setting"]),
+        scope_param=authorize["scope_param"],
+        scope_separator=authorize["scope_separator"],
+        pkce=authorize["pkce"],
+        client_auth=token["client_auth"],
+        exchange_secret=token["exchange_secret"],
+        authorize_params=tuple(authorize["params"].items()),
+        login_hint_param=authorize["login_hint_param"],
+        exchange_paths=_paths(reply["exchange"]),
+        refresh_paths=_paths(reply["refresh"]),
+        ok_field=reply["ok_field"],
+        revoke_kind=revoke["token"],
+        revoke_send=revoke["send"],
+        revoke_confirm=revoke["confirm"],
+        account=family["account"],
+        refresh_margin_setting=family["refresh"]["margin_setting"],
+        idle_refresh_days_setting=family["refresh"]["idle_days_setting"],
+        flag=entry["flag"],
+        display_name=entry["display_name"],
+        synced_collections=tuple(entry["synced_collections"]),
+        api_base=url(entry["api_base"]),
+    )
+
+
+def services() -> tuple[str, ...]:
+    """Every connectable service, in the catalogue's order (listings keep it)."""
+    return tuple(catalogue()["services"])
+
+
+def provider(service: str) -> ProviderSpec:
+    """The spec of a service named in a request path; anything else is a 404."""
+    known = catalogue()
+    entry = known["services"].get(service)
+    if entry is None:
+        *others, last = known["services"]
+        named = f"{', '.join(others)} or {last}" if others else last
+        raise NotFound(f"Unknown service: use {named}", code="unknown_service")
+    return _spec(service, entry, entry["family"], known["families"][entry["family"]], get_settings())
+
+
+def family_refresh_settings(family: str) -> tuple[str, str | None]:
+    """The refresh margin setting and idle-refresh setting of a family's tokens."""
+    refresh = catalogue()["families"][family]["refresh"]
+    return refresh["margin_setting"], refresh["idle_days_setting"]
+
+
+def redirect_uri(service: str) -> str:
+    """The OAuth redirect URI registered with the provider for this service."""
+    return f"{get_settings().public_base_url}/api/v1/oauth/{service}/callback"
