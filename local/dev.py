@@ -33,6 +33,15 @@ def _port(name: str, default: int) -> int:
     return int(raw)
 
 
+def _shared_ports(ports: dict[str, int]) -> list[str]:
+    """A line for each port two settings name: the second process would find it taken by the first."""
+    by_port: dict[int, list[str]] = {}
+    for name, port in ports.items():
+        by_port.setdefault(port, []).append(name)
+    shared = [(port, names) for port, names in by_port.items() if len(names) > 1]
+    return [f"{' and '.join(names)} name the same port, {port}: give each its own" for port, names in shared]
+
+
 def _leftovers_stopped(path) -> bool:
     """False when an earlier make dev of this checkout still runs and is not to be stopped now."""
     record = leftovers(path)
@@ -59,6 +68,10 @@ def main() -> int:
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, _raise_stop)
     ports = {name: _port(name, default) for name, default in DEFAULT_PORTS.items()}
+    shared = _shared_ports(ports)
+    if shared:
+        print("\n".join(shared), file=sys.stderr)
+        return 1
     pid_file, stack = PidFile(path, ports), None
     try:
         print("Starting emulators, sandbox and function host...", flush=True)

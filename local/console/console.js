@@ -16,7 +16,7 @@ const SERVICES = [
     name: "Slack",
     about:
       "Connecting gives the gateway a Slack user token. The workspace's messages then reach the gateway " +
-      "as signed events; each is recorded as Slack activity, and a TODO in one becomes an action item.",
+      "as signed events; each is recorded as Slack activity, and one with \"TODO: ...\" (or \"TODO - ...\") becomes an action item.",
   },
   {
     id: "gmail",

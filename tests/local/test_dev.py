@@ -175,6 +175,15 @@ def test_dev_names_a_port_in_use_and_the_setting_that_moves_it(setting, tmp_path
     assert f"port {busy}" in output and "is in use" in output and f"set {setting} to another port" in output
 
 
+def test_dev_names_two_settings_given_one_port(tmp_path):
+    ports = _free_ports()
+    dev = _start_dev({**ports, "PORT": ports["SANDBOX_PORT"]}, tmp_path / "dev.json")
+    output, _ = dev.communicate(timeout=60)
+    assert dev.returncode == 1
+    assert f"PORT and SANDBOX_PORT name the same port, {ports['SANDBOX_PORT']}: give each its own" in output
+    assert "Traceback" not in output and "Connection in use" not in output
+
+
 def test_missing_prerequisites_are_named():
     result = subprocess.run(
         [sys.executable, "-m", "local.prerequisites"],
