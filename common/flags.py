@@ -35,6 +35,7 @@ DEFAULT_FLAGS = {
     "integration_google_enabled": 100,
     "integration_asana_enabled": 0,
     "integration_notion_enabled": 0,
+    "integration_microsoft_enabled": 0,
     "integration_webhooks_enabled": 100,
     "integration_auto_sync": 50,
     "integration_advanced_permissions": 0,

@@ -26,8 +26,9 @@ def _client_auth(spec: ProviderSpec, form: dict, with_secret: bool) -> tuple[dic
 def token_request(spec: ProviderSpec, form: dict, *, refresh: bool = False, with_secret: bool = True) -> TokenSet:
     """POST to the token endpoint; raises TokenResponseError (retryable or not)."""
     body, auth = _client_auth(spec, form, with_secret)
+    sent = {"json": body} if spec.token_format == "json" else {"data": body}
     try:
-        response = http_session().post(spec.token_url, data=body, auth=auth, timeout=get_settings().provider_timeout_seconds)
+        response = http_session().post(spec.token_url, **sent, auth=auth, timeout=get_settings().provider_timeout_seconds)
     except requests.RequestException as error:
         raise TokenResponseError(f"network_{type(error).__name__}", retryable=True) from None
     try:
@@ -73,8 +74,10 @@ def identify_account(spec: ProviderSpec, tokens: TokenSet) -> tuple[str, dict]:
     rule = spec.account
     source = tokens.raw if rule["from"] == "token_reply" else _userinfo(spec, tokens)
 
-    def read(path: str):
-        value = dig(source, tuple(path.split(".")))
+    def read(paths: str | list[str]):
+        """The value at the path, or at the first of several paths that holds one."""
+        found = (dig(source, tuple(path.split("."))) for path in ([paths] if isinstance(paths, str) else paths))
+        value = next((value for value in found if value is not None), None)
         return value.lower() if rule["lowercase"] and isinstance(value, str) else value
 
     key = [read(path) for path in rule["key"]]
@@ -84,14 +87,28 @@ def identify_account(spec: ProviderSpec, tokens: TokenSet) -> tuple[str, dict]:
     return ":".join(key), {name: read(path) for name, path in rule["fields"].items()}
 
 
-def revoke(spec: ProviderSpec, token: str) -> bool:
-    """Revoke a token at the provider; False (logged) when the provider did not confirm."""
+def _revoke_request(spec: ProviderSpec, token: str) -> dict:
+    """The revoke call's arguments, as the catalogue describes it: the token as the Bearer token or
+    in a form or JSON body, the client proven by HTTP Basic, in the body, or not at all."""
+    headers, body, auth = dict(spec.revoke_headers), {"token": token}, None
+    if spec.revoke_client_auth == "basic":
+        auth = (spec.client_id, get_secret(spec.client_secret_setting))
+    elif spec.revoke_client_auth == "body":
+        body.update(client_id=spec.client_id, client_secret=get_secret(spec.client_secret_setting))
+    if spec.revoke_send == "bearer":
+        headers["Authorization"] = f"Bearer {token}"
+        return {"headers": headers, "auth": auth}
+    return {"headers": headers, "auth": auth, ("json" if spec.revoke_send == "json" else "data"): body}
+
+
+def revoke(spec: ProviderSpec, token: str) -> bool | None:
+    """Revoke a token at the provider; False (logged) when the provider did not confirm, None when
+    the provider has no revocation (spec.revoke_note says what disconnecting does instead)."""
+    if spec.revoke_url is None:
+        return None
     timeout = get_settings().provider_timeout_seconds
     try:
-        if spec.revoke_send == "bearer":
-            response = http_session().post(spec.revoke_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
-        else:
-            response = http_session().post(spec.revoke_url, data={"token": token}, timeout=timeout)
+        response = http_session().post(spec.revoke_url, **_revoke_request(spec, token), timeout=timeout)
         confirmed = response.ok and (spec.revoke_confirm == "status" or response.json().get(spec.ok_field) is True)
     except (requests.RequestException, ValueError):
         confirmed, response = False, None

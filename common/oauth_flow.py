@@ -27,7 +27,7 @@ from common.oauth_protocol import (
     state_key,
 )
 from common.oauth_start import cookie_name, state_binding
-from common.providers import provider, redirect_uri, services
+from common.providers import family_of, provider, redirect_uri, services
 from common.refresh_policy import refresh_due_at
 from common.settings import get_settings
 from common.stores import connections
@@ -119,8 +119,9 @@ def _complete(spec, args, cookies) -> BrowserStep:
             status="success",
             duration_ms=ms_since(exchange_started),
         )
-        granted = tokens.scopes
-        if missing_scopes(tuple(record["scopes"]), granted):
+        asked = tuple(record["scopes"])
+        granted = asked if tokens.scopes is None else tokens.scopes
+        if missing_scopes(tuple(s for s in asked if s not in spec.unreturned_scopes), granted):
             return _fail(service, "insufficient_scope", record, cookie)
         account_key, account = identify_account(spec, tokens)
     except (TokenResponseError, CryptoError) as error:
@@ -207,7 +208,14 @@ def disconnect(uid: str, service: str) -> dict:
         publish_connection_event("disconnected", uid, service, record.get("account"), tags=record.get("tags"))
         audit.record("disconnect", uid, service=service, revoked=revoked)
     removed = _remove_synced(uid, spec)
-    return {"service": service, "connected": False, "wasConnected": record is not None, "revoked": revoked, "removed": removed}
+    return {
+        "service": service,
+        "connected": False,
+        "wasConnected": record is not None,
+        "revoked": revoked,
+        "revokeNote": spec.revoke_note,
+        "removed": removed,
+    }
 
 
 def _retire(uid: str, spec, record: dict) -> None:
@@ -226,6 +234,8 @@ def _revoke_unless_shared(uid: str, spec, record: dict) -> bool | None:
     still uses it and holds none of this service's scopes (then no kept token reaches this service).
     Revoking one Google token ends the account's whole grant to the client, so the connections that
     shared it are made `needs_reauth` (reason `grant_revoked`): connecting again grants their scopes alone."""
+    if spec.revoke_url is None:
+        return None  # nothing to revoke at this provider: disconnect deleted the tokens (spec.revoke_note)
     sharing = _sharing(spec, record)
     if sharing and not any(holds_scopes_of(o.get("scopes", []), provider(o["service"]).scopes, spec.scopes) for o in sharing):
         log.info("provider grant kept: another service uses it", extra={"fields": {"uid": uid, "service": spec.service}})
@@ -241,7 +251,7 @@ def _sharing(spec, record: dict) -> list[dict]:
     and Calendar share one Google client, so their tokens are of one grant."""
     found = []
     for service in services():
-        if service == spec.service or provider(service).family != spec.family:
+        if service == spec.service or family_of(service) != spec.family:
             continue
         owner = connections.find_account_owner(service, record["accountKey"])
         other = connections.get_connection(owner, service) if owner else None
@@ -259,8 +269,10 @@ def _grant_ended(record: dict) -> None:
     audit.record("needs_reauth", uid, service=service, reason=reason)
 
 
-def _revoke_issued(spec, tokens) -> bool:
+def _revoke_issued(spec, tokens) -> bool | None:
     """Revoke what the provider issued to a flow that cannot keep it (best effort, logged)."""
+    if spec.revoke_url is None:
+        return None
     by_refresh = spec.revoke_kind == "refresh_token" and tokens.refresh_token
     return revoke(spec, tokens.refresh_token if by_refresh else tokens.access_token)
 

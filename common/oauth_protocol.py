@@ -31,13 +31,9 @@ def code_challenge(verifier: str) -> str:
 
 
 def authorize_url(spec: ProviderSpec, state: str, redirect_uri: str, challenge: str | None, login_hint: str | None = None) -> str:
-    params = {
-        "client_id": spec.client_id,
-        spec.scope_param: spec.scope_separator.join(spec.scopes),
-        "state": state,
-        "redirect_uri": redirect_uri,
-        **dict(spec.authorize_params),
-    }
+    params = {"client_id": spec.client_id, "state": state, "redirect_uri": redirect_uri, **dict(spec.authorize_params)}
+    if spec.scope_param:
+        params[spec.scope_param] = spec.scope_separator.join(spec.scopes)
     if spec.pkce:
         params.update(code_challenge=challenge, code_challenge_method="S256")
     if login_hint and spec.login_hint_param:
@@ -52,7 +48,7 @@ class TokenSet:
     access_token: str
     refresh_token: str | None
     expires_in: int | None
-    scopes: tuple[str, ...]
+    scopes: tuple[str, ...] | None  # None: the reply names none, so they are the ones asked for (RFC 6749 5.1)
     raw: dict
 
     def __repr__(self) -> str:
@@ -69,11 +65,25 @@ class TokenResponseError(Exception):
         super().__init__(error)
 
 
-RETRYABLE_ERRORS = frozenset({"server_error", "temporarily_unavailable", "ratelimited", "internal_error", "fatal_error"})
+# Slack's ratelimited/internal_error/fatal_error, Notion's rate_limited/internal_server_error/service_overload.
+RETRYABLE_ERRORS = frozenset(
+    {
+        "server_error",
+        "temporarily_unavailable",
+        "ratelimited",
+        "internal_error",
+        "fatal_error",
+        "rate_limited",
+        "internal_server_error",
+        "service_overload",
+    }
+)
 
 
-def dig(payload: dict, path: tuple[str, ...]):
-    """The value at a path of keys into nested objects, or None."""
+def dig(payload: dict, path: tuple[str, ...] | None):
+    """The value at a path of keys into nested objects, or None (always None for no path)."""
+    if path is None:
+        return None
     for key in path:
         if not isinstance(payload, dict):
             return None
@@ -86,13 +96,14 @@ def parse_token_response(spec: ProviderSpec, status: int, payload, *, refresh: b
     exchange's user token under authed_user, and a refresh's at the top level)."""
     if not isinstance(payload, dict):
         raise TokenResponseError("invalid_response", retryable=status >= 500)
+    code = next((str(found) for path in spec.error_paths if isinstance(found := dig(payload, path), str) and found), None)
     if status >= 500 or status == 429:
-        raise TokenResponseError(str(payload.get("error") or f"http_{status}"), retryable=True)
+        raise TokenResponseError(code or f"http_{status}", retryable=True)
     if spec.ok_field and payload.get(spec.ok_field) is not True:
-        error = str(payload.get("error") or "invalid_response")
+        error = code or "invalid_response"
         raise TokenResponseError(error, retryable=error in RETRYABLE_ERRORS)
-    if status >= 400 or "error" in payload:
-        error = str(payload.get("error") or f"http_{status}")
+    if status >= 400 or code:
+        error = code or f"http_{status}"
         raise TokenResponseError(error, retryable=error in RETRYABLE_ERRORS)
 
     paths = spec.refresh_paths if refresh else spec.exchange_paths
@@ -106,7 +117,7 @@ def parse_token_response(spec: ProviderSpec, status: int, payload, *, refresh: b
         access_token=access,
         refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
         expires_in=int(expires_in) if isinstance(expires_in, (int, float, str)) and str(expires_in).isdigit() else None,
-        scopes=tuple(s for s in str(scope or "").replace(",", " ").split() if s),
+        scopes=None if scope is None else tuple(s for s in str(scope).replace(",", " ").split() if s),
         raw=payload,
     )
 

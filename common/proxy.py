@@ -93,7 +93,8 @@ def forward(uid: str, service: str, request: ProxyRequest) -> ProxyReply:
     """The provider's reply to `request`, made as `uid` on their connection to `service`."""
     spec = provider(service)
     url = proxy_paths.upstream_url(spec.api_base, request.path, request.query)
-    call = _Call(request, url, spec.ok_field, get_settings())
+    proxy_paths.check_allowed(request.path, spec.api_paths)
+    call = _Call(request, url, spec, get_settings())
     status = None
     try:
         limit_proxy(uid, service)
@@ -133,8 +134,9 @@ class _Upstream:
 class _Call:
     """One proxied call's upstream attempts, all within one deadline."""
 
-    def __init__(self, request: ProxyRequest, url: str, ok_field: str | None, settings):
-        self.request, self.url, self.ok_field, self.settings = request, url, ok_field, settings
+    def __init__(self, request: ProxyRequest, url: str, spec, settings):
+        self.request, self.url, self.ok_field, self.settings = request, url, spec.ok_field, settings
+        self.added_headers = dict(spec.api_headers)  # what the provider requires of every call (Notion-Version)
         self.deadline = time.monotonic() + settings.proxy_deadline_seconds
         self.attempts, self.upstream_seconds = 0, 0.0
 
@@ -171,7 +173,7 @@ class _Call:
         self.attempts += 1
         remaining = self.deadline - time.monotonic()
         timeout = max(0.1, min(self.settings.provider_timeout_seconds, remaining))
-        headers = {**self.request.headers, "Authorization": f"Bearer {token}"}
+        headers = {**self.request.headers, **self.added_headers, "Authorization": f"Bearer {token}"}
         started = time.monotonic()
         try:
             with http_session().request(

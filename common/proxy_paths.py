@@ -50,6 +50,14 @@ def upstream_url(api_base: str, path: str, query: str) -> str:
     return url
 
 
+def check_allowed(path: str, prefixes: tuple[str, ...]) -> None:
+    """Services sharing one API base (Outlook mail and calendar on Graph) are each bounded to their
+    own path prefixes, compared by whole segments; no prefixes: the whole base is the service's."""
+    segments = path.split("/")
+    if prefixes and not any(segments[: len(p.split("/"))] == p.split("/") for p in prefixes):
+        raise InvalidPath(f"The path must start with one of: {', '.join(prefixes)}")
+
+
 def check_path(path: str) -> None:
     if not path or len(path) > MAX_PATH_LENGTH:
         raise InvalidPath("The path is empty or too long")

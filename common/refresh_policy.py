@@ -7,7 +7,10 @@ import random
 
 from common.providers import family_refresh_settings
 
-REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_refresh_token", "token_revoked", "token_expired"})
+# Microsoft adds interaction_required and consent_required (the user must sign in or consent again).
+REAUTH_ERRORS = frozenset(
+    {"invalid_grant", "invalid_refresh_token", "token_revoked", "token_expired", "interaction_required", "consent_required"}
+)
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 # A refresh buys at least this share of the token's lifetime: the on-demand margin is at most this
@@ -20,6 +23,8 @@ def refresh_margin(family: str, settings, lifetime_seconds: float | None = None)
     """Google access tokens live 1 h, Slack's 12 h: each family gets its own margin (the setting its
     catalogue entry names), capped at a share of the token's real lifetime (expires_in, when known)."""
     margin_setting, _ = family_refresh_settings(family)
+    if margin_setting is None:
+        return 0.0  # the family's access tokens carry no expiry (Notion): nothing to refresh ahead of
     margin = getattr(settings, margin_setting.lower())
     return min(margin, LIFETIME_SHARE * lifetime_seconds) if lifetime_seconds else margin
 

@@ -151,6 +151,10 @@ PROVIDER_URL_SETTINGS = (
     "GOOGLE_OPENID_BASE_URL",
     "GMAIL_BASE_URL",
     "CALENDAR_BASE_URL",
+    "ASANA_BASE_URL",
+    "NOTION_BASE_URL",
+    "MICROSOFT_LOGIN_BASE_URL",
+    "MICROSOFT_GRAPH_BASE_URL",
 )
 URL_SETTINGS = (
     "FIREBASE_CERTS_URL",
@@ -284,6 +288,36 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
         dev_only_default=True,
     ),
+    # Asana, Notion and Microsoft 365 (flags at 0): unset in production, the service is not offered
+    # (404 service_not_configured) and no function needs their secrets.
+    Setting("ASANA_CLIENT_ID", "dev-asana-client-id", _text, "Asana app client id", dev_only_default=True),
+    Setting(
+        "ASANA_CLIENT_SECRET", "dev-asana-client-secret", _text, "Asana app client secret", secret=True, dev_only_default=True
+    ),
+    Setting("NOTION_CLIENT_ID", "dev-notion-client-id", _text, "Notion connection's OAuth client id", dev_only_default=True),
+    Setting(
+        "NOTION_CLIENT_SECRET",
+        "dev-notion-client-secret",
+        _text,
+        "Notion public connection's OAuth client secret",
+        secret=True,
+        dev_only_default=True,
+    ),
+    Setting(
+        "MICROSOFT_CLIENT_ID",
+        "00000000-0000-4000-8000-00000000d0e5",
+        _text,
+        "Microsoft Entra app registration's application (client) id (Outlook mail and calendar)",
+        dev_only_default=True,
+    ),
+    Setting(
+        "MICROSOFT_CLIENT_SECRET",
+        "dev-microsoft-client-secret",
+        _text,
+        "Microsoft Entra app registration's client secret",
+        secret=True,
+        dev_only_default=True,
+    ),
     Setting(
         "PUBLIC_BASE_URL",
         "http://127.0.0.1:8080",
@@ -322,6 +356,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GOOGLE_OPENID_BASE_URL", "https://openidconnect.googleapis.com", _url, "Google's userinfo host"),
     Setting("GMAIL_BASE_URL", "https://gmail.googleapis.com", _url, "Gmail API host"),
     Setting("CALENDAR_BASE_URL", "https://www.googleapis.com", _url, "Calendar API host"),
+    Setting("ASANA_BASE_URL", "https://app.asana.com", _url, "Asana's OAuth and API host"),
+    Setting("NOTION_BASE_URL", "https://api.notion.com", _url, "Notion's OAuth and API host"),
+    Setting("MICROSOFT_LOGIN_BASE_URL", "https://login.microsoftonline.com", _url, "Microsoft identity platform host"),
+    Setting("MICROSOFT_GRAPH_BASE_URL", "https://graph.microsoft.com", _url, "Microsoft Graph host"),
+    Setting(
+        "MICROSOFT_TENANT",
+        "common",
+        _matching(r"^[A-Za-z0-9.-]{1,64}$", "must be common, organizations, consumers, a tenant id or a domain"),
+        "the {tenant} of Microsoft's authorize and token URLs: common, organizations, consumers or one tenant",
+    ),
     Setting(
         "SLACK_USER_SCOPES", "channels:history,channels:read,users:read", _scopes, "Slack user scopes asked for and required"
     ),
@@ -337,6 +381,19 @@ SETTINGS: tuple[Setting, ...] = (
         _scopes,
         "Calendar scopes asked for and required",
     ),
+    Setting("ASANA_SCOPES", "openid email profile users:read tasks:read", _scopes, "Asana scopes asked for and required"),
+    Setting(
+        "OUTLOOK_MAIL_SCOPES",
+        "offline_access openid email User.Read Mail.Read",
+        _scopes,
+        "Outlook mail (Microsoft Graph) scopes asked for; offline_access is asked for, never granted back",
+    ),
+    Setting(
+        "OUTLOOK_CALENDAR_SCOPES",
+        "offline_access openid email User.Read Calendars.Read",
+        _scopes,
+        "Outlook calendar (Microsoft Graph) scopes asked for; offline_access is asked for, never granted back",
+    ),
     Setting("PROVIDER_TIMEOUT_SECONDS", "10", _seconds(0, 60), "timeout of each call to a provider"),
     Setting(
         "TOKEN_REFRESH_MARGIN_SLACK_SECONDS",
@@ -349,6 +406,18 @@ SETTINGS: tuple[Setting, ...] = (
         "300",
         _seconds(0, 1800),
         "refresh a Google token read this close to expiry (1 h tokens)",
+    ),
+    Setting(
+        "TOKEN_REFRESH_MARGIN_ASANA_SECONDS",
+        "300",
+        _seconds(0, 1800),
+        "refresh an Asana token read this close to expiry (1 h tokens)",
+    ),
+    Setting(
+        "TOKEN_REFRESH_MARGIN_MICROSOFT_SECONDS",
+        "300",
+        _seconds(0, 1800),
+        "refresh a Microsoft token read this close to expiry (60 to 90 min tokens)",
     ),
     Setting(
         "TOKEN_REFRESH_WINDOW_SECONDS",

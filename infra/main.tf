@@ -10,6 +10,15 @@ locals {
   sizes    = jsondecode(file("${path.module}/sizes.json"))
   topics   = toset(jsondecode(file("${path.module}/topics.json")))
   dist_dir = "${path.module}/../dist"
+  # The provider catalogue every bundle carries (common/providers/catalogue.json) names each
+  # family's client id and secret settings. A family is offered where its client id is given (Slack
+  # and Google always, through their own variables; the others through var.provider_client_ids):
+  # only an offered family's id is set and only its secret declared and granted, so a deployment
+  # without Asana needs no Asana secret and its functions answer 404 service_not_configured.
+  provider_catalogue     = jsondecode(file("${path.module}/../common/providers/catalogue.json"))
+  client_ids             = merge({ slack = var.slack_client_id, google = var.google_client_id }, var.provider_client_ids)
+  client_secret_settings = { for family, id in local.client_ids : family => local.provider_catalogue.families[family].client.secret_setting }
+  client_id_settings     = [for family in values(local.provider_catalogue.families) : family.client.id_setting]
   # Whose Firebase ID tokens the API accepts: the gateway checks them, and so does the code.
   firebase_project = coalesce(var.firebase_project, var.project_id)
   runtime          = "python311"
@@ -29,11 +38,16 @@ locals {
         ? "fn-${local.slugs[key]}-sa"
         : replace(substr("fn-${local.slugs[key]}", 0, 30), "/-+$/", "")
       )
-      http            = try(fn.http, null) != null
-      public          = try(fn.http.public, false) == true
-      pubsub_topic    = try(fn.pubsub.topic, null)
-      schedule        = try(fn.schedule, null)
-      secrets         = toset(try(fn.secrets, []))
+      http         = try(fn.http, null) != null
+      public       = try(fn.http.public, false) == true
+      pubsub_topic = try(fn.pubsub.topic, null)
+      schedule     = try(fn.schedule, null)
+      # Its own secrets plus the client secrets of the offered families whose tokens it uses
+      # (functions.json "provider_clients": family names, or "*" for every one).
+      secrets = toset(concat(try(fn.secrets, []), [
+        for family, setting in local.client_secret_settings : setting
+        if contains(try(fn.provider_clients, []), "*") || contains(try(fn.provider_clients, []), family)
+      ]))
       memory          = local.sizes[fn.size].memory
       cpu             = local.sizes[fn.size].cpu
       concurrency     = local.sizes[fn.size].concurrency
@@ -68,7 +82,7 @@ locals {
   }
 
   # Every secret setting: the fixed list plus whatever any function asks for.
-  secret_settings = toset(concat(var.known_secrets, flatten([for fn in local.function_defs : try(fn.secrets, [])])))
+  secret_settings = toset(concat(var.known_secrets, flatten([for fn in local.functions : tolist(fn.secrets)])))
   secret_ids      = { for setting in local.secret_settings : setting => lower(replace(setting, "_", "-")) }
 
   secret_grants = {
@@ -80,16 +94,17 @@ locals {
   # What var.extra_environment may not set (its validations): the settings this stack sets, the
   # endpoints production must leave empty, and the URL settings (common/settings.py URL_SETTINGS)
   # not set from a variable, which production requires to be https.
-  managed_settings = [
+  managed_settings = concat(local.client_id_settings, [
     "APP_ENV", "GCP_PROJECT", "FIREBASE_PROJECT", "SENTRY_ENVIRONMENT", "LOG_EXECUTION_ID", "PUSH_SERVICE_ACCOUNT",
-    "SLACK_CLIENT_ID", "GOOGLE_CLIENT_ID", "PUBLIC_BASE_URL", "OAUTH_SUCCESS_URL", "OAUTH_FAILURE_URL",
+    "PUBLIC_BASE_URL", "OAUTH_SUCCESS_URL", "OAUTH_FAILURE_URL",
     "CORS_ALLOWED_ORIGINS", "OAUTH_RETURN_ALLOWLIST", "APP_BACKEND_AUDIENCE", "APP_BACKEND_SERVICE_ACCOUNTS",
     "APP_WEBHOOK_URL", "APP_WEBHOOK_EVENT_TYPES", "APP_WEBHOOK_TIMEOUT_SECONDS",
-  ]
+  ])
   endpoint_settings = ["FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT"]
   url_settings = [
     "FIREBASE_CERTS_URL", "GOOGLE_OIDC_CERTS_URL", "SLACK_BASE_URL", "GOOGLE_ACCOUNTS_BASE_URL",
-    "GOOGLE_OAUTH2_BASE_URL", "GOOGLE_OPENID_BASE_URL", "GMAIL_BASE_URL", "CALENDAR_BASE_URL",
+    "GOOGLE_OAUTH2_BASE_URL", "GOOGLE_OPENID_BASE_URL", "GMAIL_BASE_URL", "CALENDAR_BASE_URL", "ASANA_BASE_URL",
+    "NOTION_BASE_URL", "MICROSOFT_LOGIN_BASE_URL", "MICROSOFT_GRAPH_BASE_URL",
   ]
 
   # Settings every function gets. Topic settings follow the topic ids: connection-events ->
@@ -97,6 +112,7 @@ locals {
   # gateway's hostname, so functions.tf adds it (locals here reference no resource).
   base_environment = merge(
     var.extra_environment,
+    { for family, id in local.client_ids : local.provider_catalogue.families[family].client.id_setting => id },
     { for topic in local.topics : "TOPIC_${upper(replace(topic, "-", "_"))}" => topic },
     {
       APP_ENV          = "production"
@@ -111,8 +127,6 @@ locals {
       SENTRY_ENVIRONMENT = var.environment
       # Cloud Functions sets this itself when absent; stating it avoids a diff on every plan.
       LOG_EXECUTION_ID       = "true"
-      SLACK_CLIENT_ID        = var.slack_client_id
-      GOOGLE_CLIENT_ID       = var.google_client_id
       OAUTH_SUCCESS_URL      = var.oauth_success_url
       OAUTH_FAILURE_URL      = var.oauth_failure_url
       CORS_ALLOWED_ORIGINS   = join(",", var.cors_allowed_origins)

@@ -67,6 +67,26 @@ variable "google_client_id" {
   }
 }
 
+variable "provider_client_ids" {
+  description = <<-EOT
+    Client ids of the catalogue's other provider families (common/providers/catalogue.json), by
+    family: asana (ASANA_CLIENT_ID), notion (NOTION_CLIENT_ID), microsoft (MICROSOFT_CLIENT_ID). A
+    family given here is offered: its id is set on every function and its client secret declared in
+    Secret Manager and granted to the functions that use provider tokens (add the secret's value
+    before applying). A family left out is not offered (404 service_not_configured).
+  EOT
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for family, id in var.provider_client_ids :
+      contains(keys(local.provider_catalogue.families), family) && !contains(["slack", "google"], family) && length(trimspace(id)) > 0
+    ])
+    error_message = "var.provider_client_ids keys must be families of common/providers/catalogue.json other than slack and google (their own variables), each with a non-empty client id: ${join(", ", sort(keys(var.provider_client_ids)))}."
+  }
+}
+
 variable "public_base_url" {
   description = "Public base URL of the API (PUBLIC_BASE_URL), when a custom domain fronts the gateway; null means the gateway's own https://<hostname>. OAuth redirect URIs are <it>/api/v1/oauth/<service>/callback."
   type        = string
@@ -228,7 +248,7 @@ variable "extra_environment" {
   description = <<-EOT
     Non-secret settings given to every function, e.g. LOG_LEVEL or SENTRY_DSN. Never put a secret
     here: secrets go to Secret Manager and functions.json "secrets". Settings this stack sets itself
-    (APP_ENV, GCP_PROJECT, TOPIC_*, the client ids, URLs and origins of the variables above) are
+    (APP_ENV, GCP_PROJECT, TOPIC_*, every catalogue family's client id, URLs and origins of the variables above) are
     refused, and so is what production refuses: emulator hosts, endpoint overrides, http URLs.
   EOT
   type        = map(string)

@@ -21,3 +21,10 @@ def load_topics(path: pathlib.Path = TOPICS_PATH) -> list[str]:
 def consumers(catalog: dict) -> dict[str, str]:
     """Pub/Sub-triggered functions and the topic each consumes."""
     return {name: spec["pubsub"]["topic"] for name, spec in catalog.items() if "pubsub" in spec}
+
+
+def client_families(spec: dict, offered: list[str]) -> list[str]:
+    """The offered provider families whose client secret a function is granted (its
+    "provider_clients": family names, or "*" for all), as infra/main.tf computes them."""
+    named = spec.get("provider_clients", [])
+    return [family for family in offered if "*" in named or family in named]

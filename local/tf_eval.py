@@ -15,6 +15,7 @@ from local.catalog import ROOT
 
 INFRA = ROOT / "infra"
 RESOURCE_FREE_FILES = ("main.tf", "variables.tf", "functions.json", "sizes.json", "topics.json", "openapi.json")
+OUTSIDE_FILES = ("common/providers/catalogue.json",)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -34,9 +35,13 @@ def evaluate(expressions: dict[str, str], variables: dict, var_file: pathlib.Pat
     (after those of var_file, such as infra/env/prod.tfvars, when given)."""
     body = ", ".join(f"{name} = {expression}" for name, expression in expressions.items())
     with tempfile.TemporaryDirectory(prefix="tf-eval-") as scratch:
-        module = pathlib.Path(scratch)
+        module = pathlib.Path(scratch) / "infra"
+        module.mkdir()
         for name in RESOURCE_FREE_FILES:
             shutil.copy(INFRA / name, module / name)
+        for name in OUTSIDE_FILES:  # read by main.tf from the repository, at the same relative place
+            (module.parent / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / name, module.parent / name)
         (module / "inputs.tfvars.json").write_text(json.dumps(variables))
         result = subprocess.run(
             [terraform(), "console", *([f"-var-file={var_file}"] if var_file else []), "-var-file=inputs.tfvars.json"],

@@ -60,32 +60,54 @@ def map_of(check):
     return checked
 
 
-TOKEN_PATHS = {"access_token": dotted_path, "refresh_token": dotted_path, "expires_in": dotted_path, "scope": dotted_path}
+def one_or_more_paths(value) -> str | None:
+    """A dotted path, or a list of them read in turn (the first present wins)."""
+    if isinstance(value, list) and value:
+        return list_of(dotted_path)(value)
+    return dotted_path(value)
+
+
+# Where each token field sits in a reply; null: the provider's reply has no such field.
+TOKEN_PATHS = {
+    "access_token": dotted_path,
+    "refresh_token": nullable(dotted_path),
+    "expires_in": nullable(dotted_path),
+    "scope": nullable(dotted_path),
+}
 FAMILY = {
     "client": {"id_setting": setting_name, "secret_setting": setting_name},
     "hosts": map_of(setting_name),
+    "path_params": map_of(setting_name),
     "authorize": {
         "url": text,
-        "scope_param": text,
+        "scope_param": nullable(text),
         "scope_separator": (",", " "),
         "pkce": flag,
         "params": map_of(text),
         "login_hint_param": nullable(text),
+        "unreturned_scopes": list_of(text),
     },
-    "token": {"url": text, "client_auth": ("basic", "body"), "exchange_secret": flag},
-    "reply": {"exchange": TOKEN_PATHS, "refresh": TOKEN_PATHS, "ok_field": nullable(text)},
-    "refresh": {"margin_setting": setting_name, "idle_days_setting": nullable(setting_name)},
+    "token": {"url": text, "client_auth": ("basic", "body"), "format": ("form", "json"), "exchange_secret": flag},
+    "reply": {"exchange": TOKEN_PATHS, "refresh": TOKEN_PATHS, "ok_field": nullable(text), "error_paths": list_of(dotted_path)},
+    "refresh": {
+        "kind": ("rotating_single_use", "rotating", "non_rotating", "none"),
+        "margin_setting": nullable(setting_name),
+        "idle_days_setting": nullable(setting_name),
+    },
     "revoke": {
-        "url": text,
+        "url": nullable(text),
         "token": ("access_token", "refresh_token"),
-        "send": ("bearer", "form"),
+        "send": ("bearer", "form", "json"),
+        "client_auth": ("none", "basic", "body"),
+        "headers": map_of(text),
         "confirm": ("ok_field", "status"),
+        "note": nullable(text),
     },
     "account": {
         "from": ("token_reply", "userinfo"),
         "url": nullable(text),
         "key": list_of(dotted_path),
-        "fields": map_of(dotted_path),
+        "fields": map_of(one_or_more_paths),
         "lowercase": flag,
         "refuse_when_false": list_of(text),
         "missing_error": text,
@@ -94,9 +116,12 @@ FAMILY = {
 SERVICE = {
     "family": text,
     "display_name": text,
+    "icon": text,
     "flag": text,
-    "scopes_setting": setting_name,
+    "scopes_setting": nullable(setting_name),
     "api_base": text,
+    "api_paths": list_of(text),
+    "api_headers": map_of(text),
     "synced_collections": list_of(text),
 }
 
@@ -122,9 +147,7 @@ def _check(value, schema, where: str) -> list[str]:
 
 def _urls(family: dict) -> list[tuple[str, str]]:
     urls = [("authorize.url", family["authorize"]["url"]), ("token.url", family["token"]["url"])]
-    urls.append(("revoke.url", family["revoke"]["url"]))
-    if family["account"]["url"]:
-        urls.append(("account.url", family["account"]["url"]))
+    urls += [(f"{part}.url", family[part]["url"]) for part in ("revoke", "account") if family[part]["url"]]
     return urls
 
 
@@ -135,10 +158,12 @@ def _references(catalogue: dict) -> list[str]:
     for name, family in catalogue["families"].items():
         for where, url in _urls(family):
             problems += [
-                f"families.{name}.{where} names host {{{host}}}, which families.{name}.hosts does not declare"
+                f"families.{name}.{where} names {{{host}}}, which families.{name}.hosts and .path_params do not declare"
                 for host in PLACEHOLDER.findall(url)
-                if host not in family["hosts"]
+                if host not in family["hosts"] and host not in family["path_params"]
             ]
+        if family["revoke"]["url"] is None and not family["revoke"]["note"]:
+            problems.append(f"families.{name}.revoke.note must say what disconnecting does when there is no revoke URL")
         if (family["account"]["from"] == "userinfo") != bool(family["account"]["url"]):
             problems.append(f"families.{name}.account.url is set exactly when the account is read from userinfo")
         if not family["account"]["key"]:
@@ -153,6 +178,8 @@ def _references(catalogue: dict) -> list[str]:
             for host in PLACEHOLDER.findall(service["api_base"])
             if host not in family["hosts"]
         ]
+        if (service["scopes_setting"] is None) != (family["authorize"]["scope_param"] is None):
+            problems.append(f"services.{name}.scopes_setting is null exactly when its family asks for no scopes")
         if not re.fullmatch(r"[a-z][a-z0-9]{1,31}", name):
             problems.append(f"services.{name} must be a lower-case name of letters and digits (it is a URL segment)")
     return problems

@@ -2,6 +2,7 @@
 
 import flask
 
+from common.providers.catalogue import catalogue
 from common.secrets import get_secret
 from common.settings import get_settings
 from local.sandbox import (
@@ -10,6 +11,7 @@ from local.sandbox import (
     browser_access,
     bulk,
     calendar,
+    catalogued,
     control,
     gmail,
     google,
@@ -34,6 +36,7 @@ def create_sandbox_app(project: str) -> flask.Flask:
     secret_manager.register(app, state)
     slack.register(app, state, settings.slack_client_id, get_secret("SLACK_CLIENT_SECRET"))
     google.register(app, state, settings.google_client_id, get_secret("GOOGLE_CLIENT_SECRET"))
+    catalogued.register(app, state, catalogue(), settings)
     gmail.register(app, state)
     calendar.register(app, state)
     sentry.register(app, sentry.SentryInbox())

@@ -15,7 +15,7 @@ import time
 
 import flask
 
-TOKEN_ENDPOINTS = ("slack.oauth.v2.access", "google.token")  # code exchanges and refreshes
+TOKEN_ENDPOINT = "slack.oauth.v2.access"  # code exchanges and refreshes: this, and every "<family>.token"
 MAX_TOKEN_LATENCY_MS = 10000
 HOLD_LIMIT_SECONDS = 60  # a held reply is sent after this even if no test releases it
 WAIT_LIMIT_SECONDS = 30  # how long /_sandbox/holds/<name>/wait waits for the call to arrive
@@ -100,7 +100,7 @@ def provider_route(state: SandboxState, endpoint: str):
             with state.lock:
                 state.last_headers[endpoint] = dict(flask.request.headers)
             fault = state.next_fault(endpoint)
-            if endpoint in TOKEN_ENDPOINTS and state.config["token_latency_ms"]:
+            if (endpoint == TOKEN_ENDPOINT or endpoint.endswith(".token")) and state.config["token_latency_ms"]:
                 time.sleep(state.config["token_latency_ms"] / 1000)
             if fault:
                 if fault.get("delay"):

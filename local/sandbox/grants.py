@@ -1,4 +1,4 @@
-"""Codes and tokens the sandbox hands out, shared by its Slack and Google parts: single-use codes,
+"""Codes and tokens the sandbox hands out, shared by its Slack, Google and catalogue-driven parts: single-use codes,
 token shapes like the real ones (so log redaction sees real shapes), expiry, revocation by grant, and
 Google's per-token scope check (each token carries the scopes consented for its authorization)."""
 
@@ -50,8 +50,8 @@ def issue_tokens(
 ) -> tuple[str, str | None]:
     """A new access token (and refresh token, living `refresh_lifetime` seconds or for ever) for a
     grant {grant_id, account, scopes}."""
-    access = SHAPES[(family, "access")]()
-    refresh = SHAPES[(family, "refresh")]() if with_refresh else None
+    access = SHAPES.get((family, "access"), lambda: f"sbx-{family}-{secrets.token_urlsafe(40)}")()
+    refresh = SHAPES.get((family, "refresh"), lambda: f"sbx-{family}-r-{secrets.token_urlsafe(48)}")() if with_refresh else None
     with state.lock:
         state.tokens[access] = {
             **grant,
@@ -76,9 +76,10 @@ def lookup(state: SandboxState, token: str, kind: str = "access") -> dict | None
 
 
 def count_refresh(state: SandboxState, grant: dict) -> None:
-    """One refresh honoured for this grant's account (slack:team:user, google:email)."""
+    """One refresh honoured for this grant's account (slack:team:user, otherwise family:email)."""
     account = grant["account"]
-    name = f"slack:{account['team_id']}:{account['user_id']}" if grant["family"] == "slack" else f"google:{account['email']}"
+    family = grant["family"]
+    name = f"slack:{account['team_id']}:{account['user_id']}" if family == "slack" else f"{family}:{account['email']}"
     with state.lock:
         state.refreshes[name] = state.refreshes.get(name, 0) + 1
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from common.config_check import configuration_problems, reset_configuration_check
-from common.errors import ConfigError
+from common.errors import ConfigError, NotFound
 from common.flags import DEFAULT_FLAGS
 from common.providers import provider, services
 from common.providers.catalogue import BUILT_IN, catalogue_problems, read_catalogue
@@ -19,7 +19,7 @@ COMMITTED = json.loads(BUILT_IN.read_text())
 
 def test_the_committed_catalogue_is_valid_and_names_real_flags():
     assert catalogue_problems(COMMITTED) == []
-    assert services() == ("slack", "gmail", "calendar")
+    assert services() == ("slack", "gmail", "calendar", "asana", "notion", "outlookmail", "outlookcalendar")
     assert {entry["flag"] for entry in COMMITTED["services"].values()} <= set(DEFAULT_FLAGS)
 
 
@@ -58,6 +58,44 @@ def test_the_catalogue_yields_each_services_wire_facts(default_settings):
     assert (gmail.synced_collections, calendar.synced_collections) == (("mail",), ("calendar_events",))
 
 
+def test_the_new_families_carry_their_providers_quirks(default_settings):
+    asana, notion, mail, calendar = (provider(s) for s in ("asana", "notion", "outlookmail", "outlookcalendar"))
+    assert (asana.token_url, asana.revoke_url) == ("https://app.asana.com/-/oauth_token", "https://app.asana.com/-/oauth_revoke")
+    assert (asana.revoke_kind, asana.revoke_client_auth, asana.exchange_paths["scope"]) == ("refresh_token", "body", None)
+    assert "tasks:read" in asana.scopes and asana.scope_param == "scope"
+    assert (notion.token_format, notion.client_auth, notion.scope_param) == ("json", "basic", None)
+    assert notion.exchange_paths["expires_in"] is None and notion.refresh_margin_setting is None
+    assert dict(notion.api_headers)["Notion-Version"] == dict(notion.revoke_headers)["Notion-Version"]
+    tenant = "https://login.microsoftonline.com/common/oauth2/v2.0"
+    assert (mail.authorize_url, mail.token_url) == (f"{tenant}/authorize", f"{tenant}/token")
+    assert mail.revoke_url is None and "no endpoint" in mail.revoke_note
+    assert "offline_access" in mail.scopes and "offline_access" in mail.unreturned_scopes
+    assert mail.api_base == calendar.api_base == "https://graph.microsoft.com/v1.0/"
+    assert mail.api_paths == ("me/messages", "me/mailFolders", "me/sendMail")
+    assert calendar.api_paths == ("me/calendar", "me/calendars", "me/calendarView", "me/events")
+
+
+def test_production_offers_only_the_families_whose_client_is_set(monkeypatch):
+    """Asana, Notion and Microsoft need no settings to deploy: unset, they are not offered."""
+    from tests.common.test_settings import PRODUCTION
+
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.name, raising=False)
+    for name, value in PRODUCTION.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("NOTION_CLIENT_ID", "2d1d872b-594c-80a0-9a09-0037a1b2c3d4")
+    reset_settings()
+    try:
+        assert services() == ("slack", "gmail", "calendar", "notion")
+        with pytest.raises(NotFound) as refused:
+            provider("asana")
+        assert refused.value.code == "service_not_configured" and "ASANA_CLIENT_ID" in refused.value.message
+        assert provider("notion").client_id.startswith("2d1d872b")
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+
+
 def _broken() -> dict:
     broken = copy.deepcopy(COMMITTED)
     slack, google = broken["families"]["slack"], broken["families"]["google"]
@@ -86,7 +124,7 @@ def test_cross_references_are_checked_once_the_shape_holds():
     broken["services"]["calendar"]["api_base"] = "{mail}/calendar/v3/"
     broken["families"]["google"]["account"]["url"] = None
     assert catalogue_problems(broken) == [
-        "families.slack.authorize.url names host {slak}, which families.slack.hosts does not declare",
+        "families.slack.authorize.url names {slak}, which families.slack.hosts and .path_params do not declare",
         "families.google.account.url is set exactly when the account is read from userinfo",
         "services.gmail.family names 'gogle', which is not in families",
         "services.calendar.api_base names host {mail}, which families.google.hosts does not declare",

@@ -159,4 +159,4 @@ def test_unknown_service_is_not_found():
     from common.errors import NotFound
 
     with pytest.raises(NotFound):
-        provider("asana")
+        provider("trello")

@@ -28,9 +28,12 @@ def _catalogue_with_tasks() -> dict:
     catalogue["services"]["tasks"] = {
         "family": "acme",
         "display_name": "Acme Tasks",
+        "icon": "🗂️",
         "flag": "integration_google_enabled",
         "scopes_setting": "GMAIL_SCOPES",
         "api_base": "{gmail}/gmail/v1/",
+        "api_paths": [],
+        "api_headers": {},
         "synced_collections": [],
     }
     return catalogue

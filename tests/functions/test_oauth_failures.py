@@ -135,10 +135,10 @@ def test_bearer_token_is_required(api, id_token, method, path):
 @pytest.mark.parametrize(
     "method, path",
     [
-        ("GET", "/api/v1/oauth/asana/start"),
-        ("GET", "/api/v1/oauth/asana/status"),
-        ("DELETE", "/api/v1/oauth/asana/disconnect"),
-        ("GET", "/api/v1/oauth/asana/callback?code=x&state=y"),
+        ("GET", "/api/v1/oauth/trello/start"),
+        ("GET", "/api/v1/oauth/trello/status"),
+        ("DELETE", "/api/v1/oauth/trello/disconnect"),
+        ("GET", "/api/v1/oauth/trello/callback?code=x&state=y"),
     ],
 )
 def test_unknown_service_is_a_404_envelope(user, method, path):
@@ -146,7 +146,10 @@ def test_unknown_service_is_a_404_envelope(user, method, path):
     assert reply.status_code == 404
     assert reply.json() == {
         "success": False,
-        "error": {"code": "unknown_service", "message": "Unknown service: use slack, gmail or calendar"},
+        "error": {
+            "code": "unknown_service",
+            "message": "Unknown service: use slack, gmail, calendar, asana, notion, outlookmail or outlookcalendar",
+        },
     }
 
 

@@ -11,6 +11,7 @@ import pytest
 from schemathesis.specs.openapi.definitions import SWAGGER_20
 
 from common.clients import GRPC_ENVIRONMENT
+from common.providers.catalogue import BUILT_IN
 from common.settings import SETTINGS, load_settings
 from local.catalog import ROOT, load_catalog
 from local.tf_eval import EvaluationError, evaluate
@@ -26,6 +27,8 @@ VALID = {
     "oauth_failure_url": "https://app.example.com/connect-failed",
     "cors_allowed_origins": ["https://app.example.com"],
 }
+VALID_FAMILIES = ("slack", "google")  # the families VALID gives a client id (their own variables)
+PROVIDERS = json.loads(BUILT_IN.read_text())
 GATEWAY_URL = "https://oauth-webhook-gateway-1a2b3c4d.ew.gateway.dev"
 MANAGED_SERVICE = "oauth-webhook-gateway-1a2b3c4d.apigateway.acme-gateway-prod.cloud.goog"
 
@@ -48,13 +51,36 @@ def test_every_function_gets_every_setting_production_requires():
         service_config["environment_variables"]
         == "${merge(local.environment[each.key], {PUBLIC_BASE_URL = local.public_base_url})}"
     )
-    required = {s.name for s in SETTINGS if s.dev_only_default and not s.secret}
+    families = PROVIDERS["families"]
+    offered_only = {family["client"]["id_setting"] for name, family in families.items() if name not in VALID_FAMILIES}
+    required = {s.name for s in SETTINGS if s.dev_only_default and not s.secret} - offered_only
     for name, environment in environments.items():
         environment = {**environment, "PUBLIC_BASE_URL": GATEWAY_URL}
         missing = sorted(setting for setting in required if not environment.get(setting))
         assert not missing, f"{name} starts without {missing}: production refuses their dev defaults"
         settings = load_settings(environment)
         assert settings.production and settings.public_base_url == GATEWAY_URL
+
+
+def test_a_family_is_offered_exactly_where_its_client_id_is_given():
+    """The catalogue's families beyond Slack and Google: unset, nothing of theirs is deployed; given,
+    every function gets the client id and the token-using functions the client secret."""
+    expressions = {"env": "local.environment", "secrets": "local.secret_settings", "grants": "keys(local.secret_grants)"}
+    without = evaluate(expressions, VALID)
+    assert not any("ASANA" in name for name in [*without["secrets"], *without["env"]["proxy"]])
+    given = evaluate(expressions, {**VALID, "provider_client_ids": {"asana": "1204567890123456"}})
+    assert all(environment["ASANA_CLIENT_ID"] == "1204567890123456" for environment in given["env"].values())
+    assert "ASANA_CLIENT_SECRET" in given["secrets"]
+    granted = {grant.split("/")[0] for grant in given["grants"] if grant.endswith("/ASANA_CLIENT_SECRET")}
+    assert granted == {name for name, spec in CATALOG.items() if "*" in spec.get("provider_clients", [])}
+    assert given["env"]["proxy"]["ASANA_CLIENT_SECRET"].endswith("/secrets/asana-client-secret/versions/latest")
+    assert load_settings({**given["env"]["proxy"], "PUBLIC_BASE_URL": GATEWAY_URL}).production
+
+
+@pytest.mark.parametrize("clients", [{"trello": "1"}, {"slack": "1.2"}, {"notion": " "}])
+def test_plan_refuses_a_client_id_of_no_other_catalogue_family(clients):
+    with pytest.raises(EvaluationError, match="provider_client_ids"):
+        evaluate({"env": "local.environment"}, {**VALID, "provider_client_ids": clients})
 
 
 def test_every_function_gets_the_grpc_environment_the_local_stack_runs_with():

@@ -74,3 +74,24 @@ def test_the_proxy_forwards_its_whole_path():
     methods = {method for p, method in OPERATIONS if p.startswith("/api/v1/proxy/")}
     assert methods == {m.lower() for m in CATALOG["proxy"]["http"]["routes"][0]["methods"]}
     assert all(OPERATIONS[path, method]["x-google-backend"]["address"] == "${urls.proxy}" for method in methods)
+
+
+def _service_parameters(node):
+    if isinstance(node, dict):
+        if node.get("name") == "service" and node.get("in") == "path":
+            yield node
+        for value in node.values():
+            yield from _service_parameters(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _service_parameters(value)
+
+
+def test_every_service_parameter_lists_the_catalogues_services():
+    """The document names what the provider catalogue offers: a provider added to it is added here."""
+    catalogued = list(json.loads((ROOT / "common" / "providers" / "catalogue.json").read_text())["services"])
+    parameters = list(_service_parameters(DOCUMENT["paths"]))
+    assert len(parameters) >= 10
+    for parameter in parameters:
+        assert parameter["enum"] == catalogued
+    assert "revokeNote" in DOCUMENT["definitions"]["Disconnected"]["properties"]
