@@ -2,6 +2,7 @@
 app backend's (common/connection_tags.py)."""
 
 from common.connection_health import health
+from common.flags import is_enabled
 from common.providers import provider, services
 from common.stores import connections
 from common.timeutil import iso, utcnow
@@ -46,6 +47,17 @@ def status(uid: str, service: str) -> dict:
 
 
 def list_connections(uid: str) -> dict:
+    """The user's connections, and the services this deployment offers them (an app's cards)."""
     order = {service: index for index, service in enumerate(services())}
     records = sorted(connections.list_connections(uid), key=lambda r: order.get(r["service"], len(order)))
-    return {"connections": [describe(record) for record in records]}
+    return {"connections": [describe(record) for record in records], "services": offered(uid)}
+
+
+def offered(uid: str) -> list[dict]:
+    """Each service of the catalogue this deployment offers, as a UI shows it, and whether its flag
+    lets this user connect it (the flags are cached per instance: no extra read)."""
+    specs = [provider(service) for service in services()]
+    return [
+        {"service": spec.service, "displayName": spec.display_name, "icon": spec.icon, "enabled": is_enabled(spec.flag, uid)}
+        for spec in specs
+    ]

@@ -9,30 +9,29 @@ const POLL_MS = 2000; // connections (no frontend may read them from Firestore) 
 // The Firebase SDK's CDN modules, which the page's import map points at the dev host's copies.
 const FIREBASE = "https://www.gstatic.com/firebasejs/12.9.0/";
 
-// What connecting each service sets in motion, shown on its card before anything is connected.
-const SERVICES = [
-  {
-    id: "slack",
-    name: "Slack",
-    about:
-      "Connecting gives the gateway a Slack user token. The workspace's messages then reach the gateway " +
-      "as signed events; each is recorded as Slack activity, and one with \"TODO: ...\" (or \"TODO - ...\") becomes an action item.",
-  },
-  {
-    id: "gmail",
-    name: "Gmail",
-    about:
-      "Connecting starts a Gmail watch: Gmail announces new INBOX mail on Pub/Sub, and the gateway's " +
-      "background sync copies it into Mail below.",
-  },
-  {
-    id: "calendar",
-    name: "Google Calendar",
-    about:
-      "Connecting opens a Calendar notification channel: Google pushes each change to the gateway, and " +
-      "its background sync copies the events into Calendar below.",
-  },
-];
+// What connecting each service sets in motion, shown on its card before anything is connected. The
+// cards themselves are the catalogue's services this deployment offers (GET /api/v1/oauth/connections
+// `services`); one without words here gets the generic ones.
+const ABOUT = {
+  slack:
+    "Connecting gives the gateway a Slack user token. The workspace's messages then reach the gateway " +
+    "as signed events; each is recorded as Slack activity, and one with \"TODO: ...\" (or \"TODO - ...\") becomes an action item.",
+  gmail:
+    "Connecting starts a Gmail watch: Gmail announces new INBOX mail on Pub/Sub, and the gateway's " +
+    "background sync copies it into Mail below.",
+  calendar:
+    "Connecting opens a Calendar notification channel: Google pushes each change to the gateway, and " +
+    "its background sync copies the events into Calendar below.",
+};
+const SYNCED = ["gmail", "calendar"]; // the services whose data background sync copies
+
+function aboutOf(service) {
+  return (
+    ABOUT[service.id] ??
+    `Connecting stores ${service.name}'s tokens, encrypted, and keeps them fresh; the app then calls its API ` +
+      `through the gateway (GET /api/v1/proxy/${service.id}/...). It sends no webhooks yet.`
+  );
+}
 
 const STATUS_WORDS = {
   connected: "Connected",
@@ -117,6 +116,7 @@ const session = {
   stopFeeds: null,
   autoSync: null,
   accounts: null,
+  services: [],
   connections: {},
   shown: {},
 };
@@ -222,12 +222,13 @@ function offeredAccount(service) {
 
 function aboutText(service, connection) {
   const offered = !connection && session.accounts;
-  return offered ? `${service.about} The consent page offers this uid's own sandbox account: ${offeredAccount(service)}.` : service.about;
+  const about = aboutOf(service);
+  return offered ? `${about} The consent page offers this uid's own sandbox account: ${offeredAccount(service)}.` : about;
 }
 
 // Gmail and Calendar only sync where the flag is on: said on the card before connecting, not after.
 function syncText(service) {
-  if (service.id === "slack" || session.autoSync === null) return null;
+  if (!SYNCED.includes(service.id) || session.autoSync === null) return null;
   return session.autoSync
     ? "Background sync (flag integration_auto_sync) is on for this uid."
     : "Background sync is off for this uid (flag integration_auto_sync): nothing will be synced. Sign in as a " +
@@ -246,18 +247,23 @@ function expiryText(connection) {
   return connection.isExpired ? `${when} (expired: refreshed on next use)` : when;
 }
 
-function buildCards() {
+function buildCards(offered) {
   const template = document.getElementById("card-template");
   const cards = document.getElementById("cards");
-  for (const service of SERVICES) {
+  session.services = offered.map((s) => ({ id: s.service, name: s.displayName, icon: s.icon, enabled: s.enabled }));
+  cards.replaceChildren();
+  for (const service of session.services) {
     const card = template.content.firstElementChild.cloneNode(true);
     const trigger = TRIGGERS[service.id];
     card.dataset.service = service.id;
     card.setAttribute("aria-label", service.name);
-    card.querySelector(".name").textContent = service.name;
-    card.querySelector(".trigger-label").textContent = trigger.label;
-    card.querySelector(".trigger-input").value = trigger.value;
-    card.querySelector(".trigger-button").textContent = trigger.button;
+    card.querySelector(".name").textContent = `${service.icon} ${service.name}`;
+    card.querySelector(".trigger").hidden = !trigger; // the sandbox sends events for these services only
+    if (trigger) {
+      card.querySelector(".trigger-label").textContent = trigger.label;
+      card.querySelector(".trigger-input").value = trigger.value;
+      card.querySelector(".trigger-button").textContent = trigger.button;
+    }
     card.querySelector(".connect").addEventListener("click", () => run(() => connect(service)));
     card.querySelector(".disconnect").addEventListener("click", () => run(() => disconnect(service)));
     card.querySelector(".trigger").addEventListener("submit", (event) => {
@@ -289,12 +295,17 @@ function renderCard(service) {
   if (STATUS_EXPLAINED[status]) notes.push(`${STATUS_WORDS[status]}: ${inWords(STATUS_EXPLAINED, status)}.`);
   if (connection?.reason) notes.push(`Reason: ${inWords(CONNECTION_REASONS, connection.reason)}.`);
   if (status === "degraded") notes.push(`${connection.consecutiveFailures ?? "Several"} refreshes failed in a row.`);
+  if (!service.enabled) notes.push(`Off for this uid: ${service.name}'s feature flag is off, so connecting answers feature_disabled.`);
   detail.textContent = notes.join(" ");
   detail.hidden = notes.length === 0;
   const connectButton = card.querySelector(".connect");
   connectButton.textContent = status === "disconnected" ? "Connect" : "Reconnect";
   connectButton.hidden = status === "connected";
+  connectButton.disabled = !service.enabled;
+  if (service.enabled) connectButton.removeAttribute("title");
+  else connectButton.title = `Off for this uid: ${service.name}'s feature flag is off.`;
   card.querySelector(".disconnect").hidden = status === "disconnected";
+  if (!TRIGGERS[service.id]) return; // no event button on this card
   const trigger = card.querySelector(".trigger-button");
   trigger.disabled = !connection || status === "needs_reauth";
   if (!connection) trigger.title = `Connect ${service.name} first: the sandbox sends events only for a connected account.`;
@@ -388,8 +399,13 @@ async function run(action) {
 
 async function refresh() {
   const listed = await api("/api/v1/oauth/connections");
+  const offered = JSON.stringify(listed.services);
+  if (session.shown.services !== offered) {
+    buildCards(listed.services); // the catalogue's services, or a flag changed for this uid
+    session.shown.services = offered;
+  }
   session.connections = Object.fromEntries(listed.connections.map((c) => [c.service, c]));
-  SERVICES.forEach(renderCard);
+  session.services.forEach(renderCard);
 }
 
 function poll() {
@@ -423,7 +439,8 @@ function leave() {
     document.getElementById(name).replaceChildren();
     document.getElementById(`${name}-count`).textContent = "";
   }
-  Object.assign(session, { uid: null, token: null, stopFeeds: null, autoSync: null, accounts: null, connections: {}, shown: {} });
+  Object.assign(session, { uid: null, token: null, stopFeeds: null, autoSync: null, accounts: null, services: [], connections: {}, shown: {} });
+  document.getElementById("cards").replaceChildren();
   sessionStorage.removeItem("uid");
   document.getElementById("sign-in-form").hidden = false;
   document.getElementById("signed-in").hidden = true;
@@ -432,24 +449,27 @@ function leave() {
   document.getElementById("notice").hidden = true;
 }
 
-// Google is told which account to preselect (loginHint, sent as its login_hint); Slack has no such
-// parameter, so the console adds the sandbox's own sandbox_uid to Slack's consent URL.
+// Google and Microsoft are told which account to preselect (loginHint, sent as their login_hint);
+// the gateway drops it for a provider with no such parameter, so the console also adds the sandbox's
+// own sandbox_uid to the consent URL.
 async function connect(service) {
   const params = new URLSearchParams({ returnTo: session.config.consoleUrl });
   if (service.id !== "slack") params.set("loginHint", session.accounts.google.email);
   const started = await api(`/api/v1/oauth/${service.id}/start?${params}`);
   const consent = new URL(started.authUrl);
-  if (service.id === "slack") consent.searchParams.set("sandbox_uid", session.uid);
+  if (!params.has("loginHint") || !consent.searchParams.has("login_hint")) consent.searchParams.set("sandbox_uid", session.uid);
   location.assign(consent.href); // the provider's consent page; the callback brings the browser back here
 }
 
 async function disconnect(service) {
   const done = await api(`/api/v1/oauth/${service.id}/disconnect`, { method: "DELETE" });
-  const revoked = {
-    true: "the grant was revoked at the provider",
-    false: "the provider did not confirm the revocation",
-    null: "the Google grant is kept for the other Google service",
-  }[String(done.revoked)];
+  const revoked =
+    done.revokeNote ??
+    {
+      true: "the grant was revoked at the provider",
+      false: "the provider did not confirm the revocation",
+      null: "the Google grant is kept for the other Google service",
+    }[String(done.revoked)];
   notify(done.wasConnected ? `${service.name} disconnected; ${revoked}.` : `${service.name} was not connected.`);
   await refresh();
 }
@@ -464,8 +484,9 @@ async function fire(service, text) {
 // The callback lands here with ?service=slack (connected) or ?service=slack&reason=access_denied.
 function reportOAuthReturn() {
   const params = new URLSearchParams(location.search);
-  const service = SERVICES.find((s) => s.id === params.get("service"));
-  if (!service) return;
+  const id = params.get("service");
+  if (!id) return;
+  const service = session.services.find((s) => s.id === id) ?? { id, name: id };
   const reason = params.get("reason");
   if (reason) notify(`Connecting ${service.name} failed: ${REASONS[reason] ?? "unknown reason"} (${reason}).`, "error");
   else notify(`${service.name} connected.`);
@@ -483,15 +504,15 @@ async function start() {
     );
     warning.hidden = false;
   }
-  buildCards();
   document.getElementById("sign-in-form").addEventListener("submit", (event) => {
     event.preventDefault();
     run(() => enter(document.getElementById("uid").value.trim()));
   });
   document.getElementById("sign-out").addEventListener("click", leave);
-  reportOAuthReturn();
   const uid = sessionStorage.getItem("uid"); // kept across the OAuth round trip in this tab
   if (uid) await run(() => enter(uid));
+  reportOAuthReturn(); // after the cards are built, so the notice names the service
+
 }
 
 start();

@@ -3,7 +3,8 @@ sandbox from the browser: the ID-token issuer (to sign in) and the control endpo
 providers produce events). Those paths allow exactly the console's origin, PUBLIC_BASE_URL's: CORS
 lets the console read the answers, and any request from another page's origin is refused before it
 runs (CORS alone would not stop a simple cross-site POST), so no other page a developer has open
-can steer the sandbox."""
+can steer the sandbox. The sandbox's own pages (the catalogued providers' consent forms, posted to
+/_sandbox/consent/<family>) are its own origin."""
 
 import urllib.parse
 
@@ -19,7 +20,8 @@ def register(app: flask.Flask, console_url: str) -> None:
     @app.before_request
     def refuse_other_pages():
         origin = flask.request.headers.get("Origin")
-        if origin and origin != console_origin and flask.request.path.startswith(PATHS):
+        own = flask.request.host_url.rstrip("/")  # the sandbox's own pages: a consent page's form
+        if origin and origin not in (console_origin, own) and flask.request.path.startswith(PATHS):
             return flask.jsonify({"error": "only the dev console may call the sandbox from a browser"}), 403
         return None
 

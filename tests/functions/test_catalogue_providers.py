@@ -59,6 +59,23 @@ def test_each_new_provider_is_off_until_its_flag_is_on(user, service):
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "feature_disabled"
 
 
+def test_the_listing_offers_every_catalogued_service_with_its_flag_for_this_user(user, flag):
+    flag("integration_notion_enabled", overrides={"fay": True})
+    offered = user("fay").get("/api/v1/oauth/connections").json()["data"]["services"]
+    assert [s["service"] for s in offered] == ["slack", "gmail", "calendar", "asana", "notion", "outlookmail", "outlookcalendar"]
+    enabled = {s["service"]: s["enabled"] for s in offered}
+    assert enabled == {
+        "slack": True,
+        "gmail": True,
+        "calendar": True,
+        "asana": False,
+        "notion": True,
+        "outlookmail": False,
+        "outlookcalendar": False,
+    }
+    assert next(s for s in offered if s["service"] == "outlookmail")["displayName"] == "Outlook Mail"
+
+
 def test_the_consent_urls_carry_each_providers_own_parameters(dana):
     session = dana()
     urls = {s: session.get(f"/api/v1/oauth/{s}/start").json()["data"]["authUrl"] for s in FLAGS}

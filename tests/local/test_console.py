@@ -65,6 +65,10 @@ def test_only_the_consoles_origin_may_call_the_sandbox_from_a_browser(sandbox, s
     )
     assert "Access-Control-Allow-Origin" not in preflight("https://evil.example").headers
     assert "Access-Control-Allow-Origin" not in sandbox.get("/token", headers={"Origin": stack.api_url}).headers
+    # a catalogued provider's consent form posts from the sandbox's own page; another page may not
+    decide = "/_sandbox/consent/asana"
+    assert sandbox.post(decide, headers={"Origin": "https://evil.example"}).status_code == 403
+    assert sandbox.post(decide, headers={"Origin": stack.sandbox_url}).status_code != 403
 
 
 def test_a_browser_that_cannot_be_installed_is_named(monkeypatch, tmp_path):
@@ -272,9 +276,11 @@ def test_the_landing_page_explains_the_console_and_has_its_own_favicon(page, sta
 def test_every_disabled_button_says_why(page, stack):
     _sign_in(page, stack.api_url, "alice")
     disabled = page.locator("button:disabled")
-    expect(disabled).to_have_count(3)  # each card's event button, nothing being connected yet
-    for index in range(3):
-        expect(disabled.nth(index)).to_have_attribute("title", re.compile(r"^Connect .+ first: "))
+    # each event button, nothing being connected yet, and the connect buttons of the providers whose
+    # flag is off by default (Asana, Notion, Outlook mail and calendar)
+    expect(disabled).to_have_count(3 + 4)
+    for index in range(3 + 4):
+        expect(disabled.nth(index)).to_have_attribute("title", re.compile(r"^(Connect .+ first|Off for this uid): "))
 
 
 @pytest.mark.slow
@@ -366,3 +372,32 @@ def test_synced_documents_arrive_live_from_firestore_not_from_the_api(page, stac
     expect(feed).to_have_count(1)
     expect(page.locator("#action_items")).not_to_contain_text("Not yours")
     assert exports == []
+
+
+@pytest.mark.slow
+def test_the_cards_are_the_catalogues_and_a_new_provider_connects_from_its_card(page, stack, flag):
+    """Asana, Notion and Outlook come from the catalogue: a card each, off until the uid's flag is
+    on; then connect through the sandbox's consent page and disconnect, with what revoking did."""
+    uid = f"cards-{uuid.uuid4().hex[:8]}"
+    flag("integration_asana_enabled", rollout=0, overrides={uid: True})
+    flag("integration_microsoft_enabled", rollout=0, overrides={uid: True})
+    _sign_in(page, stack.api_url, uid)
+    names = ["Slack", "Gmail", "Google Calendar", "Asana", "Notion", "Outlook Mail", "Outlook Calendar"]
+    expect(page.locator("#cards article")).to_have_count(len(names))
+    for name in names:
+        expect(_card(page, name)).to_be_visible()
+    notion = _card(page, "Notion")
+    expect(notion.get_by_role("button", name="Connect", exact=True)).to_be_disabled()
+    expect(notion.locator(".detail")).to_contain_text("feature flag is off")
+    asana = _card(page, "Asana")
+    expect(asana.locator(".trigger")).to_be_hidden()  # the sandbox sends no Asana events
+    expect(asana.locator(".about")).to_contain_text("/api/v1/proxy/asana/")
+    _approve(page, asana)
+    expect(asana.locator(".account")).to_have_text(f"{uid}@example.com")
+    asana.get_by_role("button", name="Disconnect").click()
+    expect(page.locator("#notice")).to_have_text("Asana disconnected; the grant was revoked at the provider.")
+    mail = _card(page, "Outlook Mail")
+    _approve(page, mail)
+    mail.get_by_role("button", name="Disconnect").click()
+    expect(page.locator("#notice")).to_contain_text("Outlook Mail disconnected; Microsoft has no endpoint")
+    _shot(page, "14-catalogue-cards")

@@ -201,12 +201,15 @@ def test_dev_turns_background_sync_on_for_the_dev_uids_and_keeps_a_developers_ch
     from common import flags
     from local.dev_flags import DEV_UIDS, seed_dev_flags
 
-    assert seed_dev_flags() == list(DEV_UIDS)  # an empty database: the defaults, then the overrides
+    new_providers = ["integration_asana_enabled", "integration_microsoft_enabled", "integration_notion_enabled"]
+    seeded = seed_dev_flags()  # an empty database: the defaults, then the overrides
+    assert seeded == {name: list(DEV_UIDS) for name in [flags.AUTO_SYNC_FLAG, *new_providers]}
     flags.reset_cache()
-    assert all(flags.is_enabled(flags.AUTO_SYNC_FLAG, uid) for uid in DEV_UIDS)
-    assert not flags.is_enabled(flags.AUTO_SYNC_FLAG, "carol")  # everyone else follows the rollout
+    assert all(flags.is_enabled(name, uid) for name in seeded for uid in DEV_UIDS)
+    assert not any(flags.is_enabled(name, "carol") for name in new_providers)  # everyone else follows the rollout
 
     flag(flags.AUTO_SYNC_FLAG, overrides={"bob": False})
-    assert seed_dev_flags() == ["alice"] and seed_dev_flags() == []
+    assert seed_dev_flags()[flags.AUTO_SYNC_FLAG] == ["alice"]
+    assert not any(seed_dev_flags().values())
     flags.reset_cache()
     assert flags.is_enabled(flags.AUTO_SYNC_FLAG, "alice") and not flags.is_enabled(flags.AUTO_SYNC_FLAG, "bob")
