@@ -31,7 +31,7 @@ resource "google_firestore_field" "ttl" {
 }
 
 # The scheduled refresh job's query: collection group `connections`, status == "active",
-# refreshDueAt <= now, ordered by refreshDueAt (common/refresh_job.py, due_query).
+# refreshDueAt <= now, ordered by refreshDueAt (common/tokens/refresh_job.py, due_query).
 resource "google_firestore_index" "connections_due" {
   project     = var.project_id
   database    = google_firestore_database.default.name
@@ -48,7 +48,7 @@ resource "google_firestore_index" "connections_due" {
   }
 }
 
-# The watch renewal job's query: collection group `sync_state`, renewAt <= now (common/watches.py).
+# The watch renewal job's query: collection group `sync_state`, renewAt <= now (common/sync/watches.py).
 resource "google_firestore_field" "sync_state_renew_at" {
   project    = var.project_id
   database   = google_firestore_database.default.name
@@ -64,7 +64,7 @@ resource "google_firestore_field" "sync_state_renew_at" {
 }
 
 # The backend's listing by tag: collection group `connections`, equality on `tags.<key>` (any key
-# the backend chose), in document order (common/connection_tags.py). An index setting on a map
+# the backend chose), in document order (common/access/connection_tags.py). An index setting on a map
 # field is inherited by its subfields, so this one covers every tag key; several tag filters are
 # merged from these single-field indexes.
 resource "google_firestore_field" "connection_tags" {

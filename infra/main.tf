@@ -92,7 +92,7 @@ locals {
   }
 
   # What var.extra_environment may not set (its validations): the settings this stack sets, the
-  # endpoints production must leave empty, and the URL settings (common/settings.py URL_SETTINGS)
+  # endpoints production must leave empty, and the URL settings (common/platform/settings.py URL_SETTINGS)
   # not set from a variable, which production requires to be https.
   managed_settings = concat(local.client_id_settings, [
     "APP_ENV", "GCP_PROJECT", "FIREBASE_PROJECT", "SENTRY_ENVIRONMENT", "LOG_EXECUTION_ID", "PUSH_SERVICE_ACCOUNT",
@@ -108,7 +108,7 @@ locals {
   ]
 
   # Settings every function gets. Topic settings follow the topic ids: connection-events ->
-  # TOPIC_CONNECTION_EVENTS, the names common/settings.py reads. PUBLIC_BASE_URL follows the
+  # TOPIC_CONNECTION_EVENTS, the names common/platform/settings.py reads. PUBLIC_BASE_URL follows the
   # gateway's hostname, so functions.tf adds it (locals here reference no resource).
   base_environment = merge(
     var.extra_environment,
@@ -119,7 +119,7 @@ locals {
       GCP_PROJECT      = var.project_id
       FIREBASE_PROJECT = local.firebase_project
       # API Gateway calls the functions as this account, with the caller's token moved to
-      # X-Forwarded-Authorization (common/identity.py); HTTP functions refuse to start without it.
+      # X-Forwarded-Authorization (common/serving/identity.py); HTTP functions refuse to start without it.
       GATEWAY_SERVICE_ACCOUNT = local.gateway_email
       # ESPv2's default audience for a backend: the https origin of its address (docs/deploy.md).
       GATEWAY_AUDIENCE = local.backend_origin
@@ -131,14 +131,14 @@ locals {
       OAUTH_FAILURE_URL      = var.oauth_failure_url
       CORS_ALLOWED_ORIGINS   = join(",", var.cors_allowed_origins)
       OAUTH_RETURN_ALLOWLIST = join(",", var.oauth_return_allowlist)
-      # The app's backend (common/backend_auth.py): both empty, its routes answer 503.
+      # The app's backend (common/access/backend_auth.py): both empty, its routes answer 503.
       APP_BACKEND_AUDIENCE         = var.app_backend_audience
       APP_BACKEND_SERVICE_ACCOUNTS = join(",", var.app_backend_service_accounts)
       # The app's signed webhooks (app_webhooks_worker; its secret is APP_WEBHOOK_SECRET).
       APP_WEBHOOK_URL             = var.app_webhook_url
       APP_WEBHOOK_EVENT_TYPES     = join(",", var.app_webhook_event_types)
       APP_WEBHOOK_TIMEOUT_SECONDS = tostring(var.app_webhook_timeout_seconds)
-      # grpc runs each Firestore document get on the calling thread (common/clients.py GRPC_ENVIRONMENT).
+      # grpc runs each Firestore document get on the calling thread (common/platform/clients.py GRPC_ENVIRONMENT).
       GRPC_SINGLE_THREADED_UNARY_STREAM = "1"
     },
   )
@@ -152,7 +152,7 @@ locals {
       { THREADS = tostring(fn.concurrency) },
       { for setting in fn.secrets : setting => "projects/${var.project_id}/secrets/${local.secret_ids[setting]}/versions/latest" },
       # Consumers accept only pushes carrying this account's OIDC token, minted for their own URL
-      # (common/consumer.py; local.push_urls below).
+      # (common/webhooks/consumer.py; local.push_urls below).
       fn.pubsub_topic == null ? {} : {
         PUSH_SERVICE_ACCOUNT = "${fn.account_id}@${var.project_id}.iam.gserviceaccount.com"
         PUSH_AUDIENCE        = local.push_urls[key]

@@ -131,7 +131,7 @@ resource "google_service_account_iam_member" "push_token_creator" {
 
 # Analytics events land in BigQuery through a BigQuery subscription (no code in between).
 resource "google_bigquery_dataset" "analytics" {
-  # checkov:skip=CKV_GCP_81:Google-managed encryption at rest; analytics events hold no tokens or message content (common/analytics.py).
+  # checkov:skip=CKV_GCP_81:Google-managed encryption at rest; analytics events hold no tokens or message content (common/product/analytics.py).
   dataset_id = "integration_analytics"
   location   = coalesce(var.source_bucket_location, var.region)
 

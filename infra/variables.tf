@@ -44,7 +44,7 @@ variable "firestore_location" {
   default     = null
 }
 
-# The settings production has no default for (common/settings.py refuses the dev ones), declared as
+# The settings production has no default for (common/platform/settings.py refuses the dev ones), declared as
 # inputs so a wrong or missing value stops `terraform plan` instead of the first request.
 
 variable "slack_client_id" {
@@ -163,7 +163,7 @@ variable "app_webhook_event_types" {
 
   validation {
     condition     = alltrue([for type in var.app_webhook_event_types : can(regex("^[a-z]+\\.[a-z_]+$", type))])
-    error_message = "var.app_webhook_event_types must hold event types such as connection.needs_reauth (common/settings.py APP_WEBHOOK_TYPES)."
+    error_message = "var.app_webhook_event_types must hold event types such as connection.needs_reauth (common/platform/settings.py APP_WEBHOOK_TYPES)."
   }
 }
 

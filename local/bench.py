@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from common.secrets import get_secret
+from common.platform.secrets import get_secret
 from local.bench_cold import bench_cold_starts
 from local.bench_hot import bench_hot_paths, connected_user
 from local.bench_hot import print_table as print_hot_paths
@@ -34,7 +34,7 @@ REFRESH_ENV = {"REFRESH_JOB_BUDGET_SECONDS": "3000", "REFRESH_JOB_CONCURRENCY": 
 
 
 def bench_hot_path(stack: Stack) -> list[str]:
-    from common.tokens import get_access_token
+    from common.tokens.reader import get_access_token
 
     uid = seed_connections(stack.sandbox_url, "gmail", 1, "hot", due=False)[0]  # fresh: every read is the hot path
     get_access_token(uid, "gmail")

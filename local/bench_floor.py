@@ -34,7 +34,7 @@ def measure_floor() -> Floor:
     from google.api_core.exceptions import AlreadyExists
     from google.cloud import firestore, pubsub_v1
 
-    from common.settings import get_settings
+    from common.platform.settings import get_settings
 
     project = get_settings().gcp_project
     document = firestore.Client(project=project).collection("bench").document("floor")

@@ -52,8 +52,8 @@ def _run(path: HotPath, concurrency: int) -> dict:
 
 def connected_user(stack) -> dict:
     """One user with Slack, Gmail and Calendar connected through the real OAuth flow."""
-    from common.clients import firestore_client
-    from common.flags import AUTO_SYNC_FLAG, FLAGS
+    from common.platform.clients import firestore_client
+    from common.product.flags import AUTO_SYNC_FLAG, FLAGS
 
     # Each queued Calendar notification would start a sync of the one user; what is measured is the ack.
     firestore_client().collection(FLAGS).document(AUTO_SYNC_FLAG).set({"rollout": 0, "overrides": {}})

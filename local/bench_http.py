@@ -16,12 +16,12 @@ from local.op_counts import OPS_PATH
 from local.processes import Child, free_port, wait_until
 from local.stats import percentile
 
-# Error reporting started as every function of the stack starts it (common/http.py), so hello pays
+# Error reporting started as every function of the stack starts it (common/serving/http.py), so hello pays
 # for it too.
 HELLO = """
 import functions_framework
 
-from common.error_reporting import start_error_reporting
+from common.platform.error_reporting import start_error_reporting
 
 start_error_reporting()
 
@@ -37,7 +37,7 @@ def hello(request):
 TOKEN_READ = """
 import functions_framework
 
-from common.tokens import get_access_token
+from common.tokens.reader import get_access_token
 
 
 @functions_framework.http

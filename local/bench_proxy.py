@@ -21,7 +21,7 @@ SCALE = "status read (no provider call), for scale"
 
 
 def bench_proxy_overhead(stack, user: dict) -> dict:
-    from common.tokens import get_access_token
+    from common.tokens.reader import get_access_token
 
     service, path = CALL
     token = get_access_token(user["uid"], service)

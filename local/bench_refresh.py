@@ -21,9 +21,9 @@ RUN_TIMEOUT_SECONDS = 3000
 
 def seed_connections(sandbox_url: str, service: str, count: int, uid_prefix: str, due: bool) -> list[str]:
     """Write `count` connections with real sandbox grants (due now) or placeholders (due in a year)."""
-    from common.clients import firestore_client
-    from common.oauth_flow import connection_record
-    from common.oauth_protocol import TokenSet
+    from common.connect.oauth_flow import connection_record
+    from common.oauth.oauth_protocol import TokenSet
+    from common.platform.clients import firestore_client
     from common.providers import provider
     from common.stores.connections import connection_ref
 
@@ -49,7 +49,7 @@ def seed_connections(sandbox_url: str, service: str, count: int, uid_prefix: str
 
 
 def make_due(uids: list[str], service: str) -> None:
-    from common.clients import firestore_client
+    from common.platform.clients import firestore_client
     from common.stores.connections import connection_ref
 
     past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
@@ -62,8 +62,8 @@ def make_due(uids: list[str], service: str) -> None:
 def run_refresh(timeout: float = 60.0) -> dict:
     """Start a run (the tick, in this process) and return its totals once every chunk is in, or as
     they stand at the timeout."""
-    from common.refresh_job import start_run
     from common.stores import refresh_runs
+    from common.tokens.refresh_job import start_run
 
     run_id, deadline = start_run()["runId"], time.monotonic() + timeout
     while not refresh_runs.finished(run := refresh_runs.totals(run_id)) and time.monotonic() < deadline:
@@ -73,9 +73,9 @@ def run_refresh(timeout: float = 60.0) -> dict:
 
 def _page_query_ms() -> float:
     """One page of the due query, alone: the part of a run that depends on the documents stored."""
-    from common.refresh_job import due_query
-    from common.settings import get_settings
-    from common.timeutil import utcnow
+    from common.platform.settings import get_settings
+    from common.platform.timeutil import utcnow
+    from common.tokens.refresh_job import due_query
 
     started = time.perf_counter()
     list(due_query(utcnow(), get_settings().refresh_job_page_size).stream())
@@ -120,7 +120,7 @@ def bench_refresh_job(stack: Stack) -> list:
 def print_table(rows: list) -> None:
     if not rows:
         return
-    from common.settings import get_settings
+    from common.platform.settings import get_settings
 
     concurrency, chunk = get_settings().refresh_job_concurrency, get_settings().refresh_job_chunk_size
     print(f"\n## Scheduled refresh run (chunks of {chunk}, {concurrency} refreshes at once per chunk, against the sandbox)\n")

@@ -8,7 +8,7 @@ python -m local.config_preflight [--no-secret-references] [--role http|consumer]
 import argparse
 import sys
 
-from common.config_check import ROLE_SETTINGS, configuration_problems
+from common.serving.config_check import ROLE_SETTINGS, configuration_problems
 
 EXIT_CODE = 2
 

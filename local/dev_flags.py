@@ -1,11 +1,11 @@
-"""The flags `make dev` seeds into its own emulator: the defaults (common/flags.py), plus overrides
+"""The flags `make dev` seeds into its own emulator: the defaults (common/product/flags.py), plus overrides
 for the uids the README and the console use, so that signing in as them shows the whole pipeline:
 background sync (on for half of all uids by default, and these fall in the other half) and the
 catalogue's providers that are off by default (Asana, Notion, Microsoft 365 at 0%). Dev only: no
 function writes it; an override a developer already set for one of them is kept."""
 
-from common.clients import firestore_client
-from common.flags import AUTO_SYNC_FLAG, DEFAULT_FLAGS, FLAGS, seed
+from common.platform.clients import firestore_client
+from common.product.flags import AUTO_SYNC_FLAG, DEFAULT_FLAGS, FLAGS, seed
 from common.providers.catalogue import catalogue
 
 DEV_UIDS = ("alice", "bob")  # the console's default uid, and the one the docs sign in as next

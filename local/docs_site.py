@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.utils import send_file, send_from_directory
 from werkzeug.wrappers import Request, Response
 
-from common.settings import get_settings
+from common.platform.settings import get_settings
 from local.catalog import ROOT
 from local.node_packages import MODULES
 

@@ -19,8 +19,8 @@ import functions_framework
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 
-from common.config_check import configuration_problems
-from common.settings import get_settings
+from common.platform.settings import get_settings
+from common.serving.config_check import configuration_problems
 from local import console_site, docs_site, op_counts
 from local.catalog import CATALOG_PATH, FUNCTIONS_DIR, load_catalog
 from local.config_preflight import exit_on_problems

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import requests
 
-from common.slack_signature import sign
+from common.webhooks.slack_signature import sign
 
 MANIFEST = pathlib.Path(__file__).resolve().parent.parent / "infra" / "slack-app-manifest.json"
 SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"

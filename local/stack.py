@@ -11,8 +11,8 @@ import sys
 
 import requests
 
-from common.clients import GRPC_ENVIRONMENT
-from common.settings import APP_WEBHOOK_TYPES, PROVIDER_URL_SETTINGS
+from common.platform.clients import GRPC_ENVIRONMENT
+from common.platform.settings import APP_WEBHOOK_TYPES, PROVIDER_URL_SETTINGS
 from local.catalog import ROOT, consumers, load_catalog, load_topics
 from local.emulators import Emulators
 from local.processes import Child, free_port, port_is_free, wait_until
@@ -27,9 +27,9 @@ GATEWAY_ACCOUNT = f"api-gateway@{PROJECT}.iam.gserviceaccount.com"
 def adopt_settings(stack: "Stack") -> None:
     """Point this process's settings, clients and cipher at the stack, for tools (bench, load) that
     read Firestore or call common code directly."""
-    from common.clients import reset_clients
-    from common.crypto import reset_cipher
-    from common.settings import SETTINGS, reset_settings
+    from common.platform.clients import reset_clients
+    from common.platform.settings import SETTINGS, reset_settings
+    from common.tokens.crypto import reset_cipher
 
     os.environ.update({s.name: stack.env[s.name] for s in SETTINGS if s.name in stack.env})
     reset_settings()

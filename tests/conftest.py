@@ -13,12 +13,12 @@ import pytest
 import requests
 from google.cloud import pubsub_v1
 
-from common import clock
-from common.clients import reset_clients
-from common.config_check import reset_configuration_check
-from common.crypto import reset_cipher
-from common.secrets import clear_secret_cache
-from common.settings import SETTINGS, reset_settings
+from common.platform import clock
+from common.platform.clients import reset_clients
+from common.platform.secrets import clear_secret_cache
+from common.platform.settings import SETTINGS, reset_settings
+from common.serving.config_check import reset_configuration_check
+from common.tokens.crypto import reset_cipher
 from local.stack import Stack
 from tests.backend_helpers import BACKEND_SETTINGS
 from tests.oauth_helpers import APP_ORIGIN, FAILURE_URL, SUCCESS_URL
@@ -178,7 +178,7 @@ def topic_messages(stack):
 @pytest.fixture
 def rate_limits(monkeypatch):
     """Tight rate limits for this test, from full buckets: rate_limits(RATE_LIMIT_USER_BURST="2")."""
-    from common import rate_limit
+    from common.product import rate_limit
 
     def apply(**values: str) -> None:
         for name, value in values.items():
@@ -195,8 +195,8 @@ def rate_limits(monkeypatch):
 @pytest.fixture
 def flag(stack):
     """Set a feature flag for this test: flag("integration_auto_sync", rollout=0, overrides={"alice": True})."""
-    from common.clients import firestore_client
-    from common.flags import DEFAULT_FLAGS
+    from common.platform.clients import firestore_client
+    from common.product.flags import DEFAULT_FLAGS
 
     def set_flag(name: str, rollout: float | None = None, overrides: dict | None = None) -> None:
         firestore_client().collection("feature_flags").document(name).set(
@@ -208,6 +208,6 @@ def flag(stack):
 
 @pytest.fixture
 def moved_clock():
-    """moved_clock(seconds): this process's clock (common/clock.py) that far ahead, until the test ends."""
+    """moved_clock(seconds): this process's clock (common/platform/clock.py) that far ahead, until the test ends."""
     yield clock.set_offset
     clock.set_offset(0)

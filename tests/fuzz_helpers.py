@@ -44,7 +44,8 @@ def mostly(plausible, otherwise):
     return st.integers(0, 3).flatmap(lambda n: as_strategy[1] if n == 0 else as_strategy[0])
 
 
-# Proxied paths (common/proxy_paths.py): pieces attackers use, and plain ones, so that examples both pass and fail the checks.
+# Proxied paths (common/access/proxy_paths.py): pieces attackers use, and plain ones, so that examples both
+# pass and fail the checks.
 PIECES = [
     "..",
     ".",

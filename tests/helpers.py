@@ -2,7 +2,7 @@
 
 import time
 
-from common.clients import firestore_client
+from common.platform.clients import firestore_client
 
 
 def user_docs(uid: str, collection: str) -> dict:

@@ -21,9 +21,9 @@ def landed(reply: requests.Response) -> dict:
 
 def held_tokens(uid: str) -> dict[str, dict[str, str]]:
     """Every token the gateway stores for a user, decrypted: {service: {"access_token", "refresh_token"?}}."""
-    from common.clients import firestore_client
-    from common.crypto import get_cipher
-    from common.token_fields import token_field
+    from common.platform.clients import firestore_client
+    from common.tokens.crypto import get_cipher
+    from common.tokens.token_fields import token_field
 
     held = {}
     for doc in firestore_client().collection("users").document(uid).collection("connections").stream():
@@ -39,8 +39,8 @@ def held_tokens(uid: str) -> dict[str, dict[str, str]]:
 def google_access_tokens(sandbox, uid: str) -> list[str]:
     """Every Google access token the user's stored tokens give: the stored ones, and a fresh one from
     each stored refresh token (a refresh token the provider no longer honours gives none)."""
-    from common.secrets import get_secret
-    from common.settings import get_settings
+    from common.platform.secrets import get_secret
+    from common.platform.settings import get_settings
 
     client = {"client_id": get_settings().google_client_id, "client_secret": get_secret("GOOGLE_CLIENT_SECRET")}
     tokens = []

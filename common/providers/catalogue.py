@@ -7,8 +7,8 @@ import pathlib
 import re
 import threading
 
-from common.errors import ConfigError
-from common.settings import SETTINGS, get_settings
+from common.platform.errors import ConfigError
+from common.platform.settings import SETTINGS, get_settings
 
 BUILT_IN = pathlib.Path(__file__).with_name("catalogue.json")
 PLACEHOLDER = re.compile(r"\{([a-z0-9_]+)\}")
@@ -34,7 +34,7 @@ def flag(value) -> str | None:
 
 def setting_name(value) -> str | None:
     if not isinstance(value, str) or value not in KNOWN_SETTINGS:
-        return f"must name a setting of common/settings.py (got {value!r})"
+        return f"must name a setting of common/platform/settings.py (got {value!r})"
     return None
 
 

@@ -4,9 +4,9 @@ That code has no per-provider branches: what differs between providers is here, 
 
 import dataclasses
 
-from common.errors import NotFound
+from common.platform.errors import NotFound
+from common.platform.settings import get_settings
 from common.providers.catalogue import PLACEHOLDER, catalogue
-from common.settings import get_settings
 
 
 @dataclasses.dataclass(frozen=True)

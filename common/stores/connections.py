@@ -4,7 +4,7 @@
 `account_index/{service}:{account key}`: provider account -> uid, so webhooks find their user.
 Both change in one transaction, which also refuses an account another user has connected, and a
 connect whose flow started before the user was erased (the erasure fence, common/stores/erasures.py).
-A connection's `tags` (the app backend's, common/connection_tags.py) outlive a reconnect, of the
+A connection's `tags` (the app backend's, common/access/connection_tags.py) outlive a reconnect, of the
 same account or another: they describe the user's connection to the service, not its tokens.
 `tokenVersion` is new with every change of a connection's tokens (connect, refresh) and with nothing
 else (re-encryption rewrites the ciphertexts, not the tokens): writers compare it to know whether
@@ -15,8 +15,8 @@ import urllib.parse
 
 from google.cloud import firestore
 
-from common.clients import firestore_client
-from common.errors import Conflict, NotFound
+from common.platform.clients import firestore_client
+from common.platform.errors import Conflict, NotFound
 from common.stores import erasures
 
 USERS = "users"

@@ -9,9 +9,9 @@ import enum
 
 from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
 
-from common.clients import firestore_client
-from common.settings import get_settings
-from common.timeutil import utcnow
+from common.platform.clients import firestore_client
+from common.platform.settings import get_settings
+from common.platform.timeutil import utcnow
 
 COLLECTION = "webhook_dedup"
 

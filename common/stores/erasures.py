@@ -20,9 +20,9 @@ import hashlib
 
 from google.cloud import firestore
 
-from common.clients import firestore_client
-from common.errors import Conflict
-from common.timeutil import utcnow
+from common.platform.clients import firestore_client
+from common.platform.errors import Conflict
+from common.platform.timeutil import utcnow
 
 COLLECTION = "erasures"
 ERASING, ERASED = "erasing", "erased"

@@ -10,8 +10,8 @@ import urllib.parse
 
 from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
 
-from common.clients import firestore_client
-from common.timeutil import utcnow
+from common.platform.clients import firestore_client
+from common.platform.timeutil import utcnow
 
 COLLECTION = "token_leases"
 

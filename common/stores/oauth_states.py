@@ -11,9 +11,9 @@ import hmac
 
 from google.api_core.exceptions import FailedPrecondition, NotFound
 
-from common.clients import firestore_client
+from common.platform.clients import firestore_client
+from common.platform.timeutil import utcnow
 from common.stores import erasures
-from common.timeutil import utcnow
 
 COLLECTION = "oauth_states"
 

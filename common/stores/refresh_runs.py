@@ -15,8 +15,8 @@ import datetime
 from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
 
-from common.clients import firestore_client
-from common.timeutil import utcnow
+from common.platform.clients import firestore_client
+from common.platform.timeutil import utcnow
 
 COLLECTION, CHUNKS = "refresh_runs", "chunks"
 OUTCOMES = ("refreshed", "failed", "needs_reauth", "skipped")

@@ -6,7 +6,7 @@ Calendar channels are also kept at `calendar_channels/{channel id}` so the push 
 Every write here (the state, and the synced documents stored with it) is a transaction guarded by
 the erasure fence (common/stores/erasures.py): `since` is when the work writing it started."""
 
-from common.clients import firestore_client
+from common.platform.clients import firestore_client
 from common.stores import erasures
 from common.stores.connections import USERS
 

@@ -1,10 +1,10 @@
 """Pub/Sub `connection-events`: deliver each event the app opted into to its webhook URL, signed
-(common/app_webhooks.py); a failed delivery is redelivered, then dead-lettered."""
+(common/webhooks/app_webhooks.py); a failed delivery is redelivered, then dead-lettered."""
 
 import functions_framework
 
-from common.app_webhooks import deliver
-from common.consumer import consumer
+from common.webhooks.app_webhooks import deliver
+from common.webhooks.consumer import consumer
 
 
 @functions_framework.cloud_event

@@ -2,9 +2,9 @@
 
 import functions_framework
 
-from common import connection_tags
-from common.backend_auth import authenticate_backend
-from common.http import endpoint
+from common.access import connection_tags
+from common.access.backend_auth import authenticate_backend
+from common.serving.http import endpoint
 
 
 @functions_framework.http

@@ -3,9 +3,9 @@ access token and its expiry for one of the user's connections (audited)."""
 
 import functions_framework
 
-from common.backend_auth import authenticate_backend, target_connection
-from common.backend_credentials import credentials
-from common.http import endpoint
+from common.access.backend_auth import authenticate_backend, target_connection
+from common.access.backend_credentials import credentials
+from common.serving.http import endpoint
 
 
 @functions_framework.http

@@ -1,13 +1,13 @@
 """/api/v1/users/{uid}/proxy/{service}/{path}: the app's backend acts through the user's connection,
-as the user's own proxy route does (common/proxy.py; docs/proxy.md), each call audited."""
+as the user's own proxy route does (common/access/proxy.py; docs/proxy.md), each call audited."""
 
 import functions_framework
 
-from common import proxy
-from common.backend_auth import authenticate_backend, target_uid
-from common.backend_proxy import audited_forward
-from common.http import endpoint
-from common.settings import get_settings
+from common.access import proxy
+from common.access.backend_auth import authenticate_backend, target_uid
+from common.access.backend_proxy import audited_forward
+from common.platform.settings import get_settings
+from common.serving.http import endpoint
 
 
 @functions_framework.http

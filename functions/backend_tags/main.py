@@ -3,9 +3,9 @@ of the user's connections (audited)."""
 
 import functions_framework
 
-from common import connection_tags
-from common.backend_auth import authenticate_backend, target_connection
-from common.http import endpoint, json_body
+from common.access import connection_tags
+from common.access.backend_auth import authenticate_backend, target_connection
+from common.serving.http import endpoint, json_body
 
 
 @functions_framework.http

@@ -2,9 +2,9 @@
 
 import functions_framework
 
-from common import calendar_sync
-from common.consumer import consumer
-from common.settings import get_settings
+from common.platform.settings import get_settings
+from common.sync import calendar_sync
+from common.webhooks.consumer import consumer
 
 
 @functions_framework.cloud_event

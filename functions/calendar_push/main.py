@@ -2,8 +2,8 @@
 
 import functions_framework
 
-from common.calendar_push import receive_push
-from common.http import endpoint
+from common.serving.http import endpoint
+from common.webhooks.calendar_push import receive_push
 
 
 @functions_framework.http

@@ -2,9 +2,9 @@
 
 import functions_framework
 
-from common.flags import evaluate_all
-from common.http import endpoint
-from common.identity import authenticate
+from common.product.flags import evaluate_all
+from common.serving.http import endpoint
+from common.serving.identity import authenticate
 
 
 @functions_framework.http

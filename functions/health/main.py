@@ -2,8 +2,8 @@
 
 import functions_framework
 
-from common.health import health_reply
-from common.http import endpoint
+from common.serving.health import health_reply
+from common.serving.http import endpoint
 
 
 @functions_framework.http

@@ -2,8 +2,8 @@
 
 import functions_framework
 
-from common.http import endpoint
-from common.identity import authenticate
+from common.serving.http import endpoint
+from common.serving.identity import authenticate
 
 
 @functions_framework.http

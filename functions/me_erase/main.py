@@ -2,9 +2,9 @@
 
 import functions_framework
 
-from common.erasure import erase
-from common.http import endpoint
-from common.identity import authenticate
+from common.privacy.erasure import erase
+from common.serving.http import endpoint
+from common.serving.identity import authenticate
 
 
 @functions_framework.http

@@ -2,9 +2,9 @@
 
 import functions_framework
 
-from common.http import endpoint
-from common.identity import authenticate
-from common.user_export import export
+from common.privacy.user_export import export
+from common.serving.http import endpoint
+from common.serving.identity import authenticate
 
 
 @functions_framework.http

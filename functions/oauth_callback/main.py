@@ -2,9 +2,9 @@
 
 import functions_framework
 
-from common import oauth_flow
-from common.browser import browser_reply
-from common.http import endpoint, path_segment_after
+from common.connect import oauth_flow
+from common.connect.browser import browser_reply
+from common.serving.http import endpoint, path_segment_after
 
 
 @functions_framework.http

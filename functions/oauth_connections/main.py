@@ -2,9 +2,9 @@
 
 import functions_framework
 
-from common import connection_views
-from common.http import endpoint
-from common.identity import authenticate
+from common.access import connection_views
+from common.serving.http import endpoint
+from common.serving.identity import authenticate
 
 
 @functions_framework.http

@@ -3,13 +3,13 @@ that ties the flow to this browser (call it with credentials, from the app's sit
 
 import functions_framework
 
-from common.browser import apply_cookie
-from common.envelope import success
-from common.flags import require_service_enabled
-from common.http import endpoint, path_segment_after
-from common.identity import authenticate
-from common.oauth_start import start
+from common.connect.browser import apply_cookie
+from common.connect.oauth_start import start
+from common.platform.envelope import success
+from common.product.flags import require_service_enabled
 from common.providers import provider
+from common.serving.http import endpoint, path_segment_after
+from common.serving.identity import authenticate
 
 
 @functions_framework.http

@@ -1,12 +1,12 @@
 """/api/v1/proxy/{service}/{path}: the signed-in user's request forwarded to that service's API with
-their token (common/proxy.py; docs/proxy.md)."""
+their token (common/access/proxy.py; docs/proxy.md)."""
 
 import functions_framework
 
-from common import proxy
-from common.http import endpoint
-from common.identity import authenticate
-from common.settings import get_settings
+from common.access import proxy
+from common.platform.settings import get_settings
+from common.serving.http import endpoint
+from common.serving.identity import authenticate
 
 
 @functions_framework.http

@@ -3,10 +3,10 @@ publishing a continuation message until every document is done."""
 
 import functions_framework
 
-from common.consumer import consumer
-from common.events import publish_json
-from common.reencrypt import run_reencryption
-from common.settings import get_settings
+from common.platform.settings import get_settings
+from common.product.events import publish_json
+from common.tokens.reencrypt import run_reencryption
+from common.webhooks.consumer import consumer
 
 BUDGET_SECONDS = 300  # well inside the function's 540 s timeout
 

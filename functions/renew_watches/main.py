@@ -2,8 +2,8 @@
 
 import functions_framework
 
-from common.consumer import consumer
-from common.watches import renew_due
+from common.sync.watches import renew_due
+from common.webhooks.consumer import consumer
 
 TICK_MAX_AGE_SECONDS = 43200
 

@@ -2,9 +2,9 @@
 
 import functions_framework
 
-from common.http import endpoint
-from common.settings import get_settings
-from common.slack_ingress import receive_event
+from common.platform.settings import get_settings
+from common.serving.http import endpoint
+from common.webhooks.slack_ingress import receive_event
 
 
 @functions_framework.http

@@ -2,9 +2,9 @@
 
 import functions_framework
 
-from common.consumer import consumer
-from common.settings import get_settings
-from common.slack_processing import process_event, process_interaction
+from common.platform.settings import get_settings
+from common.sync.slack_processing import process_event, process_interaction
+from common.webhooks.consumer import consumer
 
 
 @functions_framework.cloud_event

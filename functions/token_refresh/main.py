@@ -3,8 +3,8 @@ token_refresh_worker, in chunks."""
 
 import functions_framework
 
-from common.consumer import consumer
-from common.refresh_job import start_run
+from common.tokens.refresh_job import start_run
+from common.webhooks.consumer import consumer
 
 TICK_MAX_AGE_SECONDS = 600  # a tick older than two periods is superseded by a newer one
 

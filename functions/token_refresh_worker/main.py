@@ -3,8 +3,8 @@ counts to the run. A failure raises, so Pub/Sub redelivers the chunk (doing it t
 
 import functions_framework
 
-from common.consumer import consumer
-from common.refresh_chunk import refresh_chunk
+from common.tokens.refresh_chunk import refresh_chunk
+from common.webhooks.consumer import consumer
 
 
 @functions_framework.cloud_event

@@ -27,7 +27,7 @@ import time
 
 import requests
 
-from common.secrets import get_secret
+from common.platform.secrets import get_secret
 from local.catalog import ROOT
 from local.load import chart, faults, profile, report, seed, verify
 from local.stack import Stack, adopt_settings
@@ -51,9 +51,9 @@ def _machine() -> str:
 
 
 def _prepare(stack: Stack, with_faults: bool) -> None:
-    from common.clients import firestore_client
-    from common.flags import AUTO_SYNC_FLAG, FLAGS
-    from common.flags import seed as seed_flags
+    from common.platform.clients import firestore_client
+    from common.product.flags import AUTO_SYNC_FLAG, FLAGS
+    from common.product.flags import seed as seed_flags
 
     seed_flags()
     # Every seeded user syncs (the default is a 50% rollout): every notification then owes an effect.

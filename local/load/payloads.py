@@ -6,7 +6,7 @@ import datetime
 import json
 import uuid
 
-from common.slack_signature import sign
+from common.webhooks.slack_signature import sign
 
 PROJECT = "demo-gateway"
 

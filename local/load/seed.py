@@ -11,7 +11,7 @@ import urllib.parse
 
 import requests
 
-from common.clients import firestore_client
+from common.platform.clients import firestore_client
 from local.consent_browser import Browser, decide
 
 SERVICES = ("slack", "gmail", "calendar")

@@ -10,11 +10,11 @@ import time
 
 import requests
 
-from common.clients import firestore_client
-from common.crypto import CryptoError, get_cipher
+from common.platform.clients import firestore_client
+from common.platform.timeutil import utcnow
 from common.stores.connections import USERS
-from common.timeutil import utcnow
-from common.token_fields import token_field
+from common.tokens.crypto import CryptoError, get_cipher
+from common.tokens.token_fields import token_field
 
 SERVICES = ("slack", "gmail", "calendar")
 # ledger kind -> (collection, document id of the effect)

@@ -2,9 +2,9 @@
 
 import flask
 
+from common.platform.secrets import get_secret
+from common.platform.settings import get_settings
 from common.providers.catalogue import catalogue
-from common.secrets import get_secret
-from common.settings import get_settings
 from local.sandbox import (
     accounts,
     app_webhooks,

@@ -17,8 +17,8 @@ import uuid
 
 import flask
 
+from common.platform.secrets import get_secret
 from common.providers.catalogue import PLACEHOLDER
-from common.secrets import get_secret
 from local.sandbox import accounts, consent, grants
 from local.sandbox.control import SandboxState, provider_route
 

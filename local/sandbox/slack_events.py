@@ -9,9 +9,9 @@ import time
 import flask
 import requests
 
-from common.secrets import get_secret
-from common.settings import get_settings
-from common.slack_signature import sign
+from common.platform.secrets import get_secret
+from common.platform.settings import get_settings
+from common.webhooks.slack_signature import sign
 
 APP_ID = "A0SANDBOX"
 EVENTS_PATH = "/api/v1/webhooks/slack/events"

@@ -2,7 +2,7 @@ import datetime
 
 import pytest
 
-from common.action_items import ActionItem, due_date, extract
+from common.sync.action_items import ActionItem, due_date, extract
 
 FRIDAY = datetime.date(2026, 11, 20)  # a Friday
 

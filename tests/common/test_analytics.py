@@ -6,10 +6,10 @@ import datetime
 import functions_framework
 import pytest
 
-from common import analytics
-from common.clients import firestore_client, reset_clients
-from common.settings import reset_settings
-from common.tokens import get_access_token
+from common.platform.clients import firestore_client, reset_clients
+from common.platform.settings import reset_settings
+from common.product import analytics
+from common.tokens.reader import get_access_token
 from local.catalog import FUNCTIONS_DIR
 from local.consent_browser import decide
 from local.processes import free_port

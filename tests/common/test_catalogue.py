@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from common.config_check import configuration_problems, reset_configuration_check
-from common.errors import ConfigError, NotFound
-from common.flags import DEFAULT_FLAGS
+from common.platform.errors import ConfigError, NotFound
+from common.platform.settings import SETTINGS, reset_settings
+from common.product.flags import DEFAULT_FLAGS
 from common.providers import provider, services
 from common.providers.catalogue import BUILT_IN, catalogue_problems, read_catalogue
-from common.settings import SETTINGS, reset_settings
+from common.serving.config_check import configuration_problems, reset_configuration_check
 
 COMMITTED = json.loads(BUILT_IN.read_text())
 

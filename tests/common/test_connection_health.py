@@ -5,13 +5,14 @@ import datetime
 
 import pytest
 
-from common import clock
-from common.clients import firestore_client
-from common.errors import Unavailable
-from common.gmail_sync import _api
-from common.google_api import ProviderRejected, google_call
-from common.settings import reset_settings
-from common.tokens import ReauthRequired, get_access_token
+from common.platform import clock
+from common.platform.clients import firestore_client
+from common.platform.errors import Unavailable
+from common.platform.settings import reset_settings
+from common.sync.gmail_sync import _api
+from common.sync.google_api import ProviderRejected, google_call
+from common.tokens.reader import get_access_token
+from common.tokens.stored import ReauthRequired
 from tests.functions.test_oauth_flow import connect
 
 

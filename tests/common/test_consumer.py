@@ -12,8 +12,8 @@ from cloudevents.http import CloudEvent
 
 SOURCE = """
 import functions_framework
-from common.consumer import consumer
-from common.errors import BadRequest, Unavailable
+from common.webhooks.consumer import consumer
+from common.platform.errors import BadRequest, Unavailable
 
 SEEN = []
 
@@ -82,7 +82,7 @@ PUSH_URL = "https://fn-probe-123456789012.europe-west1.run.app"  # what Terrafor
 @pytest.fixture
 def push_account(monkeypatch, stack):
     """Consumers in production accept only the push account's OIDC token (checked against the sandbox's certs)."""
-    from common.settings import reset_settings
+    from common.platform.settings import reset_settings
 
     monkeypatch.setenv("PUSH_SERVICE_ACCOUNT", "fn-probe@acme-gateway.iam.gserviceaccount.com")
     monkeypatch.setenv("PUSH_AUDIENCE", PUSH_URL)
@@ -129,7 +129,7 @@ def test_the_push_audience_is_the_configured_url_not_the_requests_host(client, p
 
 
 def test_without_a_push_audience_every_push_is_refused(client, push_account, sandbox, monkeypatch):
-    from common.settings import reset_settings
+    from common.platform.settings import reset_settings
 
     monkeypatch.delenv("PUSH_AUDIENCE")
     reset_settings()
@@ -150,8 +150,8 @@ def test_production_consumers_without_a_push_account_and_audience_refuse_every_m
 ):
     """The missing setting is one of the configuration's listed problems; the consumer starts and
     answers each message with an error, so Pub/Sub redelivers it once the setting is fixed."""
-    from common.config_check import configuration_problems, reset_configuration_check
-    from common.settings import SETTINGS, reset_settings
+    from common.platform.settings import SETTINGS, reset_settings
+    from common.serving.config_check import configuration_problems, reset_configuration_check
 
     for setting in SETTINGS:
         monkeypatch.delenv(setting.name, raising=False)

@@ -4,9 +4,9 @@ import threading
 
 import pytest
 
-from common.crypto import KeyRing, TokenCipher
-from common.errors import ConfigError, CryptoError, Unavailable
-from common.key_ring_reload import ReloadingKeyRing
+from common.platform.errors import ConfigError, CryptoError, Unavailable
+from common.tokens.crypto import KeyRing, TokenCipher
+from common.tokens.key_ring_reload import ReloadingKeyRing
 
 TOKEN = "xoxb-1234-5678-secretvalue"
 

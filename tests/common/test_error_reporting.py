@@ -3,8 +3,8 @@ would also wrap every thread start and executor call, and every outgoing HTTP re
 
 import sentry_sdk
 
-from common import error_reporting
-from common.settings import reset_settings
+from common.platform import error_reporting
+from common.platform.settings import reset_settings
 
 
 def test_only_logging_excepthook_and_dedupe_are_installed(monkeypatch):

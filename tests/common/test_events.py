@@ -10,14 +10,14 @@ import pytest
 from cloudevents.conversion import to_structured
 from cloudevents.http import CloudEvent
 
-from common import clients
+from common.platform import clients
 from tests.conftest import reset_process_state
 
 SOURCE = """
 import functions_framework
-from common.events import publish_connection_event
-from common.http import endpoint
-from common.consumer import consumer
+from common.product.events import publish_connection_event
+from common.serving.http import endpoint
+from common.webhooks.consumer import consumer
 
 
 @functions_framework.http

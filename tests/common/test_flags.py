@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from common import flags
-from common.clients import firestore_client
-from common.settings import reset_settings
+from common.platform.clients import firestore_client
+from common.platform.settings import reset_settings
+from common.product import flags
 from tests.helpers import user_docs, wait_for
 from tests.slack_helpers import event_envelope, post_event
 

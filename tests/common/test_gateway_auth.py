@@ -6,8 +6,8 @@ gateway emulation as well (local/gateway_front.py)."""
 import functions_framework
 import pytest
 
-from common.config_check import configuration_problems, reset_configuration_check
-from common.settings import SETTINGS, reset_settings
+from common.platform.settings import SETTINGS, reset_settings
+from common.serving.config_check import configuration_problems, reset_configuration_check
 from local.catalog import FUNCTIONS_DIR
 
 GATEWAY = "api-gateway@acme-gateway.iam.gserviceaccount.com"

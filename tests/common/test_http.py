@@ -8,8 +8,8 @@ import pytest
 
 SOURCE = """
 import functions_framework
-from common.errors import RateLimited, NotFound
-from common.http import endpoint
+from common.platform.errors import RateLimited, NotFound
+from common.serving.http import endpoint
 
 
 @functions_framework.http

@@ -5,9 +5,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import crypt, jwt
 
-from common import clock, identity
-from common.errors import Unauthenticated, Unavailable
-from common.settings import reset_settings
+from common.platform import clock
+from common.platform.errors import Unauthenticated, Unavailable
+from common.platform.settings import reset_settings
+from common.serving import identity
 from local.processes import free_port
 
 

@@ -14,16 +14,16 @@ import uuid
 import pytest
 import requests
 
-from common import tokens
-from common.clients import firestore_client
-from common.crypto import KeyRing, TokenCipher, get_cipher, reset_cipher
-from common.errors import CryptoError, UnknownKeyId
-from common.oauth_protocol import state_key
-from common.reencrypt import run_reencryption
-from common.settings import DEV_KEY, DEV_KEY_ID, get_settings, reset_settings
+from common.oauth.oauth_protocol import state_key
+from common.platform.clients import firestore_client
+from common.platform.errors import CryptoError, UnknownKeyId
+from common.platform.settings import DEV_KEY, DEV_KEY_ID, get_settings, reset_settings
 from common.stores import connections
-from common.token_fields import token_field, verifier_field
-from common.tokens import get_access_token
+from common.tokens import refresher
+from common.tokens.crypto import KeyRing, TokenCipher, get_cipher, reset_cipher
+from common.tokens.reader import get_access_token
+from common.tokens.reencrypt import run_reencryption
+from common.tokens.token_fields import token_field, verifier_field
 from local.catalog import ROOT, load_catalog
 from local.consent_browser import callback_url
 from local.load.payloads import push_delivery
@@ -334,14 +334,14 @@ def test_reencryption_while_refreshes_are_in_flight_loses_no_rotation(user, sand
     barrier = threading.Barrier(
         CONNECTIONS, action=lambda: rewritten.append(run_reencryption(True, 200, 60)["rewritten"]), timeout=60
     )
-    real_refresh_grant = tokens.refresh_grant
+    real_refresh_grant = refresher.refresh_grant
 
     def refresh_then_wait_for_reencryption(spec, refresh_token):
         reply = real_refresh_grant(spec, refresh_token)  # rotated: the reply holds the only live refresh token
         barrier.wait()
         return reply
 
-    monkeypatch.setattr(tokens, "refresh_grant", refresh_then_wait_for_reencryption)
+    monkeypatch.setattr(refresher, "refresh_grant", refresh_then_wait_for_reencryption)
 
     def refresh(uid: str) -> str | None:
         _doc(uid).update({"expiresAt": datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)})
@@ -372,19 +372,19 @@ def test_a_google_refresh_during_reencryption_leaves_nothing_under_the_old_key(u
     just rewritten, instead of writing back the old key's ciphertext it read."""
     connect(user("bob"), "gmail", email="bob@example.com")
     use_ring({DEV_KEY_ID: DEV_KEY, "k2": NEW_KEY}, "k2")
-    real_refresh_grant = tokens.refresh_grant
+    real_refresh_grant = refresher.refresh_grant
 
     def refresh_grant_during_reencryption(spec, refresh_token):
         reply = real_refresh_grant(spec, refresh_token)
         assert run_reencryption(restart=True, batch_size=10, budget_seconds=60)["rewritten"] == 2
         return reply
 
-    monkeypatch.setattr(tokens, "refresh_grant", refresh_grant_during_reencryption)
+    monkeypatch.setattr(refresher, "refresh_grant", refresh_grant_during_reencryption)
     gmail = firestore_client().collection("users").document("bob").collection("connections").document("gmail")
     gmail.update({"expiresAt": datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)})
     assert get_access_token("bob", "gmail").startswith("ya29.")
     assert {value.split(".")[1] for value in _ciphertexts()} == {"k2"}
     use_ring({"k2": NEW_KEY}, "k2")  # the old key can go: the stored refresh token still reads
     gmail.update({"expiresAt": datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)})
-    monkeypatch.setattr(tokens, "refresh_grant", real_refresh_grant)
+    monkeypatch.setattr(refresher, "refresh_grant", real_refresh_grant)
     assert get_access_token("bob", "gmail").startswith("ya29.")

@@ -7,8 +7,8 @@ import warnings
 
 import pytest
 
-from common.errors import Unauthenticated
-from common.logs import bind_trace, get_logger, redact_value, setup_logging
+from common.platform.errors import Unauthenticated
+from common.platform.logs import bind_trace, get_logger, redact_value, setup_logging
 
 CANARIES = [
     "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",

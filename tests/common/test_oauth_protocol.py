@@ -4,7 +4,7 @@ import urllib.parse
 
 import pytest
 
-from common.oauth_protocol import (
+from common.oauth.oauth_protocol import (
     TokenResponseError,
     authorize_url,
     code_challenge,
@@ -15,8 +15,8 @@ from common.oauth_protocol import (
     parse_token_response,
     state_key,
 )
+from common.platform.settings import reset_settings
 from common.providers import provider
-from common.settings import reset_settings
 
 
 @pytest.fixture(autouse=True)
@@ -156,7 +156,7 @@ def test_missing_scopes_accepts_googles_expanded_email_scope():
 
 
 def test_unknown_service_is_not_found():
-    from common.errors import NotFound
+    from common.platform.errors import NotFound
 
     with pytest.raises(NotFound):
         provider("trello")

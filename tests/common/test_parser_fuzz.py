@@ -17,14 +17,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import EnvironHeaders
 
-from common import identity
-from common.crypto import KEY_ID, KeyRing, TokenCipher
-from common.errors import ConfigError, CryptoError, Unauthenticated
-from common.oauth_flow import ISSUED_TOKEN, cookie_binding, state_and_cookie
-from common.oauth_start import cookie_name, state_binding
-from common.settings import reset_settings
-from common.slack_signature import sign, verify
+from common.connect.oauth_flow import ISSUED_TOKEN, cookie_binding, state_and_cookie
+from common.connect.oauth_start import cookie_name, state_binding
+from common.platform.errors import ConfigError, CryptoError, Unauthenticated
+from common.platform.settings import reset_settings
+from common.serving import identity
 from common.stores.oauth_states import StateRejected
+from common.tokens.crypto import KEY_ID, KeyRing, TokenCipher
+from common.webhooks.slack_signature import sign, verify
 from tests.fuzz_helpers import json_values
 
 FUZZ = settings(max_examples=200, deadline=None)

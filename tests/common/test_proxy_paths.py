@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.proxy_paths import InvalidPath, split_route, template, upstream_url
+from common.access.proxy_paths import InvalidPath, split_route, template, upstream_url
 from tests.fuzz_helpers import PROXY_PATHS, mostly
 
 BASES = ("https://slack.com/api/", "https://gmail.googleapis.com/", "https://www.googleapis.com/calendar/v3/")

@@ -3,8 +3,9 @@
 import functions_framework
 import pytest
 
-from common import clock, rate_limit
-from common.errors import RateLimited
+from common.platform import clock
+from common.platform.errors import RateLimited
+from common.product import rate_limit
 from local.catalog import FUNCTIONS_DIR
 
 

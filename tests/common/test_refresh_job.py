@@ -8,9 +8,9 @@ import time
 
 from google.cloud import pubsub_v1
 
-from common.clients import firestore_client
-from common.settings import reset_settings
-from common.tokens import get_access_token
+from common.platform.clients import firestore_client
+from common.platform.settings import reset_settings
+from common.tokens.reader import get_access_token
 from local.bench_refresh import run_refresh
 from tests.functions.test_oauth_flow import connect
 
@@ -110,7 +110,7 @@ def test_short_lived_tokens_are_refreshed_once_per_run(user, sandbox, monkeypatc
     monkeypatch.setenv("REFRESH_JOB_BUDGET_SECONDS", "5")  # bounds the run on code that loops
     reset_settings()
     try:
-        with caplog.at_level(logging.WARNING, logger="common.refresh_job"):
+        with caplog.at_level(logging.WARNING, logger="common.tokens.refresh_job"):
             started = datetime.datetime.now(datetime.UTC)
             run = run_refresh()
         per_connection = sandbox.get("/_sandbox/refreshes").json()

@@ -1,6 +1,6 @@
 import datetime
 
-from common.refresh_policy import (
+from common.oauth.refresh_policy import (
     backoff_delay,
     needs_refresh,
     needs_user,
@@ -8,7 +8,7 @@ from common.refresh_policy import (
     refresh_margin,
     retry_after_seconds,
 )
-from common.settings import load_settings
+from common.platform.settings import load_settings
 
 SETTINGS = load_settings({})
 NOW = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC)

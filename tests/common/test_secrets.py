@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from common.crypto import get_cipher, reset_cipher
-from common.errors import ConfigError
-from common.secrets import clear_secret_cache, get_secret
-from common.settings import reset_settings
+from common.platform.errors import ConfigError
+from common.platform.secrets import clear_secret_cache, get_secret
+from common.platform.settings import reset_settings
+from common.tokens.crypto import get_cipher, reset_cipher
 
 VERSION = "projects/demo-gateway/secrets/token-key-ring/versions/7"
 
@@ -56,8 +56,8 @@ def test_only_secret_settings_resolve():
 
 
 def test_an_unreachable_secret_manager_is_retryable_not_a_config_error(resolved, monkeypatch):
-    from common.clients import reset_clients
-    from common.errors import Unavailable
+    from common.platform.clients import reset_clients
+    from common.platform.errors import Unavailable
     from local.processes import free_port
 
     monkeypatch.setenv("SECRET_MANAGER_ENDPOINT", f"http://127.0.0.1:{free_port()}")

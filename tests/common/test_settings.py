@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from common.errors import ConfigError
-from common.settings import DEV_KEY_RING, SETTINGS, load_settings
+from common.platform.errors import ConfigError
+from common.platform.settings import DEV_KEY_RING, SETTINGS, load_settings
 
 SETTINGS_PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 

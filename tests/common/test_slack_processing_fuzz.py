@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from common.errors import BadRequest
-from common.slack_processing import process_event, process_interaction
+from common.platform.errors import BadRequest
 from common.stores.connections import account_ref
+from common.sync.slack_processing import process_event, process_interaction
 from tests.fuzz_helpers import json_values, mostly
 from tests.helpers import user_docs
 

@@ -11,13 +11,15 @@ import threading
 import pytest
 import requests
 
-from common import clock, tokens
-from common.clients import firestore_client
-from common.crypto import get_cipher
-from common.errors import Unavailable
-from common.settings import get_settings, reset_settings
-from common.token_fields import token_field
-from common.tokens import ReauthRequired, call_with_token, get_access_token
+from common.platform import clock
+from common.platform.clients import firestore_client
+from common.platform.errors import Unavailable
+from common.platform.settings import get_settings, reset_settings
+from common.tokens import refresher
+from common.tokens.crypto import get_cipher
+from common.tokens.reader import call_with_token, get_access_token
+from common.tokens.stored import ReauthRequired
+from common.tokens.token_fields import token_field
 from local.catalog import ROOT
 from tests.functions.test_oauth_flow import connect
 
@@ -93,7 +95,7 @@ def test_fifty_threads_on_an_expired_token_make_one_refresh(connected, sandbox):
 
 PROCESS_READER = """
 import concurrent.futures, json, sys
-from common.tokens import get_access_token
+from common.tokens.reader import get_access_token
 with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
     print(json.dumps(list(pool.map(lambda _: get_access_token("alice", "slack"), range(10)))))
 """
@@ -242,7 +244,7 @@ def test_a_provider_401_forces_one_refresh_and_one_retry(connected, sandbox, sta
 
 
 def test_unknown_connection_is_not_connected(stack):
-    from common.tokens import NotConnected
+    from common.stores.connections import NotConnected
 
     with pytest.raises(NotConnected):
         get_access_token("nobody", "slack")
@@ -252,7 +254,7 @@ def test_a_refresh_does_not_overwrite_a_connection_changed_meanwhile(connected, 
     """A reconnect lands while the provider is answering the refresh: the reconnect's tokens stay."""
     connected("slack")
     _expire("alice", "slack")
-    real_refresh_grant, reconnected = tokens.refresh_grant, {}
+    real_refresh_grant, reconnected = refresher.refresh_grant, {}
 
     def refresh_grant_then_reconnect(spec, refresh_token):
         reply = real_refresh_grant(spec, refresh_token)
@@ -260,7 +262,7 @@ def test_a_refresh_does_not_overwrite_a_connection_changed_meanwhile(connected, 
         reconnected.update(_doc("alice", "slack").get().to_dict())
         return reply
 
-    monkeypatch.setattr(tokens, "refresh_grant", refresh_grant_then_reconnect)
+    monkeypatch.setattr(refresher, "refresh_grant", refresh_grant_then_reconnect)
     with pytest.raises(Unavailable) as conflict:
         get_access_token("alice", "slack")
     assert conflict.value.code == "refresh_conflict"
@@ -296,7 +298,7 @@ def test_a_holder_stalled_past_its_lease_never_makes_the_user_reconnect(connecte
     events = topic_messages("connection-events")
     _expire("alice", "slack")
     a_spent, a_may_store = threading.Event(), threading.Event()
-    real_refresh_grant = tokens.refresh_grant
+    real_refresh_grant = refresher.refresh_grant
 
     def refresh_grant(spec, refresh_token):
         reply = real_refresh_grant(spec, refresh_token)
@@ -305,7 +307,7 @@ def test_a_holder_stalled_past_its_lease_never_makes_the_user_reconnect(connecte
             a_may_store.wait(30)  # the stall: the provider has rotated, the reply is not stored yet
         return reply
 
-    monkeypatch.setattr(tokens, "refresh_grant", refresh_grant)
+    monkeypatch.setattr(refresher, "refresh_grant", refresh_grant)
     outcomes = {}
 
     def holder_a():
@@ -340,7 +342,7 @@ def test_a_stalled_holder_cannot_record_a_failure_once_its_lease_is_taken(connec
     events = topic_messages("connection-events")
     _expire("alice", "gmail")
     a_stalled, a_go, b_in_flight, b_go = threading.Event(), threading.Event(), threading.Event(), threading.Event()
-    real_refresh_grant = tokens.refresh_grant
+    real_refresh_grant = refresher.refresh_grant
 
     def refresh_grant(spec, refresh_token):
         mine, go = (a_stalled, a_go) if threading.current_thread().name == "holder-a" else (b_in_flight, b_go)
@@ -348,7 +350,7 @@ def test_a_stalled_holder_cannot_record_a_failure_once_its_lease_is_taken(connec
         go.wait(30)
         return real_refresh_grant(spec, refresh_token)
 
-    monkeypatch.setattr(tokens, "refresh_grant", refresh_grant)
+    monkeypatch.setattr(refresher, "refresh_grant", refresh_grant)
     outcomes = {}
 
     def run(name: str) -> threading.Thread:

@@ -12,13 +12,14 @@ from google.api_core.exceptions import AlreadyExists
 from google.cloud import pubsub_v1
 from standardwebhooks import Webhook
 
-from common import app_webhooks
-from common.errors import Unavailable
-from common.events import settle_events
-from common.gmail_sync import _api
-from common.google_api import google_call
-from common.settings import APP_WEBHOOK_TYPES, DEV_APP_WEBHOOK_SECRET, reset_settings
-from common.tokens import ReauthRequired, get_access_token
+from common.platform.errors import Unavailable
+from common.platform.settings import APP_WEBHOOK_TYPES, DEV_APP_WEBHOOK_SECRET, reset_settings
+from common.product.events import settle_events
+from common.sync.gmail_sync import _api
+from common.sync.google_api import google_call
+from common.tokens.reader import get_access_token
+from common.tokens.stored import ReauthRequired
+from common.webhooks import app_webhooks
 from local.consent_browser import decide
 from local.dead_letters import replay, store_subscription
 from tests.common.test_connection_health import _expire

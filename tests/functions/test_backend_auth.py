@@ -5,9 +5,9 @@ backend token never signs anyone in as an end user. Through the real stack (emul
 import functions_framework
 import pytest
 
-from common.config_check import reset_configuration_check
-from common.errors import ConfigError
-from common.settings import load_settings, reset_settings
+from common.platform.errors import ConfigError
+from common.platform.settings import load_settings, reset_settings
+from common.serving.config_check import reset_configuration_check
 from local.catalog import FUNCTIONS_DIR
 from tests.backend_helpers import BACKEND_ACCOUNT, BACKEND_AUDIENCE, backend_token
 

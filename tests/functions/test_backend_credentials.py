@@ -7,7 +7,7 @@ import datetime
 import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from common.clients import firestore_client
+from common.platform.clients import firestore_client
 from common.stores import erasures
 from tests.backend_helpers import BACKEND_ACCOUNT
 from tests.functions.test_oauth_flow import connect

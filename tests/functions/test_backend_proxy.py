@@ -5,7 +5,7 @@ token never gets in, and a refused path or service writes nothing."""
 import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from common.clients import firestore_client
+from common.platform.clients import firestore_client
 from common.stores import erasures
 from tests.functions.test_oauth_flow import connect
 from tests.functions.test_proxy import CALLS

@@ -11,7 +11,7 @@ import sys
 import pytest
 import requests
 
-from common.clients import firestore_client
+from common.platform.clients import firestore_client
 from common.providers.catalogue import BUILT_IN
 from local.catalog import ROOT
 from local.consent_browser import decide

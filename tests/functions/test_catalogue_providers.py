@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from common.clients import firestore_client
+from common.platform.clients import firestore_client
 from local.consent_browser import decide
 from tests.oauth_helpers import held_tokens, landed
 

@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 
-from common import slack_processing
-from common.clients import firestore_client
+from common.platform.clients import firestore_client
 from common.stores import erasures
-from common.watches import renew_due
+from common.sync import slack_processing
+from common.sync.watches import renew_due
 from local.bench_refresh import run_refresh
 from local.consent_browser import decide
 from local.load.payloads import push_delivery

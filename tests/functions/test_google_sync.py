@@ -9,9 +9,9 @@ import uuid
 import functions_framework
 import pytest
 
-from common import calendar_sync
-from common.clients import firestore_client
-from common.watches import renew_due
+from common.platform.clients import firestore_client
+from common.sync import calendar_sync
+from common.sync.watches import renew_due
 from local.catalog import FUNCTIONS_DIR
 from tests.functions.test_oauth_flow import connect
 from tests.helpers import user_docs, wait_for

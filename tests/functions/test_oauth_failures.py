@@ -7,8 +7,8 @@ import urllib.parse
 
 import pytest
 
-from common.clients import firestore_client
-from common.oauth_protocol import state_key
+from common.oauth.oauth_protocol import state_key
+from common.platform.clients import firestore_client
 from local.consent_browser import Browser, callback_url, decide
 from tests.functions.test_oauth_flow import ACCOUNTS, connect, start
 from tests.oauth_helpers import google_access_tokens, landed

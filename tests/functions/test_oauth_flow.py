@@ -3,7 +3,7 @@ the sandbox's consent pages and token endpoints, Firestore and Pub/Sub emulators
 
 import pytest
 
-from common.clients import firestore_client
+from common.platform.clients import firestore_client
 from local.consent_browser import decide
 from tests.helpers import every_document
 from tests.oauth_helpers import landed

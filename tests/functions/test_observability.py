@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from common.clients import firestore_client
-from common.logs import bind_trace
+from common.platform.clients import firestore_client
+from common.platform.logs import bind_trace
 from local.bench_refresh import run_refresh
 from tests.functions.test_oauth_flow import connect
 from tests.helpers import wait_for

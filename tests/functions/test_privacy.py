@@ -3,7 +3,7 @@ erasure nothing of the user remains in any collection, and the provider grants a
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from common.clients import firestore_client
+from common.platform.clients import firestore_client
 from tests.functions.test_oauth_flow import connect, start
 from tests.helpers import documents_mentioning, user_docs
 

@@ -14,9 +14,9 @@ import functions_framework
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from common.clients import firestore_client
-from common.proxy_paths import InvalidPath, upstream_url
-from common.settings import reset_settings
+from common.access.proxy_paths import InvalidPath, upstream_url
+from common.platform.clients import firestore_client
+from common.platform.settings import reset_settings
 from common.stores import connections
 from local.catalog import FUNCTIONS_DIR
 from tests.functions.test_oauth_flow import connect
@@ -272,7 +272,7 @@ def in_process(monkeypatch):
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         reset_settings()
-        from common import rate_limit
+        from common.product import rate_limit
 
         rate_limit.reset()
         return functions_framework.create_app("proxy_call", str(FUNCTIONS_DIR / "proxy" / "main.py")).test_client()

@@ -12,8 +12,8 @@ import pytest
 import requests
 from google.cloud import pubsub_v1
 
-from common.clients import firestore_client
-from common.gmail_sync import notification_key
+from common.platform.clients import firestore_client
+from common.sync.gmail_sync import notification_key
 from local.catalog import ROOT, load_catalog
 from local.load.payloads import push_delivery
 from local.processes import Child, free_port, wait_until

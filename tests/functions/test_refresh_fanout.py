@@ -7,11 +7,11 @@ import concurrent.futures
 import json
 import uuid
 
-from common.clients import firestore_client
-from common.refresh_job import start_run
-from common.settings import reset_settings
+from common.platform.clients import firestore_client
+from common.platform.settings import reset_settings
 from common.stores import refresh_runs
-from common.tokens import get_access_token
+from common.tokens.reader import get_access_token
+from common.tokens.refresh_job import start_run
 from local.bench_refresh import make_due, run_refresh, seed_connections
 from local.load.payloads import push_delivery
 from tests.helpers import wait_for

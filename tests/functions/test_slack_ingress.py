@@ -7,8 +7,8 @@ import time
 import functions_framework
 import pytest
 
-from common.clients import firestore_client, reset_clients
-from common.settings import reset_settings
+from common.platform.clients import firestore_client, reset_clients
+from common.platform.settings import reset_settings
 from local.catalog import FUNCTIONS_DIR
 from local.processes import free_port
 from tests.slack_helpers import event_envelope, post_event, post_interaction, signed

@@ -11,8 +11,8 @@ import functions_framework
 import pytest
 from google.cloud import pubsub_v1
 
-from common.slack_processing import process_event
 from common.stores import erasures
+from common.sync.slack_processing import process_event
 from local.catalog import FUNCTIONS_DIR
 from tests.functions.test_oauth_flow import connect
 from tests.helpers import every_document, user_docs, wait_for

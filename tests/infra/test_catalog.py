@@ -64,7 +64,7 @@ def test_terraform_is_formatted():
 
 
 def test_every_topic_the_code_names_is_declared():
-    from common.settings import SETTINGS
+    from common.platform.settings import SETTINGS
 
     named = {s.default for s in SETTINGS if s.name.startswith("TOPIC_")}
     assert named <= set(load_topics()), named - set(load_topics())
@@ -75,11 +75,11 @@ COLLECTION_GROUP_QUERY = re.compile(r"collection_group\((?P<collection>[\w.]+)\)
 
 def test_every_collection_group_query_has_an_index_declared():
     """Collection-group queries need an index of collection-group scope (single-field ones included)."""
-    import common.connection_tags
-    import common.reencrypt
-    import common.refresh_job
+    import common.access.connection_tags
     import common.stores.sync_state
-    import common.watches
+    import common.sync.watches
+    import common.tokens.reencrypt
+    import common.tokens.refresh_job
 
     terraform = (ROOT / "infra" / "firestore.tf").read_text()
     constants = {
@@ -88,7 +88,7 @@ def test_every_collection_group_query_has_an_index_declared():
         "sync_state.SYNC_STATE": common.stores.sync_state.SYNC_STATE,
     }
     found = set()
-    for module in (common.refresh_job, common.reencrypt, common.watches, common.connection_tags):
+    for module in (common.tokens.refresh_job, common.tokens.reencrypt, common.sync.watches, common.access.connection_tags):
         for match in COLLECTION_GROUP_QUERY.finditer(pathlib.Path(module.__file__).read_text()):
             found.add(constants[match.group("collection")])
     assert found == {"connections", "sync_state"}

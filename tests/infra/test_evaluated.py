@@ -10,9 +10,9 @@ import jsonschema_rs
 import pytest
 from schemathesis.specs.openapi.definitions import SWAGGER_20
 
-from common.clients import GRPC_ENVIRONMENT
+from common.platform.clients import GRPC_ENVIRONMENT
+from common.platform.settings import SETTINGS, load_settings
 from common.providers.catalogue import BUILT_IN
-from common.settings import SETTINGS, load_settings
 from local.catalog import ROOT, load_catalog
 from local.tf_eval import EvaluationError, evaluate
 
@@ -44,7 +44,7 @@ def _function_block() -> dict:
 
 def test_every_function_gets_every_setting_production_requires():
     """What a function would read at start: Terraform's environment, the public base URL wired in
-    functions.tf, and the secrets it may read, parsed by common/settings.py as production does."""
+    functions.tf, and the secrets it may read, parsed by common/platform/settings.py as production does."""
     environments = evaluate({"env": "local.environment"}, VALID)["env"]
     (service_config,) = _function_block()["service_config"]
     assert (
@@ -108,7 +108,7 @@ def test_plan_refuses_every_input_production_would_refuse():
 
 
 def test_plan_refuses_settings_production_refuses_in_extra_environment():
-    from common.settings import PROVIDER_URL_SETTINGS
+    from common.platform.settings import PROVIDER_URL_SETTINGS
 
     extra = {
         "FIRESTORE_EMULATOR_HOST": "127.0.0.1:8080",

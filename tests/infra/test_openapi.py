@@ -52,7 +52,7 @@ def test_user_endpoints_require_the_firebase_token_backend_ones_the_backends_and
 
 def test_the_backends_token_is_a_google_id_token_for_its_audience():
     """The gateway checks it as Google documents for service accounts' ID tokens; the code checks the
-    account (common/backend_auth.py), since any Google account can mint a token for any audience."""
+    account (common/access/backend_auth.py), since any Google account can mint a token for any audience."""
     assert DOCUMENT["securityDefinitions"]["app_backend"] == {
         "authorizationUrl": "",
         "flow": "implicit",

@@ -34,7 +34,7 @@ def _imported_modules(path: pathlib.Path) -> set[pathlib.Path]:
 
 # The configuration check reads each secret whose setting is set, and Terraform sets a function's
 # secret settings only for the secrets it is granted: what it imports to parse them reads nothing more.
-READS_ONLY_WHAT_IS_SET = ROOT / "common" / "config_check.py"
+READS_ONLY_WHAT_IS_SET = ROOT / "common" / "serving" / "config_check.py"
 
 
 def reachable(main: pathlib.Path) -> set[pathlib.Path]:
@@ -74,14 +74,14 @@ def test_every_secret_a_function_reads_is_granted(name):
 
 
 def test_the_scan_sees_the_reads():
-    assert secrets_read(ROOT / "common" / "slack_ingress.py") == {"SLACK_SIGNING_SECRET"}
-    assert secrets_read(ROOT / "common" / "crypto.py") == {"TOKEN_KEY_RING"}
-    assert secrets_read(ROOT / "common" / "oauth_client.py") == {
+    assert secrets_read(ROOT / "common" / "webhooks" / "slack_ingress.py") == {"SLACK_SIGNING_SECRET"}
+    assert secrets_read(ROOT / "common" / "tokens" / "crypto.py") == {"TOKEN_KEY_RING"}
+    assert secrets_read(ROOT / "common" / "oauth" / "oauth_client.py") == {
         family["client"]["secret_setting"] for family in PROVIDERS["families"].values()
     }
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))
 def test_every_function_that_can_publish_analytics_may(name):
-    if ROOT / "common" / "analytics.py" in reachable(FUNCTIONS_DIR / name / "main.py"):
+    if ROOT / "common" / "product" / "analytics.py" in reachable(FUNCTIONS_DIR / name / "main.py"):
         assert "analytics-events" in CATALOG[name].get("publishes", []), name

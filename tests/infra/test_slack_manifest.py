@@ -8,9 +8,9 @@ import urllib.parse
 
 import pytest
 
+from common.platform.settings import reset_settings
 from common.providers import provider, redirect_uri
-from common.settings import reset_settings
-from common.slack_processing import HANDLED_EVENTS
+from common.sync.slack_processing import HANDLED_EVENTS
 from local.catalog import ROOT
 
 MANIFEST = json.loads((ROOT / "infra" / "slack-app-manifest.json").read_text())

@@ -130,7 +130,7 @@ def test_alerts_cover_refresh_failures_webhook_errors_and_dead_letters():
 def test_retries_outlast_a_crashed_calendar_syncs_lease():
     """A notification arriving while a crashed sync still holds the lease is retried until the lease
     lapses, not dead-lettered: the backoff (doubling from the minimum) must add up to more than it."""
-    from common.calendar_sync import SYNC_LEASE_SECONDS
+    from common.sync.calendar_sync import SYNC_LEASE_SECONDS
 
     (attempts,) = [b["max_delivery_attempts"] for b in _blocks("locals") if "max_delivery_attempts" in b]
     policy = RESOURCES["google_pubsub_subscription.push"]["retry_policy"][0]

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect, sync_playwright
 
-from common.clients import firestore_client
+from common.platform.clients import firestore_client
 from local import chromium
 from local.catalog import ROOT
 from tests.conftest import ARTIFACTS
@@ -347,7 +347,7 @@ def test_synced_documents_arrive_live_from_firestore_not_from_the_api(page, stac
     """The feeds are Firestore listeners under the security rules (docs/client-example.js), not an
     API poll: with the export endpoint unreachable, a document the backend writes still appears,
     newest first, another uid's never does, and a deleted one goes."""
-    from common.timeutil import utcnow
+    from common.platform.timeutil import utcnow
 
     exports: list[str] = []
     page.route("**/api/v1/me/export", lambda route: (exports.append(route.request.url), route.abort()))

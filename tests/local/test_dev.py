@@ -198,7 +198,7 @@ def test_missing_prerequisites_are_named():
 
 
 def test_dev_turns_background_sync_on_for_the_dev_uids_and_keeps_a_developers_choice(stack, flag):
-    from common import flags
+    from common.product import flags
     from local.dev_flags import DEV_UIDS, seed_dev_flags
 
     new_providers = ["integration_asana_enabled", "integration_microsoft_enabled", "integration_notion_enabled"]

@@ -10,8 +10,8 @@ import uuid
 import pytest
 from playwright.sync_api import Page, Route, expect, sync_playwright
 
-from common.clients import firestore_client
-from common.timeutil import utcnow
+from common.platform.clients import firestore_client
+from common.platform.timeutil import utcnow
 from local import chromium, docs_site
 from local.catalog import ROOT
 from local.node_packages import MODULES

@@ -35,7 +35,7 @@ def test_bundle_imports_alone(name, tmp_path):
     with zipfile.ZipFile(bundle) as archive:
         names = archive.namelist()
         archive.extractall(unpacked)
-    assert {"main.py", "requirements.txt", "common/__init__.py", "common/settings.py"} <= set(names)
+    assert {"main.py", "requirements.txt", "common/__init__.py", "common/platform/settings.py"} <= set(names)
     assert not any("__pycache__" in n or n.startswith(("tests/", "local/")) for n in names)
     assert not any(n.endswith((".html", ".js", ".css")) for n in names), "the dev console is never deployed"
     assert not any("node_modules" in n or "swagger" in n.lower() for n in names), "nor the npm packages (/docs, rules tests)"

@@ -6,10 +6,10 @@ import re
 import urllib.parse
 import uuid
 
-from common.clients import firestore_client
-from common.crypto import get_cipher
-from common.oauth_protocol import code_challenge, new_code_verifier, state_key
-from common.token_fields import verifier_field
+from common.oauth.oauth_protocol import code_challenge, new_code_verifier, state_key
+from common.platform.clients import firestore_client
+from common.tokens.crypto import get_cipher
+from common.tokens.token_fields import verifier_field
 from local.consent_browser import Browser, callback_url
 from tests.functions.test_oauth_flow import ACCOUNTS, connect, start
 from tests.helpers import user_docs, wait_for

@@ -1,0 +1,102 @@
+"""Publishing to Pub/Sub: JSON bodies, string attributes; hand-offs wait for the server's ack before
+the next step, connection events only before the function answers (settle_events)."""
+
+import concurrent.futures
+import hashlib
+import json
+import threading
+import uuid
+
+from common.platform.clients import publisher_client
+from common.platform.logs import get_logger, traceparent
+from common.platform.settings import get_settings
+from common.platform.timeutil import iso, utcnow
+
+log = get_logger(__name__)
+_unsettled: set[concurrent.futures.Future] = set()  # connection events sent and not yet acknowledged
+_unsettled_lock = threading.Lock()
+
+
+def _send(topic: str, payload: dict, attributes: dict):
+    """The publish's future; the message carries the current trace (`traceparent`) to its consumer."""
+    attributes = {"traceparent": traceparent(), **attributes}
+    path = publisher_client().topic_path(get_settings().gcp_project, topic)
+    data = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    return publisher_client().publish(path, data, **attributes)
+
+
+def publish_json(topic: str, payload: dict, **attributes: str) -> str:
+    """Publish and wait until Pub/Sub has it; returns the message id. Raises if it did not."""
+    return _send(topic, payload, attributes).result(timeout=get_settings().publish_timeout_seconds)
+
+
+def derived_id(*parts: str) -> str:
+    """An event id from what names the event (the same parts, the same id): `msg_` and 32 hex
+    digits, never a `.`, which Standard Webhooks' signed content uses as its separator."""
+    return "msg_" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def publish_json_many(topic: str, payloads: list[dict], **attributes: str) -> list[str]:
+    """Send them all before waiting on any (each is its own request, in flight together), then wait
+    until Pub/Sub has every one."""
+    futures = [_send(topic, payload, attributes) for payload in payloads]
+    return [future.result(timeout=get_settings().publish_timeout_seconds) for future in futures]
+
+
+def publish_connection_event(
+    event_type: str,
+    uid: str,
+    service: str | None,
+    account: dict | None,
+    *,
+    tags: dict | None = None,
+    event_id: str | None = None,
+    **details,
+) -> None:
+    """Tell the app what happened to a connection, with the tags its backend gave it. Never carries
+    tokens. Best effort, so not waited for: the change it reports is already stored, and the request
+    that made it answers without one more round trip; a failure is logged when Pub/Sub reports it.
+    `id` names the event for good (the app's webhook-id): a random one, or `event_id` when the event
+    can be announced twice (a retried Slack event)."""
+    event = {
+        "id": event_id or f"msg_{uuid.uuid4().hex}",
+        "type": event_type,
+        "uid": uid,
+        "service": service,
+        "account": account,
+        "tags": tags or {},
+        "time": iso(utcnow()),
+        **details,
+    }
+
+    def settled(future) -> None:
+        with _unsettled_lock:
+            _unsettled.discard(future)
+        if future.exception() is not None:
+            _not_published(event_type, service, future.exception())
+
+    try:
+        attributes = {"type": event_type, "service": service or ""}
+        future = _send(get_settings().topic_connection_events, event, attributes)
+    except Exception as error:
+        _not_published(event_type, service, error)
+        return
+    with _unsettled_lock:
+        _unsettled.add(future)
+    future.add_done_callback(settled)
+
+
+def settle_events() -> None:
+    """Wait (within the publish timeout) for the connection events this instance has sent: called
+    before a function answers, because a serverless instance may get no CPU, or no life, after its
+    reply, and the app's webhooks are made from these events. The I/O that follows an event's
+    publish in the same request overlaps its round trip."""
+    with _unsettled_lock:
+        pending = list(_unsettled)
+    if pending:
+        concurrent.futures.wait(pending, timeout=get_settings().publish_timeout_seconds)
+
+
+def _not_published(event_type: str, service: str | None, error: BaseException) -> None:
+    fields = {"type": event_type, "service": service, "error": type(error).__name__}
+    log.error("connection event not published", extra={"fields": fields})

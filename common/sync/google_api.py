@@ -1,0 +1,54 @@
+"""Calls to the Gmail and Calendar APIs on a user's behalf, through the token manager (so a 401
+gets one forced refresh and one retry). Network errors, 429 and 5xx are retryable (the consumer's
+message is redelivered); the statuses the caller says it handles (404, 410, ...) are returned to it;
+any other 4xx is permanent (a wrong scope or a missing calendar will not fix itself on retry).
+Each outcome counts towards the connection's health (common/tokens/connection_health.py)."""
+
+import requests
+
+from common.oauth.refresh_policy import retry_after_seconds
+from common.platform.clients import http_session
+from common.platform.errors import AppError, Unavailable
+from common.platform.settings import get_settings
+from common.tokens import connection_health
+from common.tokens.reader import call_with_token
+
+
+class ProviderRejected(AppError):
+    status = 502
+    code = "provider_rejected"
+    default_message = "The provider refused the request"
+
+
+def google_call(uid: str, service: str, method: str, url: str, handled: tuple[int, ...] = (), *, fresh_token=None, **kwargs):
+    """fresh_token: the access token a connect was just issued (the connection has no failures to
+    clear yet), used as is instead of being read back from the store."""
+    timeout = get_settings().provider_timeout_seconds
+
+    def send(token: str):
+        return http_session().request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout, **kwargs)
+
+    try:
+        response, record = (send(fresh_token), {}) if fresh_token else call_with_token(uid, service, send)
+    except requests.RequestException as error:
+        connection_health.record_failure(uid, service, "unreachable")
+        raise Unavailable(f"{service} API unreachable ({type(error).__name__})", code="provider_unavailable") from None
+    failure = _failure(service, response, handled)
+    if failure is not None:
+        connection_health.record_failure(uid, service, f"http_{response.status_code}")
+        raise failure
+    connection_health.record_success(uid, service, record)
+    return response
+
+
+def _failure(service: str, response, handled: tuple[int, ...]) -> AppError | None:
+    status = response.status_code
+    if status == 429 or status >= 500:
+        return Unavailable(
+            f"{service} API answered {status}",
+            code="provider_unavailable",
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+    if status >= 400 and status not in handled:
+        return ProviderRejected(f"{service} API answered {status}")
+    return None

@@ -1,0 +1,68 @@
+"""The token manager's read path: every provider call gets its access token here. A fresh stored
+token costs one Firestore read and one decryption; one near expiry is refreshed first
+(refresher.py), and one the provider refuses gets one forced refresh and one retry."""
+
+import datetime
+
+from common.oauth.refresh_policy import needs_refresh, refresh_margin
+from common.platform.errors import Unavailable
+from common.platform.settings import get_settings
+from common.platform.timeutil import utcnow
+from common.providers import provider
+from common.stores import connections
+from common.tokens.refresher import refresh
+from common.tokens.stored import decrypt, load
+
+
+def get_access_token(uid: str, service: str) -> str:
+    """A valid access token for the user's connection, refreshed first when it is about to expire."""
+    return _token_and_record(uid, service)[0]
+
+
+def get_credentials(uid: str, service: str) -> tuple[str, datetime.datetime | None]:
+    """A valid access token and when it expires, as one pair: refreshed first when due (as
+    get_access_token), then read back with its expiry from the stored connection."""
+    get_access_token(uid, service)
+    record = load(uid, service)
+    return decrypt(uid, record, "access_token"), record.get("expiresAt")
+
+
+def _token_and_record(uid: str, service: str) -> tuple[str, dict]:
+    """The access token and the connection record it was read with (before any refresh)."""
+    spec = provider(service)
+    record = load(uid, service)
+    margin = refresh_margin(spec.family, get_settings(), record.get("tokenLifetimeSeconds"))
+    expiring = lambda current: needs_refresh(current.get("expiresAt"), margin, utcnow())  # noqa: E731
+    if not expiring(record):
+        return decrypt(uid, record, "access_token"), record
+    try:
+        return refresh(uid, spec, record, still_needed=expiring)[0], record
+    except Unavailable:
+        # The refresh failed or is cooling down, but the token has not expired yet: use it rather
+        # than fail the caller (a 401 still gets call_with_token's forced refresh).
+        if not (record.get("expiresAt") and record["expiresAt"] > utcnow()):
+            raise
+        return decrypt(uid, record, "access_token"), record
+
+
+def _unauthorized(response) -> bool:
+    return response.status_code == 401
+
+
+def call_with_token(uid: str, service: str, call, rejected=_unauthorized) -> tuple[object, dict]:
+    """Run call(access_token) -> response; a response the provider `rejected` the token with (a 401,
+    or what the caller says: Slack's HTTP 200 invalid_auth) gets one forced refresh and one retry.
+    Returns the response and the connection record as read before the call (its health, for the caller)."""
+    token, record = _token_and_record(uid, service)
+    response = call(token)
+    if not rejected(response):
+        return response, record
+    refused = load(uid, service)
+    token, _ = refresh(uid, provider(service), refused, still_needed=lambda current: connections.same_tokens(current, refused))
+    return call(token), record
+
+
+def due_now(current: dict) -> bool:
+    """The scheduled job's test: the connection's refresh time has come (and nobody did it since)."""
+    due = current.get("refreshDueAt")
+    return due is not None and due <= utcnow()

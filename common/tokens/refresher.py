@@ -1,0 +1,170 @@
+"""A refresh under the lease. One instance refreshes while the others wait and pick up its result,
+so a single-use refresh token is never spent twice. The reply is stored in one write (a rotated
+refresh token with its access token) before anything else happens, onto the tokens it started from
+(same `tokenVersion`, which re-encryption leaves alone), whether or not its lease has lapsed since:
+the provider has already rotated, so that reply holds the only live refresh token. Failures are
+written by refresh_failures.py, what is said about either by refresh_events.py."""
+
+import datetime
+import random
+import secrets
+import time
+
+from google.api_core import exceptions as google_errors
+from google.cloud import firestore
+
+from common.oauth.oauth_client import refresh_grant
+from common.oauth.oauth_protocol import TokenResponseError
+from common.oauth.refresh_policy import backoff_delay, needs_user, refresh_due_at
+from common.platform.clients import firestore_client
+from common.platform.errors import Unavailable
+from common.platform.settings import get_settings
+from common.platform.timeutil import utcnow
+from common.providers import ProviderSpec
+from common.stores import connections, leases
+from common.stores.connections import NotConnected
+from common.tokens import refresh_events
+from common.tokens.crypto import get_cipher
+from common.tokens.refresh_failures import conflict, mark_reauth, record_cooldown
+from common.tokens.stored import decrypt, load, load_with_time
+from common.tokens.token_fields import token_field
+
+
+def refresh(uid: str, spec: ProviderSpec, seen: dict, *, still_needed) -> tuple[str, bool]:
+    """Refresh under the lease, or wait for the instance that holds it: (access token, whether this
+    call refreshed). `still_needed(current)` is asked before and after taking the lease: False means
+    another instance refreshed meanwhile, and its token is used."""
+    settings = get_settings()
+    owner, deadline, attempt = secrets.token_hex(8), time.monotonic() + settings.token_wait_seconds, 0
+    current = seen  # the caller has just read it
+    while True:
+        if not still_needed(current):
+            return decrypt(uid, current, "access_token"), False
+        _respect_cooldown(current)
+        taken_at = leases.try_take(uid, spec.service, owner, settings.token_lease_seconds)
+        if taken_at is not None:
+            break
+        if time.monotonic() > deadline:
+            raise Unavailable("A refresh of this connection is in progress", code="refresh_in_progress", retry_after=1)
+        time.sleep(min(0.05 * 2**attempt, 0.5) * random.uniform(0.5, 1.0))
+        attempt += 1
+        current = load(uid, spec.service)
+    lease = Lease(owner, taken_at)
+    try:
+        # Re-read under the lease: another holder may have finished.
+        current, lease.read_at = load_with_time(uid, spec.service)
+        if not still_needed(current):
+            return decrypt(uid, current, "access_token"), False
+        return _refresh_with_provider(uid, spec, current, lease), True
+    finally:
+        if not lease.released:
+            leases.release(uid, spec.service, taken_at)
+
+
+class Lease:
+    """The refresh lease this call holds: its owner id and write time, when the connection was read
+    under it, and whether the reply's write gave it back (in the same commit)."""
+
+    def __init__(self, owner: str, taken_at):
+        self.owner, self.taken_at, self.read_at, self.released = owner, taken_at, None, False
+
+
+def _respect_cooldown(record: dict) -> None:
+    cooldown = record.get("cooldownUntil")
+    now = utcnow()
+    if cooldown and cooldown > now:
+        raise Unavailable(
+            "The provider is failing; retry later", code="refresh_cooldown", retry_after=(cooldown - now).total_seconds()
+        )
+
+
+def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict, lease: Lease) -> str:
+    settings, owner = get_settings(), lease.owner
+    if not current.get("refreshToken"):
+        mark_reauth(uid, spec, current, owner, "no_refresh_token", from_provider=False)
+    refresh_token = decrypt(uid, current, "refresh_token")
+    refresh_events.attempted(uid, spec.service)
+    started, error = time.monotonic(), None
+    for attempt in range(settings.token_refresh_attempts):
+        try:
+            return _store_refreshed(uid, spec, current, refresh_grant(spec, refresh_token), lease)
+        except TokenResponseError as failure:
+            error = failure
+            if needs_user(failure.error):
+                mark_reauth(uid, spec, current, owner, failure.error, from_provider=True)
+            if not failure.retryable or attempt + 1 == settings.token_refresh_attempts:
+                break
+            delay = backoff_delay(attempt, failure.retry_after)
+            worst_next_attempt = delay + 2 * settings.provider_timeout_seconds  # connect + read timeouts
+            if time.monotonic() - started + worst_next_attempt > settings.token_lease_seconds:
+                break  # the lease could lapse mid-call and let a second refresher in
+            time.sleep(delay)
+    return record_cooldown(uid, spec, current, owner, error)
+
+
+def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens, lease: Lease) -> str:
+    cipher, now, settings = get_cipher(), utcnow(), get_settings()
+    expires_at = now + datetime.timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
+    update = {
+        "accessToken": cipher.encrypt(tokens.access_token, uid, token_field(spec.service, "access_token")),
+        "tokenVersion": connections.new_token_version(),
+        "tokenLifetimeSeconds": tokens.expires_in,
+        "expiresAt": expires_at,
+        "refreshDueAt": refresh_due_at(spec.family, expires_at, now, True, settings),
+        "refreshedAt": now,
+        "updatedAt": now,
+        "status": "active",
+        "consecutiveFailures": 0,
+        "statusReason": firestore.DELETE_FIELD,
+        "lastError": firestore.DELETE_FIELD,
+        "cooldownUntil": firestore.DELETE_FIELD,
+    }
+    if tokens.refresh_token:  # rotated; else the stored one stays (as re-encryption may have rewritten it)
+        update["refreshToken"] = cipher.encrypt(tokens.refresh_token, uid, token_field(spec.service, "refresh_token"))
+    if tokens.scopes:
+        update["scopes"] = list(tokens.scopes)
+    # One write, so a rotated refresh token is never lost; and only onto the tokens it came from
+    # (not a reconnect or another refresh meanwhile, whose newer tokens it would undo). Not fenced by
+    # the lease: a holder that outlived its lease still has the provider's newest rotation.
+    replaced = _write_onto_read(uid, spec.service, current, update, lease)
+    if replaced is None:
+        replaced = _write_if_unchanged(
+            firestore_client().transaction(), connections.connection_ref(uid, spec.service), current, update
+        )
+    if replaced is None:
+        raise NotConnected()
+    if replaced is False:
+        raise conflict()
+    refresh_events.refreshed(uid, spec.service, current, replaced, rotated=bool(tokens.refresh_token))
+    return tokens.access_token
+
+
+def _write_onto_read(uid: str, service: str, current: dict, update: dict, lease: Lease) -> dict | None:
+    """The common case in one commit: the update, preconditioned on the connection being exactly as
+    read under the lease, and the lease given back. None when either changed meanwhile (a health
+    counter, re-encryption, a takeover): then the transaction below compares the tokens themselves."""
+    batch = firestore_client().batch()
+    batch.update(
+        connections.connection_ref(uid, service), update, option=firestore_client().write_option(last_update_time=lease.read_at)
+    )
+    leases.release_in(batch, uid, service, lease.taken_at)
+    try:
+        batch.commit()
+    except (google_errors.FailedPrecondition, google_errors.NotFound):
+        return None
+    lease.released = True
+    return current
+
+
+@firestore.transactional
+def _write_if_unchanged(transaction, ref, current: dict, update: dict) -> dict | bool | None:
+    """The record it replaced when written; False when the tokens or account changed meanwhile;
+    None when gone."""
+    snapshot = ref.get(transaction=transaction)
+    if not snapshot.exists:
+        return None
+    stored = snapshot.to_dict()
+    if not connections.same_tokens(stored, current):
+        return False
+    transaction.update(ref, update)
+    return stored

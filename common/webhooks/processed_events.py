@@ -1,0 +1,18 @@
+"""Announcing what the consumers did with a provider's events (a Slack event recorded, new mail
+stored, a calendar changed) on `connection-events`, for the app's webhooks (common/webhooks/app_webhooks.py).
+Thin: ids and counts, never message text or tokens. Work that can run twice (a redelivery, a
+Slack retry) names its announcement by what it did, so both runs share one webhook-id."""
+
+from common.product.events import derived_id, publish_connection_event
+from common.stores.connections import get_connection
+
+MAX_IDS = 100  # ids listed per announcement (the count says how many there were): payloads stay small
+
+
+def announce(event_type: str, uid: str, service: str, key: str | None, **details) -> None:
+    """Publish `event_type` for the user's connection (its account and tags as stored now); `key`
+    names the work (None: announced only once, a random id)."""
+    record = get_connection(uid, service) or {}
+    tags = {"tags": record["tags"]} if record.get("tags") else {}
+    event_id = derived_id(event_type, uid, key) if key else None
+    publish_connection_event(event_type, uid, service, record.get("account"), event_id=event_id, **tags, **details)
