@@ -43,7 +43,12 @@ def token_request(spec: ProviderSpec, form: dict, *, refresh: bool = False, with
 
 
 def refresh_grant(spec: ProviderSpec, refresh_token: str) -> TokenSet:
-    return token_request(spec, {"grant_type": "refresh_token", "refresh_token": refresh_token}, refresh=True)
+    """Where one refresh token serves every scope the account consented to (Microsoft), the refresh
+    asks for this service's scopes only, so an Outlook Mail token never carries calendar scopes."""
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    if spec.refresh_scope_per_service:
+        form["scope"] = spec.scope_separator.join(spec.scopes)
+    return token_request(spec, form, refresh=True)
 
 
 def exchange_code(spec: ProviderSpec, code: str, redirect_uri: str, verifier: str | None) -> TokenSet:

@@ -93,6 +93,7 @@ FAMILY = {
         "kind": ("rotating_single_use", "rotating", "non_rotating", "none"),
         "margin_setting": nullable(setting_name),
         "idle_days_setting": nullable(setting_name),
+        "scope_per_service": flag,
     },
     "revoke": {
         "url": nullable(text),

@@ -42,6 +42,7 @@ class ProviderSpec:
     account: dict  # how the account is read and keyed (catalogue: families.*.account)
     refresh_margin_setting: str | None  # the on-demand refresh margin of this family's access tokens; None: they do not expire
     idle_refresh_days_setting: str | None  # refresh before an unused refresh token goes stale (Google)
+    refresh_scope_per_service: bool  # a refresh asks for the service's own scopes (Microsoft's token serves all consented)
     flag: str  # the feature flag that gates connecting this service
     display_name: str
     synced_collections: tuple[str, ...]  # per-user data a disconnect removes
@@ -105,6 +106,7 @@ def _spec(service: str, entry: dict, family_name: str, family: dict, settings) -
         account=family["account"],
         refresh_margin_setting=family["refresh"]["margin_setting"],
         idle_refresh_days_setting=family["refresh"]["idle_days_setting"],
+        refresh_scope_per_service=family["refresh"]["scope_per_service"],
         flag=entry["flag"],
         display_name=entry["display_name"],
         synced_collections=tuple(entry["synced_collections"]),

@@ -172,7 +172,7 @@ class _Family:
         if wrong_path_params or not self._client_proven(body, family["token"]["client_auth"], exchange_secret):
             return self.error(401, "invalid_client", "Client authentication failed.")
         if body.get("grant_type") == "refresh_token":
-            return self._refresh(state, str(body.get("refresh_token", "")))
+            return self._refresh(state, str(body.get("refresh_token", "")), str(body.get("scope", "")))
         if body.get("grant_type") != "authorization_code":
             return self.error(400, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
         code = grants.take_code(state, str(body.get("code", "")))
@@ -183,6 +183,9 @@ class _Family:
         if code["challenge"] and not secrets.compare_digest(grants.s256(str(body.get("code_verifier", ""))), code["challenge"]):
             return self.error(400, "invalid_grant", "The code_verifier does not match the code_challenge.")
         grant = {"grant_id": secrets.token_hex(8), "account": code["account"], "scopes": code["scopes"]}
+        with state.lock:  # what the account has consented to this client, over every authorization
+            consented = state.grants.setdefault((self.name, code["account"]["email"]), set())
+            consented.update(code["scopes"])
         with_refresh = family["refresh"]["kind"] != "none"
         access, refresh = grants.issue_tokens(state, self.name, grant, self._lifetime(state), with_refresh=with_refresh)
         reply = self._tokens_reply(family["reply"]["exchange"], grant, access, refresh, state)
@@ -191,7 +194,18 @@ class _Family:
                 _put(reply, path, value)
         return flask.jsonify(reply)
 
-    def _refresh(self, state: SandboxState, refresh_token: str):
+    def _scoped(self, state: SandboxState, grant: dict, asked: str) -> dict | None:
+        """Microsoft's refresh tokens serve every scope the account consented to the client: the
+        new token carries the scopes asked for (all consented ones when none are), or none is issued
+        when one asked for was never consented to."""
+        with state.lock:
+            consented = set(state.grants.get((self.name, grant["account"]["email"]), grant["scopes"]))
+        wanted = [s for s in asked.split(self.family["authorize"]["scope_separator"]) if s]
+        if not wanted:
+            return {**grant, "scopes": sorted(consented)}
+        return {**grant, "scopes": wanted} if set(wanted) <= consented else None
+
+    def _refresh(self, state: SandboxState, refresh_token: str, body_scope: str = ""):
         kind = self.family["refresh"]["kind"]
         if kind == "rotating_single_use":
             grant = grants.spend_refresh_token(state, refresh_token)
@@ -199,6 +213,10 @@ class _Family:
             grant = grants.lookup(state, refresh_token, kind="refresh")
         if grant is None or grant["family"] != self.name:
             return self.error(400, "invalid_grant", "The refresh token is invalid, expired or revoked.")
+        if self.family["refresh"]["scope_per_service"]:
+            grant = self._scoped(state, grant, body_scope)
+            if grant is None:
+                return self.error(400, "invalid_scope", "AADSTS65001: The user has not consented to the scope asked for.")
         grants.count_refresh(state, grant)
         rotating = kind in ("rotating", "rotating_single_use")
         access, refresh = grants.issue_tokens(state, self.name, grant, self._lifetime(state), with_refresh=rotating)

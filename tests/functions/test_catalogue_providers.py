@@ -135,6 +135,19 @@ def test_connect_refresh_proxy_and_disconnect(dana, sandbox, service):
         assert after["refresh_token" if service == "asana" else "access_token"] in sandbox.get("/_sandbox/revoked").json()
 
 
+def test_an_outlook_refresh_asks_for_its_own_services_scopes_only(dana):
+    """One Microsoft refresh token serves every scope the account consented to the client: after
+    connecting Outlook Calendar too, a Mail refresh that asked for nothing would come back with
+    calendar scopes as well. It asks for Mail's, and gets those."""
+    session, email = dana("gail"), "gail-outlook@example.com"
+    for service in ("outlookmail", "outlookcalendar"):
+        assert _connect(session, service, email)["landed"]["outcome"] == "success"
+    _connection("gail", "outlookmail").update({"expiresAt": datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)})
+    assert session.get("/api/v1/proxy/outlookmail/me/messages").status_code == 200
+    scopes = session.get("/api/v1/oauth/outlookmail/status").json()["data"]["scopes"]
+    assert "Mail.Read" in scopes and "Calendars.Read" not in scopes
+
+
 def test_one_microsoft_account_cannot_be_connected_by_two_users(dana):
     assert _connect(dana("dana"), "outlookmail", "shared@example.com")["landed"]["outcome"] == "success"
     taken = _connect(dana("frank"), "outlookmail", "shared@example.com")["landed"]
