@@ -51,12 +51,11 @@ def _parse(payload: dict) -> tuple[str, int, int, list]:
         pairs = [(uid, service) for uid, service in payload["connections"]]
     except (KeyError, TypeError, ValueError):
         pairs = None
-    known = services()
     if (
         pairs is None
         or not _document_id(run_id)
         or not (isinstance(index, int) and isinstance(chunks, int))
-        or not all(_document_id(uid) and service in known for uid, service in pairs)
+        or not all(_document_id(uid) and _document_id(service) for uid, service in pairs)
     ):
         raise BadRequest("Not a refresh chunk", code="bad_refresh_chunk")
     return run_id, index, chunks, pairs
@@ -64,10 +63,11 @@ def _parse(payload: dict) -> tuple[str, int, int, list]:
 
 def refresh_chunk(payload: dict) -> None:
     run_id, index, chunks, pairs = _parse(payload)
-    snapshots = firestore_client().get_all([connection_ref(uid, service) for uid, service in pairs])
-    records = [snapshot.to_dict() for snapshot in snapshots if snapshot.exists]
+    offered = set(services())  # one no longer offered here (its client id unset) is skipped, not the chunk
+    refs = [connection_ref(uid, service) for uid, service in pairs if service in offered]
+    records = [snapshot.to_dict() for snapshot in firestore_client().get_all(refs) if snapshot.exists] if refs else []
     counts = collections.Counter(dict.fromkeys(refresh_runs.OUTCOMES, 0))
-    counts["skipped"] += len(pairs) - len(records)  # gone since the tick (disconnected, erased)
+    counts["skipped"] += len(pairs) - len(records)  # gone since the tick (disconnected, erased) or not offered
     with concurrent.futures.ThreadPoolExecutor(max_workers=get_settings().refresh_job_concurrency) as pool:
         tasks = [submit_traced(pool, _refresh_one, record) for record in records]  # log lines and messages keep the run's trace
         counts.update(task.result() for task in tasks)  # an unexpected error raises: the chunk is redelivered

@@ -19,6 +19,7 @@ from common.platform.logs import get_logger
 from common.platform.settings import get_settings
 from common.platform.timeutil import utcnow
 from common.product.events import publish_json_many
+from common.providers import services
 from common.stores import refresh_runs
 from common.stores.connections import CONNECTIONS
 
@@ -54,6 +55,7 @@ def _due_connections(started: float) -> tuple[list, int, bool]:
     settings = get_settings()
     until = utcnow()  # refreshDueAt already sits TOKEN_REFRESH_WINDOW_SECONDS ahead of expiry
     due, warned, pages, last = {}, set(), 0, None
+    offered = set(services())  # a service not offered here (its client id unset) has no client to refresh with
     while time.monotonic() - started <= settings.refresh_job_budget_seconds:
         query = due_query(until, settings.refresh_job_page_size)
         page = list((query.start_after(last) if last else query).stream())
@@ -62,7 +64,7 @@ def _due_connections(started: float) -> tuple[list, int, bool]:
         pages += 1
         records = {doc.reference.path: doc.to_dict() for doc in page}
         _warn_short_lived(list(records.values()), warned, settings.token_refresh_window_seconds)
-        due.update((path, [record["uid"], record["service"]]) for path, record in records.items())
+        due.update((path, [r["uid"], r["service"]]) for path, r in records.items() if r["service"] in offered)
         last = page[-1]
     return list(due.values()), pages, False
 

@@ -4,11 +4,13 @@ documents (no chunk writes the run's document, which a large run would make hot)
 delivered twice, or after an attempt that died half way, makes one provider call per connection."""
 
 import concurrent.futures
+import datetime
 import json
 import uuid
 
 from common.platform.clients import firestore_client
 from common.platform.settings import reset_settings
+from common.platform.timeutil import utcnow
 from common.stores import refresh_runs
 from common.tokens.reader import get_access_token
 from common.tokens.refresh_job import start_run
@@ -123,13 +125,38 @@ def test_a_malformed_chunk_is_acknowledged_and_changes_nothing(api, sandbox):
         {**good, "runId": "a/b"},
         {**good, "chunk": "0"},
         {**good, "connections": "everyone"},
-        {**good, "connections": [["alice", "dropbox"]]},
+        {**good, "connections": [["alice", "drop/box"]]},
         {**good, "connections": [["../x", "slack"]]},
         {"runId": good["runId"]},
     ):
         assert _push(api, bad) == 200, bad  # refused for good: acknowledged, not redelivered
     assert sandbox.get("/_sandbox/calls").json() == {}
     assert refresh_runs.totals(good["runId"])["chunksDone"] == 0
+
+
+def _stored_connection_of_a_service_not_offered(uid: str) -> None:
+    """What a deployment keeps after a service leaves it (its client id unset, or gone from the
+    catalogue): a due connection no client can refresh."""
+    firestore_client().collection("users").document(uid).collection("connections").document("dropbox").set(
+        {"uid": uid, "service": "dropbox", "status": "active", "refreshDueAt": utcnow() - datetime.timedelta(hours=1)}
+    )
+
+
+def test_a_connection_of_a_service_not_offered_is_skipped_not_its_chunk(api, sandbox):
+    chunk = _chunk(sandbox, 3)
+    _stored_connection_of_a_service_not_offered("gone-user")
+    chunk["connections"].insert(1, ["gone-user", "dropbox"])
+    assert _push(api, chunk) == 200
+    run = refresh_runs.totals(chunk["runId"])
+    assert (run["chunksDone"], run["refreshed"], run["skipped"], run["failed"]) == (1, 3, 1, 0)
+    assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 3}
+
+
+def test_the_tick_hands_out_only_the_services_offered_here(stack, sandbox):
+    seed_connections(sandbox.base_url, "slack", 2, f"t{uuid.uuid4().hex[:6]}", due=True)
+    _stored_connection_of_a_service_not_offered(f"gone-{uuid.uuid4().hex[:6]}")
+    run = run_refresh()
+    assert (run["due"], run["refreshed"], run["failed"]) == (2, 2, 0)
 
 
 def test_a_chunk_that_fails_is_redelivered_until_it_is_done(stack, sandbox):
