@@ -15,7 +15,7 @@ LINT_STAMP := $(LINT_VENV)/.installed
 help:
 	@echo "make dev      run emulators, provider sandbox and every function locally"
 	@echo "make stop     stop a make dev left running (only what its pid file names)"
-	@echo "make tick     JOB=token_refresh|renew_watches|reencrypt_tokens: run a scheduled job once on make dev"
+	@echo "make tick     JOB=token_refresh|renew_watches|reencrypt_tokens|migrate_connections: run a scheduled job once on make dev"
 	@echo "make test     run the whole test suite against the emulators"
 	@echo "make lint     ruff, terraform fmt -check and checkov (accepted findings: checkov:skip comments in infra/)"
 	@echo "make package  build dist/<function>.zip bundles"
@@ -110,7 +110,7 @@ stop: $(STAMP)
 
 # Run a scheduled job once against the running make dev, as Cloud Scheduler would.
 tick: $(STAMP)
-	@test -n "$(JOB)" || { echo "usage: make tick JOB=token_refresh|renew_watches|reencrypt_tokens"; exit 2; }
+	@test -n "$(JOB)" || { echo "usage: make tick JOB=token_refresh|renew_watches|reencrypt_tokens|migrate_connections"; exit 2; }
 	@$(PY) -m local.tick $(JOB)
 
 # After a deploy: health, an authenticated call, a signed Slack url_verification, the OAuth start URLs

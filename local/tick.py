@@ -1,4 +1,4 @@
-"""`make tick JOB=token_refresh|renew_watches|reencrypt_tokens`: run a scheduled job once against the
+"""`make tick JOB=token_refresh|renew_watches|reencrypt_tokens|migrate_connections`: run a scheduled job once against the
 running `make dev` stack, as Cloud Scheduler does: publish the job's message to its topic (the
 emulator's push subscription delivers it to the function), then follow the host log until the
 function has handled that message, and print the run's log lines (the message carries a trace of
@@ -18,12 +18,12 @@ from local.pidfile import leftovers, pid_file_path
 from local.stack import LOG_DIR, PROJECT
 
 # What each job's message holds: Scheduler's {"job": name}; key rotation starts from the beginning.
-MESSAGES = {"reencrypt_tokens": {"restart": True}}
+MESSAGES = {"reencrypt_tokens": {"restart": True}, "migrate_connections": {"restart": True}}
 OUTCOMES = ("message processed", "message too old; dropped", "permanent failure; message acknowledged")
 
 
 def jobs(catalog: dict) -> list[str]:
-    """Functions run on a schedule, and key rotation, which an operator starts."""
+    """Functions run on a schedule, and key rotation and the connection-id migration, which an operator starts."""
     return sorted(name for name, spec in catalog.items() if spec.get("schedule") or name in MESSAGES)
 
 

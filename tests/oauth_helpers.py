@@ -20,7 +20,8 @@ def landed(reply: requests.Response) -> dict:
 
 
 def held_tokens(uid: str) -> dict[str, dict[str, str]]:
-    """Every token the gateway stores for a user, decrypted: {service: {"access_token", "refresh_token"?}}."""
+    """Every token the gateway stores for a user, decrypted: {connection id: {"access_token", "refresh_token"?}}
+    (a user's first connection of a service is named after it)."""
     from common.platform.clients import firestore_client
     from common.tokens.crypto import get_cipher
     from common.tokens.token_fields import token_field
@@ -29,7 +30,7 @@ def held_tokens(uid: str) -> dict[str, dict[str, str]]:
     for doc in firestore_client().collection("users").document(uid).collection("connections").stream():
         record = doc.to_dict()
         held[doc.id] = {
-            kind: get_cipher().decrypt(record[column], uid, token_field(doc.id, kind))
+            kind: get_cipher().decrypt(record[column], uid, token_field(record["service"], kind))
             for kind, column in (("access_token", "accessToken"), ("refresh_token", "refreshToken"))
             if record.get(column)
         }

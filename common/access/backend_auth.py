@@ -13,6 +13,7 @@ from common.platform.errors import Forbidden, NotFound, Unauthenticated, Unavail
 from common.platform.settings import get_settings
 from common.providers import provider
 from common.serving.identity import SAFE_UID, _user_authorization, bearer_token, google_claims
+from common.stores.connections import checked_connection_id
 from common.stores.document_ids import is_document_id
 
 WHAT = "backend token"
@@ -52,12 +53,13 @@ def target_uid(request) -> str:
     return parts[3]
 
 
-def target_connection(request, action: str) -> tuple[str, str]:
-    """(uid, service) of /api/v1/users/{uid}/connections/{service}/{action}; 404 for anything else."""
+def target_connection(request, action: str) -> tuple[str, str, str | None]:
+    """(uid, service, connection id or None) of
+    /api/v1/users/{uid}/connections/{service}/{action}?connectionId=; 404 for any other path."""
     uid, rest = target_uid(request), _parts(request)[4:]
     if len(rest) != 3 or rest[0] != "connections" or rest[2] != action:
         raise NotFound("No function answers at this path")
-    return uid, provider(rest[1]).service
+    return uid, provider(rest[1]).service, checked_connection_id(request.args.get("connectionId"))
 
 
 def _parts(request) -> list[str]:

@@ -8,16 +8,22 @@ from common.access.backend_auth import BackendCaller
 from common.platform.errors import AppError, Unavailable
 from common.platform.timeutil import iso
 from common.product import audit
+from common.providers import provider
+from common.stores import connections
 from common.tokens.reader import get_credentials
 
 
-def credentials(caller: BackendCaller, uid: str, service: str) -> dict:
-    """Refreshed under the lease when due (common/tokens/refresher.py); 404 not_connected, 409 needs_reauth."""
+def credentials(caller: BackendCaller, uid: str, service: str, connection_id: str | None) -> dict:
+    """Refreshed under the lease when due (common/tokens/refresher.py); 404 not_connected, 409
+    needs_reauth, 409 connection_id_required when the user has several and none is named."""
+    entry = {"service": service, "backend": caller.email}
     try:
-        token, expires_at = get_credentials(uid, service)
+        connection_id = connections.resolve_id(uid, service, connection_id, provider(service).several_accounts)
+        entry["connectionId"] = connection_id
+        token, expires_at = get_credentials(uid, connection_id)
     except AppError as error:
-        audit.record("backend_credentials", uid, service=service, backend=caller.email, outcome=error.code)
+        audit.record("backend_credentials", uid, **entry, outcome=error.code)
         raise
-    if not audit.record("backend_credentials", uid, service=service, backend=caller.email, outcome="ok"):
+    if not audit.record("backend_credentials", uid, **entry, outcome="ok"):
         raise Unavailable("The credential fetch could not be audited; retry", code="audit_unavailable", retry_after=1)
-    return {"uid": uid, "service": service, "accessToken": token, "expiresAt": iso(expires_at)}
+    return {"uid": uid, "service": service, "connectionId": connection_id, "accessToken": token, "expiresAt": iso(expires_at)}

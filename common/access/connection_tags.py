@@ -18,7 +18,7 @@ from common.access.connection_views import describe
 from common.platform.clients import firestore_client
 from common.platform.errors import BadRequest, Unavailable
 from common.product import audit
-from common.providers import services
+from common.providers import provider, services
 from common.stores import connections, erasures
 from common.stores.document_ids import is_document_id
 
@@ -37,11 +37,14 @@ class InvalidTags(BadRequest):
     code = "invalid_tags"
 
 
-def replace_for(caller: BackendCaller, uid: str, service: str, body) -> dict:
-    """The backend replaces the tags of the user's connection to `service`."""
+def replace_for(caller: BackendCaller, uid: str, service: str, connection_id: str | None, body) -> dict:
+    """The backend replaces the tags of the user's connection to `service` (the one `connection_id`
+    names, when the user has several)."""
     tags = validated(body)
-    replace(uid, service, tags, {"service": service, "backend": caller.email, "keys": sorted(tags)})
-    return {"uid": uid, "service": service, "tags": tags}
+    connection_id = connections.resolve_id(uid, service, connection_id, provider(service).several_accounts)
+    entry = {"service": service, "connectionId": connection_id, "backend": caller.email, "keys": sorted(tags)}
+    replace(uid, connection_id, tags, entry)
+    return {"uid": uid, "service": service, "connectionId": connection_id, "tags": tags}
 
 
 def list_for(caller: BackendCaller, args) -> dict:
@@ -78,11 +81,11 @@ def _check_value(key: str, value) -> None:
         raise InvalidTags("Tag endUserEmail must be an email address")
 
 
-def replace(uid: str, service: str, tags: dict[str, str], audit_entry: dict) -> None:
+def replace(uid: str, connection_id: str, tags: dict[str, str], audit_entry: dict) -> None:
     """Replace the connection's tags and write their `backend_tags_set` audit entry in one
     transaction behind the erasure fence (409 `user_erased` while the user is being erased): no tag
     change lands unaudited. 404 `not_connected` when there is no connection to tag."""
-    ref = connections.connection_ref(uid, service)
+    ref = connections.connection_ref(uid, connection_id)
 
     def apply(transaction, snapshots):
         if not snapshots[ref.path].exists:
@@ -131,7 +134,7 @@ def tagged(filters: dict[str, str], page_size: int, after: str | None) -> tuple[
         query = query.start_after({"__name__": firestore_client().document(after)})
     page = list(query.stream())
     more, page = len(page) > page_size, page[:page_size]
-    return [doc.to_dict() for doc in page], _cursor(page[-1].reference.path) if more else None
+    return [connections.record_of(doc) for doc in page], _cursor(page[-1].reference.path) if more else None
 
 
 def _cursor(path: str) -> str:
@@ -150,7 +153,8 @@ def _cursor_path(cursor: str) -> str:
         and parts[0] == connections.USERS
         and is_document_id(parts[1])
         and parts[2] == connections.CONNECTIONS
-        and parts[3] in services()
+        and connections.CONNECTION_ID.fullmatch(parts[3])
+        and connections.service_of(parts[3]) in services()
     ):
         raise BadRequest("The cursor is not one this listing gave", code="invalid_cursor")
     return path

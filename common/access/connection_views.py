@@ -13,6 +13,7 @@ def describe(record: dict) -> dict:
     expires_at = record.get("expiresAt")
     return {
         "service": record["service"],
+        "connectionId": record["connectionId"],
         "connected": True,
         "status": record.get("status", "active"),
         "scopes": record.get("scopes", []),
@@ -26,12 +27,14 @@ def describe(record: dict) -> dict:
     }
 
 
-def status(uid: str, service: str) -> dict:
-    provider(service)
-    record = connections.get_connection(uid, service)
+def status(uid: str, service: str, connection_id: str | None = None) -> dict:
+    """The connection `connection_id` names, or the user's only one of the service (409
+    connection_id_required when they have several)."""
+    record = connections.find_connection(uid, service, connection_id, provider(service).several_accounts)
     if record is None:
         return {
             "service": service,
+            "connectionId": None,
             "connected": False,
             "status": "disconnected",
             "scopes": [],

@@ -26,6 +26,7 @@ from common.platform.settings import get_settings
 from common.product.rate_limit import limit_proxy
 from common.providers import provider
 from common.serving.http import read_body
+from common.stores import connections
 from common.tokens import connection_health
 from common.tokens.reader import call_with_token
 
@@ -38,6 +39,7 @@ REQUEST_HEADERS = frozenset(
     {"accept", "accept-language", "content-type", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"}
 )
 RESPONSE_HEADERS = frozenset({"content-type", "content-language", "content-disposition", "etag", "last-modified", "retry-after"})
+CONNECTION_HEADER = "X-Connection-Id"  # the query is the provider's, so the connection is named here
 SLACK_TOKEN_ERRORS = frozenset({"invalid_auth", "token_expired", "token_revoked"})
 
 
@@ -61,6 +63,7 @@ class ProxyRequest:
     query: str  # raw
     headers: dict[str, str]
     body: bytes
+    connection_id: str | None = None  # CONNECTION_HEADER: which of several connections of the service
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -78,8 +81,9 @@ def from_flask(request: flask.Request) -> tuple[str, ProxyRequest]:
         raise proxy_paths.InvalidPath("The raw request path is not available")
     service, path = proxy_paths.split_route(raw_uri.partition("?")[0])
     headers = {name: value for name, value in request.headers.items() if name.lower() in REQUEST_HEADERS}
+    connection_id = connections.checked_connection_id(request.headers.get(CONNECTION_HEADER))
     body = read_body(request, get_settings().proxy_max_request_bytes)
-    return service, ProxyRequest(request.method, path, request.query_string.decode("latin-1"), headers, body)
+    return service, ProxyRequest(request.method, path, request.query_string.decode("latin-1"), headers, body, connection_id)
 
 
 def as_flask(reply: ProxyReply) -> flask.Response:
@@ -91,7 +95,8 @@ def as_flask(reply: ProxyReply) -> flask.Response:
 
 
 def forward(uid: str, service: str, request: ProxyRequest) -> ProxyReply:
-    """The provider's reply to `request`, made as `uid` on their connection to `service`."""
+    """The provider's reply to `request`, made as `uid` on their connection to `service` (the one
+    `request.connection_id` names, when the user has several)."""
     spec = provider(service)
     url = proxy_paths.upstream_url(spec.api_base, request.path, request.query)
     proxy_paths.check_allowed(request.path, spec.api_paths)
@@ -99,13 +104,14 @@ def forward(uid: str, service: str, request: ProxyRequest) -> ProxyReply:
     status = None
     try:
         limit_proxy(uid, service)
+        connection_id = connections.resolve_id(uid, service, request.connection_id, spec.several_accounts)
         try:
-            reply, record = call_with_token(uid, service, call.send, rejected=call.rejected)
+            reply, record = call_with_token(uid, connection_id, call.send, rejected=call.rejected)
         except ProviderUnreachable:
-            connection_health.record_failure(uid, service, "unreachable")
+            connection_health.record_failure(uid, connection_id, "unreachable")
             raise
         status = reply.status_code
-        _count_health(uid, service, reply, record)
+        _count_health(uid, connection_id, reply, record)
         return ProxyReply(status, _passed(reply.headers), reply.body)
     except AppError as error:
         status = error.status
@@ -215,13 +221,13 @@ def _token_error(status: int, body: bytes, ok_field: str | None) -> str | None:
     return error if error in SLACK_TOKEN_ERRORS else None
 
 
-def _count_health(uid: str, service: str, reply: _Upstream, record: dict) -> None:
+def _count_health(uid: str, connection_id: str, reply: _Upstream, record: dict) -> None:
     """Token refusals, rate limits and provider errors count against the connection; a success
     clears its call failures; another 4xx is the caller's (a wrong path says nothing of the connection)."""
     if reply.token_error or reply.status_code in (401, 429) or reply.status_code >= 500:
-        connection_health.record_failure(uid, service, reply.token_error or f"http_{reply.status_code}")
+        connection_health.record_failure(uid, connection_id, reply.token_error or f"http_{reply.status_code}")
     elif reply.status_code < 400:
-        connection_health.record_success(uid, service, record)
+        connection_health.record_success(uid, connection_id, record)
 
 
 def _passed(headers) -> dict[str, str]:

@@ -138,8 +138,10 @@ def _complete(spec, args, cookies) -> BrowserStep:
         return _fail(service, "exchange_failed", record, cookie)
     started = record["createTime"]
     try:
-        previous, tags = _save(spec, uid, connection_record(spec, uid, tokens, granted, account_key, account), started)
-        publish_connection_event("connected", uid, service, account, tags=tags)
+        connection_id, previous, tags = _save(
+            spec, uid, connection_record(spec, uid, tokens, granted, account_key, account), started
+        )
+        publish_connection_event("connected", uid, connection_id, account, tags=tags)
         watches.start(uid, service, started, tokens.access_token)
     except connections.AccountInUse:
         return _fail(service, "account_in_use", record, cookie)
@@ -147,27 +149,31 @@ def _complete(spec, args, cookies) -> BrowserStep:
         _revoke_issued(spec, tokens)
         return _fail(service, "user_erased", record, cookie)
     if previous and previous.get("status") == "needs_reauth":
-        publish_connection_event("recovered", uid, service, account, tags=tags)
+        publish_connection_event("recovered", uid, connection_id, account, tags=tags)
     elapsed = (utcnow() - record["createdAt"]).total_seconds() * 1000
     track("integration_connection_completed", uid=uid, provider=service, status="success", duration_ms=round(elapsed, 1))
     target = record.get("returnTo") or get_settings().oauth_success_url
-    return BrowserStep(_with_query(target, service=service), cookie, None, f"/api/v1/oauth/{service}/")
+    return BrowserStep(
+        _with_query(target, service=service, connectionId=connection_id), cookie, None, f"/api/v1/oauth/{service}/"
+    )
 
 
-def _save(spec, uid: str, new: dict, started) -> tuple[dict | None, dict]:
+def _save(spec, uid: str, new: dict, started) -> tuple[str, dict | None, dict]:
     """Store the connection with its audit entry in one transaction (which also refuses an account
-    in use and a user erased since `started`). A connection of another account is retired first
-    (watch, grant, synced data: nothing of it stays live), found by the transaction itself, so the
-    common case reads nothing beforehand."""
+    in use and a user erased since `started`); returns its id, the record it updated, and its tags.
+    A service that allows one account: a connection of another account is retired first (watch,
+    grant, synced data: nothing of it stays live), found by the transaction itself, so the common
+    case reads nothing beforehand."""
 
     def audited(transaction):
         audit.record_in(transaction, "connect", uid, service=spec.service)
 
+    several = spec.several_accounts
     try:
-        return connections.save_connection(uid, spec.service, new, started, also=audited)
+        return connections.save_connection(uid, spec.service, new, started, several=several, also=audited)
     except connections.ReplacesAnotherAccount as replaced:
         _retire(uid, spec, replaced.previous)
-        return connections.save_connection(uid, spec.service, new, started, replace=True, also=audited)
+        return connections.save_connection(uid, spec.service, new, started, several=several, replace=True, also=audited)
 
 
 def connection_record(spec, uid, tokens, granted, account_key, account) -> dict:
@@ -196,21 +202,24 @@ def connection_record(spec, uid, tokens, granted, account_key, account) -> dict:
     }
 
 
-def disconnect(uid: str, service: str) -> dict:
+def disconnect(uid: str, service: str, connection_id: str | None = None) -> dict:
     """Stop the watch while the token still works, delete locally (always succeeds), then revoke at
-    the provider (best effort, logged) and remove what was synced. Idempotent."""
+    the provider (best effort, logged) and remove what was synced. Idempotent. `connection_id`
+    names one of several connections of the service (409 connection_id_required without it)."""
     spec = provider(service)
-    if connections.get_connection(uid, service) is not None:
-        watches.stop(uid, service)
-    record = connections.delete_connection(uid, service)
+    found = connections.find_connection(uid, service, connection_id, spec.several_accounts)
+    if found is not None:
+        watches.stop(uid, service)  # only Gmail and Calendar have one: services of one account each
+    record = connections.delete_connection(uid, found["connectionId"]) if found is not None else None
     revoked = None
     if record is not None:
         revoked = _revoke_unless_shared(uid, spec, record)
-        publish_connection_event("disconnected", uid, service, record.get("account"), tags=record.get("tags"))
+        publish_connection_event("disconnected", uid, record["connectionId"], record.get("account"), tags=record.get("tags"))
         audit.record("disconnect", uid, service=service, revoked=revoked)
     removed = _remove_synced(uid, spec)
     return {
         "service": service,
+        "connectionId": (found or {}).get("connectionId", connection_id),
         "connected": False,
         "wasConnected": record is not None,
         "revoked": revoked,
@@ -255,7 +264,7 @@ def _sharing(spec, record: dict) -> list[dict]:
         if service == spec.service or family_of(service) != spec.family:
             continue
         owner = connections.find_account_owner(service, record["accountKey"])
-        other = connections.get_connection(owner, service) if owner else None
+        other = connections.get_connection(*owner) if owner else None
         if other is not None and other.get("accountKey") == record["accountKey"]:
             found.append(other)
     return found
@@ -263,10 +272,12 @@ def _sharing(spec, record: dict) -> list[dict]:
 
 def _grant_ended(record: dict) -> None:
     uid, service, reason = record["uid"], record["service"], "grant_revoked"
-    if not connections.mark_needs_reauth(uid, service, record["accountKey"], reason, utcnow()):
+    if not connections.mark_needs_reauth(uid, record["connectionId"], record["accountKey"], reason, utcnow()):
         return
     log.warning("connection needs re-auth: its grant was revoked", extra={"fields": {"uid": uid, "service": service}})
-    publish_connection_event("needs_reauth", uid, service, record.get("account"), tags=record.get("tags"), reason=reason)
+    publish_connection_event(
+        "needs_reauth", uid, record["connectionId"], record.get("account"), tags=record.get("tags"), reason=reason
+    )
     audit.record("needs_reauth", uid, service=service, reason=reason)
 
 

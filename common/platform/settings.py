@@ -584,6 +584,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("TOPIC_KEY_ROTATION", "key-rotation", _topic, "topic that starts (and continues) the re-encryption job"),
     Setting(
+        "TOPIC_CONNECTION_MIGRATION",
+        "connection-migration",
+        _topic,
+        "topic that starts (and continues) the connection-id migration",
+    ),
+    Setting(
         "TOPIC_GMAIL_NOTIFICATIONS",
         "gmail-notifications",
         _topic,

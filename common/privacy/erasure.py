@@ -16,12 +16,12 @@ from common.product import audit
 from common.product.events import publish_connection_event
 from common.providers import services
 from common.stores import erasures
-from common.stores.connections import USERS
+from common.stores.connections import USERS, list_connections
 
 
 def erase(uid: str) -> dict:
     erasures.begin(uid)
-    disconnected = [service for service in services() if disconnect(uid, service)["wasConnected"]]
+    disconnected = _disconnect_all(uid)
     user = firestore_client().collection(USERS).document(uid)
     removed = {sub.id: sum(1 for _ in sub.list_documents()) for sub in user.collections()}
     firestore_client().recursive_delete(user)
@@ -36,3 +36,12 @@ def erase(uid: str) -> dict:
     audit.record("erase", None, erasureId=erasure_id, disconnected=disconnected, removed=removed)
     publish_connection_event("erased", uid, None, None, erasureId=erasure_id, disconnected=disconnected)
     return {"erasureId": erasure_id, "disconnected": disconnected, "removed": removed}
+
+
+def _disconnect_all(uid: str) -> list[str]:
+    """Disconnect each of the user's connections of a service offered here (one not offered has no
+    client to revoke with: the recursive delete removes its tokens); the services disconnected."""
+    offered = services()
+    held = [record for record in list_connections(uid) if record["service"] in offered]
+    done = {record["service"] for record in held if disconnect(uid, record["service"], record["connectionId"])["wasConnected"]}
+    return [service for service in offered if service in done]

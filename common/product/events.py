@@ -11,6 +11,7 @@ from common.platform.clients import publisher_client
 from common.platform.logs import get_logger, traceparent
 from common.platform.settings import get_settings
 from common.platform.timeutil import iso, utcnow
+from common.stores.connections import service_of
 
 log = get_logger(__name__)
 _unsettled: set[concurrent.futures.Future] = set()  # connection events sent and not yet acknowledged
@@ -46,7 +47,7 @@ def publish_json_many(topic: str, payloads: list[dict], **attributes: str) -> li
 def publish_connection_event(
     event_type: str,
     uid: str,
-    service: str | None,
+    connection_id: str | None,
     account: dict | None,
     *,
     tags: dict | None = None,
@@ -57,12 +58,14 @@ def publish_connection_event(
     tokens. Best effort, so not waited for: the change it reports is already stored, and the request
     that made it answers without one more round trip; a failure is logged when Pub/Sub reports it.
     `id` names the event for good (the app's webhook-id): a random one, or `event_id` when the event
-    can be announced twice (a retried Slack event)."""
+    can be announced twice (a retried Slack event). `connection_id` names the connection (its
+    service is read from it); None for an event about the user (an erasure)."""
     event = {
         "id": event_id or f"msg_{uuid.uuid4().hex}",
         "type": event_type,
         "uid": uid,
-        "service": service,
+        "service": service_of(connection_id) if connection_id else None,
+        "connectionId": connection_id,
         "account": account,
         "tags": tags or {},
         "time": iso(utcnow()),
@@ -73,13 +76,13 @@ def publish_connection_event(
         with _unsettled_lock:
             _unsettled.discard(future)
         if future.exception() is not None:
-            _not_published(event_type, service, future.exception())
+            _not_published(event_type, event["service"], future.exception())
 
     try:
-        attributes = {"type": event_type, "service": service or ""}
+        attributes = {"type": event_type, "service": event["service"] or ""}
         future = _send(get_settings().topic_connection_events, event, attributes)
     except Exception as error:
-        _not_published(event_type, service, error)
+        _not_published(event_type, event["service"], error)
         return
     with _unsettled_lock:
         _unsettled.add(future)

@@ -1,7 +1,14 @@
 """Connections and the account index.
 
-`users/{uid}/connections/{service}`: one per connected service; tokens only as ciphertext.
-`account_index/{service}:{account key}`: provider account -> uid, so webhooks find their user.
+`users/{uid}/connections/{connection id}`: one per connected provider account; tokens only as
+ciphertext. A user's first connection of a service is named after the service (`asana`), so every
+connection made before several accounts existed keeps its id; a further account of a service that
+allows several is `{service}-{digest of its account key}` (connection_id_for). `service_of` reads
+the service back from either.
+`account_index/{service}:{account key}`: provider account -> uid and connection id, so webhooks
+find their user and a reconnect of the same account finds its connection. Entries written before
+several accounts lack `connectionId`: theirs is the service's name, and the migration
+(common/stores/connection_migration.py) writes it in.
 Both change in one transaction, which also refuses an account another user has connected, and a
 connect whose flow started before the user was erased (the erasure fence, common/stores/erasures.py).
 A connection's `tags` (the app backend's, common/access/connection_tags.py) outlive a reconnect, of the
@@ -10,19 +17,23 @@ same account or another: they describe the user's connection to the service, not
 else (re-encryption rewrites the ciphertexts, not the tokens): writers compare it to know whether
 the tokens they started from are still the stored ones."""
 
+import hashlib
+import re
 import secrets
 import urllib.parse
 
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from common.platform.clients import firestore_client
-from common.platform.errors import Conflict, NotFound
+from common.platform.errors import BadRequest, Conflict, NotFound
 from common.stores import erasures
 
 USERS = "users"
 CONNECTIONS = "connections"
 ACCOUNT_INDEX = "account_index"
 DELETE_BATCH = 400
+CONNECTION_ID = re.compile(r"[a-z][a-z0-9]{1,31}(-[0-9a-f]{12})?")  # a service's name, or connection_id_for's
 
 
 class NotConnected(NotFound):
@@ -54,48 +65,124 @@ def same_tokens(stored: dict, seen: dict) -> bool:
     return stored.get("tokenVersion") == seen.get("tokenVersion") and stored.get("accountKey") == seen.get("accountKey")
 
 
-def connection_ref(uid: str, service: str):
-    return firestore_client().collection(USERS).document(uid).collection(CONNECTIONS).document(service)
+def service_of(connection_id: str) -> str:
+    """The service a connection id is of (service names hold no "-": the catalogue's rule)."""
+    return connection_id.partition("-")[0]
+
+
+def connection_id_for(service: str, account_key: str) -> str:
+    """The id of a further account's connection: stable for the account, so a reconnect finds it."""
+    return f"{service}-{hashlib.sha256(account_key.encode()).hexdigest()[:12]}"
+
+
+def connection_ref(uid: str, connection_id: str):
+    return firestore_client().collection(USERS).document(uid).collection(CONNECTIONS).document(connection_id)
 
 
 def account_ref(service: str, account_key: str):
     return firestore_client().collection(ACCOUNT_INDEX).document(f"{service}:{urllib.parse.quote(account_key, safe='')}")
 
 
-def get_connection(uid: str, service: str) -> dict | None:
-    snapshot = connection_ref(uid, service).get()
-    return snapshot.to_dict() if snapshot.exists else None
+def record_of(snapshot) -> dict | None:
+    """A stored connection with its id (the document's name) as `connectionId`."""
+    return {**snapshot.to_dict(), "connectionId": snapshot.id} if snapshot.exists else None
 
 
-def read_connection(uid: str, service: str) -> tuple[dict | None, object]:
+def get_connection(uid: str, connection_id: str) -> dict | None:
+    return record_of(connection_ref(uid, connection_id).get())
+
+
+def read_connection(uid: str, connection_id: str) -> tuple[dict | None, object]:
     """The connection and its update time (for a write that must land on exactly what was read)."""
-    snapshot = connection_ref(uid, service).get()
-    return (snapshot.to_dict() if snapshot.exists else None), snapshot.update_time
+    snapshot = connection_ref(uid, connection_id).get()
+    return record_of(snapshot), snapshot.update_time
+
+
+def checked_connection_id(value) -> str | None:
+    """A caller's optional connectionId: None when not given, 400 when it is not one we issue (an
+    empty one among them)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not CONNECTION_ID.fullmatch(value):
+        raise BadRequest("connectionId is not a connection id this gateway issues", code="invalid_connection_id")
+    return value
+
+
+def find_connection(uid: str, service: str, connection_id: str | None, several: bool) -> dict | None:
+    """The user's connection of `service` that `connection_id` names, or without one the only one:
+    one get when the service allows one account (its connection is named after it) or an id is
+    given, else one query. None when there is none; 409 connection_id_required when there are several."""
+    if connection_id is not None:
+        record = get_connection(uid, connection_id)
+        return record if record is not None and record.get("service") == service else None
+    if not several:
+        return get_connection(uid, service)
+    query = firestore_client().collection(USERS).document(uid).collection(CONNECTIONS)
+    found = [record_of(snapshot) for snapshot in query.where(filter=FieldFilter("service", "==", service)).limit(2).stream()]
+    if len(found) > 1:
+        raise Conflict("The user has several connections of this service: name one (connectionId)", code="connection_id_required")
+    return found[0] if found else None
+
+
+def resolve_id(uid: str, service: str, connection_id: str | None, several: bool) -> str:
+    """The id of the connection a request means, reading nothing when it says (its id names its
+    service) or the service allows one account; else find_connection's query. NotConnected when
+    the id is of another service or the user has no connection of it."""
+    if connection_id is not None:
+        if service_of(connection_id) != service:
+            raise NotConnected()
+        return connection_id
+    if not several:
+        return service
+    found = find_connection(uid, service, None, several)
+    if found is None:
+        raise NotConnected()
+    return found["connectionId"]
 
 
 def list_connections(uid: str) -> list[dict]:
-    return [doc.to_dict() for doc in firestore_client().collection(USERS).document(uid).collection(CONNECTIONS).stream()]
+    return [record_of(doc) for doc in firestore_client().collection(USERS).document(uid).collection(CONNECTIONS).stream()]
 
 
-def find_account_owner(service: str, account_key: str) -> str | None:
+def indexed_connection_id(entry) -> str:
+    """The connection id an account index entry names (an entry from before several accounts: the service's)."""
+    return entry.get("connectionId") or entry.get("service")
+
+
+def find_account_owner(service: str, account_key: str) -> tuple[str, str] | None:
+    """(uid, connection id) of the connection of this provider account, if any user holds one."""
     snapshot = account_ref(service, account_key).get()
-    return snapshot.get("uid") if snapshot.exists else None
+    return (snapshot.get("uid"), indexed_connection_id(snapshot.to_dict())) if snapshot.exists else None
+
+
+def _target_id(uid: str, service: str, account_key: str, owner, first, several: bool) -> str:
+    """Where this account's connection goes: where the index says it is (a reconnect), else the
+    service's own name when that is free or of another account a one-account service replaces,
+    else (a further account) connection_id_for."""
+    if owner.exists:
+        return indexed_connection_id(owner.to_dict())
+    if not first.exists or first.get("accountKey") == account_key or not several:
+        return service
+    return connection_id_for(service, account_key)
 
 
 @firestore.transactional
-def _save(transaction, uid: str, service: str, record: dict, since, replace: bool, also) -> tuple[dict | None, dict]:
-    index, ref = account_ref(service, record["accountKey"]), connection_ref(uid, service)
-    read = erasures.check(transaction, uid, since, [index, ref])
-    owner, previous = read[index.path], read[ref.path]
+def _save(transaction, uid: str, service: str, record: dict, since, several: bool, replace: bool, also):
+    index, named = account_ref(service, record["accountKey"]), connection_ref(uid, service)
+    read = erasures.check(transaction, uid, since, [index, named])
+    owner, first = read[index.path], read[named.path]
     if owner.exists and owner.get("uid") != uid:
         raise AccountInUse()
+    connection_id = _target_id(uid, service, record["accountKey"], owner, first, several)
+    ref = connection_ref(uid, connection_id)
+    previous = first if connection_id == service else ref.get(transaction=transaction)
     previous = previous.to_dict() if previous.exists else None
     tags = (previous or {}).get("tags", {})
     if tags:
         record = {**record, "tags": tags}
     if previous and previous.get("accountKey") != record["accountKey"]:
         if not replace:
-            raise ReplacesAnotherAccount(previous)
+            raise ReplacesAnotherAccount({**previous, "connectionId": connection_id})
         transaction.delete(account_ref(service, previous["accountKey"]))
         previous = None  # another account: nothing of the old one carries over but its tags
     if also is not None:
@@ -103,26 +190,31 @@ def _save(transaction, uid: str, service: str, record: dict, since, replace: boo
     if record.get("refreshToken") is None and previous:
         record = {**record, "refreshToken": previous.get("refreshToken")}  # Google sends none on re-consent
     transaction.set(ref, record)
-    transaction.set(index, {"uid": uid, "service": service, "account": record["account"], "updatedAt": record["updatedAt"]})
-    return previous, tags
+    entry = {"uid": uid, "service": service, "connectionId": connection_id, "account": record["account"]}
+    transaction.set(index, {**entry, "updatedAt": record["updatedAt"]})
+    return connection_id, previous, tags
 
 
-def save_connection(uid: str, service: str, record: dict, since, *, replace: bool = False, also=None) -> tuple[dict | None, dict]:
+def save_connection(
+    uid: str, service: str, record: dict, since, *, several: bool, replace: bool = False, also=None
+) -> tuple[str, dict | None, dict]:
     """Store the connection and its index entry, for a flow that started at `since`, and run
-    also(transaction) in the same transaction (the audit entry); returns the record of the same
-    account it replaced, if any, and the tags it kept. AccountInUse, UserErased when the user was
-    erased since, or ReplacesAnotherAccount unless `replace`."""
-    return _save(firestore_client().transaction(), uid, service, record, since, replace, also)
+    also(transaction) in the same transaction (the audit entry); returns the connection's id, the
+    record of the same account it replaced, if any, and the tags it kept. A reconnect of an account
+    updates its connection; another account of a service that allows `several` gets a connection of
+    its own. AccountInUse, UserErased when the user was erased since, or ReplacesAnotherAccount
+    (a one-account service) unless `replace`."""
+    return _save(firestore_client().transaction(), uid, service, record, since, several, replace, also)
 
 
 @firestore.transactional
-def _delete(transaction, uid: str, service: str) -> dict | None:
-    ref = connection_ref(uid, service)
+def _delete(transaction, uid: str, connection_id: str) -> dict | None:
+    ref = connection_ref(uid, connection_id)
     snapshot = ref.get(transaction=transaction)
     if not snapshot.exists:
         return None
-    record = snapshot.to_dict()
-    index = account_ref(service, record["accountKey"])
+    record = record_of(snapshot)
+    index = account_ref(record["service"], record["accountKey"])
     owner = index.get(transaction=transaction)
     if owner.exists and owner.get("uid") == uid:
         transaction.delete(index)
@@ -130,14 +222,14 @@ def _delete(transaction, uid: str, service: str) -> dict | None:
     return record
 
 
-def delete_connection(uid: str, service: str) -> dict | None:
+def delete_connection(uid: str, connection_id: str) -> dict | None:
     """Remove the connection and its index entry; returns what was removed (None if nothing)."""
-    return _delete(firestore_client().transaction(), uid, service)
+    return _delete(firestore_client().transaction(), uid, connection_id)
 
 
 @firestore.transactional
-def _mark_needs_reauth(transaction, uid: str, service: str, account_key: str, update: dict) -> bool:
-    ref = connection_ref(uid, service)
+def _mark_needs_reauth(transaction, uid: str, connection_id: str, account_key: str, update: dict) -> bool:
+    ref = connection_ref(uid, connection_id)
     snapshot = ref.get(transaction=transaction)
     if not snapshot.exists or snapshot.get("accountKey") != account_key:
         return False
@@ -145,11 +237,11 @@ def _mark_needs_reauth(transaction, uid: str, service: str, account_key: str, up
     return True
 
 
-def mark_needs_reauth(uid: str, service: str, account_key: str, reason: str, now) -> bool:
+def mark_needs_reauth(uid: str, connection_id: str, account_key: str, reason: str, now) -> bool:
     """Make the connection `needs_reauth` with a reason, if it is still of that account (a reconnect
     in between keeps its new connection); False when it was not."""
     update = {"status": "needs_reauth", "statusReason": reason, "refreshDueAt": None, "updatedAt": now}
-    return _mark_needs_reauth(firestore_client().transaction(), uid, service, account_key, update)
+    return _mark_needs_reauth(firestore_client().transaction(), uid, connection_id, account_key, update)
 
 
 def delete_user_collection(uid: str, collection: str) -> int:

@@ -1,8 +1,9 @@
-"""Refresh leases: `token_leases/{service}:{uid}`, taken with a create that fails when one exists,
-so of any number of instances exactly one holds it. A crashed holder's lease expires and is taken
-over (a delete guarded by the lease's update time, so two takers cannot both win); the new lease
-names the holder it superseded, whose work may still land. `held_by` is the fence: read inside a
-writer's transaction, it says whether that writer still holds the lease."""
+"""Refresh leases: `token_leases/{connection id}:{uid}` (renewals and syncs use keys of their own),
+taken with a create that fails when one exists, so of any number of instances exactly one holds
+it. A crashed holder's lease expires and is taken over (a delete guarded by the lease's update
+time, so two takers cannot both win); the new lease names the holder it superseded, whose work may
+still land. `held_by` is the fence: read inside a writer's transaction, it says whether that writer
+still holds the lease."""
 
 import contextlib
 import datetime
@@ -16,14 +17,14 @@ from common.platform.timeutil import utcnow
 COLLECTION = "token_leases"
 
 
-def _ref(uid: str, service: str):
-    return firestore_client().collection(COLLECTION).document(f"{service}:{urllib.parse.quote(uid, safe='')}")
+def _ref(uid: str, key: str):
+    return firestore_client().collection(COLLECTION).document(f"{key}:{urllib.parse.quote(uid, safe='')}")
 
 
-def try_take(uid: str, service: str, owner: str, seconds: float):
+def try_take(uid: str, key: str, owner: str, seconds: float):
     """The lease's write time when taken (hand it to release), None when another instance holds it."""
-    ref = _ref(uid, service)
-    lease = {"owner": owner, "uid": uid, "service": service, "expiresAt": utcnow() + datetime.timedelta(seconds=seconds)}
+    ref = _ref(uid, key)
+    lease = {"owner": owner, "uid": uid, "key": key, "expiresAt": utcnow() + datetime.timedelta(seconds=seconds)}
     try:
         return ref.create(lease).update_time
     except AlreadyExists:
@@ -40,20 +41,20 @@ def try_take(uid: str, service: str, owner: str, seconds: float):
         return None
 
 
-def held_by(transaction, uid: str, service: str, owner: str) -> dict | None:
+def held_by(transaction, uid: str, key: str, owner: str) -> dict | None:
     """The lease as read in `transaction` when `owner` still holds it (a lapsed lease nobody took
     over is still its holder's), else None."""
-    snapshot = _ref(uid, service).get(transaction=transaction)
+    snapshot = _ref(uid, key).get(transaction=transaction)
     lease = snapshot.to_dict() if snapshot.exists else None
     return lease if lease and lease.get("owner") == owner else None
 
 
-def release_in(batch, uid: str, service: str, taken_at) -> None:
+def release_in(batch, uid: str, key: str, taken_at) -> None:
     """release() as part of a batch: the batch fails whole if the lease is no longer the one we wrote."""
-    batch.delete(_ref(uid, service), option=firestore_client().write_option(last_update_time=taken_at))
+    batch.delete(_ref(uid, key), option=firestore_client().write_option(last_update_time=taken_at))
 
 
-def release(uid: str, service: str, taken_at) -> None:
+def release(uid: str, key: str, taken_at) -> None:
     """Give the lease back if it is still the one we wrote (an expired one may have been taken over)."""
     with contextlib.suppress(FailedPrecondition, NotFound):
-        _ref(uid, service).delete(option=firestore_client().write_option(last_update_time=taken_at))
+        _ref(uid, key).delete(option=firestore_client().write_option(last_update_time=taken_at))

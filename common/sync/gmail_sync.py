@@ -74,7 +74,8 @@ def handle_notification(payload: dict) -> str:
     if not isinstance(email, str) or "@" not in email:
         raise BadRequest("emailAddress is missing", code="invalid_payload")
     notified = _history_id(payload.get("historyId"))
-    uid = find_account_owner(SERVICE, email.lower())
+    owner = find_account_owner(SERVICE, email.lower())
+    uid = owner[0] if owner else None  # Gmail allows one account per user: its connection is named "gmail"
     track("integration_webhook_received", uid=uid, provider=SERVICE)
     if uid is None:
         log.info("gmail notification for no known user; acknowledged", extra={"fields": {"historyId": notified}})

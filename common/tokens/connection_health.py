@@ -44,27 +44,27 @@ def count_failure(transaction, ref, stored: dict, counter: str, update: dict) ->
     return failures == threshold and _worst(stored) < threshold
 
 
-def announce_degraded(uid: str, service: str, record: dict, error: str) -> None:
+def announce_degraded(uid: str, connection_id: str, record: dict, error: str) -> None:
     """`degraded` for the connection `record` (as stored when it failed)."""
-    failures = get_settings().connection_degraded_after
+    failures, service = get_settings().connection_degraded_after, connections.service_of(connection_id)
     fields = {"uid": uid, "service": service, "error": error, "failures": failures, "metric": "connection_degraded"}
     log.warning("connection degraded", extra={"fields": fields})
     publish_connection_event(
-        "degraded", uid, service, record.get("account"), tags=record.get("tags"), error=error, failures=failures
+        "degraded", uid, connection_id, record.get("account"), tags=record.get("tags"), error=error, failures=failures
     )
 
 
-def record_failure(uid: str, service: str, error: str) -> None:
+def record_failure(uid: str, connection_id: str, error: str) -> None:
     """A provider API call made with this connection's token failed. Bookkeeping only: a Firestore
     error here is logged, and the caller reports the provider's failure, not this one."""
-    ref = connections.connection_ref(uid, service)
+    ref, service = connections.connection_ref(uid, connection_id), connections.service_of(connection_id)
     try:
         degraded, stored = _count_call_failure(firestore_client().transaction(), ref, error)
     except Exception as failure:
         log.warning("connection health not recorded", extra={"fields": {"service": service, "error": type(failure).__name__}})
         return
     if degraded:
-        announce_degraded(uid, service, stored, error)
+        announce_degraded(uid, connection_id, stored, error)
 
 
 @firestore.transactional
@@ -77,19 +77,20 @@ def _count_call_failure(transaction, ref, error: str) -> tuple[bool, dict]:
     return count_failure(transaction, ref, stored, "callFailures", {"lastCallError": error}), stored
 
 
-def record_success(uid: str, service: str, read: dict) -> None:
+def record_success(uid: str, connection_id: str, read: dict) -> None:
     """A provider API call succeeded with the token from `read` (the record as read before the call).
     Clears the call failures; `recovered` only when they had made the connection degraded."""
     if not read.get("callFailures"):
         return
+    service = connections.service_of(connection_id)
     try:
-        cleared = _clear_call_failures(firestore_client().transaction(), connections.connection_ref(uid, service))
+        cleared = _clear_call_failures(firestore_client().transaction(), connections.connection_ref(uid, connection_id))
     except Exception as failure:
         log.warning("connection health not reset", extra={"fields": {"service": service, "error": type(failure).__name__}})
         return
     if cleared >= get_settings().connection_degraded_after:
         log.info("connection recovered", extra={"fields": {"uid": uid, "service": service}})
-        publish_connection_event("recovered", uid, service, read.get("account"), tags=read.get("tags"))
+        publish_connection_event("recovered", uid, connection_id, read.get("account"), tags=read.get("tags"))
 
 
 @firestore.transactional

@@ -14,23 +14,24 @@ from common.tokens.refresher import refresh
 from common.tokens.stored import decrypt, load
 
 
-def get_access_token(uid: str, service: str) -> str:
-    """A valid access token for the user's connection, refreshed first when it is about to expire."""
-    return _token_and_record(uid, service)[0]
+def get_access_token(uid: str, connection_id: str) -> str:
+    """A valid access token for the user's connection, refreshed first when it is about to expire.
+    A connection id: a service's own name for the user's (first) connection of it (common/stores/connections.py)."""
+    return _token_and_record(uid, connection_id)[0]
 
 
-def get_credentials(uid: str, service: str) -> tuple[str, datetime.datetime | None]:
+def get_credentials(uid: str, connection_id: str) -> tuple[str, datetime.datetime | None]:
     """A valid access token and when it expires, as one pair: refreshed first when due (as
     get_access_token), then read back with its expiry from the stored connection."""
-    get_access_token(uid, service)
-    record = load(uid, service)
+    get_access_token(uid, connection_id)
+    record = load(uid, connection_id)
     return decrypt(uid, record, "access_token"), record.get("expiresAt")
 
 
-def _token_and_record(uid: str, service: str) -> tuple[str, dict]:
+def _token_and_record(uid: str, connection_id: str) -> tuple[str, dict]:
     """The access token and the connection record it was read with (before any refresh)."""
-    spec = provider(service)
-    record = load(uid, service)
+    spec = provider(connections.service_of(connection_id))
+    record = load(uid, connection_id)
     margin = refresh_margin(spec.family, get_settings(), record.get("tokenLifetimeSeconds"))
     expiring = lambda current: needs_refresh(current.get("expiresAt"), margin, utcnow())  # noqa: E731
     if not expiring(record):
@@ -49,16 +50,18 @@ def _unauthorized(response) -> bool:
     return response.status_code == 401
 
 
-def call_with_token(uid: str, service: str, call, rejected=_unauthorized) -> tuple[object, dict]:
+def call_with_token(uid: str, connection_id: str, call, rejected=_unauthorized) -> tuple[object, dict]:
     """Run call(access_token) -> response; a response the provider `rejected` the token with (a 401,
     or what the caller says: Slack's HTTP 200 invalid_auth) gets one forced refresh and one retry.
     Returns the response and the connection record as read before the call (its health, for the caller)."""
-    token, record = _token_and_record(uid, service)
+    token, record = _token_and_record(uid, connection_id)
     response = call(token)
     if not rejected(response):
         return response, record
-    refused = load(uid, service)
-    token, _ = refresh(uid, provider(service), refused, still_needed=lambda current: connections.same_tokens(current, refused))
+    refused = load(uid, connection_id)
+    token, _ = refresh(
+        uid, provider(refused["service"]), refused, still_needed=lambda current: connections.same_tokens(current, refused)
+    )
     return call(token), record
 
 

@@ -18,7 +18,7 @@ from common.platform.timeutil import utcnow
 from common.platform.traced_pool import submit_traced
 from common.providers import provider, services
 from common.stores import refresh_runs
-from common.stores.connections import connection_ref
+from common.stores.connections import connection_ref, record_of, service_of
 from common.tokens.reader import due_now
 from common.tokens.refresher import refresh
 from common.tokens.stored import ReauthRequired
@@ -48,14 +48,14 @@ def _parse(payload: dict) -> tuple[str, int, int, list]:
     """The chunk the tick published; anything else is refused for good (logged, acknowledged)."""
     try:
         run_id, index, chunks = payload["runId"], payload["chunk"], payload["chunks"]
-        pairs = [(uid, service) for uid, service in payload["connections"]]
+        pairs = [(uid, connection_id) for uid, connection_id in payload["connections"]]
     except (KeyError, TypeError, ValueError):
         pairs = None
     if (
         pairs is None
         or not _document_id(run_id)
         or not (isinstance(index, int) and isinstance(chunks, int))
-        or not all(_document_id(uid) and _document_id(service) for uid, service in pairs)
+        or not all(_document_id(uid) and _document_id(connection_id) for uid, connection_id in pairs)
     ):
         raise BadRequest("Not a refresh chunk", code="bad_refresh_chunk")
     return run_id, index, chunks, pairs
@@ -64,8 +64,8 @@ def _parse(payload: dict) -> tuple[str, int, int, list]:
 def refresh_chunk(payload: dict) -> None:
     run_id, index, chunks, pairs = _parse(payload)
     offered = set(services())  # one no longer offered here (its client id unset) is skipped, not the chunk
-    refs = [connection_ref(uid, service) for uid, service in pairs if service in offered]
-    records = [snapshot.to_dict() for snapshot in firestore_client().get_all(refs) if snapshot.exists] if refs else []
+    refs = [connection_ref(uid, connection_id) for uid, connection_id in pairs if service_of(connection_id) in offered]
+    records = [record_of(snapshot) for snapshot in firestore_client().get_all(refs) if snapshot.exists] if refs else []
     counts = collections.Counter(dict.fromkeys(refresh_runs.OUTCOMES, 0))
     counts["skipped"] += len(pairs) - len(records)  # gone since the tick (disconnected, erased) or not offered
     with concurrent.futures.ThreadPoolExecutor(max_workers=get_settings().refresh_job_concurrency) as pool:

@@ -17,7 +17,7 @@ def attempted(uid: str, service: str) -> None:
 
 def refreshed(uid: str, service: str, current: dict, replaced: dict, rotated: bool) -> None:
     if replaced.get("consecutiveFailures"):
-        publish_connection_event("recovered", uid, service, current.get("account"), tags=current.get("tags"))
+        publish_connection_event("recovered", uid, current["connectionId"], current.get("account"), tags=current.get("tags"))
     fields = {"uid": uid, "service": service, "rotated": rotated, "metric": "token_refresh_succeeded"}
     log.info("token refreshed", extra={"fields": fields})
     track("integration_token_refresh_success", uid=uid, provider=service, status="success")
@@ -36,7 +36,7 @@ def needs_reauth(uid: str, service: str, current: dict, error: str, *, first: bo
         _failed(uid, service, current, error, needs_reauth=True)
         audit.record("needs_reauth", uid, service=service, reason=error)
     if degraded:
-        connection_health.announce_degraded(uid, service, current, error)
+        connection_health.announce_degraded(uid, current["connectionId"], current, error)
 
 
 def cooling_down(uid: str, service: str, current: dict, error: str, pause: float, *, first: bool, degraded: bool) -> None:
@@ -46,10 +46,16 @@ def cooling_down(uid: str, service: str, current: dict, error: str, pause: float
     if first:
         _failed(uid, service, current, error, needs_reauth=False)
     if degraded:
-        connection_health.announce_degraded(uid, service, current, error)
+        connection_health.announce_degraded(uid, current["connectionId"], current, error)
 
 
 def _failed(uid: str, service: str, current: dict, error: str, *, needs_reauth: bool) -> None:
     publish_connection_event(
-        "refresh_failed", uid, service, current.get("account"), tags=current.get("tags"), error=error, needsReauth=needs_reauth
+        "refresh_failed",
+        uid,
+        current["connectionId"],
+        current.get("account"),
+        tags=current.get("tags"),
+        error=error,
+        needsReauth=needs_reauth,
     )

@@ -20,14 +20,14 @@ WRITTEN, REFUSED, IN_DOUBT = "written", "refused", "in_doubt"
 
 
 @firestore.transactional
-def _set_failure(transaction, uid: str, service: str, owner: str, seen: dict, update: dict, doubtful: bool):
+def _set_failure(transaction, uid: str, connection_id: str, owner: str, seen: dict, update: dict, doubtful: bool):
     """(outcome, first failure of the episode, this failure degraded the connection). The fence: only
     the lease's current holder writes, and only onto the tokens it used; else REFUSED. A `doubtful`
     failure (a grant error from the provider) of a holder that took the lease over from one that
     never released it is IN_DOUBT: that one may have spent the refresh token and still store its
     rotation, so only a cooldown of one lease period is written, for it to land."""
-    lease = leases.held_by(transaction, uid, service, owner)
-    ref = connections.connection_ref(uid, service)
+    lease = leases.held_by(transaction, uid, connection_id, owner)
+    ref = connections.connection_ref(uid, connection_id)
     snapshot = ref.get(transaction=transaction)
     if lease is None or not snapshot.exists or not connections.same_tokens(snapshot.to_dict(), seen):
         return REFUSED, False, False
@@ -50,7 +50,7 @@ def mark_reauth(uid: str, spec: ProviderSpec, current: dict, owner: str, error: 
     """The connection waits for the user (raises ReauthRequired), unless the fence says otherwise."""
     update = {"status": "needs_reauth", "statusReason": error, "lastError": error, "refreshDueAt": None, "updatedAt": utcnow()}
     outcome, first, degraded = _set_failure(
-        firestore_client().transaction(), uid, spec.service, owner, current, update, from_provider
+        firestore_client().transaction(), uid, current["connectionId"], owner, current, update, from_provider
     )
     if outcome == IN_DOUBT:
         refresh_events.in_doubt(uid, spec.service, error)
@@ -70,7 +70,9 @@ def record_cooldown(uid: str, spec: ProviderSpec, current: dict, owner: str, err
     settings, now = get_settings(), utcnow()
     pause = max(settings.token_refresh_cooldown_seconds, error.retry_after or 0)
     update = {"lastError": error.error, "cooldownUntil": now + datetime.timedelta(seconds=pause), "updatedAt": now}
-    outcome, first, degraded = _set_failure(firestore_client().transaction(), uid, spec.service, owner, current, update, False)
+    outcome, first, degraded = _set_failure(
+        firestore_client().transaction(), uid, current["connectionId"], owner, current, update, False
+    )
     if outcome == REFUSED:
         raise conflict()
     refresh_events.cooling_down(uid, spec.service, current, error.error, pause, first=first, degraded=degraded)

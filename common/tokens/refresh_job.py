@@ -51,7 +51,7 @@ def _warn_short_lived(records: list[dict], warned: set, window: float) -> None:
 
 
 def _due_connections(started: float) -> tuple[list, int, bool]:
-    """(uid, service) of every due connection, the pages read, and whether the budget allowed them all."""
+    """(uid, connection id) of every due connection, the pages read, and whether the budget allowed them all."""
     settings = get_settings()
     until = utcnow()  # refreshDueAt already sits TOKEN_REFRESH_WINDOW_SECONDS ahead of expiry
     due, warned, pages, last = {}, set(), 0, None
@@ -62,9 +62,9 @@ def _due_connections(started: float) -> tuple[list, int, bool]:
         if not page:
             return list(due.values()), pages, True
         pages += 1
-        records = {doc.reference.path: doc.to_dict() for doc in page}
-        _warn_short_lived(list(records.values()), warned, settings.token_refresh_window_seconds)
-        due.update((path, [r["uid"], r["service"]]) for path, r in records.items() if r["service"] in offered)
+        records = {doc.reference.path: (doc.id, doc.to_dict()) for doc in page}
+        _warn_short_lived([r for _, r in records.values()], warned, settings.token_refresh_window_seconds)
+        due.update((path, [r["uid"], cid]) for path, (cid, r) in records.items() if r["service"] in offered)
         last = page[-1]
     return list(due.values()), pages, False
 

@@ -36,29 +36,29 @@ def refresh(uid: str, spec: ProviderSpec, seen: dict, *, still_needed) -> tuple[
     another instance refreshed meanwhile, and its token is used."""
     settings = get_settings()
     owner, deadline, attempt = secrets.token_hex(8), time.monotonic() + settings.token_wait_seconds, 0
-    current = seen  # the caller has just read it
+    current, connection_id = seen, seen["connectionId"]  # the caller has just read it
     while True:
         if not still_needed(current):
             return decrypt(uid, current, "access_token"), False
         _respect_cooldown(current)
-        taken_at = leases.try_take(uid, spec.service, owner, settings.token_lease_seconds)
+        taken_at = leases.try_take(uid, connection_id, owner, settings.token_lease_seconds)
         if taken_at is not None:
             break
         if time.monotonic() > deadline:
             raise Unavailable("A refresh of this connection is in progress", code="refresh_in_progress", retry_after=1)
         time.sleep(min(0.05 * 2**attempt, 0.5) * random.uniform(0.5, 1.0))
         attempt += 1
-        current = load(uid, spec.service)
+        current = load(uid, connection_id)
     lease = Lease(owner, taken_at)
     try:
         # Re-read under the lease: another holder may have finished.
-        current, lease.read_at = load_with_time(uid, spec.service)
+        current, lease.read_at = load_with_time(uid, connection_id)
         if not still_needed(current):
             return decrypt(uid, current, "access_token"), False
         return _refresh_with_provider(uid, spec, current, lease), True
     finally:
         if not lease.released:
-            leases.release(uid, spec.service, taken_at)
+            leases.release(uid, connection_id, taken_at)
 
 
 class Lease:
@@ -126,10 +126,10 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens, lease:
     # One write, so a rotated refresh token is never lost; and only onto the tokens it came from
     # (not a reconnect or another refresh meanwhile, whose newer tokens it would undo). Not fenced by
     # the lease: a holder that outlived its lease still has the provider's newest rotation.
-    replaced = _write_onto_read(uid, spec.service, current, update, lease)
+    replaced = _write_onto_read(uid, current["connectionId"], current, update, lease)
     if replaced is None:
         replaced = _write_if_unchanged(
-            firestore_client().transaction(), connections.connection_ref(uid, spec.service), current, update
+            firestore_client().transaction(), connections.connection_ref(uid, current["connectionId"]), current, update
         )
     if replaced is None:
         raise NotConnected()
@@ -139,15 +139,17 @@ def _store_refreshed(uid: str, spec: ProviderSpec, current: dict, tokens, lease:
     return tokens.access_token
 
 
-def _write_onto_read(uid: str, service: str, current: dict, update: dict, lease: Lease) -> dict | None:
+def _write_onto_read(uid: str, connection_id: str, current: dict, update: dict, lease: Lease) -> dict | None:
     """The common case in one commit: the update, preconditioned on the connection being exactly as
     read under the lease, and the lease given back. None when either changed meanwhile (a health
     counter, re-encryption, a takeover): then the transaction below compares the tokens themselves."""
     batch = firestore_client().batch()
     batch.update(
-        connections.connection_ref(uid, service), update, option=firestore_client().write_option(last_update_time=lease.read_at)
+        connections.connection_ref(uid, connection_id),
+        update,
+        option=firestore_client().write_option(last_update_time=lease.read_at),
     )
-    leases.release_in(batch, uid, service, lease.taken_at)
+    leases.release_in(batch, uid, connection_id, lease.taken_at)
     try:
         batch.commit()
     except (google_errors.FailedPrecondition, google_errors.NotFound):

@@ -19,13 +19,13 @@ def decrypt(uid: str, record: dict, kind: str) -> str:
     return get_cipher().decrypt(record[column], uid, token_field(record["service"], kind))
 
 
-def load(uid: str, service: str) -> dict:
-    return load_with_time(uid, service)[0]
+def load(uid: str, connection_id: str) -> dict:
+    return load_with_time(uid, connection_id)[0]
 
 
-def load_with_time(uid: str, service: str) -> tuple[dict, object]:
+def load_with_time(uid: str, connection_id: str) -> tuple[dict, object]:
     """The record and its update time (the precondition a refresh writes under)."""
-    record, update_time = connections.read_connection(uid, service)
+    record, update_time = connections.read_connection(uid, connection_id)
     if record is None:
         raise NotConnected()
     if record.get("status") == "needs_reauth":

@@ -20,7 +20,7 @@ from common.platform.timeutil import ms_since, utcnow
 from common.product.events import derived_id
 
 log = get_logger(__name__)
-ENVELOPE_FIELDS = ("id", "type", "uid", "service", "account", "time", "tags")
+ENVELOPE_FIELDS = ("id", "type", "uid", "service", "connectionId", "account", "time", "tags")
 SECRET_WORDS = ("token", "secret", "password", "credential", "authorization")
 
 
@@ -40,10 +40,13 @@ def _without_secrets(details: dict) -> dict:
 
 
 def webhook_payload(event: dict) -> dict:
-    """`{type, timestamp, data: {uid, service, account, details, tags?}}`; timestamp is when it happened."""
+    """`{type, timestamp, data: {uid, service, connectionId, account, details, tags?}}`; timestamp is
+    when it happened; connectionId is null for an event about the user (and in one published before
+    connections had ids)."""
     data = {
         "uid": event.get("uid"),
         "service": event.get("service"),
+        "connectionId": event.get("connectionId"),
         "account": event.get("account"),
         "details": _without_secrets({k: v for k, v in event.items() if k not in ENVELOPE_FIELDS}),
     }

@@ -1,4 +1,4 @@
-"""GET /api/v1/users/{uid}/connections/{service}/credentials: the app's backend fetches a fresh
+"""GET /api/v1/users/{uid}/connections/{service}/credentials[?connectionId=]: the app's backend fetches a fresh
 access token and its expiry for one of the user's connections (audited)."""
 
 import functions_framework

@@ -1,4 +1,4 @@
-"""PUT /api/v1/users/{uid}/connections/{service}/tags: the app's backend replaces the tags of one
+"""PUT /api/v1/users/{uid}/connections/{service}/tags[?connectionId=]: the app's backend replaces the tags of one
 of the user's connections (audited)."""
 
 import functions_framework
@@ -12,5 +12,5 @@ from common.serving.http import endpoint, json_body
 @endpoint("PUT")
 def backend_tags(request):
     caller = authenticate_backend(request)
-    uid, service = target_connection(request, "tags")
-    return connection_tags.replace_for(caller, uid, service, json_body(request))
+    uid, service, connection_id = target_connection(request, "tags")
+    return connection_tags.replace_for(caller, uid, service, connection_id, json_body(request))

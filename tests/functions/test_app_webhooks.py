@@ -67,6 +67,7 @@ def _event(uid: str, event_type: str = "connected", **fields) -> dict:
         "type": event_type,
         "uid": uid,
         "service": "gmail",
+        "connectionId": "gmail",
         "account": {"email": f"{uid}@example.com"},
         "time": "2026-12-04T12:00:00Z",
         **fields,
@@ -189,6 +190,7 @@ def test_the_payload_is_signed_over_the_exact_body_and_verifies_with_the_library
         "data": {
             "uid": uid,
             "service": "gmail",
+            "connectionId": "gmail",
             "account": {"email": f"{uid}@example.com"},
             "details": {},
             "tags": {"organizationId": "org-1"},

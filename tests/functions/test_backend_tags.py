@@ -38,7 +38,7 @@ def test_tags_are_set_replaced_and_shown_in_status_and_export(backend, user):
     _connect_gmail(user, "alice")
     reply = _tag(backend, "alice", ACME)
     assert reply.status_code == 200, reply.text
-    assert reply.json()["data"] == {"uid": "alice", "service": "gmail", "tags": ACME}
+    assert reply.json()["data"] == {"uid": "alice", "service": "gmail", "connectionId": "gmail", "tags": ACME}
     alice = user("alice")
     assert alice.get("/api/v1/oauth/gmail/status").json()["data"]["tags"] == ACME
     assert alice.get("/api/v1/oauth/connections").json()["data"]["connections"][0]["tags"] == ACME

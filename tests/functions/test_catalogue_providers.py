@@ -92,7 +92,7 @@ def test_the_consent_urls_carry_each_providers_own_parameters(dana):
 @pytest.mark.parametrize("service", sorted(FLAGS))
 def test_connect_refresh_proxy_and_disconnect(dana, sandbox, service):
     session, email = dana(), f"dana-{uuid.uuid4().hex[:6]}@example.com"
-    assert _connect(session, service, email)["landed"] == {"outcome": "success", "service": service}
+    assert _connect(session, service, email)["landed"] == {"outcome": "success", "service": service, "connectionId": service}
 
     status = session.get(f"/api/v1/oauth/{service}/status").json()["data"]
     assert status["connected"] is True and status["status"] == "active"

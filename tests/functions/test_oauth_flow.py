@@ -32,7 +32,7 @@ def test_connect_status_list_disconnect(user, sandbox, topic_messages, service):
     alice = user("alice")
     events = topic_messages("connection-events")
 
-    assert connect(alice, service) == {"outcome": "success", "service": service}
+    assert connect(alice, service) == {"outcome": "success", "service": service, "connectionId": service}
 
     status = alice.get(f"/api/v1/oauth/{service}/status").json()["data"]
     assert status["connected"] is True and status["status"] == "active"
@@ -49,6 +49,7 @@ def test_connect_status_list_disconnect(user, sandbox, topic_messages, service):
     assert [c["service"] for c in listed] == [service]
     assert set(listed[0]) == {
         "service",
+        "connectionId",
         "connected",
         "status",
         "expiresAt",
@@ -70,9 +71,9 @@ def test_connect_status_list_disconnect(user, sandbox, topic_messages, service):
     assert alice.get("/api/v1/oauth/connections").json()["data"]["connections"] == []
 
     published = events(expected=2)
-    assert [(m["data"]["type"], m["data"]["uid"], m["data"]["service"]) for m in published] == [
-        ("connected", "alice", service),
-        ("disconnected", "alice", service),
+    assert [(m["data"]["type"], m["data"]["uid"], m["data"]["service"], m["data"]["connectionId"]) for m in published] == [
+        ("connected", "alice", service, service),
+        ("disconnected", "alice", service, service),
     ]
     assert all(m["attributes"]["type"] == m["data"]["type"] for m in published)
     assert not any(key in str(m) for m in published for key in ("token", "xox", "ya29"))

@@ -1,0 +1,247 @@
+"""Several accounts of one service (issue 19): a user connects a personal and a work Asana account,
+each its own connection with an id; every endpoint takes that id and keeps its old behaviour when
+the user has one; a reconnect of an account updates its connection; `account_in_use` still holds
+across users; the refresh job, health, proxy, the app's events, export and erasure handle many;
+and the migration names every stored connection in the account index, resumably."""
+
+import datetime
+import uuid
+
+import pytest
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from common.platform.clients import firestore_client
+from common.stores import connection_migration, leases
+from local.bench_refresh import run_refresh
+from local.consent_browser import decide
+from tests.oauth_helpers import held_tokens, landed
+
+ASANA_FLAG = "integration_asana_enabled"
+PAST = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def asana_user(user, flag):
+    def sign_in(uid: str):
+        flag(ASANA_FLAG, overrides={uid: True})
+        return user(uid)
+
+    return sign_in
+
+
+def _connect(session, email: str, service: str = "asana") -> dict:
+    started = session.get(f"/api/v1/oauth/{service}/start")
+    assert started.status_code == 200, started.text
+    return landed(decide(session, started.json()["data"]["authUrl"], email=email))
+
+
+def _error(reply) -> str:
+    return reply.json()["error"]["code"]
+
+
+def _two_accounts(session) -> tuple[str, str, str, str]:
+    personal, work = f"p-{uuid.uuid4().hex[:6]}@example.com", f"w-{uuid.uuid4().hex[:6]}@example.com"
+    first, second = _connect(session, personal), _connect(session, work)
+    assert first["outcome"] == second["outcome"] == "success"
+    return personal, first["connectionId"], work, second["connectionId"]
+
+
+def _index(uid: str):
+    return firestore_client().collection("account_index").where(filter=FieldFilter("uid", "==", uid))
+
+
+def _connections(uid: str):
+    return firestore_client().collection("users").document(uid).collection("connections")
+
+
+def test_a_second_account_is_a_connection_of_its_own_and_every_endpoint_takes_its_id(asana_user):
+    session = asana_user("hana")
+    personal, first, work, second = _two_accounts(session)
+    assert first == "asana" and second.startswith("asana-") and second != first  # the first keeps the service's name
+
+    listed = session.get("/api/v1/oauth/connections").json()["data"]["connections"]
+    assert {(c["connectionId"], c["account"]["email"]) for c in listed} == {(first, personal), (second, work)}
+
+    ambiguous = session.get("/api/v1/oauth/asana/status")
+    assert ambiguous.status_code == 409 and _error(ambiguous) == "connection_id_required"
+    for connection_id, email in ((first, personal), (second, work)):
+        status = session.get("/api/v1/oauth/asana/status", params={"connectionId": connection_id}).json()["data"]
+        assert status["connected"] and status["connectionId"] == connection_id and status["account"]["email"] == email
+    malformed = session.get("/api/v1/oauth/asana/status", params={"connectionId": "asana/../gmail"})
+    assert malformed.status_code == 400 and _error(malformed) == "invalid_connection_id"
+    of_another_service = session.get("/api/v1/oauth/asana/status", params={"connectionId": "notion"}).json()["data"]
+    assert of_another_service["connected"] is False
+
+    # The proxy: the provider's query is its own, so the connection is named in a header.
+    refused = session.get("/api/v1/proxy/asana/users/me")
+    assert refused.status_code == 409 and _error(refused) == "connection_id_required"
+    for connection_id, email in ((first, personal), (second, work)):
+        proxied = session.get("/api/v1/proxy/asana/users/me", headers={"X-Connection-Id": connection_id})
+        assert proxied.status_code == 200 and proxied.json()["sandbox"]["email"] == email
+    elsewhere = session.get("/api/v1/proxy/asana/users/me", headers={"X-Connection-Id": "notion"})
+    assert elsewhere.status_code == 404 and _error(elsewhere) == "not_connected"
+
+
+def test_a_reconnect_updates_its_accounts_connection_and_another_user_cannot_take_either(asana_user):
+    session = asana_user("ines")
+    personal, first, work, second = _two_accounts(session)
+    before = held_tokens("ines")
+    again = _connect(session, work)
+    assert again["outcome"] == "success" and again["connectionId"] == second
+    after = held_tokens("ines")
+    assert sorted(after) == sorted([first, second])  # no third connection
+    assert after[second]["access_token"] != before[second]["access_token"] and after[first] == before[first]
+
+    for email in (personal, work):
+        taken = _connect(asana_user("jon"), email)
+        assert taken["outcome"] == "failure" and taken["reason"] == "account_in_use"
+
+
+def test_disconnecting_one_leaves_the_other_and_frees_only_its_account(asana_user, sandbox):
+    session = asana_user("kai")
+    personal, first, work, second = _two_accounts(session)
+    assert session.delete("/api/v1/oauth/asana/disconnect").status_code == 409  # which one?
+    gone = session.delete("/api/v1/oauth/asana/disconnect", params={"connectionId": second}).json()["data"]
+    assert gone["wasConnected"] and gone["connectionId"] == second and gone["revoked"] is True
+    assert [doc.id for doc in _connections("kai").stream()] == [first]
+    status = session.get("/api/v1/oauth/asana/status").json()["data"]  # one left: no id needed again
+    assert status["connectionId"] == first and status["account"]["email"] == personal
+    assert session.get("/api/v1/proxy/asana/users/me").json()["sandbox"]["email"] == personal
+
+    assert _connect(asana_user("lea"), work)["outcome"] == "success"  # free again
+    assert _connect(asana_user("lea"), personal)["reason"] == "account_in_use"  # still kai's
+
+
+def test_the_refresh_job_refreshes_each_connection_once(asana_user, sandbox):
+    session = asana_user("mia")
+    _, first, _, second = _two_accounts(session)
+    for connection_id in (first, second):
+        _connections("mia").document(connection_id).update({"refreshDueAt": PAST, "expiresAt": PAST})
+    before = held_tokens("mia")
+    sandbox.delete("/_sandbox/calls")
+    run = run_refresh()
+    assert (run["due"], run["refreshed"], run["failed"]) == (2, 2, 0)
+    assert sandbox.get("/_sandbox/calls").json().get("asana.token") == 2
+    after = held_tokens("mia")
+    assert all(after[c]["access_token"] != before[c]["access_token"] for c in (first, second))
+
+
+def test_health_counts_against_the_connection_that_failed(asana_user, sandbox):
+    session = asana_user("ned")
+    _, first, _, second = _two_accounts(session)
+    sandbox.post("/_sandbox/faults", json={"endpoint": "asana.api", "status": 503, "count": 10}).raise_for_status()
+    failed = session.get("/api/v1/proxy/asana/users/me", headers={"X-Connection-Id": second})
+    assert failed.status_code == 503
+    sandbox.delete("/_sandbox/faults")
+    stored = {doc.id: doc.to_dict().get("callFailures", 0) for doc in _connections("ned").stream()}
+    assert stored == {first: 0, second: 1}
+    listed = {c["connectionId"]: c for c in session.get("/api/v1/oauth/connections").json()["data"]["connections"]}
+    assert listed[second]["consecutiveFailures"] == 1 and listed[first]["consecutiveFailures"] == 0
+
+
+def test_the_backend_names_the_connection_for_credentials_and_tags(asana_user, backend):
+    session = asana_user("ola")
+    _, first, work, second = _two_accounts(session)
+    caller = backend()
+    path = "/api/v1/users/ola/connections/asana"
+    assert _error(caller.get(f"{path}/credentials")) == "connection_id_required"
+    fetched = caller.get(f"{path}/credentials", params={"connectionId": second}).json()["data"]
+    assert fetched["connectionId"] == second and fetched["accessToken"] == held_tokens("ola")[second]["access_token"]
+    tagged = caller.put(f"{path}/tags", params={"connectionId": second}, json={"tags": {"workspace": "work"}})
+    assert tagged.status_code == 200 and tagged.json()["data"]["connectionId"] == second
+    stored = {doc.id: doc.to_dict().get("tags", {}) for doc in _connections("ola").stream()}
+    assert stored == {first: {}, second: {"workspace": "work"}}
+    found = caller.get("/api/v1/connections", params={"tag.workspace": "work"}).json()["data"]["connections"]
+    assert [(c["uid"], c["connectionId"], c["account"]["email"]) for c in found] == [("ola", second, work)]
+    _connect(session, work)  # a reconnect keeps the tags of its connection
+    assert _connections("ola").document(second).get().get("tags") == {"workspace": "work"}
+
+
+def test_the_apps_events_name_the_connection(asana_user, topic_messages):
+    pull = topic_messages("connection-events")
+    session = asana_user("pia")
+    _, first, _, second = _two_accounts(session)
+    session.delete("/api/v1/oauth/asana/disconnect", params={"connectionId": second})
+    events = [m["data"] for m in pull(3)]
+    assert [(e["type"], e["service"], e["connectionId"]) for e in events] == [
+        ("connected", "asana", first),
+        ("connected", "asana", second),
+        ("disconnected", "asana", second),
+    ]
+
+
+def test_export_lists_both_and_erasure_removes_both_with_their_index_entries(asana_user):
+    session = asana_user("quin")
+    personal, first, work, second = _two_accounts(session)
+    exported = session.get("/api/v1/me/export").json()["data"]["collections"]
+    assert sorted(exported["connections"]) == sorted([first, second])
+    assert sorted(e["connectionId"] for e in exported["account_index"].values()) == sorted([first, second])
+    erased = session.delete("/api/v1/me").json()["data"]
+    assert erased["disconnected"] == ["asana"]
+    assert list(_connections("quin").stream()) == []
+    assert [d.id for d in _index("quin").stream()] == []
+    assert _connect(asana_user("rui"), personal)["outcome"] == "success"  # the accounts are free
+
+
+def _index_entries(uid: str) -> dict[str, dict]:
+    return {e.id: e.to_dict() for e in _index(uid).stream()}
+
+
+def _forget_connection_id(uid: str, connection_id: str) -> None:
+    """The index entry as connects wrote it before several accounts: no connectionId."""
+    from google.cloud import firestore
+
+    for entry_id, entry in _index_entries(uid).items():
+        if entry["connectionId"] == connection_id:
+            firestore_client().collection("account_index").document(entry_id).update({"connectionId": firestore.DELETE_FIELD})
+
+
+def test_the_migration_names_each_stored_connection_in_the_index_resumably(asana_user):
+    session = asana_user("sam")
+    personal, first, _, second = _two_accounts(session)
+    _forget_connection_id("sam", first)
+    assert sorted(e.get("connectionId") is None for e in _index_entries("sam").values()) == [False, True]
+
+    # Before the migration, an entry without an id still leads to the connection named after its service.
+    assert _connect(session, personal)["connectionId"] == first
+    assert sorted(held_tokens("sam")) == sorted([first, second])
+    _forget_connection_id("sam", first)
+    taken = _connect(asana_user("tia"), personal)
+    assert taken["reason"] == "account_in_use"
+
+    progress, runs = connection_migration.run_migration(restart=True, batch_size=1, budget_seconds=0), 1
+    while not progress["done"]:
+        progress, runs = connection_migration.run_migration(restart=False, batch_size=1, budget_seconds=0), runs + 1
+    assert runs >= 3  # one entry a run: it stopped and resumed from its cursor
+    assert (progress["scanned"], progress["migrated"], progress["failed"]) == (2, 1, 0)
+    assert sorted(e["connectionId"] for e in _index_entries("sam").values()) == sorted([first, second])
+    assert connection_migration.run_migration(restart=True, batch_size=10, budget_seconds=60)["migrated"] == 0  # idempotent
+
+
+def test_the_migration_leaves_an_entry_whose_connection_is_not_the_services_own(asana_user):
+    """Only an entry of a connection named after its service can be from before several accounts; an
+    entry that lost its id otherwise is not guessed at (the connection it would name holds another account)."""
+    session = asana_user("uma")
+    _, first, _, second = _two_accounts(session)
+    _forget_connection_id("uma", second)
+    progress = connection_migration.run_migration(restart=True, batch_size=10, budget_seconds=60)
+    assert progress["done"] and progress["migrated"] == 0
+    assert sorted(e.get("connectionId") is None for e in _index_entries("uma").values()) == [False, True]
+
+
+def test_a_second_migration_run_while_one_holds_the_lease_is_busy():
+    taken = leases.try_take("maintenance", "connection_ids", "another-run", 60)
+    try:
+        assert connection_migration.run_migration(restart=True, batch_size=10, budget_seconds=60) == {"done": False, "busy": True}
+    finally:
+        leases.release("maintenance", "connection_ids", taken)
+
+
+def test_a_service_with_synced_data_still_replaces_its_one_account(user, email):
+    """Gmail keeps one account a user: its sync state and watch are the user's (a later slice makes them per connection)."""
+    session = user("tom")
+    assert _connect(session, email, "gmail")["connectionId"] == "gmail"
+    other = f"other-{uuid.uuid4().hex[:6]}@example.com"
+    assert _connect(session, other, "gmail")["connectionId"] == "gmail"
+    assert [doc.id for doc in _connections("tom").stream()] == ["gmail"]
+    assert session.get("/api/v1/oauth/gmail/status").json()["data"]["account"]["email"] == other
