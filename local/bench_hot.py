@@ -81,11 +81,18 @@ def _stack_paths(stack, user: dict, signing_secret: str) -> list[HotPath]:
     def status_read(session, i):
         return session.get(f"{api}/api/v1/oauth/calendar/status", headers=bearer, timeout=30).status_code
 
+    def status_read_by_id(session, i):
+        params = {"connectionId": "calendar"}
+        return session.get(f"{api}/api/v1/oauth/calendar/status", params=params, headers=bearer, timeout=30).status_code
+
     ops = f"{api}{OPS_PATH}"
     return [
         HotPath("Slack event ack (signed, published)", slack_event, host_pid, ops, "publish"),
         HotPath("Calendar notification ack (channel and token checked, published)", calendar_push, host_pid, ops, "publish"),
-        HotPath("status read (ID token verified, connection read)", status_read, host_pid, ops, "get"),
+        HotPath(
+            "status read (ID token verified, the user's connection of the service queried)", status_read, host_pid, ops, "get"
+        ),
+        HotPath("status read naming its connection (?connectionId=: one document get)", status_read_by_id, host_pid, ops, "get"),
     ]
 
 

@@ -8,7 +8,6 @@ from common.access.backend_auth import BackendCaller
 from common.platform.errors import AppError, Unavailable
 from common.platform.timeutil import iso
 from common.product import audit
-from common.providers import provider
 from common.stores import connections
 from common.tokens.reader import get_credentials
 
@@ -18,9 +17,9 @@ def credentials(caller: BackendCaller, uid: str, service: str, connection_id: st
     needs_reauth, 409 connection_id_required when the user has several and none is named."""
     entry = {"service": service, "backend": caller.email}
     try:
-        connection_id = connections.resolve_id(uid, service, connection_id, provider(service).several_accounts)
+        connection_id, found = connections.resolve(uid, service, connection_id)
         entry["connectionId"] = connection_id
-        token, expires_at = get_credentials(uid, connection_id)
+        token, expires_at = get_credentials(uid, connection_id, read=found)
     except AppError as error:
         audit.record("backend_credentials", uid, **entry, outcome=error.code)
         raise

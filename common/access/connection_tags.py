@@ -41,7 +41,7 @@ def replace_for(caller: BackendCaller, uid: str, service: str, connection_id: st
     """The backend replaces the tags of the user's connection to `service` (the one `connection_id`
     names, when the user has several)."""
     tags = validated(body)
-    connection_id = connections.resolve_id(uid, service, connection_id, provider(service).several_accounts)
+    connection_id = connections.resolve(uid, provider(service).service, connection_id)[0]
     entry = {"service": service, "connectionId": connection_id, "backend": caller.email, "keys": sorted(tags)}
     replace(uid, connection_id, tags, entry)
     return {"uid": uid, "service": service, "connectionId": connection_id, "tags": tags}

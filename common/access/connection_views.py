@@ -30,7 +30,7 @@ def describe(record: dict) -> dict:
 def status(uid: str, service: str, connection_id: str | None = None) -> dict:
     """The connection `connection_id` names, or the user's only one of the service (409
     connection_id_required when they have several)."""
-    record = connections.find_connection(uid, service, connection_id, provider(service).several_accounts)
+    record = connections.find_connection(uid, provider(service).service, connection_id)
     if record is None:
         return {
             "service": service,

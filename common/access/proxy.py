@@ -103,10 +103,10 @@ def forward(uid: str, service: str, request: ProxyRequest) -> ProxyReply:
     call = _Call(request, url, spec, get_settings())
     status = None
     try:
-        limit_proxy(uid, service)
-        connection_id = connections.resolve_id(uid, service, request.connection_id, spec.several_accounts)
+        connection_id, found = connections.resolve(uid, service, request.connection_id)
+        limit_proxy(uid, connection_id)
         try:
-            reply, record = call_with_token(uid, connection_id, call.send, rejected=call.rejected)
+            reply, record = call_with_token(uid, connection_id, call.send, rejected=call.rejected, read=found)
         except ProviderUnreachable:
             connection_health.record_failure(uid, connection_id, "unreachable")
             raise

@@ -142,7 +142,7 @@ def _complete(spec, args, cookies) -> BrowserStep:
             spec, uid, connection_record(spec, uid, tokens, granted, account_key, account), started
         )
         publish_connection_event("connected", uid, connection_id, account, tags=tags)
-        watches.start(uid, service, started, tokens.access_token)
+        watches.start(uid, connection_id, started, tokens.access_token)
     except connections.AccountInUse:
         return _fail(service, "account_in_use", record, cookie)
     except UserErased:
@@ -160,20 +160,13 @@ def _complete(spec, args, cookies) -> BrowserStep:
 
 def _save(spec, uid: str, new: dict, started) -> tuple[str, dict | None, dict]:
     """Store the connection with its audit entry in one transaction (which also refuses an account
-    in use and a user erased since `started`); returns its id, the record it updated, and its tags.
-    A service that allows one account: a connection of another account is retired first (watch,
-    grant, synced data: nothing of it stays live), found by the transaction itself, so the common
-    case reads nothing beforehand."""
+    in use and a user erased since `started`); returns its id, the record of the same account it
+    updated, and its tags. Another account of the service is a connection of its own."""
 
     def audited(transaction):
         audit.record_in(transaction, "connect", uid, service=spec.service)
 
-    several = spec.several_accounts
-    try:
-        return connections.save_connection(uid, spec.service, new, started, several=several, also=audited)
-    except connections.ReplacesAnotherAccount as replaced:
-        _retire(uid, spec, replaced.previous)
-        return connections.save_connection(uid, spec.service, new, started, several=several, replace=True, also=audited)
+    return connections.save_connection(uid, spec.service, new, started, also=audited)
 
 
 def connection_record(spec, uid, tokens, granted, account_key, account) -> dict:
@@ -207,19 +200,20 @@ def disconnect(uid: str, service: str, connection_id: str | None = None) -> dict
     the provider (best effort, logged) and remove what was synced. Idempotent. `connection_id`
     names one of several connections of the service (409 connection_id_required without it)."""
     spec = provider(service)
-    found = connections.find_connection(uid, service, connection_id, spec.several_accounts)
+    found = connections.find_connection(uid, service, connection_id)
+    connection_id = found["connectionId"] if found is not None else connection_id or service
     if found is not None:
-        watches.stop(uid, service)  # only Gmail and Calendar have one: services of one account each
-    record = connections.delete_connection(uid, found["connectionId"]) if found is not None else None
+        watches.stop(uid, connection_id)
+    record = connections.delete_connection(uid, connection_id) if found is not None else None
     revoked = None
     if record is not None:
         revoked = _revoke_unless_shared(uid, spec, record)
         publish_connection_event("disconnected", uid, record["connectionId"], record.get("account"), tags=record.get("tags"))
         audit.record("disconnect", uid, service=service, revoked=revoked)
-    removed = _remove_synced(uid, spec)
+    removed = _remove_synced(uid, spec, connection_id)
     return {
         "service": service,
-        "connectionId": (found or {}).get("connectionId", connection_id),
+        "connectionId": connection_id if found is not None else None,
         "connected": False,
         "wasConnected": record is not None,
         "revoked": revoked,
@@ -228,15 +222,8 @@ def disconnect(uid: str, service: str, connection_id: str | None = None) -> dict
     }
 
 
-def _retire(uid: str, spec, record: dict) -> None:
-    """A connection replaced by another account: its watch, grant and synced data go."""
-    watches.stop(uid, spec.service)
-    _revoke_unless_shared(uid, spec, record)
-    _remove_synced(uid, spec)
-
-
-def _remove_synced(uid: str, spec) -> dict:
-    return {name: connections.delete_user_collection(uid, name) for name in spec.synced_collections}
+def _remove_synced(uid: str, spec, connection_id: str) -> dict:
+    return {name: connections.delete_synced(uid, name, connection_id) for name in spec.synced_collections}
 
 
 def _revoke_unless_shared(uid: str, spec, record: dict) -> bool | None:

@@ -48,12 +48,12 @@ def limit_webhook(source: str) -> None:
     _limiter.spend(f"webhook:{source}", settings.rate_limit_webhook_per_minute, settings.rate_limit_webhook_burst)
 
 
-def limit_proxy(uid: str, service: str) -> None:
-    """A proxied call: the connection's budget, then the user's own proxy budget (every service
-    together, whoever calls for them). A call the connection's budget refuses spends none of the user's."""
+def limit_proxy(uid: str, connection_id: str) -> None:
+    """A proxied call: the connection's budget, then the user's own proxy budget (every service and
+    connection together, whoever calls for them). A call the connection's budget refuses spends none of the user's."""
     settings = get_settings()
     _limiter.spend(
-        f"proxy-connection:{uid}:{service}",
+        f"proxy-connection:{uid}:{connection_id}",
         settings.rate_limit_proxy_connection_per_minute,
         settings.rate_limit_proxy_connection_burst,
     )

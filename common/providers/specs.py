@@ -51,13 +51,6 @@ class ProviderSpec:
     api_headers: tuple[tuple[str, str], ...]  # headers every proxied call carries (Notion-Version)
     icon: str
 
-    @property
-    def several_accounts(self) -> bool:
-        """A user may connect several accounts of the service, each its own connection. Not (yet) a
-        service whose synced data and watch are kept per user (Slack, Gmail, Calendar): connecting
-        another account of it replaces the one connected."""
-        return not self.synced_collections
-
 
 def _setting(settings, name: str):
     return getattr(settings, name.lower())

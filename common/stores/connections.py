@@ -1,18 +1,19 @@
 """Connections and the account index.
 
 `users/{uid}/connections/{connection id}`: one per connected provider account; tokens only as
-ciphertext. A user's first connection of a service is named after the service (`asana`), so every
-connection made before several accounts existed keeps its id; a further account of a service that
-allows several is `{service}-{digest of its account key}` (connection_id_for). `service_of` reads
-the service back from either.
+ciphertext. A user's first connection of a service is named after the service (`gmail`), so every
+connection made before several accounts existed keeps its id; a further account is
+`{service}-{digest of its account key}` (connection_id_for). `service_of` reads the service back
+from either. Whatever was stored before connections had ids (an index entry, a channel, a synced
+document without `connectionId`) belongs to the connection named after its service.
 `account_index/{service}:{account key}`: provider account -> uid and connection id, so webhooks
 find their user and a reconnect of the same account finds its connection. Entries written before
 several accounts lack `connectionId`: theirs is the service's name, and the migration
 (common/stores/connection_migration.py) writes it in.
 Both change in one transaction, which also refuses an account another user has connected, and a
 connect whose flow started before the user was erased (the erasure fence, common/stores/erasures.py).
-A connection's `tags` (the app backend's, common/access/connection_tags.py) outlive a reconnect, of the
-same account or another: they describe the user's connection to the service, not its tokens.
+A connection's `tags` (the app backend's, common/access/connection_tags.py) outlive a reconnect of its
+account: they describe the connection, not its tokens (another account's connection has its own).
 `tokenVersion` is new with every change of a connection's tokens (connect, refresh) and with nothing
 else (re-encryption rewrites the ciphertexts, not the tokens): writers compare it to know whether
 the tokens they started from are still the stored ones."""
@@ -44,15 +45,6 @@ class NotConnected(NotFound):
 class AccountInUse(Conflict):
     code = "account_in_use"
     default_message = "This provider account is connected by another user"
-
-
-class ReplacesAnotherAccount(Exception):
-    """The user's connection of this service is of another provider account: the caller retires it
-    (watch, grant, synced data) before saving again with replace=True."""
-
-    def __init__(self, previous: dict):
-        super().__init__("the connection is of another account")
-        self.previous = previous
 
 
 def new_token_version() -> str:
@@ -108,15 +100,12 @@ def checked_connection_id(value) -> str | None:
     return value
 
 
-def find_connection(uid: str, service: str, connection_id: str | None, several: bool) -> dict | None:
-    """The user's connection of `service` that `connection_id` names, or without one the only one:
-    one get when the service allows one account (its connection is named after it) or an id is
-    given, else one query. None when there is none; 409 connection_id_required when there are several."""
+def find_connection(uid: str, service: str, connection_id: str | None = None) -> dict | None:
+    """The user's connection of `service` that `connection_id` names (one get), or without one the
+    only one (one query). None when there is none; 409 connection_id_required when there are several."""
     if connection_id is not None:
         record = get_connection(uid, connection_id)
         return record if record is not None and record.get("service") == service else None
-    if not several:
-        return get_connection(uid, service)
     query = firestore_client().collection(USERS).document(uid).collection(CONNECTIONS)
     found = [record_of(snapshot) for snapshot in query.where(filter=FieldFilter("service", "==", service)).limit(2).stream()]
     if len(found) > 1:
@@ -124,20 +113,19 @@ def find_connection(uid: str, service: str, connection_id: str | None, several: 
     return found[0] if found else None
 
 
-def resolve_id(uid: str, service: str, connection_id: str | None, several: bool) -> str:
-    """The id of the connection a request means, reading nothing when it says (its id names its
-    service) or the service allows one account; else find_connection's query. NotConnected when
-    the id is of another service or the user has no connection of it."""
+def resolve(uid: str, service: str, connection_id: str | None) -> tuple[str, dict | None]:
+    """The id of the connection a request means, and its record when finding it read it: with an
+    id, nothing is read (the id names its service; the caller's read finds whether it exists);
+    without, find_connection's query. NotConnected when the id is of another service or the user
+    has no connection of it."""
     if connection_id is not None:
         if service_of(connection_id) != service:
             raise NotConnected()
-        return connection_id
-    if not several:
-        return service
-    found = find_connection(uid, service, None, several)
+        return connection_id, None
+    found = find_connection(uid, service)
     if found is None:
         raise NotConnected()
-    return found["connectionId"]
+    return found["connectionId"], found
 
 
 def list_connections(uid: str) -> list[dict]:
@@ -155,36 +143,31 @@ def find_account_owner(service: str, account_key: str) -> tuple[str, str] | None
     return (snapshot.get("uid"), indexed_connection_id(snapshot.to_dict())) if snapshot.exists else None
 
 
-def _target_id(uid: str, service: str, account_key: str, owner, first, several: bool) -> str:
+def _target_id(service: str, account_key: str, owner, first) -> str:
     """Where this account's connection goes: where the index says it is (a reconnect), else the
-    service's own name when that is free or of another account a one-account service replaces,
-    else (a further account) connection_id_for."""
+    service's own name when the user holds no connection there, else (a further account)
+    connection_id_for."""
     if owner.exists:
         return indexed_connection_id(owner.to_dict())
-    if not first.exists or first.get("accountKey") == account_key or not several:
+    if not first.exists or first.get("accountKey") == account_key:
         return service
     return connection_id_for(service, account_key)
 
 
 @firestore.transactional
-def _save(transaction, uid: str, service: str, record: dict, since, several: bool, replace: bool, also):
+def _save(transaction, uid: str, service: str, record: dict, since, also) -> tuple[str, dict | None, dict]:
     index, named = account_ref(service, record["accountKey"]), connection_ref(uid, service)
     read = erasures.check(transaction, uid, since, [index, named])
     owner, first = read[index.path], read[named.path]
     if owner.exists and owner.get("uid") != uid:
         raise AccountInUse()
-    connection_id = _target_id(uid, service, record["accountKey"], owner, first, several)
+    connection_id = _target_id(service, record["accountKey"], owner, first)
     ref = connection_ref(uid, connection_id)
     previous = first if connection_id == service else ref.get(transaction=transaction)
     previous = previous.to_dict() if previous.exists else None
     tags = (previous or {}).get("tags", {})
     if tags:
         record = {**record, "tags": tags}
-    if previous and previous.get("accountKey") != record["accountKey"]:
-        if not replace:
-            raise ReplacesAnotherAccount({**previous, "connectionId": connection_id})
-        transaction.delete(account_ref(service, previous["accountKey"]))
-        previous = None  # another account: nothing of the old one carries over but its tags
     if also is not None:
         also(transaction)
     if record.get("refreshToken") is None and previous:
@@ -195,16 +178,13 @@ def _save(transaction, uid: str, service: str, record: dict, since, several: boo
     return connection_id, previous, tags
 
 
-def save_connection(
-    uid: str, service: str, record: dict, since, *, several: bool, replace: bool = False, also=None
-) -> tuple[str, dict | None, dict]:
+def save_connection(uid: str, service: str, record: dict, since, *, also=None) -> tuple[str, dict | None, dict]:
     """Store the connection and its index entry, for a flow that started at `since`, and run
     also(transaction) in the same transaction (the audit entry); returns the connection's id, the
-    record of the same account it replaced, if any, and the tags it kept. A reconnect of an account
-    updates its connection; another account of a service that allows `several` gets a connection of
-    its own. AccountInUse, UserErased when the user was erased since, or ReplacesAnotherAccount
-    (a one-account service) unless `replace`."""
-    return _save(firestore_client().transaction(), uid, service, record, since, several, replace, also)
+    record of the same account it updated, if any, and the tags it kept. A reconnect of an account
+    updates its connection; another account gets a connection of its own. AccountInUse, or
+    UserErased when the user was erased since."""
+    return _save(firestore_client().transaction(), uid, service, record, since, also)
 
 
 @firestore.transactional
@@ -244,16 +224,28 @@ def mark_needs_reauth(uid: str, connection_id: str, account_key: str, reason: st
     return _mark_needs_reauth(firestore_client().transaction(), uid, connection_id, account_key, update)
 
 
-def delete_user_collection(uid: str, collection: str) -> int:
-    """Delete every document of users/{uid}/{collection}, in batches; returns how many."""
+def synced_ref(uid: str, collection: str, connection_id: str, item_id: str):
+    """Where a connection's synced item is stored: by the provider's id for the connection named
+    after its service (as before connections had ids), `{connection id}:{item id}` for a further
+    account's (two calendars hold the same meeting under one event id)."""
+    name = item_id if connection_id == service_of(connection_id) else f"{connection_id}:{item_id}"
+    return firestore_client().collection(USERS).document(uid).collection(collection).document(name)
+
+
+def delete_synced(uid: str, collection: str, connection_id: str) -> int:
+    """Delete the connection's documents of users/{uid}/{collection} (one without `connectionId` is
+    the service-named connection's), in batches; returns how many. Reads the user's whole collection,
+    as deleting it did when a user had one connection of a service."""
     documents = firestore_client().collection(USERS).document(uid).collection(collection)
-    deleted = 0
-    while True:
-        page = list(documents.limit(DELETE_BATCH).stream())
-        if not page:
-            return deleted
-        batch = firestore_client().batch()
-        for doc in page:
-            batch.delete(doc.reference)
-        batch.commit()
-        deleted += len(page)
+    query, deleted, last = documents.select(["connectionId"]).order_by("__name__").limit(DELETE_BATCH), 0, None
+    default = service_of(connection_id)
+    while page := list((query.start_after(last) if last else query).stream()):
+        last = page[-1]
+        doomed = [doc.reference for doc in page if (doc.to_dict() or {}).get("connectionId", default) == connection_id]
+        if doomed:
+            batch = firestore_client().batch()
+            for ref in doomed:
+                batch.delete(ref)
+            batch.commit()
+        deleted += len(doomed)
+    return deleted

@@ -1,4 +1,4 @@
-"""Per-user sync state of the Google services: `users/{uid}/sync_state/{service}`.
+"""Per-connection sync state of the Google services: `users/{uid}/sync_state/{connection id}`.
 Gmail: the history cursor and the watch; Calendar: the sync token and the push channel. `renewAt`
 (collection-group indexed) is when the renewal job should renew the watch or channel.
 Calendar channels are also kept at `calendar_channels/{channel id}` so the push endpoint finds them.
@@ -14,18 +14,18 @@ SYNC_STATE = "sync_state"
 CHANNELS = "calendar_channels"
 
 
-def state_ref(uid: str, service: str):
-    return firestore_client().collection(USERS).document(uid).collection(SYNC_STATE).document(service)
+def state_ref(uid: str, connection_id: str):
+    return firestore_client().collection(USERS).document(uid).collection(SYNC_STATE).document(connection_id)
 
 
-def read_state(uid: str, service: str) -> tuple[dict, object]:
+def read_state(uid: str, connection_id: str) -> tuple[dict, object]:
     """The state, and the server time it was read at: work syncing from it started then (its `since`)."""
-    snapshot = state_ref(uid, service).get()
+    snapshot = state_ref(uid, connection_id).get()
     return (snapshot.to_dict() if snapshot.exists else {}), snapshot.read_time
 
 
-def get_state(uid: str, service: str) -> dict:
-    return read_state(uid, service)[0]
+def get_state(uid: str, connection_id: str) -> dict:
+    return read_state(uid, connection_id)[0]
 
 
 def _merge_documents(transaction, documents) -> None:
@@ -41,11 +41,11 @@ def _leading_documents(uid: str, since, documents: list) -> list:
     return last
 
 
-def merge_state(uid: str, service: str, fields: dict, since, documents=(), if_absent: dict | None = None) -> None:
+def merge_state(uid: str, connection_id: str, fields: dict, since, documents=(), if_absent: dict | None = None) -> None:
     """Merge `fields` into the state (none: leave it as it is), and each of `if_absent` the state
     does not hold yet (a first cursor), and each (ref, record) of `documents` into its document, in
     one fenced transaction."""
-    ref, last = state_ref(uid, service), _leading_documents(uid, since, list(documents))
+    ref, last = state_ref(uid, connection_id), _leading_documents(uid, since, list(documents))
 
     def apply(transaction, snapshots):
         _merge_documents(transaction, last)
@@ -57,14 +57,14 @@ def merge_state(uid: str, service: str, fields: dict, since, documents=(), if_ab
     erasures.write(uid, since, apply, [ref] if if_absent else [])
 
 
-def delete_state(uid: str, service: str) -> None:
-    state_ref(uid, service).delete()
+def delete_state(uid: str, connection_id: str) -> None:
+    state_ref(uid, connection_id).delete()
 
 
-def advance_cursor(uid: str, service: str, field: str, value: int, since, documents=()) -> bool:
+def advance_cursor(uid: str, connection_id: str, field: str, value: int, since, documents=()) -> bool:
     """Store `documents` as merge_state does, and move a numeric cursor forward only, in one fenced
     transaction; False when the cursor was already there."""
-    ref, last = state_ref(uid, service), _leading_documents(uid, since, list(documents))
+    ref, last = state_ref(uid, connection_id), _leading_documents(uid, since, list(documents))
 
     def apply(transaction, snapshots) -> bool:
         _merge_documents(transaction, last)

@@ -12,14 +12,13 @@ guarded by the erasure fence, so work that began before the user was erased stor
 import datetime
 import secrets
 
-from common.platform.clients import firestore_client
 from common.platform.errors import BadRequest, Unavailable
 from common.platform.logs import get_logger
 from common.platform.settings import get_settings
 from common.platform.timeutil import utcnow
 from common.product.flags import AUTO_SYNC_FLAG, is_enabled
 from common.stores import leases, sync_state
-from common.stores.connections import USERS, delete_user_collection
+from common.stores.connections import delete_synced, synced_ref
 from common.stores.document_ids import is_document_id
 from common.stores.erasures import UserErased
 from common.sync.google_api import ProviderRejected, google_call
@@ -30,7 +29,6 @@ log = get_logger(__name__)
 SERVICE = "calendar"
 RENEW_BEFORE = datetime.timedelta(days=2)
 EVENTS = "calendar_events"
-SYNC_LEASE = "calendar-sync"
 # The consumer's timeout (infra/functions.json): a crashed sync's lease lapses with it, and the
 # subscription's delivery attempts (infra/pubsub.tf) outlast it, so the notification is not dead-lettered.
 SYNC_LEASE_SECONDS = 300
@@ -41,15 +39,15 @@ def _calendar_url(path: str) -> str:
     return f"{settings.calendar_base_url}/calendar/v3/calendars/{settings.calendar_id}/{path}"
 
 
-def start_channel(uid: str, since, fresh_token: str | None = None) -> dict:
-    """Open a new push channel and record it; returns the channel record. `since`: when the work
-    doing it started (the erasure fence)."""
+def start_channel(uid: str, connection_id: str, since, fresh_token: str | None = None) -> dict:
+    """Open a new push channel for the connection and record it; returns the channel record.
+    `since`: when the work doing it started (the erasure fence)."""
     settings = get_settings()
     channel_id, token = secrets.token_hex(20), secrets.token_urlsafe(32)
     expiration_ms = int((utcnow() + datetime.timedelta(days=settings.calendar_channel_days)).timestamp() * 1000)
     response = google_call(
         uid,
-        SERVICE,
+        connection_id,
         "POST",
         _calendar_url("events/watch"),
         fresh_token=fresh_token,
@@ -65,6 +63,7 @@ def start_channel(uid: str, since, fresh_token: str | None = None) -> dict:
     expiration = datetime.datetime.fromtimestamp(int(reply.get("expiration") or expiration_ms) / 1000, datetime.UTC)
     channel = {
         "uid": uid,
+        "connectionId": connection_id,
         "resourceId": reply["resourceId"],
         "tokenHash": token_hash(token),
         "expiration": expiration,
@@ -73,7 +72,7 @@ def start_channel(uid: str, since, fresh_token: str | None = None) -> dict:
     }
     sync_state.merge_state(
         uid,
-        SERVICE,
+        connection_id,
         {
             "service": SERVICE,
             "uid": uid,
@@ -88,7 +87,7 @@ def start_channel(uid: str, since, fresh_token: str | None = None) -> dict:
     return {"id": channel_id, **channel}
 
 
-def stop_channel(uid: str, channel_id: str | None) -> None:
+def stop_channel(uid: str, connection_id: str, channel_id: str | None) -> None:
     """Stop a channel at Google (best effort) and keep a tombstone, so late notifications are ignored."""
     if not channel_id:
         return
@@ -98,61 +97,64 @@ def stop_channel(uid: str, channel_id: str | None) -> None:
     # Tombstone first: even if the call below fails, notifications on this channel are ignored from now on.
     sync_state.channel_ref(channel_id).update({"status": "stopped", "stoppedAt": utcnow()})
     stop = {"id": channel_id, "resourceId": snapshot.get("resourceId")}
-    google_call(uid, SERVICE, "POST", f"{get_settings().calendar_base_url}/calendar/v3/channels/stop", handled=(404,), json=stop)
+    stop_url = f"{get_settings().calendar_base_url}/calendar/v3/channels/stop"
+    google_call(uid, connection_id, "POST", stop_url, handled=(404,), json=stop)
 
 
-def renew_channel(uid: str, since) -> None:
-    old = sync_state.get_state(uid, SERVICE).get("channelId")
-    start_channel(uid, since)
-    stop_channel(uid, old)
+def renew_channel(uid: str, connection_id: str, since) -> None:
+    old = sync_state.get_state(uid, connection_id).get("channelId")
+    start_channel(uid, connection_id, since)
+    stop_channel(uid, connection_id, old)
 
 
-def sync(uid: str) -> str:
-    """One sync at a time per user (a lease): a notification arriving meanwhile is redelivered and
-    syncs after it, so an older page can never overwrite a newer one. The sync started when it took
-    the lease (a server time: the erasure fence's `since`)."""
-    owner = secrets.token_hex(8)
-    taken_at = leases.try_take(uid, SYNC_LEASE, owner, SYNC_LEASE_SECONDS)
+def sync(uid: str, connection_id: str) -> str:
+    """One sync at a time per connection (a lease): a notification arriving meanwhile is redelivered
+    and syncs after it, so an older page can never overwrite a newer one. The sync started when it
+    took the lease (a server time: the erasure fence's `since`)."""
+    owner, lease = secrets.token_hex(8), f"{connection_id}-sync"
+    taken_at = leases.try_take(uid, lease, owner, SYNC_LEASE_SECONDS)
     if taken_at is None:
-        raise Unavailable("A calendar sync for this user is running", code="in_flight", retry_after=5)
+        raise Unavailable("A calendar sync of this connection is running", code="in_flight", retry_after=5)
     try:
-        return _sync(uid, taken_at)
+        return _sync(uid, connection_id, taken_at)
     finally:
-        leases.release(uid, SYNC_LEASE, taken_at)
+        leases.release(uid, lease, taken_at)
 
 
-def _sync(uid: str, since) -> str:
+def _sync(uid: str, connection_id: str, since) -> str:
     """Incremental sync from the stored token (full when there is none, or after 410)."""
-    token = sync_state.get_state(uid, SERVICE).get("syncToken")
+    token = sync_state.get_state(uid, connection_id).get("syncToken")
     page_token, changed = None, []
     while True:
         params = {"syncToken": token} if token else {}
         if page_token:
             params["pageToken"] = page_token
-        response = google_call(uid, SERVICE, "GET", _calendar_url("events"), handled=(410,), params=params)
+        response = google_call(uid, connection_id, "GET", _calendar_url("events"), handled=(410,), params=params)
         if response.status_code == 410:
             if token is None:
                 raise ProviderRejected("Calendar answered 410 to a full listing")
             # Google: clear what was stored and sync again in full (deleted events are not listed then).
             log.info("calendar sync token expired; full sync", extra={"fields": {"uid": uid}})
-            sync_state.merge_state(uid, SERVICE, {"syncToken": None}, since)
-            delete_user_collection(uid, EVENTS)
+            sync_state.merge_state(uid, connection_id, {"syncToken": None}, since)
+            delete_synced(uid, EVENTS, connection_id)
             token, page_token, changed = None, None, []
             continue
         body = response.json()
-        events = firestore_client().collection(USERS).document(uid).collection(EVENTS)
-        page = [(events.document(item["id"]), _event_record(item)) for item in body.get("items") or []]
+        page = [
+            (synced_ref(uid, EVENTS, connection_id, item["id"]), _event_record(item, connection_id))
+            for item in body.get("items") or []
+        ]
         page_token = body.get("nextPageToken")
         done = {} if page_token else {"syncToken": body.get("nextSyncToken"), "syncedAt": utcnow()}
         if page or done:
-            sync_state.merge_state(uid, SERVICE, done, since, page)
+            sync_state.merge_state(uid, connection_id, done, since, page)
         changed += [record["id"] for _, record in page]
         if not page_token:
             if changed:  # named by the sync token it reached: a re-run that reaches it again, the same id
                 announce(
                     "calendar.changed",
                     uid,
-                    SERVICE,
+                    connection_id,
                     done.get("syncToken"),
                     eventIds=changed[:MAX_IDS],
                     count=len(changed),
@@ -161,11 +163,12 @@ def _sync(uid: str, since) -> str:
             return "full_sync" if token is None else "synced"
 
 
-def _event_record(item: dict) -> dict:
+def _event_record(item: dict, connection_id: str) -> dict:
     if item.get("status") == "cancelled":
-        return {"id": item["id"], "status": "cancelled", "updated": item.get("updated")}
+        return {"id": item["id"], "connectionId": connection_id, "status": "cancelled", "updated": item.get("updated")}
     return {
         "id": item["id"],
+        "connectionId": connection_id,
         "status": item.get("status", "confirmed"),
         "summary": item.get("summary"),
         "start": item.get("start"),
@@ -191,7 +194,7 @@ def handle_notification(payload: dict) -> str:
         log.info("auto-sync disabled for this user; acknowledged", extra={"fields": {"uid": uid}})
         return "auto_sync_disabled"
     try:
-        return sync(uid)
+        return sync(uid, channel.get("connectionId") or SERVICE)  # a channel opened before connection ids: calendar's
     except UserErased:
         log.info("calendar sync refused: the user was erased meanwhile", extra={"fields": {"uid": uid}})
         return "erased"

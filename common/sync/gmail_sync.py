@@ -10,7 +10,6 @@ sync that fetched mail before the user was erased stores none of it afterwards."
 import datetime
 import hashlib
 
-from common.platform.clients import firestore_client
 from common.platform.errors import BadRequest, Unavailable
 from common.platform.logs import get_logger
 from common.platform.settings import get_settings
@@ -18,13 +17,14 @@ from common.platform.timeutil import utcnow
 from common.product.analytics import track
 from common.product.flags import AUTO_SYNC_FLAG, is_enabled
 from common.stores import dedup, sync_state
-from common.stores.connections import USERS, find_account_owner
+from common.stores.connections import find_account_owner, synced_ref
 from common.stores.erasures import UserErased
 from common.sync.google_api import google_call
 from common.webhooks.processed_events import MAX_IDS, announce
 
 log = get_logger(__name__)
 SERVICE = "gmail"
+MAIL = "mail"
 METADATA_HEADERS = ("From", "To", "Subject", "Date")
 RENEW_AFTER = datetime.timedelta(days=1)  # Gmail asks for a renewal at least every 7 days; daily is advised
 
@@ -33,18 +33,18 @@ def _api(path: str) -> str:
     return f"{get_settings().gmail_base_url}/gmail/v1/users/me/{path}"
 
 
-def start_watch(uid: str, since, fresh_token: str | None = None) -> dict:
-    """Start (or renew) the watch; `since` is when the work doing it started (the erasure fence).
-    The watch and, on the first one, its starting historyId are stored in one fenced transaction."""
+def start_watch(uid: str, connection_id: str, since, fresh_token: str | None = None) -> dict:
+    """Start (or renew) the connection's watch; `since` is when the work doing it started (the erasure
+    fence). The watch and, on the first one, its starting historyId are stored in one fenced transaction."""
     settings = get_settings()
     topic = f"projects/{settings.gcp_project}/topics/{settings.topic_gmail_notifications}"
     watch = {"topicName": topic, "labelIds": list(settings.gmail_watch_labels), "labelFilterBehavior": "include"}
-    reply = google_call(uid, SERVICE, "POST", _api("watch"), fresh_token=fresh_token, json=watch).json()
+    reply = google_call(uid, connection_id, "POST", _api("watch"), fresh_token=fresh_token, json=watch).json()
     now = utcnow()
     expiration = datetime.datetime.fromtimestamp(int(reply["expiration"]) / 1000, datetime.UTC)
     sync_state.merge_state(
         uid,
-        SERVICE,
+        connection_id,
         {"service": SERVICE, "uid": uid, "watchStartedAt": now, "watchExpiration": expiration, "renewAt": now + RENEW_AFTER},
         since,
         if_absent={"historyId": int(reply["historyId"])},
@@ -52,8 +52,8 @@ def start_watch(uid: str, since, fresh_token: str | None = None) -> dict:
     return reply
 
 
-def stop_watch(uid: str) -> None:
-    google_call(uid, SERVICE, "POST", _api("stop"))
+def stop_watch(uid: str, connection_id: str) -> None:
+    google_call(uid, connection_id, "POST", _api("stop"))
 
 
 def _history_id(value) -> int:
@@ -74,15 +74,14 @@ def handle_notification(payload: dict) -> str:
     if not isinstance(email, str) or "@" not in email:
         raise BadRequest("emailAddress is missing", code="invalid_payload")
     notified = _history_id(payload.get("historyId"))
-    owner = find_account_owner(SERVICE, email.lower())
-    uid = owner[0] if owner else None  # Gmail allows one account per user: its connection is named "gmail"
+    uid, connection_id = find_account_owner(SERVICE, email.lower()) or (None, None)
     track("integration_webhook_received", uid=uid, provider=SERVICE)
     if uid is None:
         log.info("gmail notification for no known user; acknowledged", extra={"fields": {"historyId": notified}})
         return "no_user"
     if not is_enabled(AUTO_SYNC_FLAG, uid):
         return "auto_sync_disabled"
-    state, since = sync_state.read_state(uid, SERVICE)
+    state, since = sync_state.read_state(uid, connection_id)
     cursor = state.get("historyId")
     if cursor is not None and notified <= cursor:
         return "stale"
@@ -93,7 +92,7 @@ def handle_notification(payload: dict) -> str:
     if claimed is dedup.Claim.IN_FLIGHT:
         raise Unavailable("The same notification is being synced", code="in_flight", retry_after=5)
     try:
-        outcome = sync(uid, cursor, since)
+        outcome = sync(uid, connection_id, cursor, since)
     except UserErased:
         log.info("gmail sync refused: the user was erased meanwhile", extra={"fields": {"historyId": notified}})
         outcome = "erased"
@@ -104,19 +103,19 @@ def handle_notification(payload: dict) -> str:
     return outcome
 
 
-def sync(uid: str, cursor: int | None, since) -> str:
+def sync(uid: str, connection_id: str, cursor: int | None, since) -> str:
     """Page through history from the cursor. Each page's messages are stored with the cursor moved to
     that page's last record (one transaction) before the next page, so a large backlog makes progress
     even if a later page fails (the redelivery resumes from there)."""
     if cursor is None:
-        return full_sync(uid, since)
+        return full_sync(uid, connection_id, since)
     page_token = None
     while True:
         params = {"startHistoryId": cursor, "historyTypes": "messageAdded", **({"pageToken": page_token} if page_token else {})}
-        response = google_call(uid, SERVICE, "GET", _api("history"), handled=(404,), params=params)
+        response = google_call(uid, connection_id, "GET", _api("history"), handled=(404,), params=params)
         if response.status_code == 404:
             log.info("gmail history expired; full sync", extra={"fields": {"uid": uid}})
-            return full_sync(uid, since)
+            return full_sync(uid, connection_id, since)
         body = response.json()
         records = body.get("history") or []
         added = [
@@ -125,43 +124,43 @@ def sync(uid: str, cursor: int | None, since) -> str:
             for item in record.get("messagesAdded") or []
             if item.get("message", {}).get("id")
         ]
-        messages = _fetch_messages(uid, list(dict.fromkeys(added)))
+        messages = _fetch_messages(uid, connection_id, list(dict.fromkeys(added)))
         page_token = body.get("nextPageToken")
         reached = int(body.get("historyId") or cursor) if not page_token else max([int(r["id"]) for r in records] or [cursor])
-        sync_state.advance_cursor(uid, SERVICE, "historyId", reached, since, messages)
-        _announce_stored(uid, messages, reached)
+        sync_state.advance_cursor(uid, connection_id, "historyId", reached, since, messages)
+        _announce_stored(uid, connection_id, messages, reached)
         if not page_token:
             return "synced"
 
 
-def full_sync(uid: str, since) -> str:
+def full_sync(uid: str, connection_id: str, since) -> str:
     """The newest messages, and the cursor read *before* listing them: mail that arrives meanwhile
     lies above the cursor, so the next sync picks it up (storing it twice is harmless)."""
     settings = get_settings()
-    profile = google_call(uid, SERVICE, "GET", _api("profile")).json()
+    profile = google_call(uid, connection_id, "GET", _api("profile")).json()
     params = {"maxResults": settings.gmail_full_sync_messages, "labelIds": list(settings.gmail_watch_labels)}
-    listed = google_call(uid, SERVICE, "GET", _api("messages"), params=params).json()
-    messages = _fetch_messages(uid, [m["id"] for m in listed.get("messages") or []])
-    sync_state.advance_cursor(uid, SERVICE, "historyId", int(profile["historyId"]), since, messages)
-    _announce_stored(uid, messages, int(profile["historyId"]))
+    listed = google_call(uid, connection_id, "GET", _api("messages"), params=params).json()
+    messages = _fetch_messages(uid, connection_id, [m["id"] for m in listed.get("messages") or []])
+    sync_state.advance_cursor(uid, connection_id, "historyId", int(profile["historyId"]), since, messages)
+    _announce_stored(uid, connection_id, messages, int(profile["historyId"]))
     return "full_sync"
 
 
-def _announce_stored(uid: str, messages: list[tuple], history_id: int) -> None:
+def _announce_stored(uid: str, connection_id: str, messages: list[tuple], history_id: int) -> None:
     """New mail for the app's webhooks, named by the cursor it was stored with (a re-run, the same id)."""
     if messages:
         ids = [record["id"] for _, record in messages]
         details = {"messageIds": ids[:MAX_IDS], "count": len(ids), "historyId": history_id}
-        announce("gmail.messages_stored", uid, SERVICE, str(history_id), **details)
+        announce("gmail.messages_stored", uid, connection_id, str(history_id), **details)
 
 
-def _fetch_messages(uid: str, message_ids: list[str]) -> list[tuple]:
+def _fetch_messages(uid: str, connection_id: str, message_ids: list[str]) -> list[tuple]:
     """(mail document, record) of each message that still exists, for the caller to store."""
-    mail, fetched = firestore_client().collection(USERS).document(uid).collection("mail"), []
+    fetched = []
     for message_id in message_ids:
         response = google_call(
             uid,
-            SERVICE,
+            connection_id,
             "GET",
             _api(f"messages/{message_id}"),
             handled=(404,),
@@ -173,9 +172,10 @@ def _fetch_messages(uid: str, message_ids: list[str]) -> list[tuple]:
         headers = {h["name"]: h["value"] for h in (message.get("payload") or {}).get("headers") or []}
         fetched.append(
             (
-                mail.document(message_id),
+                synced_ref(uid, MAIL, connection_id, message_id),
                 {
                     "id": message_id,
+                    "connectionId": connection_id,
                     "threadId": message.get("threadId"),
                     "from": headers.get("From"),
                     "to": headers.get("To"),

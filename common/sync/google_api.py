@@ -10,6 +10,7 @@ from common.oauth.refresh_policy import retry_after_seconds
 from common.platform.clients import http_session
 from common.platform.errors import AppError, Unavailable
 from common.platform.settings import get_settings
+from common.stores.connections import service_of
 from common.tokens import connection_health
 from common.tokens.reader import call_with_token
 
@@ -20,24 +21,27 @@ class ProviderRejected(AppError):
     default_message = "The provider refused the request"
 
 
-def google_call(uid: str, service: str, method: str, url: str, handled: tuple[int, ...] = (), *, fresh_token=None, **kwargs):
-    """fresh_token: the access token a connect was just issued (the connection has no failures to
-    clear yet), used as is instead of being read back from the store."""
+def google_call(
+    uid: str, connection_id: str, method: str, url: str, handled: tuple[int, ...] = (), *, fresh_token=None, **kwargs
+):
+    """A call with the connection's token. fresh_token: the access token a connect was just issued
+    (the connection has no failures to clear yet), used as is instead of being read back from the store."""
+    service = service_of(connection_id)
     timeout = get_settings().provider_timeout_seconds
 
     def send(token: str):
         return http_session().request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout, **kwargs)
 
     try:
-        response, record = (send(fresh_token), {}) if fresh_token else call_with_token(uid, service, send)
+        response, record = (send(fresh_token), {}) if fresh_token else call_with_token(uid, connection_id, send)
     except requests.RequestException as error:
-        connection_health.record_failure(uid, service, "unreachable")
+        connection_health.record_failure(uid, connection_id, "unreachable")
         raise Unavailable(f"{service} API unreachable ({type(error).__name__})", code="provider_unavailable") from None
     failure = _failure(service, response, handled)
     if failure is not None:
-        connection_health.record_failure(uid, service, f"http_{response.status_code}")
+        connection_health.record_failure(uid, connection_id, f"http_{response.status_code}")
         raise failure
-    connection_health.record_success(uid, service, record)
+    connection_health.record_success(uid, connection_id, record)
     return response
 
 

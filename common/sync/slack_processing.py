@@ -13,7 +13,7 @@ from common.platform.errors import BadRequest
 from common.platform.logs import get_logger
 from common.platform.timeutil import utcnow
 from common.stores import erasures
-from common.stores.connections import USERS, account_ref
+from common.stores.connections import account_ref, indexed_connection_id, synced_ref
 from common.stores.document_ids import is_document_id
 from common.sync import action_items
 from common.webhooks.processed_events import announce
@@ -65,18 +65,20 @@ def _sent_on(event_time: int | None) -> datetime.date:
     return utcnow().date() if event_time is None else datetime.datetime.fromtimestamp(event_time, datetime.UTC).date()
 
 
-def _owners(team_id: str, slack_user_ids) -> tuple[dict[str, str], object]:
-    """Slack user id -> our uid, for the users of this workspace who connected Slack; and the server
-    time of that read (the work's `since` for the erasure fence)."""
+def _owners(team_id: str, slack_user_ids) -> tuple[dict[str, tuple[str, str]], object]:
+    """Slack user id -> (our uid, connection id), for the users of this workspace who connected
+    Slack; and the server time of that read (the work's `since` for the erasure fence)."""
     wanted = sorted({u for u in map(_text, slack_user_ids) if u})
     refs = [account_ref("slack", f"{team_id}:{user}") for user in wanted]
     snapshots = list(firestore_client().get_all(refs)) if refs else []
-    found = {s.get("account")["userId"]: s.get("uid") for s in snapshots if s.exists}
+    found = {s.get("account")["userId"]: (s.get("uid"), indexed_connection_id(s.to_dict())) for s in snapshots if s.exists}
     return found, min((s.read_time for s in snapshots), default=None)
 
 
-def _document(uid: str, collection: str, doc_id: str):
-    return firestore_client().collection(USERS).document(uid).collection(collection).document(doc_id)
+def _document(owner: tuple[str, str], collection: str, item_id: str, record: dict) -> tuple:
+    """(uid, document, record) of one connection's copy of an item."""
+    uid, connection_id = owner
+    return uid, synced_ref(uid, collection, connection_id, item_id), {**record, "connectionId": connection_id}
 
 
 def _create_all(since, documents: list[tuple]) -> set[str]:
@@ -143,15 +145,18 @@ def process_event(envelope: dict) -> int:
         "eventTime": event_time,
         "recordedAt": utcnow(),
     }
-    documents = [(uid, _document(uid, "slack_activity", event_id), activity) for uid in sorted(set(owners.values()))]
+    reached = sorted(set(owners.values()))
+    documents = [_document(owner, "slack_activity", event_id, activity) for owner in reached]
     if kind in ACTION_ITEM_EVENTS and subtype not in IGNORED_SUBTYPES:
         documents += _action_items(event_id, _sent_on(event_time), author, text, owners, activity)
     refused = _create_all(since, documents)
-    for uid in sorted(set(owners.values()) - refused):  # a Slack retry announces it again: the same id
+    for uid, connection_id in reached:  # a Slack retry announces it again: the same id
+        if uid in refused:
+            continue
         announce(
             "slack.event_processed",
             uid,
-            "slack",
+            connection_id,
             event_id,
             eventId=event_id,
             eventType=kind,
@@ -160,11 +165,12 @@ def process_event(envelope: dict) -> int:
             channel=channel,
             ts=ts,
         )
-    return len(set(owners.values()))
+    return len({uid for uid, _ in reached})
 
 
 def _action_items(event_id: str, sent_on: datetime.date, author, text: str, owners: dict, activity: dict) -> list[tuple]:
-    """(uid, document, record) of each action item in the text, for each of its recipients."""
+    """(uid, document, record) of each action item in the text, for each of its recipients (their
+    connections the event reached)."""
     documents = []
     for n, item in enumerate(action_items.extract(text, sent_on)):
         # To the assignee if they connected Slack; else the author; else everyone the event reached.
@@ -178,7 +184,7 @@ def _action_items(event_id: str, sent_on: datetime.date, author, text: str, owne
             "text": item.text,
             "rule": item.rule,
             "assignee": item.assignee,
-            "assigneeUid": owners.get(item.assignee),
+            "assigneeUid": owners[item.assignee][0] if item.assignee in owners else None,
             "author": author,
             "dueDate": item.due.isoformat() if item.due else None,
             "link": activity["link"],
@@ -187,7 +193,7 @@ def _action_items(event_id: str, sent_on: datetime.date, author, text: str, owne
             "status": "open",
             "createdAt": utcnow(),
         }
-        documents += [(uid, _document(uid, "action_items", f"{event_id}-{n}"), record) for uid in sorted(recipients)]
+        documents += [_document(owner, "action_items", f"{event_id}-{n}", record) for owner in sorted(recipients)]
     return documents
 
 
@@ -209,5 +215,5 @@ def process_interaction(payload: dict, interaction_id: str) -> int:
         "callbackId": _text(payload.get("callback_id")) or _text(_object(payload.get("view")).get("callback_id")),
         "recordedAt": utcnow(),
     }
-    _create_all(since, [(owners[user], _document(owners[user], "slack_activity", interaction_id), activity)])
+    _create_all(since, [_document(owners[user], "slack_activity", interaction_id, activity)])
     return 1

@@ -1,5 +1,6 @@
 """Push subscriptions of the Google services over a connection's life: opened on connect, stopped
-on disconnect, renewed by the daily job (a collection-group query on `sync_state.renewAt`)."""
+on disconnect, renewed by the daily job (a collection-group query on `sync_state.renewAt`). One per
+connection: a user's two Gmail accounts have a watch each."""
 
 import concurrent.futures
 import secrets
@@ -11,6 +12,7 @@ from common.platform.logs import get_logger
 from common.platform.timeutil import utcnow
 from common.platform.traced_pool import submit_traced
 from common.stores import leases, sync_state
+from common.stores.connections import service_of
 from common.stores.erasures import UserErased
 from common.sync import calendar_sync, gmail_sync
 
@@ -22,40 +24,42 @@ RENEW_LEASE_SECONDS = 120
 RENEW_CONCURRENCY = 16
 
 
-def start(uid: str, service: str, since, access_token: str) -> None:
-    """Open the service's watch after a connect (the flow that connected started at `since`), with
+def start(uid: str, connection_id: str, since, access_token: str) -> None:
+    """Open the connection's watch after a connect (the flow that connected started at `since`), with
     the access token it was just issued. Best effort: a failure is logged, and the renewal job (which
     also picks up connections with no watch yet) tries again. UserErased is raised: the user was
     erased meanwhile."""
+    service = service_of(connection_id)
     try:
         if service == "gmail":
-            gmail_sync.start_watch(uid, since, access_token)
+            gmail_sync.start_watch(uid, connection_id, since, access_token)
         elif service == "calendar":
-            calendar_sync.start_channel(uid, since, access_token)
+            calendar_sync.start_channel(uid, connection_id, since, access_token)
     except UserErased:
         raise
     except Exception as error:
-        sync_state.merge_state(uid, service, {"service": service, "uid": uid, "renewAt": utcnow()}, since)
+        sync_state.merge_state(uid, connection_id, {"service": service, "uid": uid, "renewAt": utcnow()}, since)
         log.warning(
             "watch not started; the renewal job will retry",
             extra={"fields": {"uid": uid, "service": service, "error": type(error).__name__}},
         )
 
 
-def stop(uid: str, service: str) -> None:
-    """Stop the watch before a disconnect (while the token still works); forget the sync state."""
+def stop(uid: str, connection_id: str) -> None:
+    """Stop the connection's watch before a disconnect (while the token still works); forget its sync state."""
+    service = service_of(connection_id)
     if service not in ("gmail", "calendar"):
         return
     try:
         if service == "gmail":
-            gmail_sync.stop_watch(uid)
+            gmail_sync.stop_watch(uid, connection_id)
         else:
-            calendar_sync.stop_channel(uid, sync_state.get_state(uid, service).get("channelId"))
+            calendar_sync.stop_channel(uid, connection_id, sync_state.get_state(uid, connection_id).get("channelId"))
     except Exception as error:
         log.warning(
             "watch not stopped at the provider", extra={"fields": {"uid": uid, "service": service, "error": type(error).__name__}}
         )
-    sync_state.delete_state(uid, service)
+    sync_state.delete_state(uid, connection_id)
 
 
 def renew_due() -> dict:
@@ -73,7 +77,7 @@ def renew_due() -> dict:
             page = list((query.start_after(last) if last else query).stream())
             if not page:
                 break
-            tasks = [submit_traced(pool, _renew_one, doc.to_dict()) for doc in page]
+            tasks = [submit_traced(pool, _renew_one, doc.id, doc.to_dict()) for doc in page]
             for task in tasks:
                 counts["due"] += 1
                 counts[task.result()] += 1
@@ -82,19 +86,19 @@ def renew_due() -> dict:
     return counts
 
 
-def _renew_one(record: dict) -> str:
-    uid, service = record.get("uid"), record.get("service")
-    owner = secrets.token_hex(8)
-    taken_at = leases.try_take(uid, f"{service}-renew", owner, RENEW_LEASE_SECONDS)
+def _renew_one(connection_id: str, record: dict) -> str:
+    """Renew the watch of the connection whose sync state this is (the state is named after it)."""
+    uid, service, owner = record.get("uid"), service_of(connection_id), secrets.token_hex(8)
+    taken_at = leases.try_take(uid, f"{connection_id}-renew", owner, RENEW_LEASE_SECONDS)
     if taken_at is None:
         return "skipped"
     try:
-        if sync_state.get_state(uid, service).get("renewAt", utcnow()) > utcnow():
+        if sync_state.get_state(uid, connection_id).get("renewAt", utcnow()) > utcnow():
             return "skipped"  # another run renewed it
         if service == "gmail":
-            gmail_sync.start_watch(uid, taken_at)  # calling watch again renews it
+            gmail_sync.start_watch(uid, connection_id, taken_at)  # calling watch again renews it
         else:
-            calendar_sync.renew_channel(uid, taken_at)  # new channel first, then stop the old one
+            calendar_sync.renew_channel(uid, connection_id, taken_at)  # new channel first, then stop the old one
         return "renewed"
     except UserErased:
         log.info("watch renewal refused: the user was erased meanwhile", extra={"fields": {"uid": uid, "service": service}})
@@ -103,4 +107,4 @@ def _renew_one(record: dict) -> str:
         log.warning("watch renewal failed", extra={"fields": {"uid": uid, "service": service, "error": type(error).__name__}})
         return "failed"
     finally:
-        leases.release(uid, f"{service}-renew", taken_at)
+        leases.release(uid, f"{connection_id}-renew", taken_at)

@@ -11,7 +11,7 @@ from common.platform.timeutil import utcnow
 from common.providers import provider
 from common.stores import connections
 from common.tokens.refresher import refresh
-from common.tokens.stored import decrypt, load
+from common.tokens.stored import decrypt, load, usable
 
 
 def get_access_token(uid: str, connection_id: str) -> str:
@@ -20,41 +20,45 @@ def get_access_token(uid: str, connection_id: str) -> str:
     return _token_and_record(uid, connection_id)[0]
 
 
-def get_credentials(uid: str, connection_id: str) -> tuple[str, datetime.datetime | None]:
-    """A valid access token and when it expires, as one pair: refreshed first when due (as
-    get_access_token), then read back with its expiry from the stored connection."""
-    get_access_token(uid, connection_id)
-    record = load(uid, connection_id)
-    return decrypt(uid, record, "access_token"), record.get("expiresAt")
+def get_credentials(uid: str, connection_id: str, read: dict | None = None) -> tuple[str, datetime.datetime | None]:
+    """A valid access token and when it expires, as one pair: one read (none when the caller passes
+    the connection as it has just `read` it) while the stored token is fresh; refreshed first when
+    due, then read back with its new expiry."""
+    token, record, renewed = _token_and_record(uid, connection_id, read)
+    if not renewed:
+        return token, record.get("expiresAt")
+    current = load(uid, connection_id)
+    return decrypt(uid, current, "access_token"), current.get("expiresAt")
 
 
-def _token_and_record(uid: str, connection_id: str) -> tuple[str, dict]:
-    """The access token and the connection record it was read with (before any refresh)."""
+def _token_and_record(uid: str, connection_id: str, read: dict | None = None) -> tuple[str, dict, bool]:
+    """The access token, the connection record it was read with (before any refresh: `read` when
+    the caller has just read it, else one get), and whether the token is a refreshed one."""
     spec = provider(connections.service_of(connection_id))
-    record = load(uid, connection_id)
+    record = usable(read) if read is not None else load(uid, connection_id)
     margin = refresh_margin(spec.family, get_settings(), record.get("tokenLifetimeSeconds"))
     expiring = lambda current: needs_refresh(current.get("expiresAt"), margin, utcnow())  # noqa: E731
     if not expiring(record):
-        return decrypt(uid, record, "access_token"), record
+        return decrypt(uid, record, "access_token"), record, False
     try:
-        return refresh(uid, spec, record, still_needed=expiring)[0], record
+        return refresh(uid, spec, record, still_needed=expiring)[0], record, True
     except Unavailable:
         # The refresh failed or is cooling down, but the token has not expired yet: use it rather
         # than fail the caller (a 401 still gets call_with_token's forced refresh).
         if not (record.get("expiresAt") and record["expiresAt"] > utcnow()):
             raise
-        return decrypt(uid, record, "access_token"), record
+        return decrypt(uid, record, "access_token"), record, False
 
 
 def _unauthorized(response) -> bool:
     return response.status_code == 401
 
 
-def call_with_token(uid: str, connection_id: str, call, rejected=_unauthorized) -> tuple[object, dict]:
+def call_with_token(uid: str, connection_id: str, call, rejected=_unauthorized, read: dict | None = None) -> tuple[object, dict]:
     """Run call(access_token) -> response; a response the provider `rejected` the token with (a 401,
     or what the caller says: Slack's HTTP 200 invalid_auth) gets one forced refresh and one retry.
     Returns the response and the connection record as read before the call (its health, for the caller)."""
-    token, record = _token_and_record(uid, connection_id)
+    token, record, _ = _token_and_record(uid, connection_id, read)
     response = call(token)
     if not rejected(response):
         return response, record

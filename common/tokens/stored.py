@@ -26,8 +26,13 @@ def load(uid: str, connection_id: str) -> dict:
 def load_with_time(uid: str, connection_id: str) -> tuple[dict, object]:
     """The record and its update time (the precondition a refresh writes under)."""
     record, update_time = connections.read_connection(uid, connection_id)
+    return usable(record), update_time
+
+
+def usable(record: dict | None) -> dict:
+    """The record, if its tokens may be used: NotConnected when gone, ReauthRequired while it waits for the user."""
     if record is None:
         raise NotConnected()
     if record.get("status") == "needs_reauth":
         raise ReauthRequired(code="needs_reauth")
-    return record, update_time
+    return record

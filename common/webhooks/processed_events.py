@@ -4,15 +4,21 @@ Thin: ids and counts, never message text or tokens. Work that can run twice (a r
 Slack retry) names its announcement by what it did, so both runs share one webhook-id."""
 
 from common.product.events import derived_id, publish_connection_event
-from common.stores.connections import get_connection
+from common.stores.connections import get_connection, service_of
 
 MAX_IDS = 100  # ids listed per announcement (the count says how many there were): payloads stay small
 
 
-def announce(event_type: str, uid: str, service: str, key: str | None, **details) -> None:
+def announce(event_type: str, uid: str, connection_id: str, key: str | None, **details) -> None:
     """Publish `event_type` for the user's connection (its account and tags as stored now); `key`
-    names the work (None: announced only once, a random id)."""
-    record = get_connection(uid, service) or {}
+    names the work within the connection (None: announced only once, a random id)."""
+    record = get_connection(uid, connection_id) or {}
     tags = {"tags": record["tags"]} if record.get("tags") else {}
-    event_id = derived_id(event_type, uid, key) if key else None
-    publish_connection_event(event_type, uid, service, record.get("account"), event_id=event_id, **tags, **details)
+    event_id = derived_id(event_type, uid, _scoped(connection_id, key)) if key else None
+    publish_connection_event(event_type, uid, connection_id, record.get("account"), event_id=event_id, **tags, **details)
+
+
+def _scoped(connection_id: str, key: str) -> str:
+    """The work's key among the user's connections: two mailboxes reach the same history id. The
+    service-named connection keeps the bare key, so its ids are those it had before connection ids."""
+    return key if connection_id == service_of(connection_id) else f"{connection_id}:{key}"

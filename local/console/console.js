@@ -118,6 +118,7 @@ const session = {
   accounts: null,
   services: [],
   connections: {},
+  others: {}, // a service's further connections (the card shows the first)
   shown: {},
 };
 
@@ -265,7 +266,8 @@ function buildCards(offered) {
       card.querySelector(".trigger-button").textContent = trigger.button;
     }
     card.querySelector(".connect").addEventListener("click", () => run(() => connect(service)));
-    card.querySelector(".disconnect").addEventListener("click", () => run(() => disconnect(service)));
+    card.querySelector(".disconnect").addEventListener("click", () => run(() => disconnect(service, session.connections[service.id])));
+    card.querySelector(".add-account").addEventListener("click", () => run(() => connect(service, { another: true })));
     card.querySelector(".trigger").addEventListener("submit", (event) => {
       event.preventDefault();
       run(() => fire(service, card.querySelector(".trigger-input").value));
@@ -305,12 +307,27 @@ function renderCard(service) {
   if (service.enabled) connectButton.removeAttribute("title");
   else connectButton.title = `Off for this uid: ${service.name}'s feature flag is off.`;
   card.querySelector(".disconnect").hidden = status === "disconnected";
+  card.querySelector(".add-account").hidden = status === "disconnected" || !service.enabled;
+  renderOthers(card, service);
   if (!TRIGGERS[service.id]) return; // no event button on this card
   const trigger = card.querySelector(".trigger-button");
   trigger.disabled = !connection || status === "needs_reauth";
   if (!connection) trigger.title = `Connect ${service.name} first: the sandbox sends events only for a connected account.`;
   else if (status === "needs_reauth") trigger.title = `Reconnect ${service.name} first: the gateway holds no working token for it.`;
   else trigger.removeAttribute("title");
+}
+
+// The user's further accounts of the service (each its own connection), each with its own Disconnect.
+function renderOthers(card, service) {
+  const others = session.others[service.id] ?? [];
+  const rows = others.map((other) => {
+    const button = el("button", { type: "button", class: "disconnect-other" }, "Disconnect");
+    button.setAttribute("aria-label", `Disconnect ${accountText(other.account)}`);
+    button.addEventListener("click", () => run(() => disconnect(service, other)));
+    return el("div", { class: "other" }, `${accountText(other.account)} (${STATUS_WORDS[statusOf(other)]}) `, button);
+  });
+  card.querySelector(".others").replaceChildren(...rows);
+  card.querySelector(".others").hidden = card.querySelector(".others-label").hidden = others.length === 0;
 }
 
 // A Firestore Timestamp (from the SDK), an ISO string or milliseconds, in the browser's time.
@@ -404,7 +421,16 @@ async function refresh() {
     buildCards(listed.services); // the catalogue's services, or a flag changed for this uid
     session.shown.services = offered;
   }
-  session.connections = Object.fromEntries(listed.connections.map((c) => [c.service, c]));
+  // A card shows the connection named after its service (the first one made), or the first listed;
+  // the user's further accounts of the service are listed under it.
+  const byService = Object.groupBy(listed.connections, (c) => c.service);
+  session.connections = {};
+  session.others = {};
+  for (const [service, held] of Object.entries(byService)) {
+    const main = held.find((c) => c.connectionId === service) ?? held[0];
+    session.connections[service] = main;
+    session.others[service] = held.filter((c) => c !== main);
+  }
   session.services.forEach(renderCard);
 }
 
@@ -439,7 +465,17 @@ function leave() {
     document.getElementById(name).replaceChildren();
     document.getElementById(`${name}-count`).textContent = "";
   }
-  Object.assign(session, { uid: null, token: null, stopFeeds: null, autoSync: null, accounts: null, services: [], connections: {}, shown: {} });
+  Object.assign(session, {
+    uid: null,
+    token: null,
+    stopFeeds: null,
+    autoSync: null,
+    accounts: null,
+    services: [],
+    connections: {},
+    others: {},
+    shown: {},
+  });
   document.getElementById("cards").replaceChildren();
   sessionStorage.removeItem("uid");
   document.getElementById("sign-in-form").hidden = false;
@@ -451,18 +487,22 @@ function leave() {
 
 // Google and Microsoft are told which account to preselect (loginHint, sent as their login_hint);
 // the gateway drops it for a provider with no such parameter, so the console also adds the sandbox's
-// own sandbox_uid to the consent URL.
-async function connect(service) {
+// own sandbox_uid to the consent URL. Another account: nothing is preselected, the consent page
+// takes whichever account is typed there (a new one becomes a connection of its own).
+async function connect(service, { another = false } = {}) {
   const params = new URLSearchParams({ returnTo: session.config.consoleUrl });
-  if (service.id !== "slack") params.set("loginHint", session.accounts.google.email);
+  if (service.id !== "slack" && !another) params.set("loginHint", session.accounts.google.email);
   const started = await api(`/api/v1/oauth/${service.id}/start?${params}`);
   const consent = new URL(started.authUrl);
-  if (!params.has("loginHint") || !consent.searchParams.has("login_hint")) consent.searchParams.set("sandbox_uid", session.uid);
+  if (!another && (!params.has("loginHint") || !consent.searchParams.has("login_hint"))) {
+    consent.searchParams.set("sandbox_uid", session.uid);
+  }
   location.assign(consent.href); // the provider's consent page; the callback brings the browser back here
 }
 
-async function disconnect(service) {
-  const done = await api(`/api/v1/oauth/${service.id}/disconnect`, { method: "DELETE" });
+async function disconnect(service, connection) {
+  const which = connection ? `?connectionId=${encodeURIComponent(connection.connectionId)}` : "";
+  const done = await api(`/api/v1/oauth/${service.id}/disconnect${which}`, { method: "DELETE" });
   const revoked =
     done.revokeNote ??
     {

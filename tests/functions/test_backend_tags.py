@@ -158,11 +158,18 @@ def test_connection_events_carry_the_tags_and_a_reconnect_keeps_them(backend, us
     events = topic_messages("connection-events")
     _connect_gmail(user, "alice")  # the same account again
     assert user("alice").get("/api/v1/oauth/gmail/status").json()["data"]["tags"] == ACME
-    assert connect(user("alice"), "gmail", email="alice.other@example.com")["outcome"] == "success"  # another account
-    assert user("alice").get("/api/v1/oauth/gmail/status").json()["data"]["tags"] == ACME
-    assert user("alice").delete("/api/v1/oauth/gmail/disconnect").status_code == 200
+    other = connect(user("alice"), "gmail", email="alice.other@example.com")["connectionId"]  # another account
+    statuses = {
+        c["connectionId"]: c["tags"] for c in user("alice").get("/api/v1/oauth/connections").json()["data"]["connections"]
+    }
+    assert statuses == {"gmail": ACME, other: {}}  # tags describe a connection: the other account's has none
+    assert user("alice").delete("/api/v1/oauth/gmail/disconnect", params={"connectionId": "gmail"}).status_code == 200
     published = [m["data"] for m in events(expected=3)]
-    assert [(e["type"], e["tags"]) for e in published] == [("connected", ACME), ("connected", ACME), ("disconnected", ACME)]
+    assert [(e["type"], e["connectionId"], e["tags"]) for e in published] == [
+        ("connected", "gmail", ACME),
+        ("connected", other, {}),
+        ("disconnected", "gmail", ACME),
+    ]
 
 
 def test_erasure_removes_the_tags(backend, user):

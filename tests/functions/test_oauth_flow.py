@@ -173,15 +173,22 @@ def test_a_login_hint_goes_to_google_only(user):
     assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "invalid_login_hint"
 
 
-def test_reconnecting_another_account_retires_the_old_one(user, sandbox):
+def test_connecting_another_account_adds_a_connection_and_leaves_the_first_as_it_was(user, sandbox):
     alice = user("alice")
-    connect(alice, "gmail", email="old@example.com")
-    firestore_client().collection("users").document("alice").collection("mail").document("m-old").set({"from": "old"})
-    connect(alice, "gmail", email="new@example.com")
-    index = {doc.id: doc.get("uid") for doc in firestore_client().collection("account_index").stream()}
-    assert index == {"gmail:new%40example.com": "alice"}
-    assert len(sandbox.get("/_sandbox/revoked").json()) == 1  # the old grant
-    assert not firestore_client().collection("users").document("alice").collection("mail").document("m-old").get().exists
+    assert connect(alice, "gmail", email="old@example.com")["connectionId"] == "gmail"
+    mail = firestore_client().collection("users").document("alice").collection("mail")
+    mail.document("m-old").set({"from": "old"})  # stored before connection ids: the service-named connection's
+    second = connect(alice, "gmail", email="new@example.com")["connectionId"]
+    assert second.startswith("gmail-")
+    index = {doc.id: (doc.get("uid"), doc.get("connectionId")) for doc in firestore_client().collection("account_index").stream()}
+    assert index == {"gmail:old%40example.com": ("alice", "gmail"), "gmail:new%40example.com": ("alice", second)}
+    assert sandbox.get("/_sandbox/revoked").json() == []  # nothing retired
+    assert alice.delete("/api/v1/oauth/gmail/disconnect", params={"connectionId": second}).json()["data"]["removed"] == {
+        "mail": 0
+    }
+    assert mail.document("m-old").get().exists
+    assert connect(user("bob"), "gmail", email="old@example.com")["reason"] == "account_in_use"
+    assert alice.delete("/api/v1/oauth/gmail/disconnect").json()["data"]["removed"] == {"mail": 1}
     assert connect(user("bob"), "gmail", email="old@example.com")["outcome"] == "success"
 
 

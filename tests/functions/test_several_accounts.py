@@ -1,8 +1,9 @@
-"""Several accounts of one service (issue 19): a user connects a personal and a work Asana account,
-each its own connection with an id; every endpoint takes that id and keeps its old behaviour when
-the user has one; a reconnect of an account updates its connection; `account_in_use` still holds
-across users; the refresh job, health, proxy, the app's events, export and erasure handle many;
-and the migration names every stored connection in the account index, resumably."""
+"""Several accounts of one service (issue 19): a user connects a personal and a work account
+(Asana, Gmail, Calendar, two Slack workspaces), each its own connection with an id; every endpoint
+takes that id and keeps its old behaviour when the user has one; a reconnect of an account updates
+its connection; `account_in_use` still holds across users; the refresh job, health, proxy, watches,
+syncs and their synced data, the app's events, export and erasure handle many; and the migration
+names every stored connection in the account index, resumably."""
 
 import datetime
 import uuid
@@ -14,7 +15,9 @@ from common.platform.clients import firestore_client
 from common.stores import connection_migration, leases
 from local.bench_refresh import run_refresh
 from local.consent_browser import decide
+from tests.helpers import user_docs, wait_for
 from tests.oauth_helpers import held_tokens, landed
+from tests.slack_helpers import event_envelope, post_event
 
 ASANA_FLAG = "integration_asana_enabled"
 PAST = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
@@ -29,10 +32,10 @@ def asana_user(user, flag):
     return sign_in
 
 
-def _connect(session, email: str, service: str = "asana") -> dict:
+def _connect(session, email: str | None, service: str = "asana", **account) -> dict:
     started = session.get(f"/api/v1/oauth/{service}/start")
     assert started.status_code == 200, started.text
-    return landed(decide(session, started.json()["data"]["authUrl"], email=email))
+    return landed(decide(session, started.json()["data"]["authUrl"], **({"email": email} if email else account)))
 
 
 def _error(reply) -> str:
@@ -237,11 +240,85 @@ def test_a_second_migration_run_while_one_holds_the_lease_is_busy():
         leases.release("maintenance", "connection_ids", taken)
 
 
-def test_a_service_with_synced_data_still_replaces_its_one_account(user, email):
-    """Gmail keeps one account a user: its sync state and watch are the user's (a later slice makes them per connection)."""
-    session = user("tom")
-    assert _connect(session, email, "gmail")["connectionId"] == "gmail"
-    other = f"other-{uuid.uuid4().hex[:6]}@example.com"
-    assert _connect(session, other, "gmail")["connectionId"] == "gmail"
-    assert [doc.id for doc in _connections("tom").stream()] == ["gmail"]
-    assert session.get("/api/v1/oauth/gmail/status").json()["data"]["account"]["email"] == other
+def _state(uid: str, connection_id: str) -> dict:
+    snapshot = firestore_client().collection("users").document(uid).collection("sync_state").document(connection_id).get()
+    return snapshot.to_dict() if snapshot.exists else {}
+
+
+def _by_connection(uid: str, collection: str) -> dict[str, set]:
+    """{connection id: {document ids}} of the user's synced collection."""
+    found = {}
+    for doc_id, record in user_docs(uid, collection).items():
+        found.setdefault(record.get("connectionId"), set()).add(doc_id)
+    return found
+
+
+@pytest.mark.usefixtures("auto_sync_for_alice")
+def test_two_gmail_accounts_each_have_a_watch_a_cursor_and_their_own_mail(user, sandbox):
+    alice, home, work = user("alice"), f"home-{uuid.uuid4().hex[:6]}@example.com", f"work-{uuid.uuid4().hex[:6]}@example.com"
+    first, second = (_connect(alice, email, "gmail")["connectionId"] for email in (home, work))
+    assert first == "gmail" and second.startswith("gmail-")
+    for email, connection_id in ((home, first), (work, second)):
+        assert sandbox.get("/_sandbox/gmail/watch", params={"email": email}).json()["topic"].endswith("gmail-notifications")
+        assert _state("alice", connection_id)["historyId"] == 1000
+
+    at_home = sandbox.post("/_sandbox/gmail/deliver", json={"email": home, "subject": "dinner"}).json()
+    at_work = sandbox.post("/_sandbox/gmail/deliver", json={"email": work, "subject": "standup"}).json()
+    mail = wait_for(lambda: len(user_docs("alice", "mail")) == 2 and user_docs("alice", "mail"))
+    assert mail[at_home["id"]]["subject"] == "dinner" and mail[at_home["id"]]["connectionId"] == first
+    assert mail[f"{second}:{at_work['id']}"]["subject"] == "standup"
+    assert wait_for(lambda: _state("alice", second)["historyId"] == at_work["historyId"])
+    assert _state("alice", first)["historyId"] == at_home["historyId"]
+
+    gone = alice.delete("/api/v1/oauth/gmail/disconnect", params={"connectionId": second}).json()["data"]
+    assert gone["removed"] == {"mail": 1}
+    assert sandbox.get("/_sandbox/gmail/watch", params={"email": work}).json() is None
+    assert sandbox.get("/_sandbox/gmail/watch", params={"email": home}).json() is not None
+    assert _by_connection("alice", "mail") == {first: {at_home["id"]}} and _state("alice", second) == {}
+
+
+@pytest.mark.usefixtures("auto_sync_for_alice")
+def test_two_calendars_keep_one_meeting_apart_and_a_full_resync_clears_only_its_own(user, sandbox):
+    alice, home, work = user("alice"), f"home-{uuid.uuid4().hex[:6]}@example.com", f"work-{uuid.uuid4().hex[:6]}@example.com"
+    first, second = (_connect(alice, email, "calendar")["connectionId"] for email in (home, work))
+    assert len(sandbox.get("/_sandbox/calendar/channels").json()) == 2
+    for email, summary in ((home, "Standup (home view)"), (work, "Standup")):
+        sandbox.post(
+            "/_sandbox/calendar/change", json={"email": email, "action": "create", "eventId": "standup", "summary": summary}
+        )
+    events = wait_for(lambda: len(user_docs("alice", "calendar_events")) == 2 and user_docs("alice", "calendar_events"))
+    assert events["standup"]["connectionId"] == first and events[f"{second}:standup"]["summary"] == "Standup"
+
+    # The work calendar's sync token expires: its full sync clears its own events only.
+    sandbox.post("/_sandbox/calendar/expire-sync-tokens", json={"email": work}).raise_for_status()
+    sandbox.post("/_sandbox/calendar/change", json={"email": work, "action": "cancel", "eventId": "standup"})
+    sandbox.post("/_sandbox/calendar/change", json={"email": work, "action": "create", "eventId": "retro", "summary": "Retro"})
+    assert wait_for(lambda: _by_connection("alice", "calendar_events") == {first: {"standup"}, second: {f"{second}:retro"}})
+
+    channel = _state("alice", second)["channelId"]
+    assert alice.delete("/api/v1/oauth/calendar/disconnect", params={"connectionId": second}).status_code == 200
+    assert firestore_client().collection("calendar_channels").document(channel).get().get("status") == "stopped"
+    assert len(sandbox.get("/_sandbox/calendar/channels").json()) == 1
+    assert _by_connection("alice", "calendar_events") == {first: {"standup"}}
+
+
+def test_two_slack_workspaces_route_to_their_own_connection(api, user):
+    teams = [f"T{uuid.uuid4().hex[:10].upper()}" for _ in range(2)]
+    alice = user("alice")
+    ids = [_connect(alice, None, "slack", team_id=t, team_name=t, user_id="U0ALICE")["connectionId"] for t in teams]
+    assert ids[0] == "slack" and ids[1].startswith("slack-")
+    for n, team in enumerate(teams):
+        message = {
+            "type": "message",
+            "channel": "C0GENERAL",
+            "user": "U0ALICE",
+            "ts": f"17637264{n}0.000100",
+            "text": "TODO: ship it",
+        }
+        assert post_event(api, event_envelope(f"EvTWO{n}", message, team_id=team)).status_code == 200
+    assert wait_for(lambda: _by_connection("alice", "action_items") == {ids[0]: {"EvTWO0-0"}, ids[1]: {f"{ids[1]}:EvTWO1-0"}})
+    assert _by_connection("alice", "slack_activity") == {ids[0]: {"EvTWO0"}, ids[1]: {f"{ids[1]}:EvTWO1"}}
+
+    gone = alice.delete("/api/v1/oauth/slack/disconnect", params={"connectionId": ids[0]}).json()["data"]
+    assert gone["removed"] == {"slack_activity": 1, "action_items": 1}
+    assert _by_connection("alice", "slack_activity") == {ids[1]: {f"{ids[1]}:EvTWO1"}}

@@ -401,3 +401,25 @@ def test_the_cards_are_the_catalogues_and_a_new_provider_connects_from_its_card(
     mail.get_by_role("button", name="Disconnect").click()
     expect(page.locator("#notice")).to_contain_text("Outlook Mail disconnected; Microsoft has no endpoint")
     _shot(page, "14-catalogue-cards")
+
+
+def test_a_card_lists_a_further_account_and_disconnects_it_alone(page, stack, flag):
+    """Several accounts of one service: "Add another account" opens the consent page with nothing
+    preselected; the account typed there becomes a connection of its own, listed under the card's
+    first one with a Disconnect of its own."""
+    uid = f"multi-{uuid.uuid4().hex[:8]}"
+    flag("integration_asana_enabled", rollout=0, overrides={uid: True})
+    _sign_in(page, stack.api_url, uid)
+    asana = _card(page, "Asana")
+    expect(asana.get_by_role("button", name="Add another account")).to_be_hidden()
+    _approve(page, asana)
+    asana.get_by_role("button", name="Add another account").click()
+    page.get_by_label("Account").fill(f"{uid}-work@example.com")
+    page.get_by_role("button", name="Approve").click()
+    expect(asana.locator(".others")).to_have_text(f"{uid}-work@example.com (Connected) Disconnect")
+    expect(asana.locator(".account")).to_have_text(f"{uid}@example.com")
+    _shot(page, "15-several-accounts")
+    asana.get_by_role("button", name=f"Disconnect {uid}-work@example.com").click()
+    expect(page.locator("#notice")).to_have_text("Asana disconnected; the grant was revoked at the provider.")
+    expect(asana.locator(".others")).to_be_hidden()
+    expect(asana.locator(".account")).to_have_text(f"{uid}@example.com")
