@@ -12,7 +12,13 @@ from common.providers import provider
 def audited_forward(caller: BackendCaller, uid: str, service: str, request: proxy.ProxyRequest) -> proxy.ProxyReply:
     service = provider(service).service  # 404 unknown_service before anything is written
     proxy_paths.check_path(request.path)  # 400 invalid_path before anything is written
-    entry = {"service": service, "backend": caller.email, "method": request.method, "path": proxy_paths.template(request.path)}
+    entry = {
+        "service": service,
+        "connectionId": request.connection_id,  # None: the user's only connection of the service
+        "backend": caller.email,
+        "method": request.method,
+        "path": proxy_paths.template(request.path),
+    }
     if not audit.record("backend_proxy", uid, **entry):
         raise Unavailable("The proxy call could not be audited; retry", code="audit_unavailable", retry_after=1)
     return proxy.forward(uid, service, request)

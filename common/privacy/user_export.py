@@ -33,6 +33,9 @@ def documents_naming(collection: str, uid: str):
 def export(uid: str) -> dict:
     user = firestore_client().collection(USERS).document(uid)
     data = {sub.id: {doc.id: _plain(doc.to_dict()) for doc in sub.stream()} for sub in user.collections()}
+    snapshot = user.get()  # the user's own document: which connections they hold of each service
+    if snapshot.exists:
+        data[USERS] = {uid: _plain(snapshot.to_dict())}
     for collection in COLLECTIONS_BY_UID:
         found = {doc.id: _plain(doc.to_dict()) for doc in documents_naming(collection, uid)}
         if found:

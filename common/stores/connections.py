@@ -6,6 +6,9 @@ connection made before several accounts existed keeps its id; a further account 
 `{service}-{digest of its account key}` (connection_id_for). `service_of` reads the service back
 from either. Whatever was stored before connections had ids (an index entry, a channel, a synced
 document without `connectionId`) belongs to the connection named after its service.
+`users/{uid}` lists the ids of the user's connections of each service (`connectionIds`), so a request
+that names none finds the only one, or says there are several, with one batched get and no query;
+a service missing from it has at most its service-named connection (all there was before).
 `account_index/{service}:{account key}`: provider account -> uid and connection id, so webhooks
 find their user and a reconnect of the same account finds its connection. Entries written before
 several accounts lack `connectionId`: theirs is the service's name, and the migration
@@ -24,7 +27,6 @@ import secrets
 import urllib.parse
 
 from google.cloud import firestore
-from google.cloud.firestore_v1.base_query import FieldFilter
 
 from common.platform.clients import firestore_client
 from common.platform.errors import BadRequest, Conflict, NotFound
@@ -34,6 +36,7 @@ USERS = "users"
 CONNECTIONS = "connections"
 ACCOUNT_INDEX = "account_index"
 DELETE_BATCH = 400
+HELD = "connectionIds"  # on users/{uid}: {service: [the ids of the user's connections of it]}, kept by save and delete
 CONNECTION_ID = re.compile(r"[a-z][a-z0-9]{1,31}(-[0-9a-f]{12})?")  # a service's name, or connection_id_for's
 
 
@@ -100,17 +103,33 @@ def checked_connection_id(value) -> str | None:
     return value
 
 
+def user_ref(uid: str):
+    return firestore_client().collection(USERS).document(uid)
+
+
 def find_connection(uid: str, service: str, connection_id: str | None = None) -> dict | None:
     """The user's connection of `service` that `connection_id` names (one get), or without one the
-    only one (one query). None when there is none; 409 connection_id_required when there are several."""
+    only one: the service-named connection and the user's list of connections, in one batched get
+    (a second get only when the one left is a further account's). None when there is none; 409
+    connection_id_required when there are several."""
     if connection_id is not None:
         record = get_connection(uid, connection_id)
         return record if record is not None and record.get("service") == service else None
-    query = firestore_client().collection(USERS).document(uid).collection(CONNECTIONS)
-    found = [record_of(snapshot) for snapshot in query.where(filter=FieldFilter("service", "==", service)).limit(2).stream()]
-    if len(found) > 1:
+    named, user = connection_ref(uid, service), user_ref(uid)
+    read = {snapshot.reference.path: snapshot for snapshot in firestore_client().get_all([named, user])}
+    held = held_ids(read[user.path], service)
+    if held is None or held == [service]:
+        return record_of(read[named.path])
+    if len(held) > 1:
         raise Conflict("The user has several connections of this service: name one (connectionId)", code="connection_id_required")
-    return found[0] if found else None
+    return get_connection(uid, held[0]) if held else None
+
+
+def held_ids(user, service: str) -> list[str] | None:
+    """The ids of the user's connections of `service` as the user document lists them; None when it
+    lists none for it (nothing connected since several accounts: at most the service-named one)."""
+    held = (user.to_dict() or {}).get(HELD, {}) if user.exists else {}
+    return list(held[service]) if service in held else None
 
 
 def resolve(uid: str, service: str, connection_id: str | None) -> tuple[str, dict | None]:
@@ -156,8 +175,8 @@ def _target_id(service: str, account_key: str, owner, first) -> str:
 
 @firestore.transactional
 def _save(transaction, uid: str, service: str, record: dict, since, also) -> tuple[str, dict | None, dict]:
-    index, named = account_ref(service, record["accountKey"]), connection_ref(uid, service)
-    read = erasures.check(transaction, uid, since, [index, named])
+    index, named, user = account_ref(service, record["accountKey"]), connection_ref(uid, service), user_ref(uid)
+    read = erasures.check(transaction, uid, since, [index, named, user])
     owner, first = read[index.path], read[named.path]
     if owner.exists and owner.get("uid") != uid:
         raise AccountInUse()
@@ -173,6 +192,8 @@ def _save(transaction, uid: str, service: str, record: dict, since, also) -> tup
     if record.get("refreshToken") is None and previous:
         record = {**record, "refreshToken": previous.get("refreshToken")}  # Google sends none on re-consent
     transaction.set(ref, record)
+    held = held_ids(read[user.path], service) or ([service] if first.exists else [])
+    transaction.set(user, {HELD: {service: sorted({*held, connection_id})}}, merge=True)
     entry = {"uid": uid, "service": service, "connectionId": connection_id, "account": record["account"]}
     transaction.set(index, {**entry, "updatedAt": record["updatedAt"]})
     return connection_id, previous, tags
@@ -193,12 +214,16 @@ def _delete(transaction, uid: str, connection_id: str) -> dict | None:
     snapshot = ref.get(transaction=transaction)
     if not snapshot.exists:
         return None
-    record = record_of(snapshot)
+    record, user = record_of(snapshot), user_ref(uid)
     index = account_ref(record["service"], record["accountKey"])
-    owner = index.get(transaction=transaction)
+    read = {s.reference.path: s for s in transaction.get_all([index, user])}
+    owner = read[index.path]
     if owner.exists and owner.get("uid") == uid:
         transaction.delete(index)
     transaction.delete(ref)
+    held = held_ids(read[user.path], record["service"])
+    if held is not None:
+        transaction.set(user, {HELD: {record["service"]: [c for c in held if c != connection_id]}}, merge=True)
     return record
 
 

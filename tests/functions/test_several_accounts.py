@@ -57,7 +57,7 @@ def _connections(uid: str):
     return firestore_client().collection("users").document(uid).collection("connections")
 
 
-def test_a_second_account_is_a_connection_of_its_own_and_every_endpoint_takes_its_id(asana_user):
+def test_a_second_account_is_a_connection_of_its_own_and_every_endpoint_takes_its_id(asana_user, sandbox):
     session = asana_user("hana")
     personal, first, work, second = _two_accounts(session)
     assert first == "asana" and second.startswith("asana-") and second != first  # the first keeps the service's name
@@ -81,6 +81,8 @@ def test_a_second_account_is_a_connection_of_its_own_and_every_endpoint_takes_it
     for connection_id, email in ((first, personal), (second, work)):
         proxied = session.get("/api/v1/proxy/asana/users/me", headers={"X-Connection-Id": connection_id})
         assert proxied.status_code == 200 and proxied.json()["sandbox"]["email"] == email
+    forwarded = {name.lower() for name in sandbox.get("/_sandbox/requests/asana.api/headers").json()}
+    assert "x-connection-id" not in forwarded  # it names the connection here, and goes no further
     elsewhere = session.get("/api/v1/proxy/asana/users/me", headers={"X-Connection-Id": "notion"})
     assert elsewhere.status_code == 404 and _error(elsewhere) == "not_connected"
 
@@ -113,6 +115,27 @@ def test_disconnecting_one_leaves_the_other_and_frees_only_its_account(asana_use
 
     assert _connect(asana_user("lea"), work)["outcome"] == "success"  # free again
     assert _connect(asana_user("lea"), personal)["reason"] == "account_in_use"  # still kai's
+
+
+def test_without_an_id_the_only_connection_left_is_found_whichever_it_is(asana_user):
+    session = asana_user("kim")
+    personal, first, work, second = _two_accounts(session)
+    user_document = firestore_client().collection("users").document("kim")
+    assert user_document.get().get("connectionIds") == {"asana": sorted([first, second])}
+    session.delete("/api/v1/oauth/asana/disconnect", params={"connectionId": first})
+    assert user_document.get().get("connectionIds") == {"asana": [second]}
+    status = session.get("/api/v1/oauth/asana/status").json()["data"]
+    assert status["connectionId"] == second and status["account"]["email"] == work
+    session.delete("/api/v1/oauth/asana/disconnect")
+    assert session.get("/api/v1/oauth/asana/status").json()["data"]["connected"] is False
+
+    # Stored before several accounts: no list on the user's document, the service-named connection alone.
+    assert _connect(session, personal)["connectionId"] == first
+    user_document.delete()
+    assert session.get("/api/v1/oauth/asana/status").json()["data"]["connectionId"] == first
+    assert _connect(session, work)["connectionId"] == second  # the list starts again with both
+    assert user_document.get().get("connectionIds") == {"asana": sorted([first, second])}
+    assert session.get("/api/v1/oauth/asana/status").status_code == 409
 
 
 def test_the_refresh_job_refreshes_each_connection_once(asana_user, sandbox):
@@ -158,6 +181,11 @@ def test_the_backend_names_the_connection_for_credentials_and_tags(asana_user, b
     assert [(c["uid"], c["connectionId"], c["account"]["email"]) for c in found] == [("ola", second, work)]
     _connect(session, work)  # a reconnect keeps the tags of its connection
     assert _connections("ola").document(second).get().get("tags") == {"workspace": "work"}
+
+    proxied = caller.get("/api/v1/users/ola/proxy/asana/users/me", headers={"X-Connection-Id": second})
+    assert proxied.status_code == 200 and proxied.json()["sandbox"]["email"] == work
+    audited = firestore_client().collection("audit_log").where(filter=FieldFilter("action", "==", "backend_proxy"))
+    assert [e.get("connectionId") for e in audited.where(filter=FieldFilter("uid", "==", "ola")).stream()] == [second]
 
 
 def test_the_apps_events_name_the_connection(asana_user, topic_messages):
