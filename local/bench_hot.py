@@ -90,7 +90,11 @@ def _stack_paths(stack, user: dict, signing_secret: str) -> list[HotPath]:
         HotPath("Slack event ack (signed, published)", slack_event, host_pid, ops, "publish"),
         HotPath("Calendar notification ack (channel and token checked, published)", calendar_push, host_pid, ops, "publish"),
         HotPath(
-            "status read (ID token verified, the user's connection of the service queried)", status_read, host_pid, ops, "get"
+            "status read (ID token verified; no id: the connection and the user's list, one batched get)",
+            status_read,
+            host_pid,
+            ops,
+            "get",
         ),
         HotPath("status read naming its connection (?connectionId=: one document get)", status_read_by_id, host_pid, ops, "get"),
     ]

@@ -145,6 +145,9 @@ def _complete(spec, args, cookies) -> BrowserStep:
         watches.start(uid, connection_id, started, tokens.access_token)
     except connections.AccountInUse:
         return _fail(service, "account_in_use", record, cookie)
+    except connections.TooManyConnections:
+        _revoke_issued(spec, tokens)  # stored nowhere: not left live at the provider
+        return _fail(service, "too_many_connections", record, cookie)
     except UserErased:
         _revoke_issued(spec, tokens)
         return _fail(service, "user_erased", record, cookie)
@@ -163,8 +166,8 @@ def _save(spec, uid: str, new: dict, started) -> tuple[str, dict | None, dict]:
     in use and a user erased since `started`); returns its id, the record of the same account it
     updated, and its tags. Another account of the service is a connection of its own."""
 
-    def audited(transaction):
-        audit.record_in(transaction, "connect", uid, service=spec.service)
+    def audited(transaction, connection_id: str):
+        audit.record_in(transaction, "connect", uid, service=spec.service, connectionId=connection_id)
 
     return connections.save_connection(uid, spec.service, new, started, also=audited)
 
@@ -201,16 +204,19 @@ def disconnect(uid: str, service: str, connection_id: str | None = None) -> dict
     names one of several connections of the service (409 connection_id_required without it)."""
     spec = provider(service)
     found = connections.find_connection(uid, service, connection_id)
-    connection_id = found["connectionId"] if found is not None else connection_id or service
+    record, revoked = None, None
     if found is not None:
-        watches.stop(uid, connection_id)
-    record = connections.delete_connection(uid, connection_id) if found is not None else None
-    revoked = None
+        watches.stop(uid, found["connectionId"])
+        record = connections.delete_connection(uid, found["connectionId"])
     if record is not None:
         revoked = _revoke_unless_shared(uid, spec, record)
         publish_connection_event("disconnected", uid, record["connectionId"], record.get("account"), tags=record.get("tags"))
-        audit.record("disconnect", uid, service=service, revoked=revoked)
-    removed = _remove_synced(uid, spec, connection_id)
+        audit.record("disconnect", uid, service=service, connectionId=record["connectionId"], revoked=revoked)
+    # What was synced goes with its connection. Named but not there (gone, or another service's id):
+    # nothing, so a wrong id never touches a live connection's data. Not named and nothing connected:
+    # leftovers of the service-named connection, as before connection ids.
+    leftovers = found is None and connection_id is None
+    removed = _remove_synced(uid, spec, found["connectionId"] if found else service) if found or leftovers else {}
     return {
         "service": service,
         "connectionId": connection_id if found is not None else None,
@@ -265,7 +271,7 @@ def _grant_ended(record: dict) -> None:
     publish_connection_event(
         "needs_reauth", uid, record["connectionId"], record.get("account"), tags=record.get("tags"), reason=reason
     )
-    audit.record("needs_reauth", uid, service=service, reason=reason)
+    audit.record("needs_reauth", uid, service=service, connectionId=record["connectionId"], reason=reason)
 
 
 def _revoke_issued(spec, tokens) -> bool | None:

@@ -18,6 +18,17 @@ from common.serving.config_check import instance_problems, require_valid_configu
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 log = get_logger(__name__)
 
+CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+CORS_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "X-Connection-Id",
+    "If-Match",
+    "If-None-Match",
+    "If-Modified-Since",
+    "If-Unmodified-Since",
+)
+
 
 def endpoint(*methods: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, check_configuration: bool = True):
     """Decorate `handler(request) -> data | flask.Response` as an enveloped HTTP function. The
@@ -92,9 +103,11 @@ def _with_cors(response: flask.Response, origin: str | None, allowed: frozenset,
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
         if preflight:
-            # Every method the API uses: one path can be served by two functions (GET and DELETE /api/v1/me).
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE"
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            # Every method and request header the API takes: one path can be served by two functions
+            # (GET and DELETE /api/v1/me), the proxy forwards every method and its listed headers, and
+            # names one of several connections in X-Connection-Id.
+            response.headers["Access-Control-Allow-Methods"] = ", ".join(CORS_METHODS)
+            response.headers["Access-Control-Allow-Headers"] = ", ".join(CORS_HEADERS)
             response.headers["Access-Control-Max-Age"] = "600"
     return response
 

@@ -37,7 +37,14 @@ CONNECTIONS = "connections"
 ACCOUNT_INDEX = "account_index"
 DELETE_BATCH = 400
 HELD = "connectionIds"  # on users/{uid}: {service: [the ids of the user's connections of it]}, kept by save and delete
+NAMED_FOR = "serviceNamedFor"  # on users/{uid}: {service: connection_id_for of the account the service's name is given to}
+MAX_CONNECTIONS_PER_SERVICE = 10  # a user's accounts of one service: bounds the list and a user's fan-out
 CONNECTION_ID = re.compile(r"[a-z][a-z0-9]{1,31}(-[0-9a-f]{12})?")  # a service's name, or connection_id_for's
+
+
+class TooManyConnections(Conflict):
+    code = "too_many_connections"
+    default_message = f"A user may connect at most {MAX_CONNECTIONS_PER_SERVICE} accounts of one service"
 
 
 class NotConnected(NotFound):
@@ -162,15 +169,19 @@ def find_account_owner(service: str, account_key: str) -> tuple[str, str] | None
     return (snapshot.get("uid"), indexed_connection_id(snapshot.to_dict())) if snapshot.exists else None
 
 
-def _target_id(service: str, account_key: str, owner, first) -> str:
+def _target_id(service: str, account_key: str, owner, first, named_for: str | None) -> str:
     """Where this account's connection goes: where the index says it is (a reconnect), else the
-    service's own name when the user holds no connection there, else (a further account)
-    connection_id_for."""
+    service's own name when that name is this account's (`named_for`: the account it was first given
+    to, so an id never passes to another account), else connection_id_for. An index entry without an
+    id whose service-named connection holds another account is not believed (it cannot be from
+    before several accounts)."""
+    own = connection_id_for(service, account_key)
     if owner.exists:
-        return indexed_connection_id(owner.to_dict())
-    if not first.exists or first.get("accountKey") == account_key:
-        return service
-    return connection_id_for(service, account_key)
+        indexed = indexed_connection_id(owner.to_dict())
+        stale = indexed == service and first.exists and first.get("accountKey") != account_key
+        if not stale:
+            return indexed
+    return service if named_for in (None, own) else own
 
 
 @firestore.transactional
@@ -180,7 +191,14 @@ def _save(transaction, uid: str, service: str, record: dict, since, also) -> tup
     owner, first = read[index.path], read[named.path]
     if owner.exists and owner.get("uid") != uid:
         raise AccountInUse()
-    connection_id = _target_id(service, record["accountKey"], owner, first)
+    profile = (read[user.path].to_dict() or {}) if read[user.path].exists else {}
+    named_for = profile.get(NAMED_FOR, {}).get(service) or (
+        connection_id_for(service, first.get("accountKey")) if first.exists else None
+    )
+    connection_id = _target_id(service, record["accountKey"], owner, first, named_for)
+    held = held_ids(read[user.path], service) or ([service] if first.exists else [])
+    if connection_id not in held and len(held) >= MAX_CONNECTIONS_PER_SERVICE:
+        raise TooManyConnections()
     ref = connection_ref(uid, connection_id)
     previous = first if connection_id == service else ref.get(transaction=transaction)
     previous = previous.to_dict() if previous.exists else None
@@ -188,12 +206,14 @@ def _save(transaction, uid: str, service: str, record: dict, since, also) -> tup
     if tags:
         record = {**record, "tags": tags}
     if also is not None:
-        also(transaction)
+        also(transaction, connection_id)
     if record.get("refreshToken") is None and previous:
         record = {**record, "refreshToken": previous.get("refreshToken")}  # Google sends none on re-consent
     transaction.set(ref, record)
-    held = held_ids(read[user.path], service) or ([service] if first.exists else [])
-    transaction.set(user, {HELD: {service: sorted({*held, connection_id})}}, merge=True)
+    profile_update = {HELD: {service: sorted({*held, connection_id})}}
+    if connection_id == service:
+        profile_update[NAMED_FOR] = {service: connection_id_for(service, record["accountKey"])}
+    transaction.set(user, profile_update, merge=True)
     entry = {"uid": uid, "service": service, "connectionId": connection_id, "account": record["account"]}
     transaction.set(index, {**entry, "updatedAt": record["updatedAt"]})
     return connection_id, previous, tags

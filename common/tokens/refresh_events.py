@@ -34,7 +34,7 @@ def needs_reauth(uid: str, service: str, current: dict, error: str, *, first: bo
     track("integration_token_refresh_failed", uid=uid, provider=service, status="needs_reauth", error_code=error)
     if first:
         _failed(uid, service, current, error, needs_reauth=True)
-        audit.record("needs_reauth", uid, service=service, reason=error)
+        audit.record("needs_reauth", uid, service=service, connectionId=current["connectionId"], reason=error)
     if degraded:
         connection_health.announce_degraded(uid, current["connectionId"], current, error)
 

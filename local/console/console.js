@@ -65,6 +65,7 @@ const REASONS = {
   exchange_failed: "the provider refused to exchange the authorization code for tokens",
   insufficient_scope: "fewer permissions were granted than the gateway needs",
   account_in_use: "that account is already connected by another user; pick another on the consent page",
+  too_many_connections: "this user holds the most accounts of this service a user may (10); disconnect one first",
   user_erased: "this user was erased while the connection was being made",
   server_error: "the gateway failed unexpectedly",
 };

@@ -249,15 +249,19 @@ def test_the_migration_names_each_stored_connection_in_the_index_resumably(asana
     assert connection_migration.run_migration(restart=True, batch_size=10, budget_seconds=60)["migrated"] == 0  # idempotent
 
 
-def test_the_migration_leaves_an_entry_whose_connection_is_not_the_services_own(asana_user):
-    """Only an entry of a connection named after its service can be from before several accounts; an
-    entry that lost its id otherwise is not guessed at (the connection it would name holds another account)."""
+def test_the_migration_names_a_further_accounts_entry_by_the_connection_holding_it(asana_user):
+    """An entry of a further account that lost its id is not given the service's name (that connection
+    holds another account): the connection named after its account does, and gets it."""
     session = asana_user("uma")
     _, first, _, second = _two_accounts(session)
     _forget_connection_id("uma", second)
     progress = connection_migration.run_migration(restart=True, batch_size=10, budget_seconds=60)
-    assert progress["done"] and progress["migrated"] == 0
-    assert sorted(e.get("connectionId") is None for e in _index_entries("uma").values()) == [False, True]
+    assert progress["done"] and progress["migrated"] == 1
+    assert sorted(e["connectionId"] for e in _index_entries("uma").values()) == sorted([first, second])
+    firestore_client().collection("users").document("uma").collection("connections").document(second).delete()
+    _forget_connection_id("uma", second)
+    again = connection_migration.run_migration(restart=True, batch_size=10, budget_seconds=60)
+    assert again["migrated"] == 0  # no connection holds it: not guessed at
 
 
 def test_a_second_migration_run_while_one_holds_the_lease_is_busy():
@@ -350,3 +354,87 @@ def test_two_slack_workspaces_route_to_their_own_connection(api, user):
     gone = alice.delete("/api/v1/oauth/slack/disconnect", params={"connectionId": ids[0]}).json()["data"]
     assert gone["removed"] == {"slack_activity": 1, "action_items": 1}
     assert _by_connection("alice", "slack_activity") == {ids[1]: {f"{ids[1]}:EvTWO1"}}
+
+
+# Found by the outside review of this change; each test failed on the code it reviewed.
+
+
+@pytest.mark.usefixtures("auto_sync_for_alice")
+def test_disconnecting_a_connection_that_is_not_there_touches_no_live_connections_data(user, sandbox, email):
+    alice = user("alice")
+    _connect(alice, email, "gmail")
+    _connect(alice, email, "calendar")
+    sandbox.post("/_sandbox/gmail/deliver", json={"email": email, "subject": "kept"})
+    sandbox.post("/_sandbox/calendar/change", json={"email": email, "action": "create", "eventId": "kept", "summary": "kept"})
+    wait_for(lambda: user_docs("alice", "mail") and user_docs("alice", "calendar_events"))
+    gone = alice.delete("/api/v1/oauth/gmail/disconnect", params={"connectionId": "gmail-000000000000"}).json()["data"]
+    assert (gone["wasConnected"], gone["removed"]) == (False, {})
+    other = alice.delete("/api/v1/oauth/calendar/disconnect", params={"connectionId": "gmail"}).json()["data"]
+    assert (other["wasConnected"], other["removed"]) == (False, {})
+    assert len(user_docs("alice", "mail")) == 1 and list(user_docs("alice", "calendar_events")) == ["kept"]
+
+
+def test_a_connection_id_never_passes_to_another_account(asana_user):
+    session = asana_user("vic")
+    personal, work = f"p-{uuid.uuid4().hex[:6]}@example.com", f"w-{uuid.uuid4().hex[:6]}@example.com"
+    assert _connect(session, personal)["connectionId"] == "asana"
+    session.delete("/api/v1/oauth/asana/disconnect")
+    # The service's name stays the personal account's: an app that kept "asana" never reaches the work one.
+    assert _connect(session, work)["connectionId"].startswith("asana-")
+    assert _connect(session, personal)["connectionId"] == "asana"
+
+
+def test_an_index_entry_that_lost_its_id_does_not_send_a_reconnect_onto_another_account(asana_user, sandbox):
+    session = asana_user("wes")
+    personal, first, work, second = _two_accounts(session)
+    _forget_connection_id("wes", second)
+    assert _connect(session, work)["connectionId"] == second
+    assert sorted(held_tokens("wes")) == sorted([first, second])
+    assert (
+        session.get("/api/v1/oauth/asana/status", params={"connectionId": first}).json()["data"]["account"]["email"] == personal
+    )
+    repaired = connection_migration.run_migration(restart=True, batch_size=10, budget_seconds=60)
+    assert sorted(e["connectionId"] for e in _index_entries("wes").values()) == sorted([first, second])
+    assert repaired["migrated"] == 0  # the reconnect wrote it back
+
+
+def test_a_user_connects_at_most_ten_accounts_of_a_service(asana_user, sandbox):
+    session = asana_user("xia")
+    for n in range(10):
+        assert _connect(session, f"xia-{n}-{uuid.uuid4().hex[:4]}@example.com")["outcome"] == "success"
+    refused = _connect(session, f"xia-10-{uuid.uuid4().hex[:4]}@example.com")
+    assert (refused["outcome"], refused["reason"]) == ("failure", "too_many_connections")
+    assert len(held_tokens("xia")) == 10
+    assert (
+        _connect(session, sorted(c["account"]["email"] for c in _listed(session))[0])["outcome"] == "success"
+    )  # a reconnect is not one more
+
+
+def _listed(session) -> list[dict]:
+    return session.get("/api/v1/oauth/connections").json()["data"]["connections"]
+
+
+def test_connect_disconnect_and_backend_proxy_audit_entries_name_the_connection(asana_user):
+    session = asana_user("yan")
+    _, first, _, second = _two_accounts(session)
+    session.delete("/api/v1/oauth/asana/disconnect", params={"connectionId": second})
+    entries = firestore_client().collection("audit_log").where(filter=FieldFilter("uid", "==", "yan")).stream()
+    named = sorted((e.get("action"), e.to_dict().get("connectionId")) for e in entries)
+    assert named == sorted([("connect", first), ("connect", second), ("disconnect", second)])
+
+
+def test_a_browser_on_an_allowed_origin_may_name_a_connection_and_use_every_proxied_method(api, stack):
+    from tests.oauth_helpers import APP_ORIGIN
+
+    preflight = api.options(
+        "/api/v1/proxy/asana/users/me",
+        headers={
+            "Origin": APP_ORIGIN,
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "authorization,x-connection-id,if-match",
+        },
+    )
+    allowed_headers = {h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+    allowed_methods = {m.strip() for m in preflight.headers["Access-Control-Allow-Methods"].split(",")}
+    assert {"authorization", "x-connection-id", "if-match"} <= allowed_headers
+    assert {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} <= allowed_methods
