@@ -219,7 +219,7 @@ def disconnect(uid: str, service: str, connection_id: str | None = None) -> dict
     removed = _remove_synced(uid, spec, found["connectionId"] if found else service) if found or leftovers else {}
     return {
         "service": service,
-        "connectionId": connection_id if found is not None else None,
+        "connectionId": found["connectionId"] if found is not None else None,
         "connected": False,
         "wasConnected": record is not None,
         "revoked": revoked,

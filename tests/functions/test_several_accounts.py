@@ -126,7 +126,8 @@ def test_without_an_id_the_only_connection_left_is_found_whichever_it_is(asana_u
     assert user_document.get().get("connectionIds") == {"asana": [second]}
     status = session.get("/api/v1/oauth/asana/status").json()["data"]
     assert status["connectionId"] == second and status["account"]["email"] == work
-    session.delete("/api/v1/oauth/asana/disconnect")
+    gone = session.delete("/api/v1/oauth/asana/disconnect").json()["data"]  # no id: the only one, named in the reply
+    assert (gone["wasConnected"], gone["connectionId"]) == (True, second)
     assert session.get("/api/v1/oauth/asana/status").json()["data"]["connected"] is False
 
     # Stored before several accounts: no list on the user's document, the service-named connection alone.
