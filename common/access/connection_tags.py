@@ -18,7 +18,7 @@ from common.access.connection_views import describe
 from common.platform.clients import firestore_client
 from common.platform.errors import BadRequest, Unavailable
 from common.product import audit
-from common.providers import provider, services
+from common.providers import services
 from common.stores import connections, erasures
 from common.stores.document_ids import is_document_id
 
@@ -41,7 +41,7 @@ def replace_for(caller: BackendCaller, uid: str, service: str, connection_id: st
     """The backend replaces the tags of the user's connection to `service` (the one `connection_id`
     names, when the user has several)."""
     tags = validated(body)
-    connection_id = connections.resolve(uid, provider(service).service, connection_id)[0]
+    connection_id = connections.resolve(uid, service, connection_id)[0]
     entry = {"service": service, "connectionId": connection_id, "backend": caller.email, "keys": sorted(tags)}
     replace(uid, connection_id, tags, entry)
     return {"uid": uid, "service": service, "connectionId": connection_id, "tags": tags}

@@ -212,11 +212,11 @@ def disconnect(uid: str, service: str, connection_id: str | None = None) -> dict
         revoked = _revoke_unless_shared(uid, spec, record)
         publish_connection_event("disconnected", uid, record["connectionId"], record.get("account"), tags=record.get("tags"))
         audit.record("disconnect", uid, service=service, connectionId=record["connectionId"], revoked=revoked)
-    # What was synced goes with its connection. Named but not there (gone, or another service's id):
-    # nothing, so a wrong id never touches a live connection's data. Not named and nothing connected:
-    # leftovers of the service-named connection, as before connection ids.
-    leftovers = found is None and connection_id is None
-    removed = _remove_synced(uid, spec, found["connectionId"] if found else service) if found or leftovers else {}
+    # What was synced goes with its connection. Not named and nothing connected: leftovers of the
+    # service-named connection, as before connection ids. Named but not there (gone, or another
+    # service's id): nothing, so a wrong id never touches a live connection's data.
+    synced_by = found["connectionId"] if found is not None else service if connection_id is None else None
+    removed = _remove_synced(uid, spec, synced_by) if synced_by else {}
     return {
         "service": service,
         "connectionId": found["connectionId"] if found is not None else None,

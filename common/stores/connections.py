@@ -124,7 +124,7 @@ def find_connection(uid: str, service: str, connection_id: str | None = None) ->
         return record if record is not None and record.get("service") == service else None
     named, user = connection_ref(uid, service), user_ref(uid)
     read = {snapshot.reference.path: snapshot for snapshot in firestore_client().get_all([named, user])}
-    held = held_ids(read[user.path], service)
+    held = _held_ids(_profile(read[user.path]), service)
     if held is None or held == [service]:
         return record_of(read[named.path])
     if len(held) > 1:
@@ -132,17 +132,22 @@ def find_connection(uid: str, service: str, connection_id: str | None = None) ->
     return get_connection(uid, held[0]) if held else None
 
 
-def held_ids(user, service: str) -> list[str] | None:
+def _profile(user) -> dict:
+    """The user document's fields (none when it does not exist)."""
+    return (user.to_dict() or {}) if user.exists else {}
+
+
+def _held_ids(profile: dict, service: str) -> list[str] | None:
     """The ids of the user's connections of `service` as the user document lists them; None when it
     lists none for it (nothing connected since several accounts: at most the service-named one)."""
-    held = (user.to_dict() or {}).get(HELD, {}) if user.exists else {}
+    held = profile.get(HELD, {})
     return list(held[service]) if service in held else None
 
 
 def resolve(uid: str, service: str, connection_id: str | None) -> tuple[str, dict | None]:
     """The id of the connection a request means, and its record when finding it read it: with an
     id, nothing is read (the id names its service; the caller's read finds whether it exists);
-    without, find_connection's query. NotConnected when the id is of another service or the user
+    without, find_connection's batched get. NotConnected when the id is of another service or the user
     has no connection of it."""
     if connection_id is not None:
         if service_of(connection_id) != service:
@@ -191,12 +196,12 @@ def _save(transaction, uid: str, service: str, record: dict, since, also) -> tup
     owner, first = read[index.path], read[named.path]
     if owner.exists and owner.get("uid") != uid:
         raise AccountInUse()
-    profile = (read[user.path].to_dict() or {}) if read[user.path].exists else {}
+    profile = _profile(read[user.path])
     named_for = profile.get(NAMED_FOR, {}).get(service) or (
         connection_id_for(service, first.get("accountKey")) if first.exists else None
     )
     connection_id = _target_id(service, record["accountKey"], owner, first, named_for)
-    held = held_ids(read[user.path], service) or ([service] if first.exists else [])
+    held = _held_ids(profile, service) or ([service] if first.exists else [])
     if connection_id not in held and len(held) >= MAX_CONNECTIONS_PER_SERVICE:
         raise TooManyConnections()
     ref = connection_ref(uid, connection_id)
@@ -241,7 +246,7 @@ def _delete(transaction, uid: str, connection_id: str) -> dict | None:
     if owner.exists and owner.get("uid") == uid:
         transaction.delete(index)
     transaction.delete(ref)
-    held = held_ids(read[user.path], record["service"])
+    held = _held_ids(_profile(read[user.path]), record["service"])
     if held is not None:
         transaction.set(user, {HELD: {record["service"]: [c for c in held if c != connection_id]}}, merge=True)
     return record
