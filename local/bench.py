@@ -30,7 +30,9 @@ from local.stack import Stack, adopt_settings
 HOT_PATH_CALLS = 2000
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "3"))
 # The tick (here) and the workers (the consumer host) both read these.
-REFRESH_ENV = {"REFRESH_JOB_BUDGET_SECONDS": "3000", "REFRESH_JOB_CONCURRENCY": os.environ.get("REFRESH_JOB_CONCURRENCY", "16")}
+REFRESH_ENV = {"REFRESH_JOB_BUDGET_SECONDS": "3000"}
+# Worker processes of the consumer host: each is one instance of a deployment's consumers.
+CONSUMER_WORKERS = int(os.environ.get("BENCH_CONSUMER_WORKERS", "2"))
 
 
 def bench_hot_path(stack: Stack) -> list[str]:
@@ -68,7 +70,12 @@ def main() -> int:
         }
         # Consumers on a host of their own, so the acks are not charged for the work they hand off;
         # every host counts its Firestore and Pub/Sub calls (local/op_counts.py).
-        stack = Stack(log_dir=pathlib.Path(logs), extra_env={**limits, **REFRESH_ENV, "HOST_COUNT_OPS": "1"}, consumer_host=True)
+        stack = Stack(
+            log_dir=pathlib.Path(logs),
+            extra_env={**limits, **REFRESH_ENV, "HOST_COUNT_OPS": "1"},
+            consumer_host=True,
+            consumer_workers=CONSUMER_WORKERS,
+        )
         try:
             adopt_settings(stack)
             print(f"Benchmarks (machine: {os.cpu_count()} cores)", flush=True)

@@ -11,7 +11,8 @@ def _stat(pid: int) -> tuple[int, float] | None:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return None
     ticks = os.sysconf("SC_CLK_TCK")
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks  # ppid, utime + stime
+    # ppid; utime + stime, and cutime + cstime: what its children that have ended used
+    return int(fields[1]), sum(int(v) for v in fields[11:15]) / ticks
 
 
 def process_tree_cpu_seconds(root: int) -> float:

@@ -55,13 +55,16 @@ class Stack:
         on_start=None,
         gateway: bool = False,
         consumer_host: bool = False,
+        consumer_workers: int = 1,
     ):
         """on_start(name, pid) is told of each process as it starts (make dev records them).
         consumer_host: the push subscriptions deliver to a second host serving only the consumers,
-        so their CPU is not charged to what the first host serves (`make bench`)."""
+        so their CPU is not charged to what the first host serves (`make bench`), run by
+        `consumer_workers` gunicorn worker processes (each one instance of a deployment's consumers)."""
         self.api_port = _require_free(api_port, "PORT") if api_port else free_port()
         self.sandbox_port = _require_free(sandbox_port, "SANDBOX_PORT") if sandbox_port else free_port()
         self.consumer_port = free_port() if consumer_host else None
+        self.consumer_workers = consumer_workers
         self.children: list[Child] = []
         self.log_dir = log_dir
         self._on_start = on_start
@@ -135,7 +138,7 @@ class Stack:
         os.environ.update(self.emulators.env)
         catalog = load_catalog()
         ensure_topics(PROJECT, load_topics())
-        push_url = f"http://127.0.0.1:{self.consumer_port}" if self.consumer_port else self.api_url
+        self.push_url = push_url = f"http://127.0.0.1:{self.consumer_port}" if self.consumer_port else self.api_url
         ensure_push_subscriptions(PROJECT, consumers(catalog), push_url)
 
         host = self._host("host", [str(self.api_port), "--sandbox-url", self.sandbox_url], self.host_env)
@@ -148,7 +151,8 @@ class Stack:
         if self.consumer_port:
             only_consumers = log_dir / "consumers.json"
             only_consumers.write_text(json.dumps({name: catalog[name] for name in consumers(catalog)}))
-            consumer_host = self._host("consumers", [str(self.consumer_port), "--catalog", str(only_consumers)], self.env)
+            consumer_env = {**self.env, "WORKERS": str(self.consumer_workers)}
+            consumer_host = self._host("consumers", [str(self.consumer_port), "--catalog", str(only_consumers)], consumer_env)
             wait_until(
                 lambda: requests.get(f"{push_url}/", timeout=5).status_code == 404, START_TIMEOUT, consumer_host, "consumer host"
             )

@@ -76,11 +76,13 @@ def secret_manager_client():
 
 
 def http_session() -> requests.Session:
-    """One pooled session for every outbound provider call of this instance."""
+    """One pooled session for every outbound provider call of this instance, keeping up to 256
+    connections a host open: a refresh worker runs REFRESH_JOB_CONCURRENCY calls per chunk and
+    several chunks at once, and a call past the pool's size opens a connection only to drop it."""
 
     def build():
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32)
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=256)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         return session

@@ -448,19 +448,18 @@ SETTINGS: tuple[Setting, ...] = (
         _count(1, 100),
         "failed calls in a row with a connection's tokens (refreshes, provider API calls) that make it `degraded`",
     ),
-    Setting("REFRESH_JOB_PAGE_SIZE", "200", _count(1, 1000), "connections the scheduled job reads per query page"),
     Setting(
         "REFRESH_JOB_CHUNK_SIZE",
         "100",
         _count(1, 500),
         "connections per message the scheduled job hands to its workers (token_refresh_worker)",
     ),
-    Setting("REFRESH_JOB_CONCURRENCY", "8", _count(1, 64), "refreshes a worker runs at once for one chunk"),
+    Setting("REFRESH_JOB_CONCURRENCY", "50", _count(1, 64), "refreshes a worker runs at once for one chunk"),
     Setting(
         "REFRESH_JOB_BUDGET_SECONDS",
         "240",
         _seconds(1, 3000),
-        "time after which the scheduled job stops reading pages of due connections",
+        "time after which the scheduled job stops reading due connections",
     ),
     Setting("REENCRYPT_BATCH_SIZE", "200", _count(1, 500), "documents the re-encryption job rewrites per page"),
     Setting(

@@ -7,6 +7,9 @@ import json
 import threading
 import uuid
 
+from google.api_core import exceptions as google_errors
+from google.api_core import retry as retries
+
 from common.platform.clients import publisher_client
 from common.platform.logs import get_logger, traceparent
 from common.platform.settings import get_settings
@@ -14,21 +17,50 @@ from common.platform.timeutil import iso, utcnow
 from common.stores.connections import service_of
 
 log = get_logger(__name__)
+# What the Pub/Sub client retries a Publish on (google/pubsub_v1/services/publisher/transports/base.py).
+RETRYABLE = retries.if_exception_type(
+    google_errors.Aborted,
+    google_errors.Cancelled,
+    google_errors.DeadlineExceeded,
+    google_errors.InternalServerError,
+    google_errors.ResourceExhausted,
+    google_errors.ServiceUnavailable,
+    google_errors.Unknown,
+)
 _unsettled: set[concurrent.futures.Future] = set()  # connection events sent and not yet acknowledged
 _unsettled_lock = threading.Lock()
 
 
-def _send(topic: str, payload: dict, attributes: dict):
-    """The publish's future; the message carries the current trace (`traceparent`) to its consumer."""
-    attributes = {"traceparent": traceparent(), **attributes}
+def _message(topic: str, payload: dict, attributes: dict) -> tuple[str, bytes, dict]:
+    """(topic path, body, attributes); the message carries the current trace (`traceparent`) to its consumer."""
     path = publisher_client().topic_path(get_settings().gcp_project, topic)
     data = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    return path, data, {"traceparent": traceparent(), **attributes}
+
+
+def _send(topic: str, payload: dict, attributes: dict):
+    """The publish's future, from the batching client (sent by its commit thread)."""
+    path, data, attributes = _message(topic, payload, attributes)
     return publisher_client().publish(path, data, **attributes)
 
 
 def publish_json(topic: str, payload: dict, **attributes: str) -> str:
-    """Publish and wait until Pub/Sub has it; returns the message id. Raises if it did not."""
-    return _send(topic, payload, attributes).result(timeout=get_settings().publish_timeout_seconds)
+    """Publish and wait until Pub/Sub has it; returns the message id. Raises if it did not.
+
+    One Publish call on the caller's thread (the client's own API method, below its batching): the
+    batching client hands each message to a commit thread and the reply back. Measured against the
+    emulator (docs/figures.md): 0.46 against 1.06 ms of CPU a publish interleaved (0.64 against 1.36
+    in the bench's floor), and at concurrency 1 a p50 of 0.8 against 2.2 ms interleaved, within the
+    noise in the floor. Retried on the errors the client retries, within PUBLISH_TIMEOUT_SECONDS."""
+    from google.pubsub_v1 import types as pubsub_types  # imported with the client, on first use
+    from google.pubsub_v1.services.publisher.client import PublisherClient as GapicPublisher
+
+    seconds = get_settings().publish_timeout_seconds
+    path, data, attributes = _message(topic, payload, attributes)
+    message = pubsub_types.PubsubMessage(data=data, attributes=attributes)
+    retry = retries.Retry(predicate=RETRYABLE, initial=0.1, maximum=1.0, multiplier=1.3, timeout=seconds)
+    reply = GapicPublisher.publish(publisher_client(), topic=path, messages=[message], retry=retry, timeout=seconds)
+    return reply.message_ids[0]
 
 
 def derived_id(*parts: str) -> str:

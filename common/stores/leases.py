@@ -21,15 +21,20 @@ def _ref(uid: str, key: str):
     return firestore_client().collection(COLLECTION).document(f"{key}:{urllib.parse.quote(uid, safe='')}")
 
 
+def _lease(uid: str, key: str, owner: str, seconds: float) -> dict:
+    return {"owner": owner, "uid": uid, "key": key, "expiresAt": utcnow() + datetime.timedelta(seconds=seconds)}
+
+
 def try_take(uid: str, key: str, owner: str, seconds: float):
     """The lease's write time when taken (hand it to release), None when another instance holds it."""
-    ref = _ref(uid, key)
-    lease = {"owner": owner, "uid": uid, "key": key, "expiresAt": utcnow() + datetime.timedelta(seconds=seconds)}
+    ref, lease = _ref(uid, key), _lease(uid, key, owner, seconds)
     try:
         return ref.create(lease).update_time
     except AlreadyExists:
         pass
     held = ref.get()
+    if held.exists and held.get("owner") == owner and held.get("expiresAt") > utcnow():
+        return held.update_time  # our own create, retried after it had landed
     if held.exists and held.get("expiresAt") > utcnow():
         return None
     try:
@@ -39,6 +44,45 @@ def try_take(uid: str, key: str, owner: str, seconds: float):
         return ref.create(lease).update_time
     except (AlreadyExists, FailedPrecondition, NotFound):
         return None
+
+
+def take_many(pairs: list[tuple[str, str]], owner: str, seconds: float) -> dict:
+    """try_take for many leases at once: {(uid, key): write time} of those taken. The creates go out
+    together (a BulkWriter sends them 20 to a call, side by side: 3 calls for 50 instead of 50);
+    one that exists, whose create failed otherwise, or whose call reported nothing (BulkWriter does
+    not raise a failed call) is tried again alone as try_take does: taken over when expired, left to
+    its holder when not. If that raises (Firestore unreachable), the leases taken go back first."""
+    paths = {_ref(uid, key).path: (uid, key) for uid, key in pairs}
+    taken = {}
+
+    def created(ref, result, _writer):
+        taken[paths[ref.path]] = result.update_time
+
+    writer = firestore_client().bulk_writer()
+    writer.on_write_result(created)
+    writer.on_write_error(lambda _failure, _writer: False)  # not retried here: try_take below decides
+    for uid, key in pairs:
+        writer.create(_ref(uid, key), _lease(uid, key, owner, seconds))
+    writer.close()
+    try:
+        for uid, key in [pair for pair in pairs if pair not in taken]:
+            taken_at = try_take(uid, key, owner, seconds)
+            if taken_at is not None:
+                taken[(uid, key)] = taken_at
+    except Exception:
+        release_many(taken)
+        raise
+    return taken
+
+
+def release_many(held: dict) -> None:
+    """release() for many {(uid, key): write time} at once, best effort: one that cannot be given
+    back (Firestore unreachable) expires."""
+    writer = firestore_client().bulk_writer()
+    writer.on_write_error(lambda _failure, _writer: False)
+    for (uid, key), taken_at in held.items():
+        writer.delete(_ref(uid, key), option=firestore_client().write_option(last_update_time=taken_at))
+    writer.close()
 
 
 def held_by(transaction, uid: str, key: str, owner: str) -> dict | None:

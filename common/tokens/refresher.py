@@ -20,7 +20,7 @@ from common.platform.clients import firestore_client
 from common.platform.errors import Unavailable
 from common.platform.settings import get_settings
 from common.platform.timeutil import utcnow
-from common.providers import ProviderSpec
+from common.providers import ProviderSpec, provider
 from common.stores import connections, leases
 from common.stores.connections import NotConnected
 from common.tokens import refresh_events
@@ -41,6 +41,7 @@ def refresh(uid: str, spec: ProviderSpec, seen: dict, *, still_needed) -> tuple[
         if not still_needed(current):
             return decrypt(uid, current, "access_token"), False
         _respect_cooldown(current)
+        asked = time.monotonic()
         taken_at = leases.try_take(uid, connection_id, owner, settings.token_lease_seconds)
         if taken_at is not None:
             break
@@ -49,7 +50,7 @@ def refresh(uid: str, spec: ProviderSpec, seen: dict, *, still_needed) -> tuple[
         time.sleep(min(0.05 * 2**attempt, 0.5) * random.uniform(0.5, 1.0))
         attempt += 1
         current = load(uid, connection_id)
-    lease = Lease(owner, taken_at)
+    lease = Lease(uid, connection_id, owner, taken_at, asked)
     try:
         # Re-read under the lease: another holder may have finished.
         current, lease.read_at = load_with_time(uid, connection_id)
@@ -57,16 +58,52 @@ def refresh(uid: str, spec: ProviderSpec, seen: dict, *, still_needed) -> tuple[
             return decrypt(uid, current, "access_token"), False
         return _refresh_with_provider(uid, spec, current, lease), True
     finally:
-        if not lease.released:
-            leases.release(uid, connection_id, taken_at)
+        lease.give_back()
+
+
+def refresh_leased(uid: str, lease: "Lease", snapshot, *, still_needed) -> bool:
+    """refresh() from the re-read on, for a lease taken beforehand (the refresh job takes a chunk's
+    leases together) and the connection as read after it: whether it refreshed. False when the
+    connection is gone, `still_needed` says no (another instance refreshed it meanwhile), or too
+    little of the lease is left for a provider call: a chunk's later refreshes start after its
+    earlier ones, and a lease that lapses before its call lets another refresher spend the same
+    refresh token (that connection stays due for the next run)."""
+    try:
+        current = connections.record_of(snapshot)
+        if current is None or not still_needed(current):
+            return False
+        if lease.seconds_left() < call_seconds():
+            return False
+        lease.read_at = snapshot.update_time
+        _refresh_with_provider(uid, provider(connections.service_of(lease.connection_id)), current, lease)
+        return True
+    finally:
+        lease.give_back()
+
+
+LEASE_MARGIN_SECONDS = 2  # the reply's write after the call, and clocks that differ between instances
+
+
+def call_seconds() -> float:
+    """How much of a lease one provider call may need: its connect and read timeouts, and the margin."""
+    return 2 * get_settings().provider_timeout_seconds + LEASE_MARGIN_SECONDS
 
 
 class Lease:
-    """The refresh lease this call holds: its owner id and write time, when the connection was read
-    under it, and whether the reply's write gave it back (in the same commit)."""
+    """The refresh lease a call holds: whose connection, its owner id and write time, when it was
+    asked for (monotonic: its expiry was set then), when the connection was read under it, and
+    whether the reply's write gave it back (in the same commit)."""
 
-    def __init__(self, owner: str, taken_at):
-        self.owner, self.taken_at, self.read_at, self.released = owner, taken_at, None, False
+    def __init__(self, uid: str, connection_id: str, owner: str, taken_at, asked: float):
+        self.uid, self.connection_id, self.owner, self.taken_at, self.asked = uid, connection_id, owner, taken_at, asked
+        self.read_at, self.released = None, False
+
+    def seconds_left(self) -> float:
+        return get_settings().token_lease_seconds - (time.monotonic() - self.asked)
+
+    def give_back(self) -> None:
+        if not self.released:
+            leases.release(self.uid, self.connection_id, self.taken_at)
 
 
 def _respect_cooldown(record: dict) -> None:
@@ -84,7 +121,7 @@ def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict, lease: L
         mark_reauth(uid, spec, current, owner, "no_refresh_token", from_provider=False)
     refresh_token = decrypt(uid, current, "refresh_token")
     refresh_events.attempted(uid, spec.service)
-    started, error = time.monotonic(), None
+    error = None
     for attempt in range(settings.token_refresh_attempts):
         try:
             return _store_refreshed(uid, spec, current, refresh_grant(spec, refresh_token), lease)
@@ -95,8 +132,7 @@ def _refresh_with_provider(uid: str, spec: ProviderSpec, current: dict, lease: L
             if not failure.retryable or attempt + 1 == settings.token_refresh_attempts:
                 break
             delay = backoff_delay(attempt, failure.retry_after)
-            worst_next_attempt = delay + 2 * settings.provider_timeout_seconds  # connect + read timeouts
-            if time.monotonic() - started + worst_next_attempt > settings.token_lease_seconds:
+            if delay + call_seconds() > lease.seconds_left():
                 break  # the lease could lapse mid-call and let a second refresher in
             time.sleep(delay)
     return record_cooldown(uid, spec, current, owner, error)

@@ -30,9 +30,11 @@ import requests
 from common.platform.secrets import get_secret
 from local.catalog import ROOT
 from local.load import chart, faults, profile, report, seed, verify
+from local.load.cpu_share import CpuSampler, cpu_table
 from local.stack import Stack, adopt_settings
 
 DRAIN_SECONDS = 240  # covers Pub/Sub's backoff (10 s at most) and a refresh cooldown (60 s)
+STARTED = "profile-started"  # the locustfile writes when its profile started (wall clock)
 STOP_TIMEOUT = 90  # users finish the scenario they are in (a redelivery included) before Locust quits
 
 
@@ -62,6 +64,13 @@ def _prepare(stack: Stack, with_faults: bool) -> None:
         faults.shorten_google_tokens(stack.sandbox_url)
 
 
+def _stack_processes(stack: Stack) -> dict[str, int]:
+    """The processes whose CPU the report shows, by the name it shows them under."""
+    shown = {"host": "host", "firestore": "Firestore emulator", "pubsub": "Pub/Sub emulator", "sandbox": "sandbox"}
+    children = [*stack.children, *stack.emulators.children]
+    return {shown[child.name]: child.process.pid for child in children if child.name in shown}
+
+
 def _run_locust(stack: Stack, config_path: pathlib.Path, out: pathlib.Path, seconds: float) -> None:
     command = [
         *(sys.executable, "-m", "locust", "-f", str(ROOT / "local" / "load" / "locustfile.py")),
@@ -85,7 +94,7 @@ def main() -> int:
         parser.error("--scale must be positive and --users at least 2")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("samples.csv", "ledger.jsonl", "config.json", "summary.md", report.CHART):
+    for stale in ("samples.csv", "ledger.jsonl", "config.json", "summary.md", STARTED, report.CHART):
         (out / stale).unlink(missing_ok=True)
     shutil.rmtree(out / "logs", ignore_errors=True)
     phases = profile.scaled(args.scale)
@@ -116,6 +125,7 @@ def main() -> int:
             "users": users,
             "samples": str(out / "samples.csv"),
             "ledger": str(out / "ledger.jsonl"),
+            "started": str(out / STARTED),
         }
         (out / "config.json").write_text(json.dumps(config))
         (out / "ledger.jsonl").touch()
@@ -123,7 +133,12 @@ def main() -> int:
             faults.inject(stack.sandbox_url)
         print(f"Running the profile for {run_seconds:.0f}s{' with faults' if args.faults else ''}...", flush=True)
         requests.delete(f"{stack.sandbox_url}/_sandbox/calls", timeout=10).raise_for_status()
-        _run_locust(stack, out / "config.json", out, run_seconds)
+        cpu = CpuSampler(_stack_processes(stack))
+        cpu.start()
+        try:
+            _run_locust(stack, out / "config.json", out, run_seconds)
+        finally:
+            cpu.stop()
         injection = faults.recover(stack.sandbox_url)
         print("Draining and checking...", flush=True)
         uids = [u["uid"] for u in users]
@@ -144,7 +159,9 @@ def main() -> int:
     if args.faults:
         checks["injection"] = injection
     samples = report.read_samples(out / "samples.csv")
-    summary, _ = report.render(run, phases, samples, checks)
+    requests_per_phase = {phase.name: result.requests for phase, result in report.per_phase(phases, samples)}
+    cores = cpu.cores_per_phase(phases, float((out / STARTED).read_text())) if (out / STARTED).exists() else []
+    summary, _ = report.render(run, phases, samples, checks, cpu_table(cores, list(cpu.processes), requests_per_phase))
     (out / "summary.md").write_text(summary)
     title = f"Latency per phase, {run['date']}, scale {args.scale}{', with faults' if args.faults else ''}"
     (out / report.CHART).write_text(chart.latency_svg(report.per_phase(phases, samples), title))

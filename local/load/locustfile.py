@@ -51,6 +51,7 @@ _writer = csv.writer(_samples)
 _shape: "ProfileShape | None" = None
 _busy: set[str] = set()  # users with a consumer call in progress
 _progress = progress.Progress(PHASES)
+_started_at: list[float] = []  # the wall-clock time of the profile's run time zero, once known
 
 
 class ProfileShape(LoadTestShape):
@@ -77,6 +78,9 @@ def current_phase() -> str:
 def _record(name, response_time, exception, context, **kwargs):
     """phase, request name, start (seconds into the run), milliseconds, 1 if it succeeded."""
     answered = _shape.get_run_time()
+    if not _started_at:  # for the CPU per phase (local/load/cpu_share.py), laid on the profile's own clock
+        _started_at.append(time.time() - answered)
+        pathlib.Path(CONFIG["started"]).write_text(f"{_started_at[0]:.3f}")
     started = answered - response_time / 1000
     _writer.writerow([context["phase"], name, f"{started:.3f}", f"{response_time:.1f}", 0 if exception else 1])
     _progress.record(answered, exception is None)

@@ -183,9 +183,12 @@ def connections_lines(connections: dict) -> list[str]:
     ]
 
 
-def render(run: dict, phases: tuple[Phase, ...], samples: list, checks: dict | None) -> tuple[str, bool]:
+def render(
+    run: dict, phases: tuple[Phase, ...], samples: list, checks: dict | None, cpu: list[str] | None = None
+) -> tuple[str, bool]:
     """summary.md, and whether the targets were met. `run`: machine, date, scale, users, faults;
-    `checks`: events, connections and (in a fault run) injection."""
+    `checks`: events, connections and (in a fault run) injection; `cpu`: the rows of the CPU per
+    phase (local/load/cpu_share.py)."""
     rows, met = phase_table(phases, samples)
     title = "with provider faults injected" if run["faults"] else "without faults"
     text = [
@@ -214,6 +217,21 @@ def render(run: dict, phases: tuple[Phase, ...], samples: list, checks: dict | N
             else ""
         ),
         "",
+        *(
+            [
+                "## CPU per phase, in cores",
+                "",
+                "What each process (with its children) used of the machine's cores in each phase: "
+                "/proc sampled every second, each phase charged the CPU between the samples nearest its "
+                "ends on the profile's own clock; the rest of the machine's busy time is the load "
+                "generator and the OS.",
+                "",
+                *cpu,
+                "",
+            ]
+            if cpu
+            else []
+        ),
         "## Per request",
         "",
         *request_table(samples),

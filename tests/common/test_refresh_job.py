@@ -5,11 +5,13 @@ import concurrent.futures
 import datetime
 import logging
 import time
+import types
 
 from google.cloud import pubsub_v1
 
 from common.platform.clients import firestore_client
 from common.platform.settings import reset_settings
+from common.tokens import refresh_job
 from common.tokens.reader import get_access_token
 from local.bench_refresh import run_refresh
 from tests.functions.test_oauth_flow import connect
@@ -67,6 +69,23 @@ def test_failures_are_counted_not_raised(user, sandbox):
     run = run_refresh()
     assert (run["refreshed"], run["needs_reauth"]) == (2, 1)
     assert _doc("alice", "gmail").get().to_dict()["status"] == "needs_reauth"
+
+
+def test_a_run_out_of_budget_hands_out_what_it_read_and_the_next_run_takes_the_rest(user, sandbox, monkeypatch):
+    """The tick reads the due connections as one stream and stops where its budget ends: the run is
+    recorded as not complete, what it read is refreshed, and the next tick finds the rest."""
+    for uid in ("alice", "bob", "carol"):
+        assert connect(user(uid), "slack", user_id=f"U0{uid.upper()}", **SLACK)["outcome"] == "success"
+        _make_due(uid, "slack")
+    sandbox.delete("/_sandbox/calls")
+    clock = iter([0.0, 0.0] + [1e6] * 10)  # the start, the first connection read in budget, then past it
+    monkeypatch.setattr(refresh_job, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))
+    first = run_refresh()
+    assert (first["due"], first["refreshed"], first["complete"]) == (2, 2, False)
+    monkeypatch.undo()
+    second = run_refresh()
+    assert (second["due"], second["refreshed"], second["complete"]) == (1, 1, True)
+    assert sandbox.get("/_sandbox/calls").json() == {"slack.oauth.v2.access": 3}
 
 
 def test_a_scheduler_tick_through_pubsub_push_runs_the_job(user, sandbox, stack):

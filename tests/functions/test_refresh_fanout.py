@@ -204,3 +204,141 @@ def test_only_one_of_the_last_chunks_logs_the_summary(sandbox):
     """The last two chunks can record at the same moment and both see the run complete."""
     chunk = _chunk(sandbox, 1)
     assert [refresh_runs.claim_summary(chunk["runId"]) for _ in range(2)] == [True, False]
+
+
+def _lease_ref(uid: str):
+    return firestore_client().collection("token_leases").document(f"slack:{uid}")
+
+
+def test_a_chunk_leaves_a_connection_a_reader_is_refreshing_to_it(api, sandbox):
+    """The chunk takes its leases together; one a reader holds, mid-refresh, is not taken: the
+    rotating refresh token is spent once, by the reader, and the chunk counts it skipped."""
+    chunk = _chunk(sandbox, 3)
+    reader_uid = chunk["connections"][0][0]
+    make_due([reader_uid], "slack")  # expired too, so the reader refreshes it
+    hold = uuid.uuid4().hex
+    sandbox.post("/_sandbox/faults", json={"endpoint": TOKEN_CALL, "hold": hold}).raise_for_status()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(get_access_token, reader_uid, "slack")
+        try:
+            assert sandbox.post(f"/_sandbox/holds/{hold}/wait").status_code == 204  # the reader holds the lease
+            assert _push(api, chunk) == 200
+        finally:
+            sandbox.post(f"/_sandbox/holds/{hold}/release").raise_for_status()
+        token = reading.result(timeout=30)
+    run = refresh_runs.totals(chunk["runId"])
+    assert (run["refreshed"], run["skipped"], run["failed"]) == (2, 1, 0)
+    assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 3} and _refreshes_per_connection(sandbox) == [1]
+    assert get_access_token(reader_uid, "slack") == token
+
+
+def test_a_reader_waits_for_the_chunk_that_holds_its_lease(api, sandbox):
+    """The other way round: the chunk's refresh is at the provider when a reader needs the expired
+    token; the reader waits on the same lease and gets the chunk's token, one provider call."""
+    chunk = _chunk(sandbox, 1)
+    uid = chunk["connections"][0][0]
+    make_due([uid], "slack")  # expired too, so the reader must refresh or wait
+    hold = uuid.uuid4().hex
+    sandbox.post("/_sandbox/faults", json={"endpoint": TOKEN_CALL, "hold": hold}).raise_for_status()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        pushed = pool.submit(_push, api, chunk)
+        try:
+            assert sandbox.post(f"/_sandbox/holds/{hold}/wait").status_code == 204  # the chunk holds the lease
+            assert _lease_ref(uid).get().exists
+            reading = pool.submit(get_access_token, uid, "slack")
+        finally:
+            sandbox.post(f"/_sandbox/holds/{hold}/release").raise_for_status()
+        assert pushed.result(timeout=30) == 200
+        token = reading.result(timeout=30)
+    assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 1}
+    assert refresh_runs.totals(chunk["runId"])["refreshed"] == 1
+    assert get_access_token(uid, "slack") == token and not _lease_ref(uid).get().exists
+
+
+def test_a_chunk_takes_over_an_expired_lease_and_leaves_a_live_one(api, sandbox):
+    """What crashed attempts leave: an expired lease is taken over (refreshed), a live one is left to
+    its holder (skipped, still due for the next tick)."""
+    chunk = _chunk(sandbox, 3)
+    (expired_uid, _), (live_uid, _) = chunk["connections"][:2]
+    now = utcnow()
+    _lease_ref(expired_uid).set({"owner": "crashed", "expiresAt": now - datetime.timedelta(seconds=1)})
+    _lease_ref(live_uid).set({"owner": "busy", "expiresAt": now + datetime.timedelta(minutes=5)})
+    assert _push(api, chunk) == 200
+    run = refresh_runs.totals(chunk["runId"])
+    assert (run["refreshed"], run["skipped"], run["failed"]) == (2, 1, 0)
+    refreshed = set(sandbox.get("/_sandbox/refreshes").json())
+    assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 2} and len(refreshed) == 2
+    assert not _lease_ref(expired_uid).get().exists and _lease_ref(live_uid).get().to_dict()["owner"] == "busy"
+
+
+def test_a_chunk_whose_read_fails_gives_its_leases_back(sandbox, monkeypatch):
+    """Firestore failing between the leases and the read: the chunk raises (redelivered) and leaves
+    no lease behind, so its redelivery refreshes every connection instead of skipping them."""
+    from google.api_core.exceptions import ServiceUnavailable
+
+    from common.tokens import refresh_chunk as chunk_module
+
+    chunk = _chunk(sandbox, 3)
+
+    class Unreachable:
+        def get_all(self, refs):
+            raise ServiceUnavailable("firestore unreachable")
+
+    monkeypatch.setattr(chunk_module, "firestore_client", Unreachable)
+    try:
+        chunk_module.refresh_chunk(chunk)
+        raised = False
+    except ServiceUnavailable:
+        raised = True
+    monkeypatch.undo()
+    assert raised and not any(_lease_ref(uid).get().exists for uid, _ in chunk["connections"])
+    chunk_module.refresh_chunk(chunk)
+    assert refresh_runs.totals(chunk["runId"])["refreshed"] == 3
+    assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 3}
+
+
+def test_a_chunk_refresh_left_too_little_of_its_lease_does_not_start(sandbox, monkeypatch):
+    """A refresh must not start on a lease too close to its end: once it lapses a reader may take it
+    over and spend the rotating refresh token the chunk read. Forced: one connection at a time, and
+    between the second connection's lease and its refresh a reader needs that connection's expired
+    token, waits for the lease to lapse, takes it over and refreshes."""
+    from common.tokens import refresh_chunk as chunk_module
+
+    monkeypatch.setenv("TOKEN_LEASE_SECONDS", "6")
+    monkeypatch.setenv("PROVIDER_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("REFRESH_JOB_CONCURRENCY", "1")
+    reset_settings()
+    chunk = _chunk(sandbox, 2)
+    second = chunk["connections"][1][0]
+    make_due([second], "slack")  # expired too, so the reader refreshes it
+    real_refresh_leased = chunk_module.refresh_leased
+
+    def reader_first(uid, lease, snapshot, *, still_needed):
+        if uid == second:
+            get_access_token(second, "slack")  # waits out the chunk's lease, takes it over, rotates the token
+        return real_refresh_leased(uid, lease, snapshot, still_needed=still_needed)
+
+    monkeypatch.setattr(chunk_module, "refresh_leased", reader_first)
+    try:
+        chunk_module.refresh_chunk(chunk)
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert sandbox.get("/_sandbox/calls").json() == {TOKEN_CALL: 2}  # the first by the chunk, the second by the reader
+    assert len(sandbox.get("/_sandbox/refreshes").json()) == 2 and _refreshes_per_connection(sandbox) == [1]
+    run = refresh_runs.totals(chunk["runId"])
+    assert (run["refreshed"], run["skipped"], run["failed"]) == (1, 1, 0)
+
+
+def test_a_lease_create_retried_after_it_landed_is_still_its_takers():
+    """A create whose reply was lost and that was sent again meets its own lease: it is taken (by
+    the same owner), not left to expire as another holder's."""
+    from common.stores import leases
+
+    uid = f"own-{uuid.uuid4().hex[:6]}"
+    first = leases.try_take(uid, "slack", "owner-a", 60)
+    assert first is not None
+    assert leases.try_take(uid, "slack", "owner-a", 60) == first
+    assert leases.try_take(uid, "slack", "owner-b", 60) is None
+    leases.release(uid, "slack", first)
+    assert not _lease_ref(uid).get().exists

@@ -6,7 +6,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from local.load import chart, profile, progress, report, verify
+from local.load import chart, cpu_share, profile, progress, report, verify
 from local.stats import percentile
 
 
@@ -140,3 +140,35 @@ def test_the_chart_draws_three_bars_per_phase_and_each_latency_target():
         {"date": "2026-12-04", "machine": "2 cores", "scale": 0.1, "users": 2, "faults": False}, phases, samples, None
     )
     assert f"![Latency per phase against its targets]({report.CHART})" in text
+
+
+def test_the_cpu_of_a_busy_process_is_charged_to_its_phase_in_cores():
+    """Two phases of a second: a child process spins for the first half of the first (started on a
+    signal, so its start-up is outside both) and sleeps through the second; the report charges it
+    CPU in the first phase, next to none in the second, and the machine at least as much."""
+    import subprocess
+    import sys
+    import time
+
+    phases = (profile.Phase("busy", 1.0, 1, 1), profile.Phase("idle", 1.0, 1, 1))
+    spin = "import sys, time\nsys.stdin.readline()\nend = time.time() + 0.5\nwhile time.time() < end: pass\ntime.sleep(5)"
+    spinner = subprocess.Popen([sys.executable, "-c", spin], stdin=subprocess.PIPE, text=True)
+    sampler = cpu_share.CpuSampler({"host": spinner.pid}, interval=0.05)
+    try:
+        sampler.start()
+        time.sleep(0.5)  # the interpreter has started and waits for the signal
+        zero = time.time()
+        spinner.stdin.write("go\n")
+        spinner.stdin.flush()
+        time.sleep(2.2)
+    finally:
+        sampler.stop()
+        spinner.kill()
+    (busy, used_busy), (idle, used_idle) = sampler.cores_per_phase(phases, zero)
+    assert (busy.name, idle.name) == ("busy", "idle")
+    assert used_busy["host"] > 0.1 and used_idle["host"] < used_busy["host"] / 4
+    assert used_busy["machine"] >= used_busy["host"] - 0.05 and used_busy[cpu_share.OTHERS] >= 0
+    rows = cpu_share.cpu_table([(busy, used_busy), (idle, used_idle)], ["host"], {"busy": 100, "idle": 0})
+    assert rows[0].startswith("| phase | host | Locust and the rest | machine (of ")
+    busy_ms = float(rows[2].split(" | ")[-1].rstrip(" |"))
+    assert rows[2].startswith("| busy |") and busy_ms == pytest.approx(used_busy["host"] * 10, abs=0.06)
