@@ -52,8 +52,8 @@ def take_many(pairs: list[tuple[str, str]], owner: str, seconds: float) -> dict:
     one that exists, whose create failed otherwise, or whose call reported nothing (BulkWriter does
     not raise a failed call) is tried again alone as try_take does: taken over when expired, left to
     its holder when not. If that raises (Firestore unreachable), the leases taken go back first."""
-    paths = {_ref(uid, key).path: (uid, key) for uid, key in pairs}
-    taken = {}
+    refs = {pair: _ref(*pair) for pair in pairs}
+    paths, taken = {ref.path: pair for pair, ref in refs.items()}, {}
 
     def created(ref, result, _writer):
         taken[paths[ref.path]] = result.update_time
@@ -61,8 +61,8 @@ def take_many(pairs: list[tuple[str, str]], owner: str, seconds: float) -> dict:
     writer = firestore_client().bulk_writer()
     writer.on_write_result(created)
     writer.on_write_error(lambda _failure, _writer: False)  # not retried here: try_take below decides
-    for uid, key in pairs:
-        writer.create(_ref(uid, key), _lease(uid, key, owner, seconds))
+    for (uid, key), ref in refs.items():
+        writer.create(ref, _lease(uid, key, owner, seconds))
     writer.close()
     try:
         for uid, key in [pair for pair in pairs if pair not in taken]:

@@ -62,12 +62,11 @@ def refresh(uid: str, spec: ProviderSpec, seen: dict, *, still_needed) -> tuple[
 
 
 def refresh_leased(uid: str, lease: "Lease", snapshot, *, still_needed) -> bool:
-    """refresh() from the re-read on, for a lease taken beforehand (the refresh job takes a chunk's
+    """refresh() from the re-read on, for a lease taken beforehand (the refresh job takes a wave's
     leases together) and the connection as read after it: whether it refreshed. False when the
     connection is gone, `still_needed` says no (another instance refreshed it meanwhile), or too
-    little of the lease is left for a provider call: a chunk's later refreshes start after its
-    earlier ones, and a lease that lapses before its call lets another refresher spend the same
-    refresh token (that connection stays due for the next run)."""
+    little of the lease is left for a provider call: a lease that lapses before its call lets
+    another refresher spend the same refresh token (that connection stays due for the next run)."""
     try:
         current = connections.record_of(snapshot)
         if current is None or not still_needed(current):
