@@ -2,7 +2,9 @@
 a bare publish-and-wait from a plain client against the same emulators, one at a time, with that
 client's own CPU per call (what no path can do without). The publish floor is the cheapest way a
 plain client waits for a publish, one Publish call on the caller's thread; the batching client's
-publish-and-wait (a commit thread between the caller and the call) is measured beside it."""
+publish-and-wait (a commit thread between the caller and the call) is measured beside it. Measured a
+slice at a time, between the paths' own slices (local/bench_hot.py), so all share the emulators'
+state of the moment."""
 
 import contextlib
 import dataclasses
@@ -10,46 +12,64 @@ import time
 
 from local.stats import percentile
 
-CALLS = 300
 FLOOR_TOPIC = "bench-floor"
 
 
 @dataclasses.dataclass
+class Timed:
+    """One floor call's latencies (ms) and its client's CPU seconds, summed over the slices."""
+
+    latencies: list = dataclasses.field(default_factory=list)
+    cpu_seconds: float = 0.0
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies, 0.5)
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu_seconds * 1000 / max(len(self.latencies), 1)
+
+
+@dataclasses.dataclass
 class Floor:
-    get_ms: float
-    get_cpu_ms: float
-    publish_ms: float
-    publish_cpu_ms: float
-    batched_publish_ms: float
-    batched_publish_cpu_ms: float
+    get: Timed
+    publish: Timed
+    batched_publish: Timed
 
 
-def _timed(call) -> tuple[float, float]:
-    call()  # connect first
-    latencies, cpu_before = [], time.process_time()
-    for _ in range(CALLS):
-        started = time.perf_counter()
-        call()
-        latencies.append((time.perf_counter() - started) * 1000)
-    return percentile(latencies, 0.5), (time.process_time() - cpu_before) * 1000 / CALLS
+class FloorClient:
+    """A plain Firestore and Pub/Sub client against the stack's emulators; `slice(n)` adds n calls
+    of each floor to `floor`."""
 
+    def __init__(self):
+        from google.api_core.exceptions import AlreadyExists
+        from google.cloud import firestore, pubsub_v1
+        from google.pubsub_v1.services.publisher.client import PublisherClient as GapicPublisher
 
-def measure_floor() -> Floor:
-    from google.api_core.exceptions import AlreadyExists
-    from google.cloud import firestore, pubsub_v1
-    from google.pubsub_v1.services.publisher.client import PublisherClient as GapicPublisher
+        from common.platform.settings import get_settings
 
-    from common.platform.settings import get_settings
+        project = get_settings().gcp_project
+        document = firestore.Client(project=project).collection("bench").document("floor")
+        document.set({"at": time.time()})
+        publisher = pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(max_messages=1, max_latency=0.001))
+        topic = publisher.topic_path(project, FLOOR_TOPIC)
+        with contextlib.suppress(AlreadyExists):
+            publisher.create_topic(name=topic)
+        message = pubsub_v1.types.PubsubMessage(data=b"{}")
+        self.calls = {
+            "get": document.get,
+            "publish": lambda: GapicPublisher.publish(publisher, topic=topic, messages=[message]),
+            "batched_publish": lambda: publisher.publish(topic, b"{}").result(),
+        }
+        self.floor = Floor(Timed(), Timed(), Timed())
 
-    project = get_settings().gcp_project
-    document = firestore.Client(project=project).collection("bench").document("floor")
-    document.set({"at": time.time()})
-    publisher = pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(max_messages=1, max_latency=0.001))
-    topic = publisher.topic_path(project, FLOOR_TOPIC)
-    with contextlib.suppress(AlreadyExists):
-        publisher.create_topic(name=topic)
-    get_ms, get_cpu = _timed(document.get)
-    message = pubsub_v1.types.PubsubMessage(data=b"{}")
-    publish_ms, publish_cpu = _timed(lambda: GapicPublisher.publish(publisher, topic=topic, messages=[message]))
-    batched_ms, batched_cpu = _timed(lambda: publisher.publish(topic, b"{}").result())
-    return Floor(get_ms, get_cpu, publish_ms, publish_cpu, batched_ms, batched_cpu)
+    def slice(self, calls: int, *, record: bool = True) -> None:
+        for name, call in self.calls.items():
+            timed = getattr(self.floor, name) if record else Timed()
+            cpu_before = time.process_time()
+            for _ in range(calls):
+                started = time.perf_counter()
+                call()
+                timed.latencies.append((time.perf_counter() - started) * 1000)
+            timed.cpu_seconds += time.process_time() - cpu_before

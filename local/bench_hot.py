@@ -1,13 +1,20 @@
 """The hot paths over HTTP, measured fairly against a bare functions-framework hello in the same run:
 Slack event and Calendar notification acknowledgements and the status read through the stack's host
-(its consumers served by a host of their own, and the acks' own consumers detached while the acks
-are measured, so their work is not charged to the acks), and the token read served like hello (a
-host of its own). For each path, at concurrency 1 and 16: p50, p99, the host's CPU milliseconds per
-request (its processes' own CPU time over the run), and the exact Firestore and Pub/Sub calls per
-request, counted at the host's gRPC client (local/op_counts.py). The floor, measured in the same
-run: a bare document get and a bare publish-and-wait from a plain client against the same emulators,
-with that client's own CPU per call."""
+(its consumers served by a host of their own, and detached while the paths are measured, so their
+work is not charged to the paths), and the token read served like hello (a host of its own). For
+each path, at concurrency 1 and 16: p50, p99, the host's CPU milliseconds per request (its
+processes' own CPU time over the run), and the exact Firestore and Pub/Sub calls per request,
+counted at the host's gRPC client (local/op_counts.py). The floor, measured in the same run: a bare
+document get and a bare publish-and-wait from a plain client against the same emulators, with that
+client's own CPU per call.
 
+Everything is warmed up first, then measured in interleaved rounds (BENCH_ROUNDS, default 5): each
+round a slice of the floor and a slice of every path at each concurrency, the paths' order turned
+by one each round. On this machine a stack's speed drifts within a run and differs 2x between runs
+(the emulators' JIT, the host's caches): one after another, the first path measured paid for it
+and the floor measured cold was inflated; interleaved, each figure is taken across the same moments."""
+
+import collections
 import contextlib
 import dataclasses
 import os
@@ -17,7 +24,7 @@ import time
 import requests
 from google.api_core.exceptions import NotFound
 
-from local.bench_floor import Floor, measure_floor
+from local.bench_floor import Floor, FloorClient
 from local.bench_http import hello_host, measure, token_read_host
 from local.catalog import consumers, load_catalog
 from local.cpu_time import process_tree_cpu_seconds
@@ -25,12 +32,15 @@ from local.load.payloads import slack_message_event, slack_signature_headers
 from local.load.seed import seed_user
 from local.op_counts import OPS_PATH
 from local.pubsub_setup import ensure_push_subscriptions
+from local.stats import percentile
 
 REQUESTS = int(os.environ.get("BENCH_WEBHOOK_REQUESTS", "2000"))
 # The consumers of what the acks publish: detached while the acks are measured (below).
 ACK_CONSUMERS = ("slack_events_worker", "calendar_notifications_worker")
 CONCURRENCIES = (1, 16)
 WARM_UP = 200
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+FLOOR_CALLS = 300  # per floor call over the rounds, and once more to warm up
 
 
 @dataclasses.dataclass
@@ -46,15 +56,56 @@ def _requests_at(concurrency: int) -> int:
     return REQUESTS if concurrency > 1 else max(REQUESTS // 4, 50)
 
 
-def _run(path: HotPath, concurrency: int) -> dict:
-    measure(path.send, WARM_UP, concurrency)
-    requests.delete(path.ops_url, timeout=10)
-    cpu_before = process_tree_cpu_seconds(path.host_pid)
-    result = measure(path.send, _requests_at(concurrency), concurrency)
-    cpu = process_tree_cpu_seconds(path.host_pid) - cpu_before
-    total = result["ok"] + result["failed"]
-    ops = requests.get(path.ops_url, timeout=10).json()
-    return {**result, "cpu_ms": cpu * 1000 / total, "ops": {kind: count / total for kind, count in ops.items()}}
+@dataclasses.dataclass
+class Tally:
+    """One path at one concurrency, summed over its slices."""
+
+    latencies: list = dataclasses.field(default_factory=list)
+    failed: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    ops: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+    def add_slice(self, path: HotPath, requests_total: int, concurrency: int) -> None:
+        requests.delete(path.ops_url, timeout=10)
+        cpu_before = process_tree_cpu_seconds(path.host_pid)
+        result = measure(path.send, requests_total, concurrency)
+        self.cpu_seconds += process_tree_cpu_seconds(path.host_pid) - cpu_before
+        self.ops.update(requests.get(path.ops_url, timeout=10).json())
+        self.latencies += result["latencies"]
+        self.failed += result["failed"]
+        self.seconds += result["seconds"]
+
+    def result(self) -> dict:
+        total = max(len(self.latencies) + self.failed, 1)
+        return {
+            "ok": len(self.latencies),
+            "failed": self.failed,
+            "p50": percentile(self.latencies, 0.5),
+            "p99": percentile(self.latencies, 0.99),
+            "rps": len(self.latencies) / max(self.seconds, 1e-9),
+            "cpu_ms": self.cpu_seconds * 1000 / total,
+            "ops": {kind: count / total for kind, count in self.ops.items()},
+        }
+
+
+def _interleaved(paths: list[HotPath], floor: FloorClient) -> list[tuple[str, dict, str]]:
+    """Warm every path and the floor up, then measure them in ROUNDS interleaved rounds."""
+    floor.slice(FLOOR_CALLS, record=False)
+    for path in paths:
+        for concurrency in CONCURRENCIES:
+            measure(path.send, WARM_UP, concurrency)
+    tallies = {(path.name, concurrency): Tally() for path in paths for concurrency in CONCURRENCIES}
+    for turn in range(ROUNDS):
+        floor.slice(FLOOR_CALLS // ROUNDS)
+        ordered = paths[turn % len(paths) :] + paths[: turn % len(paths)]
+        for concurrency in CONCURRENCIES:
+            for path in ordered:
+                tallies[path.name, concurrency].add_slice(path, _requests_at(concurrency) // ROUNDS, concurrency)
+    return [
+        (path.name, {concurrency: tallies[path.name, concurrency].result() for concurrency in CONCURRENCIES}, path.required)
+        for path in paths
+    ]
 
 
 def connected_user(stack) -> dict:
@@ -107,24 +158,16 @@ def _stack_paths(stack, user: dict, signing_secret: str) -> list[HotPath]:
     ]
 
 
-def _measured(path: HotPath) -> tuple[str, dict, str]:
-    return path.name, {concurrency: _run(path, concurrency) for concurrency in CONCURRENCIES}, path.required
-
-
-def _on_own_host(host, name: str, send, required: str) -> tuple[str, dict, str]:
-    try:
-        pid = host.child.process.pid
-        return _measured(HotPath(name, lambda session, i: send(session, host.url), pid, host.ops_url, required))
-    finally:
-        host.stop()
+def _own_host_path(host, name: str, send, required: str) -> HotPath:
+    return HotPath(name, lambda session, i: send(session, host.url), host.child.process.pid, host.ops_url, required)
 
 
 @contextlib.contextmanager
 def _consumers_detached(stack, names: tuple[str, ...]):
-    """The acks' messages kept for a subscriber, but no consumer run while the acks are measured:
+    """The acks' messages kept for a subscriber, but no consumer run while the paths are measured:
     on two cores a consumer host of its own still takes the acks' CPU. Their push subscriptions
     become pull subscriptions nobody reads (the messages are stored as for any subscriber), and
-    come back empty, so no backlog spills into the paths measured after."""
+    come back empty, so no backlog is left for what the bench measures next."""
     from google.cloud import pubsub_v1
 
     subscriber = pubsub_v1.SubscriberClient()
@@ -142,22 +185,25 @@ def _consumers_detached(stack, names: tuple[str, ...]):
 
 
 def bench_hot_paths(stack, user: dict, folder: pathlib.Path, signing_secret: str) -> tuple[Floor, list[tuple[str, dict, str]]]:
-    floor = measure_floor()
-    hello = _on_own_host(
-        hello_host(folder, stack.env), "bare functions-framework hello", lambda s, url: s.get(url, timeout=30).status_code, ""
-    )
-    paths = _stack_paths(stack, user, signing_secret)
+    floor = FloorClient()
     params = {"uid": user["uid"], "service": "gmail"}
-    token_read = _on_own_host(
-        token_read_host(folder, stack.env),
-        "token read (token manager: Firestore read, AES-GCM decryption)",
-        lambda session, url: session.get(url, params=params, timeout=30).status_code,
-        "get",
-    )
-    acks, reads = [p for p in paths if p.required == "publish"], [p for p in paths if p.required != "publish"]
-    with _consumers_detached(stack, ACK_CONSUMERS):
-        measured_acks = [_measured(path) for path in acks]
-    return floor, [hello, *measured_acks, *(_measured(path) for path in reads), token_read]
+    hosts = []
+    try:
+        hosts.append(hello_host(folder, stack.env))
+        hello = _own_host_path(hosts[-1], "bare functions-framework hello", lambda s, url: s.get(url, timeout=30).status_code, "")
+        hosts.append(token_read_host(folder, stack.env))
+        token_read = _own_host_path(
+            hosts[-1],
+            "token read (token manager: Firestore read, AES-GCM decryption)",
+            lambda session, url: session.get(url, params=params, timeout=30).status_code,
+            "get",
+        )
+        with _consumers_detached(stack, ACK_CONSUMERS):
+            rows = _interleaved([hello, *_stack_paths(stack, user, signing_secret), token_read], floor)
+    finally:
+        for host in hosts:
+            host.stop()
+    return floor.floor, rows
 
 
 def _ops_text(ops: dict) -> str:
@@ -170,14 +216,15 @@ def print_table(measured) -> None:
     floor, rows = measured
     hello = rows[0][1]
     print(
-        f"\n## Hot paths ({REQUESTS} requests at concurrency 16, {_requests_at(1)} at 1; hello and the token read "
-        "each on a host of their own, the others on the stack's host, its consumers on another)\n"
+        f"\n## Hot paths ({REQUESTS} requests at concurrency 16, {_requests_at(1)} at 1, in {ROUNDS} interleaved "
+        "rounds; hello and the token read each on a host of their own, the others on the stack's host, its "
+        "consumers detached)\n"
     )
     print(
-        f"Floor, same run, plain client against the same emulators: document get p50 {floor.get_ms:.2f} ms "
-        f"({floor.get_cpu_ms:.2f} ms client CPU), publish-and-wait p50 {floor.publish_ms:.2f} ms "
-        f"({floor.publish_cpu_ms:.2f} ms client CPU; through the batching client {floor.batched_publish_ms:.2f} ms, "
-        f"{floor.batched_publish_cpu_ms:.2f} ms CPU).\n"
+        f"Floor, same rounds, plain client against the same emulators: document get p50 {floor.get.p50:.2f} ms "
+        f"({floor.get.cpu_ms:.2f} ms client CPU), publish-and-wait p50 {floor.publish.p50:.2f} ms "
+        f"({floor.publish.cpu_ms:.2f} ms client CPU; through the batching client {floor.batched_publish.p50:.2f} ms, "
+        f"{floor.batched_publish.cpu_ms:.2f} ms CPU).\n"
     )
     print(
         "| endpoint | concurrency | ok | failed | p50 ms | p99 ms | req/s | host CPU ms/req | "
@@ -185,8 +232,8 @@ def print_table(measured) -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, by_concurrency, required in rows:
-        io_ms = {"publish": floor.publish_ms, "get": floor.get_ms}.get(required, 0.0)
-        io_cpu = {"publish": floor.publish_cpu_ms, "get": floor.get_cpu_ms}.get(required, 0.0)
+        io = {"publish": floor.publish, "get": floor.get}.get(required)
+        io_ms, io_cpu = (io.p50, io.cpu_ms) if io else (0.0, 0.0)
         for concurrency, r in by_concurrency.items():
             base = hello[concurrency]
             if concurrency == 1:

@@ -99,7 +99,8 @@ def token_read_host(folder: pathlib.Path, env: dict) -> FunctionHost:
 
 
 def measure(send, requests_total: int, concurrency: int) -> dict:
-    """Run send(session, i) -> status code from `concurrency` threads; latencies in ms."""
+    """Run send(session, i) -> status code from `concurrency` threads; latencies in ms, each
+    answered request's under "latencies"."""
     local = threading.local()
     latencies, failures = [], []
 
@@ -121,4 +122,6 @@ def measure(send, requests_total: int, concurrency: int) -> dict:
         "p50": percentile(latencies, 0.5),
         "p99": percentile(latencies, 0.99),
         "rps": len(latencies) / seconds,
+        "seconds": seconds,
+        "latencies": latencies,
     }
