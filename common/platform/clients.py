@@ -36,26 +36,16 @@ def firestore_client():
     return _shared("firestore", lambda: firestore.Client(project=get_settings().gcp_project))
 
 
-# Hand-offs are waited for (a webhook is acknowledged only once its message is on the topic), so
-# each is sent as a batch of one at once; the default 10 ms batching window would sit on every ack.
+# What goes through the client's batching (connection events, hand-offs sent together) is sent at
+# once, a batch of one: the default 10 ms window would sit on every request that waits for it. A
+# single hand-off and analytics bypass the batching (common/product/events.py publish_messages).
 HAND_OFF_BATCH = {"max_messages": 1, "max_latency": 0.001}
-# Analytics is never waited for: a window of its own batches a request's events into one call,
-# off the path of the hand-off publisher.
-ANALYTICS_BATCH = {"max_messages": 100, "max_latency": 0.05}
-
-
-def _publisher(name: str, batch: dict):
-    from google.cloud import pubsub_v1
-
-    return _shared(name, lambda: pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(**batch)))
 
 
 def publisher_client():
-    return _publisher("publisher", HAND_OFF_BATCH)
+    from google.cloud import pubsub_v1
 
-
-def analytics_publisher_client():
-    return _publisher("analytics_publisher", ANALYTICS_BATCH)
+    return _shared("publisher", lambda: pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(**HAND_OFF_BATCH)))
 
 
 def secret_manager_client():

@@ -3,9 +3,13 @@
 google-auth does the signature and exp/iat/aud checks (RS256 against the x509 certificates at
 FIREBASE_CERTS_URL); this module adds what Firebase requires on top (issuer, non-empty sub),
 caches the certificates for their max-age, and maps every failure to a 401 in the envelope.
+A token that passed every check is remembered by its SHA-256 until it expires (VerifiedTokens), so
+a user's later requests with it, and Pub/Sub's pushes with the same push token, skip the RSA check.
 """
 
+import collections
 import dataclasses
+import hashlib
 import re
 import threading
 
@@ -72,6 +76,53 @@ class CertCache:
 
 _cert_caches: dict[str, CertCache] = {}
 
+VERIFIED_TOKENS = 10_000  # tokens an instance remembers as verified; the least recently used beyond are forgotten
+
+
+class VerifiedTokens:
+    """Tokens that passed every check, with their claims, until their `exp` (plus the clock skew
+    allowed, as google-auth allows it). Keyed by the SHA-256 of what they were checked against
+    (certificates URL, audience) and the whole token, so a token differing in any byte, or checked
+    for another audience, is verified afresh; the tokens themselves are not kept. Past its expiry an
+    entry is not used: the full check runs and answers token_expired. As before, a token stays valid
+    until its expiry (nothing here checks revocation); a certificate retired before a token it signed
+    expires no longer stops that token within this instance."""
+
+    def __init__(self, size: int = VERIFIED_TOKENS):
+        self._size = size
+        self._entries: collections.OrderedDict[bytes, tuple[dict, float]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(token: str, certs_url: str, audience: str) -> bytes:
+        return hashlib.sha256("\x00".join((certs_url, audience, token)).encode()).digest()
+
+    def claims(self, token: str, certs_url: str, audience: str) -> dict | None:
+        key = self._key(token, certs_url, audience)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+        claims, valid_until = entry
+        return claims if clock.now() <= valid_until else None
+
+    def keep(self, token: str, certs_url: str, audience: str, claims: dict, skew_seconds: float) -> None:
+        expiry = claims.get("exp")
+        if not isinstance(expiry, (int, float)):
+            return
+        with self._lock:
+            self._entries[self._key(token, certs_url, audience)] = (claims, expiry + skew_seconds)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+verified_tokens = VerifiedTokens()
+
 
 def _cert_cache(url: str) -> CertCache:
     return _cert_caches.setdefault(url, CertCache(url))
@@ -95,11 +146,19 @@ def _rs256_certs(token: str, certs_url: str, what: str) -> dict[str, str]:
 
 def verify_id_token(token: str) -> Identity:
     settings = get_settings()
-    certs = _rs256_certs(token, settings.firebase_certs_url, "ID token")
-    audience = settings.firebase_audience
+    certs_url, audience = settings.firebase_certs_url, settings.firebase_audience
+    claims = verified_tokens.claims(token, certs_url, audience)
+    if claims is None:
+        claims = _checked_id_token_claims(token, certs_url, audience)
+        verified_tokens.keep(token, certs_url, audience, claims, settings.id_token_clock_skew_seconds)
+    return Identity(uid=claims["sub"], claims=claims)
+
+
+def _checked_id_token_claims(token: str, certs_url: str, audience: str) -> dict:
+    certs = _rs256_certs(token, certs_url, "ID token")
     try:
         claims = jwt.decode(
-            token, certs=certs, audience=audience, clock_skew_in_seconds=int(settings.id_token_clock_skew_seconds)
+            token, certs=certs, audience=audience, clock_skew_in_seconds=int(get_settings().id_token_clock_skew_seconds)
         )
     except _DECODE_ERRORS:
         raise _rejection(token) from None
@@ -108,7 +167,7 @@ def verify_id_token(token: str) -> Identity:
     uid = claims.get("sub")
     if not is_document_id(uid) or not SAFE_UID.fullmatch(uid):
         raise Unauthenticated("The ID token's subject is empty or not a usable user id", code="invalid_token")
-    return Identity(uid=uid, claims=claims)
+    return claims
 
 
 def _rejection(token: str) -> Unauthenticated:
@@ -179,7 +238,16 @@ def google_claims(token: str, audience: str, what: str) -> dict:
     Google. Which account it is, is the caller's to check. Raises Unauthenticated otherwise."""
     if not audience:
         raise Unauthenticated(f"No {what} audience is configured", code="invalid_token")
-    certs = _rs256_certs(token, get_settings().google_oidc_certs_url, what)
+    settings = get_settings()
+    claims = verified_tokens.claims(token, settings.google_oidc_certs_url, audience)
+    if claims is None:
+        claims = _checked_google_claims(token, settings.google_oidc_certs_url, audience, what)
+        verified_tokens.keep(token, settings.google_oidc_certs_url, audience, claims, settings.id_token_clock_skew_seconds)
+    return claims
+
+
+def _checked_google_claims(token: str, certs_url: str, audience: str, what: str) -> dict:
+    certs = _rs256_certs(token, certs_url, what)
     try:
         claims = jwt.decode(
             token,

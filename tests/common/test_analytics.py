@@ -2,6 +2,9 @@
 fails a user request."""
 
 import datetime
+import json
+import os
+import time
 
 import functions_framework
 import pytest
@@ -83,3 +86,69 @@ def test_a_broken_publisher_never_fails_the_request(stack, id_token, monkeypatch
         monkeypatch.undo()
         reset_settings()
         reset_clients()
+
+
+def _numbered(pull, expected: int) -> list[dict]:
+    """The test's own events ({"n": ...}), among any an earlier test's requests still send."""
+    numbered, deadline = [], time.monotonic() + 60
+    while len(numbered) < expected and time.monotonic() < deadline:
+        numbered += [m for m in pull(expected=1, timeout=5) if "n" in m["data"]]
+    return numbered + [m for m in pull(expected=10**6, timeout=1) if "n" in m["data"]]  # and any more: none expected
+
+
+def test_queued_events_are_all_sent_in_calls_of_at_most_a_thousand(stack, topic_messages):
+    pull = topic_messages("analytics-events")
+    queue = analytics.EventQueue()
+    for n in range(1500):
+        queue.put(json.dumps({"n": n}).encode(), {"event": "integration_webhook_received"})
+    queue.send_queued()
+    received = _numbered(pull, 1500)
+    assert sorted(m["data"]["n"] for m in received) == list(range(1500))
+    assert all(m["attributes"] == {"event": "integration_webhook_received"} for m in received)
+
+
+def test_a_full_queue_drops_the_oldest_and_says_how_many(stack, topic_messages, monkeypatch, caplog):
+    monkeypatch.setattr(analytics, "MAX_QUEUED", 3)
+    monkeypatch.setattr(analytics, "SEND_WINDOW_SECONDS", 3600)  # only the test's own send_queued sends
+    pull = topic_messages("analytics-events")
+    queue = analytics.EventQueue()
+    for n in range(5):
+        queue.put(json.dumps({"n": n}).encode(), {"event": "integration_webhook_received"})
+    queue.send_queued()
+    assert sorted(m["data"]["n"] for m in _numbered(pull, 3)) == [2, 3, 4]
+    dropped = [r for r in caplog.records if r.getMessage() == "analytics events dropped: queue full"]
+    assert [r.fields["count"] for r in dropped] == [2]
+
+
+def test_events_the_topic_refuses_are_logged_not_raised(stack, monkeypatch, caplog):
+    monkeypatch.setenv("TOPIC_ANALYTICS_EVENTS", "no-such-topic")
+    reset_settings()
+    try:
+        queue = analytics.EventQueue()
+        queue._sender_pid = os.getpid()  # no sender thread: the test sends
+        queue.put(b"{}", {"event": "integration_webhook_received"})
+        queue.send_queued()
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    failed = [r for r in caplog.records if r.getMessage() == "analytics events not published"]
+    assert [(r.fields["count"], r.fields["error"]) for r in failed] == [(1, "NotFound")]
+
+
+def test_events_queued_during_a_send_wait_for_the_next_window(stack, monkeypatch):
+    """Else a busy instance sends all the time (it did: 56 calls a second for 440 acks, not one a window)."""
+    monkeypatch.setattr(analytics, "SEND_WINDOW_SECONDS", 3600)  # only the test's own send_queued sends
+    sent = []
+
+    class Busy(analytics.EventQueue):
+        def _send(self, batch):
+            sent.append(len(batch))
+            super()._send(batch)
+            if len(sent) < 5:  # a request's event, mid-send (a few: the old loop would never stop)
+                self.put(b"{}", {"event": "integration_webhook_received"})
+
+    queue = Busy()
+    for _ in range(3):
+        queue.put(b"{}", {"event": "integration_webhook_received"})
+    queue.send_queued()
+    assert sent == [3] and len(queue._events) == 1

@@ -114,3 +114,50 @@ def test_in_process_verification_returns_the_uid(stack, id_token):
 def test_uids_that_are_not_usable_document_ids_are_refused(api, sandbox, uid):
     token = sandbox.get("/identity/token", params={"uid": uid}).json()["idToken"]
     assert _rejected(api, f"Bearer {token}")["code"] == "invalid_token"
+
+
+def test_a_verified_token_is_not_checked_again_until_it_expires(stack, id_token):
+    """The second verification comes from the instance's memory: it passes with the certificates
+    gone (which the full check could not); past the token's expiry it is checked again and refused."""
+    token = id_token("dora", lifetime=600)
+    assert identity.verify_id_token(token).uid == "dora"
+    certs = identity._cert_cache(stack.env["FIREBASE_CERTS_URL"])
+    url = certs.url
+    certs.url, certs._expires_at = f"http://127.0.0.1:{free_port()}/gone", 0.0
+    try:
+        assert identity.verify_id_token(token).uid == "dora"
+        clock.set_offset(600 + identity.get_settings().id_token_clock_skew_seconds + 1)
+        with pytest.raises(Unavailable):  # no longer remembered: the full check runs, and has no certificates
+            identity.verify_id_token(token)
+    finally:
+        clock.set_offset(0)
+        certs.url, certs._expires_at = url, 0.0
+
+
+def test_remembered_tokens_are_told_apart_by_every_byte_and_by_audience(stack, id_token):
+    alice = id_token("alice")
+    identity.verify_id_token(alice)
+    header, payload, signature = alice.split(".")
+    altered = ".".join([header, payload, signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")])
+    with pytest.raises(Unauthenticated):
+        identity.verify_id_token(altered)
+    remembered = identity.VerifiedTokens()
+    claims = jwt.decode(alice, verify=False)
+    remembered.keep(alice, "certs", "aud", claims, 0)
+    assert remembered.claims(alice, "certs", "aud") == claims
+    assert remembered.claims(alice, "certs", "another-aud") is None
+    assert remembered.claims(alice, "other-certs", "aud") is None
+    assert remembered.claims(altered, "certs", "aud") is None
+
+
+def test_remembered_tokens_are_bounded_least_recently_used_first():
+    remembered = identity.VerifiedTokens(size=2)
+    far = {"exp": clock.now() + 3600}
+    for token in ("a.b.c", "d.e.f"):
+        remembered.keep(token, "certs", "aud", far, 0)
+    assert remembered.claims("a.b.c", "certs", "aud") is far  # a.b.c is now the most recently used
+    remembered.keep("g.h.i", "certs", "aud", far, 0)
+    assert remembered.claims("d.e.f", "certs", "aud") is None
+    assert remembered.claims("a.b.c", "certs", "aud") is far
+    remembered.keep("j.k.l", "certs", "aud", {"sub": "no exp"}, 0)  # nothing without an expiry is kept
+    assert remembered.claims("j.k.l", "certs", "aud") is None
