@@ -101,7 +101,10 @@ class EventQueue:
             self._waiting.wait()
             time.sleep(SEND_WINDOW_SECONDS)
             self._waiting.clear()
-            self.send_queued()
+            try:
+                self.send_queued()
+            except Exception as error:  # the thread must outlive any one send, or nothing is sent again
+                log.warning("analytics send failed", extra={"fields": {"error": type(error).__name__}})
 
     def send_queued(self) -> None:
         """Send what is queued now (the sender's step; tests call it to send at once)."""

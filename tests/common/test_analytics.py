@@ -152,3 +152,24 @@ def test_events_queued_during_a_send_wait_for_the_next_window(stack, monkeypatch
         queue.put(b"{}", {"event": "integration_webhook_received"})
     queue.send_queued()
     assert sent == [3] and len(queue._events) == 1
+
+
+def test_the_sender_outlives_a_failed_send(stack):
+    sent = []
+
+    class FailsOnce(analytics.EventQueue):
+        def send_queued(self):
+            sent.append(len(self._events))
+            if len(sent) == 1:
+                raise RuntimeError("a send that fails outside the publish")
+            super().send_queued()
+
+    queue = FailsOnce()
+    queue.put(b"{}", {"event": "integration_webhook_received"})
+    deadline = time.monotonic() + 10
+    while len(sent) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    queue.put(b"{}", {"event": "integration_webhook_received"})
+    while len(sent) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(sent) == 2 and sent[1] >= 1
