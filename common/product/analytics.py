@@ -69,13 +69,21 @@ def track(
         "trace": current_trace(),
         **details,
     }
-    _queue.put(json.dumps(record, default=str).encode(), {"event": event, "traceparent": traceparent()})
+    try:
+        _queue.put(json.dumps(record, default=str).encode(), {"event": event, "traceparent": traceparent()})
+    except Exception as error:  # no thread to start, a record json cannot encode: the request goes on
+        log.warning("analytics event not queued", extra={"fields": {"event": event, "error": type(error).__name__}})
 
 
 class EventQueue:
     """Events waiting for the sender thread, which starts with the first event of the process."""
 
     def __init__(self):
+        self._forget_parent()
+        os.register_at_fork(after_in_child=self._forget_parent)
+
+    def _forget_parent(self) -> None:
+        """A forked child starts empty: its parent sends its own events, and its locks may be held."""
         self._events: collections.deque = collections.deque(maxlen=MAX_QUEUED)  # full: the oldest goes
         self._waiting = threading.Event()
         self._start_lock = threading.Lock()

@@ -81,8 +81,8 @@ VERIFIED_TOKENS = 10_000  # tokens an instance remembers as verified; the least 
 
 class VerifiedTokens:
     """Tokens that passed every check, with their claims, until their `exp` (plus the clock skew
-    allowed, as google-auth allows it). Keyed by the SHA-256 of what they were checked against
-    (certificates URL, audience) and the whole token, so a token differing in any byte, or checked
+    allowed, as google-auth allows it). Keyed by the SHA-256 of what they were checked as (Firebase
+    or Google, and the certificates URL), the audience and the whole token, so a token differing in any byte, or checked
     for another audience, is verified afresh; the tokens themselves are not kept. Past its expiry an
     entry is not used: the full check runs and answers token_expired. As before, a token stays valid
     until its expiry (nothing here checks revocation); a certificate retired before a token it signed
@@ -94,11 +94,14 @@ class VerifiedTokens:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _key(token: str, certs_url: str, audience: str) -> bytes:
-        return hashlib.sha256("\x00".join((certs_url, audience, token)).encode()).digest()
+    def _key(token: str, checked_as: str, audience: str) -> bytes:
+        return hashlib.sha256("\x00".join((checked_as, audience, token)).encode()).digest()
 
-    def claims(self, token: str, certs_url: str, audience: str) -> dict | None:
-        key = self._key(token, certs_url, audience)
+    def _valid_until(self, expiry: float, skew_seconds: float) -> float:
+        return expiry + int(skew_seconds)  # as google-auth allows it (it is given the int)
+
+    def claims(self, token: str, checked_as: str, audience: str) -> dict | None:
+        key = self._key(token, checked_as, audience)
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -107,12 +110,12 @@ class VerifiedTokens:
         claims, valid_until = entry
         return claims if clock.now() <= valid_until else None
 
-    def keep(self, token: str, certs_url: str, audience: str, claims: dict, skew_seconds: float) -> None:
+    def keep(self, token: str, checked_as: str, audience: str, claims: dict, skew_seconds: float) -> None:
         expiry = claims.get("exp")
         if not isinstance(expiry, (int, float)):
             return
         with self._lock:
-            self._entries[self._key(token, certs_url, audience)] = (claims, expiry + skew_seconds)
+            self._entries[self._key(token, checked_as, audience)] = (claims, self._valid_until(expiry, skew_seconds))
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
 
@@ -147,10 +150,11 @@ def _rs256_certs(token: str, certs_url: str, what: str) -> dict[str, str]:
 def verify_id_token(token: str) -> Identity:
     settings = get_settings()
     certs_url, audience = settings.firebase_certs_url, settings.firebase_audience
-    claims = verified_tokens.claims(token, certs_url, audience)
+    checked_as = f"firebase {certs_url}"  # a Google token for the same audience is not a Firebase one
+    claims = verified_tokens.claims(token, checked_as, audience)
     if claims is None:
         claims = _checked_id_token_claims(token, certs_url, audience)
-        verified_tokens.keep(token, certs_url, audience, claims, settings.id_token_clock_skew_seconds)
+        verified_tokens.keep(token, checked_as, audience, claims, settings.id_token_clock_skew_seconds)
     return Identity(uid=claims["sub"], claims=claims)
 
 
@@ -239,10 +243,11 @@ def google_claims(token: str, audience: str, what: str) -> dict:
     if not audience:
         raise Unauthenticated(f"No {what} audience is configured", code="invalid_token")
     settings = get_settings()
-    claims = verified_tokens.claims(token, settings.google_oidc_certs_url, audience)
+    checked_as = f"google {settings.google_oidc_certs_url}"
+    claims = verified_tokens.claims(token, checked_as, audience)
     if claims is None:
         claims = _checked_google_claims(token, settings.google_oidc_certs_url, audience, what)
-        verified_tokens.keep(token, settings.google_oidc_certs_url, audience, claims, settings.id_token_clock_skew_seconds)
+        verified_tokens.keep(token, checked_as, audience, claims, settings.id_token_clock_skew_seconds)
     return claims
 
 

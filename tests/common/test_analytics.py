@@ -173,3 +173,27 @@ def test_the_sender_outlives_a_failed_send(stack):
     while len(sent) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(sent) == 2 and sent[1] >= 1
+
+
+def test_an_event_that_cannot_be_queued_never_fails_the_request(monkeypatch, caplog):
+    class NoThreads(analytics.EventQueue):
+        def _start_sender(self):
+            raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(analytics, "_queue", NoThreads())
+    analytics.track("integration_webhook_received", provider="slack")  # raised before the fix
+    assert [r.fields["error"] for r in caplog.records if r.getMessage() == "analytics event not queued"] == ["RuntimeError"]
+
+
+def test_a_forked_child_does_not_send_its_parents_events(monkeypatch):
+    monkeypatch.setattr(analytics, "SEND_WINDOW_SECONDS", 3600)
+    queue = analytics.EventQueue()
+    queue._sender_pid = os.getpid()  # no sender thread here
+    queue.put(b"{}", {"event": "integration_webhook_received"})
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write, str(len(queue._events)).encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 16) == b"0" and len(queue._events) == 1

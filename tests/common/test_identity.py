@@ -148,6 +148,7 @@ def test_remembered_tokens_are_told_apart_by_every_byte_and_by_audience(stack, i
     assert remembered.claims(alice, "certs", "another-aud") is None
     assert remembered.claims(alice, "other-certs", "aud") is None
     assert remembered.claims(altered, "certs", "aud") is None
+    assert identity.verified_tokens.claims(alice, f"google {identity.get_settings().firebase_certs_url}", "demo") is None
 
 
 def test_remembered_tokens_are_bounded_least_recently_used_first():
