@@ -35,7 +35,7 @@ from local.pubsub_setup import ensure_push_subscriptions
 from local.stats import percentile
 
 REQUESTS = int(os.environ.get("BENCH_WEBHOOK_REQUESTS", "2000"))
-# The consumers of what the acks publish: detached while the acks are measured (below).
+# The consumers of what the acks publish: detached while the paths are measured (below).
 ACK_CONSUMERS = ("slack_events_worker", "calendar_notifications_worker")
 CONCURRENCIES = (1, 16)
 WARM_UP = 200

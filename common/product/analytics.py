@@ -17,7 +17,7 @@ import time
 from common.platform.logs import current_trace, get_logger, traceparent
 from common.platform.settings import get_settings
 from common.platform.timeutil import iso, utcnow
-from common.product.events import publish_messages
+from common.product.events import publish_messages, topic_path
 
 log = get_logger(__name__)
 SEND_WINDOW_SECONDS = 0.05
@@ -136,8 +136,7 @@ class EventQueue:
     @staticmethod
     def _send(batch: list[tuple[bytes, dict]]) -> None:
         try:
-            settings = get_settings()
-            publish_messages(f"projects/{settings.gcp_project}/topics/{settings.topic_analytics_events}", batch)
+            publish_messages(topic_path(get_settings().topic_analytics_events), batch)
         except Exception as error:
             log.warning("analytics events not published", extra={"fields": {"count": len(batch), "error": type(error).__name__}})
 

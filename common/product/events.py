@@ -32,9 +32,13 @@ _unsettled: set[concurrent.futures.Future] = set()  # connection events sent and
 _unsettled_lock = threading.Lock()
 
 
+def topic_path(topic: str) -> str:
+    return publisher_client().topic_path(get_settings().gcp_project, topic)
+
+
 def _message(topic: str, payload: dict, attributes: dict) -> tuple[str, bytes, dict]:
     """(topic path, body, attributes); the message carries the current trace (`traceparent`) to its consumer."""
-    path = publisher_client().topic_path(get_settings().gcp_project, topic)
+    path = topic_path(topic)
     data = json.dumps(payload, separators=(",", ":"), default=str).encode()
     return path, data, {"traceparent": traceparent(), **attributes}
 

@@ -97,9 +97,6 @@ class VerifiedTokens:
     def _key(token: str, checked_as: str, audience: str) -> bytes:
         return hashlib.sha256("\x00".join((checked_as, audience, token)).encode()).digest()
 
-    def _valid_until(self, expiry: float, skew_seconds: float) -> float:
-        return expiry + int(skew_seconds)  # as google-auth allows it (it is given the int)
-
     def claims(self, token: str, checked_as: str, audience: str) -> dict | None:
         key = self._key(token, checked_as, audience)
         with self._lock:
@@ -115,13 +112,10 @@ class VerifiedTokens:
         if not isinstance(expiry, (int, float)):
             return
         with self._lock:
-            self._entries[self._key(token, checked_as, audience)] = (claims, self._valid_until(expiry, skew_seconds))
+            # int(skew): the allowance google-auth is given
+            self._entries[self._key(token, checked_as, audience)] = (claims, expiry + int(skew_seconds))
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
-
-    def forget(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
 
 verified_tokens = VerifiedTokens()
