@@ -13,6 +13,7 @@ import time
 from local.stats import percentile
 
 FLOOR_TOPIC = "bench-floor"
+FLOOR_DOCUMENT = "bench/floor"
 
 
 @dataclasses.dataclass
@@ -50,7 +51,7 @@ class FloorClient:
         from common.platform.settings import get_settings
 
         project = get_settings().gcp_project
-        document = firestore.Client(project=project).collection("bench").document("floor")
+        document = firestore.Client(project=project).document(FLOOR_DOCUMENT)
         document.set({"at": time.time()})
         publisher = pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(max_messages=1, max_latency=0.001))
         topic = publisher.topic_path(project, FLOOR_TOPIC)

@@ -1,6 +1,8 @@
 """HTTP latency under concurrent load, and single functions served the way the local host serves
 every function (one gunicorn worker, the same threads): a bare functions-framework hello, the
-yardstick the README's ratios are taken against, and a token read through the token manager."""
+yardstick the README's ratios are taken against; the floor's document get and publish served the
+same way (what the I/O costs once a server makes it, before any of our code); and a token read
+through the token manager."""
 
 import concurrent.futures
 import json
@@ -29,6 +31,48 @@ start_error_reporting()
 @functions_framework.http
 def hello(request):
     return "hello"
+"""
+
+
+# The floor's two calls (local/bench_floor.py) made by a plain client inside a function served like
+# hello: a path's figure less this one's is what the path's own code costs.
+SERVED_GET = """
+import functions_framework
+from google.cloud import firestore
+
+from common.platform.error_reporting import start_error_reporting
+from common.platform.settings import get_settings
+from local.bench_floor import FLOOR_DOCUMENT
+
+start_error_reporting()
+document = firestore.Client(project=get_settings().gcp_project).document(FLOOR_DOCUMENT)
+
+
+@functions_framework.http
+def served_get(request):
+    document.get()
+    return "got"
+"""
+
+SERVED_PUBLISH = """
+import functions_framework
+from google.cloud import pubsub_v1
+from google.pubsub_v1.services.publisher.client import PublisherClient as GapicPublisher
+
+from common.platform.error_reporting import start_error_reporting
+from common.platform.settings import get_settings
+from local.bench_floor import FLOOR_TOPIC
+
+start_error_reporting()
+publisher = pubsub_v1.PublisherClient()
+topic = publisher.topic_path(get_settings().gcp_project, FLOOR_TOPIC)
+message = pubsub_v1.types.PubsubMessage(data=b"{}")
+
+
+@functions_framework.http
+def served_publish(request):
+    GapicPublisher.publish(publisher, topic=topic, messages=[message])
+    return "published"
 """
 
 
@@ -92,6 +136,14 @@ class FunctionHost:
 
 def hello_host(folder: pathlib.Path, env: dict) -> FunctionHost:
     return FunctionHost(folder, env, "hello", HELLO)
+
+
+def served_get_host(folder: pathlib.Path, env: dict) -> FunctionHost:
+    return FunctionHost(folder, env, "served_get", SERVED_GET)
+
+
+def served_publish_host(folder: pathlib.Path, env: dict) -> FunctionHost:
+    return FunctionHost(folder, env, "served_publish", SERVED_PUBLISH)
 
 
 def token_read_host(folder: pathlib.Path, env: dict) -> FunctionHost:
