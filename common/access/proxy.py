@@ -106,13 +106,13 @@ def forward(uid: str, service: str, request: ProxyRequest) -> ProxyReply:
         connection_id, found = connections.resolve(uid, service, request.connection_id)
         limit_proxy(uid, connection_id)
         try:
-            reply, record = call_with_token(uid, connection_id, call.send, rejected=call.rejected, read=found)
+            made = call_with_token(uid, connection_id, call.send, rejected=call.rejected, read=found)
         except ProviderUnreachable:
             connection_health.record_failure(uid, connection_id, "unreachable")
             raise
-        status = reply.status_code
-        _count_health(uid, connection_id, reply, record)
-        return ProxyReply(status, _passed(reply.headers), reply.body)
+        status = made.response.status_code
+        _count_health(uid, connection_id, made.response, made.record)
+        return ProxyReply(status, _passed(made.response.headers), made.response.body)
     except AppError as error:
         status = error.status
         raise

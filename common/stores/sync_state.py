@@ -4,11 +4,15 @@ Gmail: the history cursor and the watch; Calendar: the sync token and the push c
 Calendar channels are also kept at `calendar_channels/{channel id}` so the push endpoint finds them.
 
 Every write here (the state, and the synced documents stored with it) is a transaction guarded by
-the erasure fence (common/stores/erasures.py): `since` is when the work writing it started."""
+the erasure fence (common/stores/erasures.py), `since` being when the work writing it started, and
+by the connection itself: refused (NotConnected) once the connection is gone. A disconnect deletes
+the connection before it removes what was synced, so work that outlives it (a sync, a renewal)
+either wrote before the deletion, and its documents are removed with the rest, or writes nothing.
+The connection is read with the fence, in the same round trip."""
 
 from common.platform.clients import firestore_client
 from common.stores import erasures
-from common.stores.connections import USERS
+from common.stores.connections import USERS, NotConnected, connection_ref
 
 SYNC_STATE = "sync_state"
 CHANNELS = "calendar_channels"
@@ -33,11 +37,23 @@ def _merge_documents(transaction, documents) -> None:
         transaction.set(ref, record, merge=True)
 
 
-def _leading_documents(uid: str, since, documents: list) -> list:
+def _write(uid: str, connection_id: str, since, apply, refs=()):
+    """erasures.write, with the connection read beside the fence and `refs`: NotConnected when it is gone."""
+    connection = connection_ref(uid, connection_id)
+
+    def apply_if_connected(transaction, snapshots):
+        if not snapshots.pop(connection.path).exists:
+            raise NotConnected()
+        return apply(transaction, snapshots)
+
+    return erasures.write(uid, since, apply_if_connected, [*refs, connection])
+
+
+def _leading_documents(uid: str, connection_id: str, since, documents: list) -> list:
     """Store the documents beyond the last run of MAX_WRITES in transactions of their own; returns that run."""
     *leading, last = erasures.chunks(documents)
     for chunk in leading:
-        erasures.write(uid, since, lambda transaction, _, chunk=chunk: _merge_documents(transaction, chunk))
+        _write(uid, connection_id, since, lambda transaction, _, chunk=chunk: _merge_documents(transaction, chunk))
     return last
 
 
@@ -45,7 +61,7 @@ def merge_state(uid: str, connection_id: str, fields: dict, since, documents=(),
     """Merge `fields` into the state (none: leave it as it is), and each of `if_absent` the state
     does not hold yet (a first cursor), and each (ref, record) of `documents` into its document, in
     one fenced transaction."""
-    ref, last = state_ref(uid, connection_id), _leading_documents(uid, since, list(documents))
+    ref, last = state_ref(uid, connection_id), _leading_documents(uid, connection_id, since, list(documents))
 
     def apply(transaction, snapshots):
         _merge_documents(transaction, last)
@@ -54,7 +70,7 @@ def merge_state(uid: str, connection_id: str, fields: dict, since, documents=(),
         if merged:
             transaction.set(ref, merged, merge=True)
 
-    erasures.write(uid, since, apply, [ref] if if_absent else [])
+    _write(uid, connection_id, since, apply, [ref] if if_absent else [])
 
 
 def delete_state(uid: str, connection_id: str) -> None:
@@ -64,7 +80,7 @@ def delete_state(uid: str, connection_id: str) -> None:
 def advance_cursor(uid: str, connection_id: str, field: str, value: int, since, documents=()) -> bool:
     """Store `documents` as merge_state does, and move a numeric cursor forward only, in one fenced
     transaction; False when the cursor was already there."""
-    ref, last = state_ref(uid, connection_id), _leading_documents(uid, since, list(documents))
+    ref, last = state_ref(uid, connection_id), _leading_documents(uid, connection_id, since, list(documents))
 
     def apply(transaction, snapshots) -> bool:
         _merge_documents(transaction, last)
@@ -74,7 +90,7 @@ def advance_cursor(uid: str, connection_id: str, field: str, value: int, since, 
         transaction.set(ref, {field: value}, merge=True)
         return True
 
-    return erasures.write(uid, since, apply, [ref])
+    return _write(uid, connection_id, since, apply, [ref])
 
 
 def channel_ref(channel_id: str):

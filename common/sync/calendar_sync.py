@@ -18,10 +18,10 @@ from common.platform.settings import get_settings
 from common.platform.timeutil import utcnow
 from common.product.flags import AUTO_SYNC_FLAG, is_enabled
 from common.stores import leases, sync_state
-from common.stores.connections import delete_synced, synced_ref
+from common.stores.connections import NotConnected, delete_synced, synced_ref
 from common.stores.document_ids import is_document_id
 from common.stores.erasures import UserErased
-from common.sync.google_api import ProviderRejected, google_call
+from common.sync.google_api import ConnectionCalls, ProviderRejected, google_call
 from common.webhooks.calendar_push import token_hash
 from common.webhooks.processed_events import MAX_IDS, announce
 
@@ -124,12 +124,12 @@ def sync(uid: str, connection_id: str) -> str:
 def _sync(uid: str, connection_id: str, since) -> str:
     """Incremental sync from the stored token (full when there is none, or after 410)."""
     token = sync_state.get_state(uid, connection_id).get("syncToken")
-    page_token, changed = None, []
+    calls, page_token, changed = ConnectionCalls(uid, connection_id), None, []
     while True:
         params = {"syncToken": token} if token else {}
         if page_token:
             params["pageToken"] = page_token
-        response = google_call(uid, connection_id, "GET", _calendar_url("events"), handled=(410,), params=params)
+        response = calls.call("GET", _calendar_url("events"), handled=(410,), params=params)
         if response.status_code == 410:
             if token is None:
                 raise ProviderRejected("Calendar answered 410 to a full listing")
@@ -156,6 +156,7 @@ def _sync(uid: str, connection_id: str, since) -> str:
                     uid,
                     connection_id,
                     done.get("syncToken"),
+                    read=calls.record,
                     eventIds=changed[:MAX_IDS],
                     count=len(changed),
                     fullSync=token is None,
@@ -198,3 +199,6 @@ def handle_notification(payload: dict) -> str:
     except UserErased:
         log.info("calendar sync refused: the user was erased meanwhile", extra={"fields": {"uid": uid}})
         return "erased"
+    except NotConnected:
+        log.info("calendar sync ended: the connection was removed meanwhile", extra={"fields": {"uid": uid}})
+        return "disconnected"

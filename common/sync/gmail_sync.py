@@ -17,9 +17,9 @@ from common.platform.timeutil import utcnow
 from common.product.analytics import track
 from common.product.flags import AUTO_SYNC_FLAG, is_enabled
 from common.stores import dedup, sync_state
-from common.stores.connections import find_account_owner, synced_ref
+from common.stores.connections import NotConnected, find_account_owner, synced_ref
 from common.stores.erasures import UserErased
-from common.sync.google_api import google_call
+from common.sync.google_api import ConnectionCalls, google_call
 from common.webhooks.processed_events import MAX_IDS, announce
 
 log = get_logger(__name__)
@@ -68,8 +68,9 @@ def notification_key(email: str, history_id: int) -> str:
 
 
 def handle_notification(payload: dict) -> str:
-    """What a notification led to: no_user, stale, duplicate, synced, full_sync or erased. Concurrent
-    copies of one notification are claimed in the dedup store, so only one of them syncs."""
+    """What a notification led to: no_user, stale, duplicate, synced, full_sync, erased or
+    disconnected. Concurrent copies of one notification are claimed in the dedup store, so only one
+    of them syncs."""
     email = payload.get("emailAddress")
     if not isinstance(email, str) or "@" not in email:
         raise BadRequest("emailAddress is missing", code="invalid_payload")
@@ -96,6 +97,9 @@ def handle_notification(payload: dict) -> str:
     except UserErased:
         log.info("gmail sync refused: the user was erased meanwhile", extra={"fields": {"historyId": notified}})
         outcome = "erased"
+    except NotConnected:
+        log.info("gmail sync ended: the connection was removed meanwhile", extra={"fields": {"historyId": notified}})
+        outcome = "disconnected"
     except BaseException:
         dedup.release(key)
         raise
@@ -107,15 +111,16 @@ def sync(uid: str, connection_id: str, cursor: int | None, since) -> str:
     """Page through history from the cursor. Each page's messages are stored with the cursor moved to
     that page's last record (one transaction) before the next page, so a large backlog makes progress
     even if a later page fails (the redelivery resumes from there)."""
+    calls = ConnectionCalls(uid, connection_id)
     if cursor is None:
-        return full_sync(uid, connection_id, since)
+        return full_sync(calls, since)
     page_token = None
     while True:
         params = {"startHistoryId": cursor, "historyTypes": "messageAdded", **({"pageToken": page_token} if page_token else {})}
-        response = google_call(uid, connection_id, "GET", _api("history"), handled=(404,), params=params)
+        response = calls.call("GET", _api("history"), handled=(404,), params=params)
         if response.status_code == 404:
             log.info("gmail history expired; full sync", extra={"fields": {"uid": uid}})
-            return full_sync(uid, connection_id, since)
+            return full_sync(calls, since)
         body = response.json()
         records = body.get("history") or []
         added = [
@@ -124,43 +129,41 @@ def sync(uid: str, connection_id: str, cursor: int | None, since) -> str:
             for item in record.get("messagesAdded") or []
             if item.get("message", {}).get("id")
         ]
-        messages = _fetch_messages(uid, connection_id, list(dict.fromkeys(added)))
+        messages = _fetch_messages(calls, list(dict.fromkeys(added)))
         page_token = body.get("nextPageToken")
         reached = int(body.get("historyId") or cursor) if not page_token else max([int(r["id"]) for r in records] or [cursor])
         sync_state.advance_cursor(uid, connection_id, "historyId", reached, since, messages)
-        _announce_stored(uid, connection_id, messages, reached)
+        _announce_stored(calls, messages, reached)
         if not page_token:
             return "synced"
 
 
-def full_sync(uid: str, connection_id: str, since) -> str:
+def full_sync(calls: ConnectionCalls, since) -> str:
     """The newest messages, and the cursor read *before* listing them: mail that arrives meanwhile
     lies above the cursor, so the next sync picks it up (storing it twice is harmless)."""
     settings = get_settings()
-    profile = google_call(uid, connection_id, "GET", _api("profile")).json()
+    profile = calls.call("GET", _api("profile")).json()
     params = {"maxResults": settings.gmail_full_sync_messages, "labelIds": list(settings.gmail_watch_labels)}
-    listed = google_call(uid, connection_id, "GET", _api("messages"), params=params).json()
-    messages = _fetch_messages(uid, connection_id, [m["id"] for m in listed.get("messages") or []])
-    sync_state.advance_cursor(uid, connection_id, "historyId", int(profile["historyId"]), since, messages)
-    _announce_stored(uid, connection_id, messages, int(profile["historyId"]))
+    listed = calls.call("GET", _api("messages"), params=params).json()
+    messages = _fetch_messages(calls, [m["id"] for m in listed.get("messages") or []])
+    sync_state.advance_cursor(calls.uid, calls.connection_id, "historyId", int(profile["historyId"]), since, messages)
+    _announce_stored(calls, messages, int(profile["historyId"]))
     return "full_sync"
 
 
-def _announce_stored(uid: str, connection_id: str, messages: list[tuple], history_id: int) -> None:
+def _announce_stored(calls: ConnectionCalls, messages: list[tuple], history_id: int) -> None:
     """New mail for the app's webhooks, named by the cursor it was stored with (a re-run, the same id)."""
     if messages:
         ids = [record["id"] for _, record in messages]
         details = {"messageIds": ids[:MAX_IDS], "count": len(ids), "historyId": history_id}
-        announce("gmail.messages_stored", uid, connection_id, str(history_id), **details)
+        announce("gmail.messages_stored", calls.uid, calls.connection_id, str(history_id), read=calls.record, **details)
 
 
-def _fetch_messages(uid: str, connection_id: str, message_ids: list[str]) -> list[tuple]:
+def _fetch_messages(calls: ConnectionCalls, message_ids: list[str]) -> list[tuple]:
     """(mail document, record) of each message that still exists, for the caller to store."""
-    fetched = []
+    uid, connection_id, fetched = calls.uid, calls.connection_id, []
     for message_id in message_ids:
-        response = google_call(
-            uid,
-            connection_id,
+        response = calls.call(
             "GET",
             _api(f"messages/{message_id}"),
             handled=(404,),

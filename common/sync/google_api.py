@@ -21,28 +21,46 @@ class ProviderRejected(AppError):
     default_message = "The provider refused the request"
 
 
-def google_call(
-    uid: str, connection_id: str, method: str, url: str, handled: tuple[int, ...] = (), *, fresh_token=None, **kwargs
-):
-    """A call with the connection's token. fresh_token: the access token a connect was just issued
-    (the connection has no failures to clear yet), used as is instead of being read back from the store."""
-    service = service_of(connection_id)
-    timeout = get_settings().provider_timeout_seconds
+class ConnectionCalls:
+    """One piece of work's calls with a connection's token (a sync and its pages and messages): the
+    connection is read once for all of them while that token stays in use, and afresh after a
+    refresh, a refused token, a failure or cleared call failures. fresh_token: the access token a
+    connect was just issued (the connection has no failures to clear yet), used as is instead of
+    being read back from the store."""
 
-    def send(token: str):
-        return http_session().request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout, **kwargs)
+    def __init__(self, uid: str, connection_id: str, fresh_token: str | None = None):
+        self.uid, self.connection_id, self._fresh_token = uid, connection_id, fresh_token
+        self.record: dict | None = None  # the connection as last read, while its token is the one in use
 
-    try:
-        response, record = (send(fresh_token), {}) if fresh_token else call_with_token(uid, connection_id, send)
-    except requests.RequestException as error:
-        connection_health.record_failure(uid, connection_id, "unreachable")
-        raise Unavailable(f"{service} API unreachable ({type(error).__name__})", code="provider_unavailable") from None
-    failure = _failure(service, response, handled)
-    if failure is not None:
-        connection_health.record_failure(uid, connection_id, f"http_{response.status_code}")
-        raise failure
-    connection_health.record_success(uid, connection_id, record)
-    return response
+    def call(self, method: str, url: str, handled: tuple[int, ...] = (), **kwargs):
+        service, timeout = service_of(self.connection_id), get_settings().provider_timeout_seconds
+
+        def send(token: str):
+            return http_session().request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout, **kwargs)
+
+        read, self.record = self.record, None
+        try:
+            if self._fresh_token:
+                response, record, kept = send(self._fresh_token), {}, False
+            else:
+                made = call_with_token(self.uid, self.connection_id, send, read=read)
+                response, record, kept = made.response, made.record, made.token_kept
+        except requests.RequestException as error:
+            connection_health.record_failure(self.uid, self.connection_id, "unreachable")
+            raise Unavailable(f"{service} API unreachable ({type(error).__name__})", code="provider_unavailable") from None
+        failure = _failure(service, response, handled)
+        if failure is not None:
+            connection_health.record_failure(self.uid, self.connection_id, f"http_{response.status_code}")
+            raise failure
+        connection_health.record_success(self.uid, self.connection_id, record)
+        if kept and not record.get("callFailures"):  # cleared failures: the store no longer matches it
+            self.record = record
+        return response
+
+
+def google_call(uid: str, connection_id: str, method: str, url: str, handled: tuple[int, ...] = (), *, fresh_token=None, **kw):
+    """One call with the connection's token (ConnectionCalls for several)."""
+    return ConnectionCalls(uid, connection_id, fresh_token).call(method, url, handled, **kw)
 
 
 def _failure(service: str, response, handled: tuple[int, ...]) -> AppError | None:

@@ -1,7 +1,9 @@
 """The token manager's read path: every provider call gets its access token here. A fresh stored
-token costs one Firestore read and one decryption; one near expiry is refreshed first
-(refresher.py), and one the provider refuses gets one forced refresh and one retry."""
+token costs one Firestore read (none when the caller passes the record it has just read) and one
+decryption; one near expiry is refreshed first (refresher.py), and one the provider refuses gets
+one forced refresh and one retry."""
 
+import dataclasses
 import datetime
 
 from common.oauth.refresh_policy import needs_refresh, refresh_margin
@@ -54,19 +56,27 @@ def _unauthorized(response) -> bool:
     return response.status_code == 401
 
 
-def call_with_token(uid: str, connection_id: str, call, rejected=_unauthorized, read: dict | None = None) -> tuple[object, dict]:
+@dataclasses.dataclass(frozen=True)
+class TokenCall:
+    """A provider call made with a connection's token."""
+
+    response: object
+    record: dict  # the connection as read before the call (its health, for the caller)
+    token_kept: bool  # no refresh: `record` holds the token the call used, for the caller's next call
+
+
+def call_with_token(uid: str, connection_id: str, call, rejected=_unauthorized, read: dict | None = None) -> TokenCall:
     """Run call(access_token) -> response; a response the provider `rejected` the token with (a 401,
-    or what the caller says: Slack's HTTP 200 invalid_auth) gets one forced refresh and one retry.
-    Returns the response and the connection record as read before the call (its health, for the caller)."""
-    token, record, _ = _token_and_record(uid, connection_id, read)
+    or what the caller says: Slack's HTTP 200 invalid_auth) gets one forced refresh and one retry."""
+    token, record, renewed = _token_and_record(uid, connection_id, read)
     response = call(token)
     if not rejected(response):
-        return response, record
+        return TokenCall(response, record, token_kept=not renewed)
     refused = load(uid, connection_id)
     token, _ = refresh(
         uid, provider(refused["service"]), refused, still_needed=lambda current: connections.same_tokens(current, refused)
     )
-    return call(token), record
+    return TokenCall(call(token), record, token_kept=False)
 
 
 def due_now(current: dict) -> bool:

@@ -9,10 +9,11 @@ from common.stores.connections import get_connection, service_of
 MAX_IDS = 100  # ids listed per announcement (the count says how many there were): payloads stay small
 
 
-def announce(event_type: str, uid: str, connection_id: str, key: str | None, **details) -> None:
-    """Publish `event_type` for the user's connection (its account and tags as stored now); `key`
-    names the work within the connection (None: announced only once, a random id)."""
-    record = get_connection(uid, connection_id) or {}
+def announce(event_type: str, uid: str, connection_id: str, key: str | None, read: dict | None = None, **details) -> None:
+    """Publish `event_type` for the user's connection, with its account and tags as the work `read`
+    them (its token's read, a moment before) or as stored now; `key` names the work within the
+    connection (None: announced only once, a random id)."""
+    record = read if read is not None else (get_connection(uid, connection_id) or {})
     tags = {"tags": record["tags"]} if record.get("tags") else {}
     event_id = derived_id(event_type, uid, _scoped(connection_id, key)) if key else None
     publish_connection_event(event_type, uid, connection_id, record.get("account"), event_id=event_id, **tags, **details)

@@ -238,7 +238,7 @@ def test_a_provider_401_forces_one_refresh_and_one_retry(connected, sandbox, sta
         seen.append(token)
         return requests.get(f"{stack.sandbox_url}/v1/userinfo", headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
-    reply, _ = call_with_token("alice", "gmail", userinfo)
+    reply = call_with_token("alice", "gmail", userinfo).response
     assert reply.status_code == 200 and reply.json()["email"] == "alice@example.com"
     assert len(seen) == 2 and seen[0] != seen[1] and _calls(sandbox, "google.token") == 1
 

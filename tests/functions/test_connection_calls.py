@@ -1,0 +1,109 @@
+"""A sync's provider calls share one read of the connection (common/sync/google_api.py
+ConnectionCalls): its history or event pages, every message it fetches and its announcement read the
+connection document once, and afresh once a refused token has been replaced. Counted at the store's
+read functions, against the emulators and the sandbox. And a sync that a disconnect overtakes
+writes nothing back (common/stores/sync_state.py)."""
+
+import pytest
+
+from common.platform.clients import firestore_client
+from common.stores import connections, sync_state
+from common.sync import calendar_sync, gmail_sync
+from common.tokens.reader import get_access_token
+from common.webhooks import processed_events
+from tests.functions.test_oauth_flow import connect
+from tests.helpers import user_docs
+
+TAGS = {"team": "growth"}
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Each read of a connection document from here on: (who read it, connection id)."""
+    counted = []
+    read_connection, get_connection = connections.read_connection, processed_events.get_connection
+
+    def token_read(uid, connection_id):
+        counted.append(("token", connection_id))
+        return read_connection(uid, connection_id)
+
+    def announcement_read(uid, connection_id):
+        counted.append(("announcement", connection_id))
+        return get_connection(uid, connection_id)
+
+    monkeypatch.setattr(connections, "read_connection", token_read)
+    monkeypatch.setattr(processed_events, "get_connection", announcement_read)
+    return counted
+
+
+def _connection(service: str):
+    return firestore_client().collection("users").document("alice").collection("connections").document(service)
+
+
+def _mail(sandbox, email: str, count: int) -> int:
+    """Deliver `count` messages without Gmail's push; the mailbox's history id after them."""
+    for n in range(count):
+        reply = sandbox.post("/_sandbox/gmail/deliver", json={"email": email, "subject": f"m{n}", "notify": False})
+        reply.raise_for_status()
+    return reply.json()["historyId"]
+
+
+def test_a_gmail_sync_reads_the_connection_once_for_its_pages_messages_and_announcements(
+    user, sandbox, email, reads, topic_messages
+):
+    assert connect(user("alice"), "gmail", email=email)["outcome"] == "success"
+    _connection("gmail").update({"tags": TAGS})
+    events = topic_messages("connection-events")
+    _mail(sandbox, email, 3)
+    state, since = sync_state.read_state("alice", "gmail")
+    sandbox.delete("/_sandbox/calls")
+    reads.clear()
+    assert gmail_sync.sync("alice", "gmail", state["historyId"], since) == "synced"
+    # was 7: the sandbox's two history pages, each of 3 messages, each page's announcement
+    assert reads == [("token", "gmail")]
+    calls = sandbox.get("/_sandbox/calls").json()
+    assert calls.get("gmail.history") == 2 and calls.get("gmail.messages.get") == 3
+    stored = [m["data"] for m in events(expected=2) if m["data"]["type"] == "gmail.messages_stored"]
+    account = _connection("gmail").get().get("account")
+    assert sum(e["count"] for e in stored) == 3 and all(e["tags"] == TAGS and e["account"] == account for e in stored)
+
+
+def test_a_refused_token_is_replaced_once_and_not_offered_again(user, sandbox, email, reads):
+    assert connect(user("alice"), "gmail", email=email)["outcome"] == "success"
+    _mail(sandbox, email, 2)
+    sandbox.post("/_sandbox/expire", json={"token": get_access_token("alice", "gmail")}).raise_for_status()
+    state, since = sync_state.read_state("alice", "gmail")
+    sandbox.delete("/_sandbox/calls")
+    assert gmail_sync.sync("alice", "gmail", state["historyId"], since) == "synced"
+    calls = sandbox.get("/_sandbox/calls").json()
+    # The first page: refused, refreshed, retried; both messages with the new token at the first try.
+    assert (calls.get("gmail.history"), calls.get("google.token"), calls.get("gmail.messages.get")) == (2, 1, 2)
+    assert len(user_docs("alice", "mail")) == 2
+
+
+def test_a_calendar_sync_announces_with_the_connection_its_token_was_read_with(user, sandbox, email, reads, topic_messages):
+    assert connect(user("alice"), "calendar", email=email)["outcome"] == "success"
+    _connection("calendar").update({"tags": TAGS})
+    events = topic_messages("connection-events")
+    sandbox.post("/_sandbox/calendar/change", json={"email": email, "notify": False}).raise_for_status()
+    reads.clear()
+    assert calendar_sync.sync("alice", "calendar") == "full_sync"  # the first since the connect
+    assert reads == [("token", "calendar")]  # was 2: the page and the announcement
+    (changed,) = [m["data"] for m in events() if m["data"]["type"] == "calendar.changed"]
+    assert changed["tags"] == TAGS and changed["count"] == 1
+
+
+def test_a_disconnect_during_a_sync_leaves_nothing_of_it_behind(user, sandbox, email, monkeypatch, auto_sync_for_alice):
+    assert connect(user("alice"), "gmail", email=email)["outcome"] == "success"
+    notified = _mail(sandbox, email, 2)
+    fetch = gmail_sync._fetch_messages
+
+    def fetch_then_disconnect(*args):
+        fetched = fetch(*args)  # the mail is fetched; the disconnect lands before it is stored
+        assert user("alice").delete("/api/v1/oauth/gmail/disconnect").json()["data"]["wasConnected"]
+        return fetched
+
+    monkeypatch.setattr(gmail_sync, "_fetch_messages", fetch_then_disconnect)
+    assert gmail_sync.handle_notification({"emailAddress": email, "historyId": notified}) == "disconnected"
+    assert user_docs("alice", "mail") == {}
+    assert not sync_state.state_ref("alice", "gmail").get().exists  # not written back after the disconnect
