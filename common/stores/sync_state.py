@@ -12,7 +12,7 @@ The connection is read with the fence, in the same round trip."""
 
 from common.platform.clients import firestore_client
 from common.stores import erasures
-from common.stores.connections import USERS, NotConnected, connection_ref
+from common.stores.connections import USERS, NotConnected, connection_ref, record_of
 
 SYNC_STATE = "sync_state"
 CHANNELS = "calendar_channels"
@@ -30,6 +30,15 @@ def read_state(uid: str, connection_id: str) -> tuple[dict, object]:
 
 def get_state(uid: str, connection_id: str) -> dict:
     return read_state(uid, connection_id)[0]
+
+
+def read_state_and_connection(uid: str, connection_id: str) -> tuple[dict, object, dict | None]:
+    """read_state and the connection (None when it is gone) in one batched get: a sync's state and
+    the record its first provider call takes its token from (ConnectionCalls' `read`)."""
+    state, connection = state_ref(uid, connection_id), connection_ref(uid, connection_id)
+    read = {snapshot.reference.path: snapshot for snapshot in firestore_client().get_all([state, connection])}
+    snapshot = read[state.path]
+    return (snapshot.to_dict() if snapshot.exists else {}), snapshot.read_time, record_of(read[connection.path])
 
 
 def _merge_documents(transaction, documents) -> None:

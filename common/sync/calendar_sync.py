@@ -123,8 +123,9 @@ def sync(uid: str, connection_id: str) -> str:
 
 def _sync(uid: str, connection_id: str, since) -> str:
     """Incremental sync from the stored token (full when there is none, or after 410)."""
-    token = sync_state.get_state(uid, connection_id).get("syncToken")
-    calls, page_token, changed = ConnectionCalls(uid, connection_id), None, []
+    state, _, connection = sync_state.read_state_and_connection(uid, connection_id)
+    token, page_token, changed = state.get("syncToken"), None, []
+    calls = ConnectionCalls(uid, connection_id, read=connection)
     while True:
         params = {"syncToken": token} if token else {}
         if page_token:

@@ -82,7 +82,7 @@ def handle_notification(payload: dict) -> str:
         return "no_user"
     if not is_enabled(AUTO_SYNC_FLAG, uid):
         return "auto_sync_disabled"
-    state, since = sync_state.read_state(uid, connection_id)
+    state, since, connection = sync_state.read_state_and_connection(uid, connection_id)
     cursor = state.get("historyId")
     if cursor is not None and notified <= cursor:
         return "stale"
@@ -93,7 +93,7 @@ def handle_notification(payload: dict) -> str:
     if claimed is dedup.Claim.IN_FLIGHT:
         raise Unavailable("The same notification is being synced", code="in_flight", retry_after=5)
     try:
-        outcome = sync(uid, connection_id, cursor, since)
+        outcome = sync(uid, connection_id, cursor, since, connection)
     except UserErased:
         log.info("gmail sync refused: the user was erased meanwhile", extra={"fields": {"historyId": notified}})
         outcome = "erased"
@@ -107,11 +107,12 @@ def handle_notification(payload: dict) -> str:
     return outcome
 
 
-def sync(uid: str, connection_id: str, cursor: int | None, since) -> str:
+def sync(uid: str, connection_id: str, cursor: int | None, since, read: dict | None = None) -> str:
     """Page through history from the cursor. Each page's messages are stored with the cursor moved to
     that page's last record (one transaction) before the next page, so a large backlog makes progress
-    even if a later page fails (the redelivery resumes from there)."""
-    calls = ConnectionCalls(uid, connection_id)
+    even if a later page fails (the redelivery resumes from there). `read`: the connection as just
+    read with the cursor (none: the first call reads it)."""
+    calls = ConnectionCalls(uid, connection_id, read=read)
     if cursor is None:
         return full_sync(calls, since)
     page_token = None

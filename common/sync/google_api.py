@@ -26,11 +26,12 @@ class ConnectionCalls:
     connection is read once for all of them while that token stays in use, and afresh after a
     refresh, a refused token, a failure or cleared call failures. fresh_token: the access token a
     connect was just issued (the connection has no failures to clear yet), used as is instead of
-    being read back from the store."""
+    being read back from the store. read: the connection as the work has just read it (none: the
+    first call reads it)."""
 
-    def __init__(self, uid: str, connection_id: str, fresh_token: str | None = None):
+    def __init__(self, uid: str, connection_id: str, fresh_token: str | None = None, read: dict | None = None):
         self.uid, self.connection_id, self._fresh_token = uid, connection_id, fresh_token
-        self.record: dict | None = None  # the connection as last read, while its token is the one in use
+        self.record: dict | None = read  # the connection as last read, while its token is the one in use
 
     def call(self, method: str, url: str, handled: tuple[int, ...] = (), **kwargs):
         service, timeout = service_of(self.connection_id), get_settings().provider_timeout_seconds
