@@ -26,30 +26,35 @@ def get_credentials(uid: str, connection_id: str, read: dict | None = None) -> t
     """A valid access token and when it expires, as one pair: one read (none when the caller passes
     the connection as it has just `read` it) while the stored token is fresh; refreshed first when
     due, then read back with its new expiry."""
-    token, record, renewed = _token_and_record(uid, connection_id, read)
-    if not renewed:
+    token, record, source = _token_and_record(uid, connection_id, read)
+    if source != REFRESHED:
         return token, record.get("expiresAt")
     current = load(uid, connection_id)
     return decrypt(uid, current, "access_token"), current.get("expiresAt")
 
 
-def _token_and_record(uid: str, connection_id: str, read: dict | None = None) -> tuple[str, dict, bool]:
+# Where _token_and_record's token came from: the record as read, a refresh, or the record as read
+# after a refresh was due and failed (or is cooling down): the record no longer says what is stored.
+STORED, REFRESHED, KEPT_AFTER_FAILED_REFRESH = "stored", "refreshed", "kept after a failed refresh"
+
+
+def _token_and_record(uid: str, connection_id: str, read: dict | None = None) -> tuple[str, dict, str]:
     """The access token, the connection record it was read with (before any refresh: `read` when
-    the caller has just read it, else one get), and whether the token is a refreshed one."""
+    the caller has just read it, else one get), and where the token came from (STORED, ...)."""
     spec = provider(connections.service_of(connection_id))
     record = usable(read) if read is not None else load(uid, connection_id)
     margin = refresh_margin(spec.family, get_settings(), record.get("tokenLifetimeSeconds"))
     expiring = lambda current: needs_refresh(current.get("expiresAt"), margin, utcnow())  # noqa: E731
     if not expiring(record):
-        return decrypt(uid, record, "access_token"), record, False
+        return decrypt(uid, record, "access_token"), record, STORED
     try:
-        return refresh(uid, spec, record, still_needed=expiring)[0], record, True
+        return refresh(uid, spec, record, still_needed=expiring)[0], record, REFRESHED
     except Unavailable:
         # The refresh failed or is cooling down, but the token has not expired yet: use it rather
         # than fail the caller (a 401 still gets call_with_token's forced refresh).
         if not (record.get("expiresAt") and record["expiresAt"] > utcnow()):
             raise
-        return decrypt(uid, record, "access_token"), record, False
+        return decrypt(uid, record, "access_token"), record, KEPT_AFTER_FAILED_REFRESH
 
 
 def _unauthorized(response) -> bool:
@@ -61,17 +66,19 @@ class TokenCall:
     """A provider call made with a connection's token."""
 
     response: object
-    record: dict  # the connection as read before the call (its health, for the caller)
-    token_kept: bool  # no refresh: `record` holds the token the call used, for the caller's next call
+    record: dict = dataclasses.field(repr=False)  # the connection as read before the call (its health, for the caller)
+    # No refresh was due or made: `record` is still what is stored, for the caller's next call. After a
+    # failed refresh it is not (the stored failures and cooldown are newer), so it is read again.
+    token_kept: bool = False
 
 
 def call_with_token(uid: str, connection_id: str, call, rejected=_unauthorized, read: dict | None = None) -> TokenCall:
     """Run call(access_token) -> response; a response the provider `rejected` the token with (a 401,
     or what the caller says: Slack's HTTP 200 invalid_auth) gets one forced refresh and one retry."""
-    token, record, renewed = _token_and_record(uid, connection_id, read)
+    token, record, source = _token_and_record(uid, connection_id, read)
     response = call(token)
     if not rejected(response):
-        return TokenCall(response, record, token_kept=not renewed)
+        return TokenCall(response, record, token_kept=source == STORED)
     refused = load(uid, connection_id)
     token, _ = refresh(
         uid, provider(refused["service"]), refused, still_needed=lambda current: connections.same_tokens(current, refused)

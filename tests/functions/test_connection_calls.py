@@ -4,6 +4,8 @@ connection document once, and afresh once a refused token has been replaced. Cou
 read functions, against the emulators and the sandbox. And a sync that a disconnect overtakes
 writes nothing back (common/stores/sync_state.py)."""
 
+import datetime
+
 import pytest
 
 from common.platform.clients import firestore_client
@@ -79,6 +81,23 @@ def test_a_refused_token_is_replaced_once_and_not_offered_again(user, sandbox, e
     # The first page: refused, refreshed, retried; both messages with the new token at the first try.
     assert (calls.get("gmail.history"), calls.get("google.token"), calls.get("gmail.messages.get")) == (2, 1, 2)
     assert len(user_docs("alice", "mail")) == 2
+
+
+def test_a_failed_refresh_cools_down_for_the_rest_of_the_sync(user, sandbox, email):
+    assert connect(user("alice"), "gmail", email=email)["outcome"] == "success"
+    _mail(sandbox, email, 3)
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=60)  # due for a refresh, not expired
+    _connection("gmail").update({"expiresAt": soon})
+    state, since = sync_state.read_state("alice", "gmail")
+    sandbox.delete("/_sandbox/calls")
+    sandbox.post("/_sandbox/faults", json={"endpoint": "google.token", "count": 100, "status": 500, "body": {}}).raise_for_status()
+    try:
+        assert gmail_sync.sync("alice", "gmail", state["historyId"], since) == "synced"
+    finally:
+        sandbox.delete("/_sandbox/faults")
+    # One failed refresh, then its cooldown holds for the sync's other calls (was 5 failures, 15 token calls).
+    assert _connection("gmail").get().get("consecutiveFailures") == 1
+    assert len(user_docs("alice", "mail")) == 3
 
 
 def test_a_calendar_sync_announces_with_the_connection_its_token_was_read_with(user, sandbox, email, reads, topic_messages):
