@@ -208,6 +208,7 @@ def disconnect(uid: str, service: str, connection_id: str | None = None) -> dict
     if found is not None:
         watches.stop(uid, found["connectionId"])
         record = connections.delete_connection(uid, found["connectionId"])
+        watches.forget(uid, found["connectionId"])
     if record is not None:
         revoked = _revoke_unless_shared(uid, spec, record)
         publish_connection_event("disconnected", uid, record["connectionId"], record.get("account"), tags=record.get("tags"))

@@ -3,6 +3,7 @@ on disconnect, renewed by the daily job (a collection-group query on `sync_state
 connection: a user's two Gmail accounts have a watch each."""
 
 import concurrent.futures
+import contextlib
 import secrets
 
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -12,7 +13,7 @@ from common.platform.logs import get_logger
 from common.platform.timeutil import utcnow
 from common.platform.traced_pool import submit_traced
 from common.stores import leases, sync_state
-from common.stores.connections import service_of
+from common.stores.connections import NotConnected, service_of
 from common.stores.erasures import UserErased
 from common.sync import calendar_sync, gmail_sync
 
@@ -37,8 +38,11 @@ def start(uid: str, connection_id: str, since, access_token: str) -> None:
             calendar_sync.start_channel(uid, connection_id, since, access_token)
     except UserErased:
         raise
+    except NotConnected:
+        log.info("watch not recorded: the connection was removed meanwhile", extra={"fields": {"uid": uid, "service": service}})
     except Exception as error:
-        sync_state.merge_state(uid, connection_id, {"service": service, "uid": uid, "renewAt": utcnow()}, since)
+        with contextlib.suppress(NotConnected):  # removed meanwhile: nothing to renew
+            sync_state.merge_state(uid, connection_id, {"service": service, "uid": uid, "renewAt": utcnow()}, since)
         log.warning(
             "watch not started; the renewal job will retry",
             extra={"fields": {"uid": uid, "service": service, "error": type(error).__name__}},
@@ -46,7 +50,7 @@ def start(uid: str, connection_id: str, since, access_token: str) -> None:
 
 
 def stop(uid: str, connection_id: str) -> None:
-    """Stop the connection's watch before a disconnect (while the token still works); forget its sync state."""
+    """Stop the connection's watch before a disconnect (while the token still works)."""
     service = service_of(connection_id)
     if service not in ("gmail", "calendar"):
         return
@@ -59,6 +63,12 @@ def stop(uid: str, connection_id: str) -> None:
         log.warning(
             "watch not stopped at the provider", extra={"fields": {"uid": uid, "service": service, "error": type(error).__name__}}
         )
+
+
+def forget(uid: str, connection_id: str) -> None:
+    """Delete the connection's sync state, once the connection is deleted: a sync or renewal whose
+    write saw the connection has landed by then (sync_state refuses the later ones), so none
+    writes the state back."""
     sync_state.delete_state(uid, connection_id)
 
 
@@ -102,6 +112,9 @@ def _renew_one(connection_id: str, record: dict) -> str:
         return "renewed"
     except UserErased:
         log.info("watch renewal refused: the user was erased meanwhile", extra={"fields": {"uid": uid, "service": service}})
+        return "skipped"
+    except NotConnected:
+        log.info("watch renewal ended: the connection was removed", extra={"fields": {"uid": uid, "service": service}})
         return "skipped"
     except Exception as error:
         log.warning("watch renewal failed", extra={"fields": {"uid": uid, "service": service, "error": type(error).__name__}})

@@ -8,9 +8,10 @@ import datetime
 
 import pytest
 
+from common.connect import oauth_flow
 from common.platform.clients import firestore_client
 from common.stores import connections, sync_state
-from common.sync import calendar_sync, gmail_sync
+from common.sync import calendar_sync, gmail_sync, watches
 from common.tokens.reader import get_access_token
 from common.webhooks import processed_events
 from tests.functions.test_oauth_flow import connect
@@ -90,7 +91,8 @@ def test_a_failed_refresh_cools_down_for_the_rest_of_the_sync(user, sandbox, ema
     _connection("gmail").update({"expiresAt": soon})
     state, since = sync_state.read_state("alice", "gmail")
     sandbox.delete("/_sandbox/calls")
-    sandbox.post("/_sandbox/faults", json={"endpoint": "google.token", "count": 100, "status": 500, "body": {}}).raise_for_status()
+    fault = {"endpoint": "google.token", "count": 100, "status": 500, "body": {}}
+    sandbox.post("/_sandbox/faults", json=fault).raise_for_status()
     try:
         assert gmail_sync.sync("alice", "gmail", state["historyId"], since) == "synced"
     finally:
@@ -128,3 +130,39 @@ def test_a_disconnect_during_a_sync_leaves_nothing_of_it_behind(user, sandbox, e
     assert gmail_sync.handle_notification({"emailAddress": email, "historyId": notified}) == "disconnected"
     assert user_docs("alice", "mail") == {}
     assert not sync_state.state_ref("alice", "gmail").get().exists  # not written back after the disconnect
+
+
+def test_a_sync_just_before_the_connection_is_deleted_leaves_no_state(user, sandbox, email, monkeypatch):
+    assert connect(user("alice"), "calendar", email=email)["outcome"] == "success"
+    sandbox.post("/_sandbox/calendar/change", json={"email": email, "notify": False}).raise_for_status()
+    delete_connection = connections.delete_connection
+
+    def sync_then_delete(uid, connection_id):  # the watch is stopped; a sync lands before the connection goes
+        assert calendar_sync.sync(uid, connection_id) == "full_sync"
+        return delete_connection(uid, connection_id)
+
+    monkeypatch.setattr(connections, "delete_connection", sync_then_delete)
+    assert oauth_flow.disconnect("alice", "calendar")["wasConnected"]  # in this process, where the hook is
+    monkeypatch.undo()
+    assert not sync_state.state_ref("alice", "calendar").get().exists  # was left with the sync's token
+    assert user_docs("alice", "calendar_events") == {}
+    assert connect(user("alice"), "calendar", email=email)["outcome"] == "success"
+    assert calendar_sync.sync("alice", "calendar") == "full_sync"  # was "synced" from the stale token, missing the event
+    assert len(user_docs("alice", "calendar_events")) == 1
+
+
+def test_a_watch_started_for_a_connection_removed_meanwhile_is_not_recorded_and_does_not_fail(user, sandbox, email):
+    assert connect(user("alice"), "gmail", email=email)["outcome"] == "success"
+    token, (_, since) = get_access_token("alice", "gmail"), sync_state.read_state("alice", "gmail")
+    connections.delete_connection("alice", "gmail")
+    sync_state.delete_state("alice", "gmail")
+    watches.start("alice", "gmail", since, token)  # a callback's watch, the connection gone: raised NotConnected
+    assert not sync_state.state_ref("alice", "gmail").get().exists
+
+
+def test_a_renewal_of_a_removed_connection_is_skipped_not_failed(user, sandbox, email):
+    assert connect(user("alice"), "gmail", email=email)["outcome"] == "success"
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
+    sync_state.state_ref("alice", "gmail").update({"renewAt": past})
+    connections.delete_connection("alice", "gmail")
+    assert watches._renew_one("gmail", {"uid": "alice"}) == "skipped"  # was "failed", every day
