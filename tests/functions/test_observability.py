@@ -87,9 +87,9 @@ def test_error_log_lines_reach_sentry_scrubbed_and_tagged_with_their_trace(api, 
 
 def test_a_consumer_failure_carries_the_metric_field_the_alerts_count(api, stack):
     trace, parent = _traceparent()
-    # An active channel of a user who has no Calendar connection: the sync fails.
-    firestore_client().collection("calendar_channels").document("orphan").set({"uid": "nobody", "status": "active"})
-    data = base64.b64encode(json.dumps({"uid": "nobody", "channelId": "orphan", "state": "exists"}).encode()).decode()
+    # A notification without its user: a permanent failure (one for a user with no Calendar connection
+    # is acknowledged as `disconnected` since syncs refuse to write for a removed connection).
+    data = base64.b64encode(json.dumps({"channelId": "orphan", "state": "exists"}).encode()).decode()
     push = {"message": {"data": data, "messageId": "m-1", "attributes": {"traceparent": parent}}, "subscription": "s"}
     api.post("/_pubsub/calendar_notifications_worker", json=push)
     failures = lambda: [e for e in _host_lines(stack, trace) if e.get("metric") == "webhook_failed"]  # noqa: E731
