@@ -6,8 +6,9 @@ Calendar channels are also kept at `calendar_channels/{channel id}` so the push 
 Every write here (the state, and the synced documents stored with it) is a transaction guarded by
 the erasure fence (common/stores/erasures.py), `since` being when the work writing it started, and
 by the connection itself: refused (NotConnected) once the connection is gone. A disconnect deletes
-the connection before it removes what was synced, so work that outlives it (a sync, a renewal)
-either wrote before the deletion, and its documents are removed with the rest, or writes nothing.
+the connection before it deletes the state and removes what was synced, so work that outlives it (a
+sync, a renewal) either wrote before the deletion, and its state and documents are removed with the
+rest, or writes nothing.
 The connection is read with the fence, in the same round trip."""
 
 from common.platform.clients import firestore_client
@@ -24,7 +25,10 @@ def state_ref(uid: str, connection_id: str):
 
 def read_state(uid: str, connection_id: str) -> tuple[dict, object]:
     """The state, and the server time it was read at: work syncing from it started then (its `since`)."""
-    snapshot = state_ref(uid, connection_id).get()
+    return _state_of(state_ref(uid, connection_id).get())
+
+
+def _state_of(snapshot) -> tuple[dict, object]:
     return (snapshot.to_dict() if snapshot.exists else {}), snapshot.read_time
 
 
@@ -37,8 +41,7 @@ def read_state_and_connection(uid: str, connection_id: str) -> tuple[dict, objec
     the record its first provider call takes its token from (ConnectionCalls' `read`)."""
     state, connection = state_ref(uid, connection_id), connection_ref(uid, connection_id)
     read = {snapshot.reference.path: snapshot for snapshot in firestore_client().get_all([state, connection])}
-    snapshot = read[state.path]
-    return (snapshot.to_dict() if snapshot.exists else {}), snapshot.read_time, record_of(read[connection.path])
+    return *_state_of(read[state.path]), record_of(read[connection.path])
 
 
 def _merge_documents(transaction, documents) -> None:
