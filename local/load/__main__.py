@@ -66,7 +66,13 @@ def _prepare(stack: Stack, with_faults: bool) -> None:
 
 def _stack_processes(stack: Stack) -> dict[str, int]:
     """The processes whose CPU the report shows, by the name it shows them under."""
-    shown = {"host": "host", "firestore": "Firestore emulator", "pubsub": "Pub/Sub emulator", "sandbox": "sandbox"}
+    shown = {
+        "host": "host",
+        "consumers": "consumer host",
+        "firestore": "Firestore emulator",
+        "pubsub": "Pub/Sub emulator",
+        "sandbox": "sandbox",
+    }
     children = [*stack.children, *stack.emulators.children]
     return {shown[child.name]: child.process.pid for child in children if child.name in shown}
 
@@ -89,6 +95,11 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=48, help="seeded users, each with Slack, Gmail and Calendar")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "load-report")
     parser.add_argument("--workers", type=int, default=1, help="host processes (gunicorn workers) serving the functions")
+    parser.add_argument(
+        "--one-host",
+        action="store_true",
+        help="the consumers on the HTTP functions' host (by default a host of their own, as they are functions of their own)",
+    )
     args = parser.parse_args()
     if args.scale <= 0 or args.users < 2:
         parser.error("--scale must be positive and --users at least 2")
@@ -106,10 +117,16 @@ def main() -> int:
         "users": args.users,
         "faults": args.faults,
         "workers": args.workers,
+        "one_host": args.one_host,
     }
 
     print(f"Starting the stack (logs in {out / 'logs'})...", flush=True)
-    stack = Stack(log_dir=out / "logs", extra_env={"WORKERS": str(args.workers)})
+    stack = Stack(
+        log_dir=out / "logs",
+        extra_env={"WORKERS": str(args.workers)},
+        consumer_host=not args.one_host,
+        consumer_workers=args.workers,
+    )
     try:
         adopt_settings(stack)
         _prepare(stack, args.faults)
@@ -121,6 +138,7 @@ def main() -> int:
         config = {
             "scale": args.scale,
             "sandbox": stack.sandbox_url,
+            "consumers": stack.push_url,
             "signingSecret": get_secret("SLACK_SIGNING_SECRET"),
             "users": users,
             "samples": str(out / "samples.csv"),
@@ -148,11 +166,12 @@ def main() -> int:
         stack.stop()
         (out / "config.json").unlink(missing_ok=True)  # holds ID tokens and the signing secret
     run["generator_errors"] = report.generator_errors(out / "locust_exceptions.csv")
-    dropped = report.dropped_messages(out / "logs" / "host.log")
+    host_logs = [out / "logs" / "host.log", out / "logs" / "consumers.log"]
+    dropped = report.dropped_messages(*host_logs)
     checks = {
         "events": events,
         "connections": connections,
-        "failures": report.retryable_failures(out / "logs" / "host.log"),
+        "failures": report.retryable_failures(*host_logs),
         "dropped": dropped,
         "passed": verify.passed(events, connections, dropped, run["generator_errors"]),
     }

@@ -15,6 +15,7 @@ from local.cpu_time import process_tree_cpu_seconds
 from local.load.profile import Phase
 
 OTHERS = "Locust and the rest"
+HOSTS = ("host", "consumer host")  # the processes serving our functions
 
 
 def machine_busy_seconds() -> float:
@@ -72,7 +73,8 @@ class CpuSampler:
 
 
 def cpu_table(rows: list[tuple[Phase, dict]], names: list[str], requests_per_phase: dict[str, int]) -> list[str]:
-    """Markdown rows: cores used per part and phase, and the host's CPU milliseconds per request."""
+    """Markdown rows: cores used per part and phase, and the function hosts' CPU milliseconds per
+    request (the consumer host's with the HTTP host's, when there is one)."""
     shown = [*names, OTHERS]
     lines = [
         f"| phase | {' | '.join(shown)} | machine (of {os.cpu_count()} cores) | host CPU ms per request |",
@@ -80,7 +82,8 @@ def cpu_table(rows: list[tuple[Phase, dict]], names: list[str], requests_per_pha
     ]
     for phase, used in rows:
         requests = requests_per_phase.get(phase.name, 0)
-        host_ms = used["host"] * phase.seconds * 1000 / requests if requests and "host" in used else 0.0
+        hosts = sum(used.get(name, 0.0) for name in HOSTS)
+        host_ms = hosts * phase.seconds * 1000 / requests if requests else 0.0
         cells = " | ".join(f"{used[name]:.2f}" for name in shown)
         lines.append(f"| {phase.name} | {cells} | {used['machine']:.2f} | {host_ms:.1f} |")
     return lines

@@ -2,14 +2,16 @@
 LOAD_CONFIG naming the run's config (URLs, the seeded users, the scale, where to write).
 
 The shape follows the profile in requests per second, not users: each simulated user runs one
-scenario every 1/RATE_PER_USER seconds (constant_throughput), and the shape sets the user count to
-the wanted rate over that, so the achieved rate follows the profile as long as answers take less
-than that period. Scenarios and weights are those of issue 9, with the proxy's (issue 17). Every request is written to a samples
+scenario every 1/RATE_PER_USER seconds, on a phase of its own (local/load/pacing.py: the rate
+arrives spread over time, not in bursts), and the shape sets the user count to the wanted rate over
+that, so the achieved rate follows the profile as long as answers take less than that period.
+Scenarios and weights are those of issue 9, with the proxy's (issue 17). Every request is written to a samples
 file with the phase its scenario started in (for the per-phase table: a scenario that began at the
 peak counts there, even if its request goes out a moment later), and every event handed to the
 gateway to a ledger (for the loss check after the run).
 
-A consumer is called the way Pub/Sub push calls it: a non-2xx answer is redelivered with the
+A consumer is called the way Pub/Sub push calls it, at the host that serves the consumers (the
+stack's own unless `--one-host`): a non-2xx answer is redelivered with the
 backoff of our push subscriptions, and a share of deliveries is sent twice (duplicates)."""
 
 import contextlib
@@ -25,9 +27,9 @@ import uuid
 
 import gevent
 import requests
-from locust import FastHttpUser, LoadTestShape, constant_throughput, events, task
+from locust import FastHttpUser, LoadTestShape, events, task
 
-from local.load import payloads, profile, progress
+from local.load import pacing, payloads, profile, progress
 
 CONFIG = json.loads(pathlib.Path(os.environ["LOAD_CONFIG"]).read_text())
 PHASES = profile.scaled(CONFIG["scale"])
@@ -138,7 +140,6 @@ def scenario(weight: int):
 
 
 class GatewayUser(FastHttpUser):
-    wait_time = constant_throughput(RATE_PER_USER)
     phase = PHASES[0].name
 
     def context(self) -> dict:
@@ -146,7 +147,11 @@ class GatewayUser(FastHttpUser):
 
     def on_start(self):
         self.sandbox = requests.Session()
-        gevent.sleep(random.uniform(0, 1 / RATE_PER_USER))  # users added at once do not all start at once
+        self.pacing = pacing.Pacing(1 / RATE_PER_USER)
+        gevent.sleep(self.pacing.wait())  # users added at once do not start, or go on, at once
+
+    def wait_time(self) -> float:
+        return self.pacing.wait()
 
     def _bearer(self, user: dict) -> dict:
         return {"Authorization": f"Bearer {user['idToken']}"}
@@ -157,7 +162,7 @@ class GatewayUser(FastHttpUser):
         for attempt in range(REDELIVERIES):
             label = name if attempt == 0 else f"{name} (redelivery)"
             with self.client.post(
-                f"/_pubsub/{consumer}",
+                f"{CONFIG['consumers']}/_pubsub/{consumer}",
                 data=body,
                 headers={"Content-Type": "application/json"},
                 name=label,

@@ -131,10 +131,11 @@ def redelivery_line(samples: list, abandoned: int) -> str:
 DROPPED = ("permanent failure; message acknowledged", "message is not base64 JSON; dropped", "message too old; dropped")
 
 
-def _consumer_lines(host_log: pathlib.Path, messages: tuple[str, ...]) -> dict[str, collections.Counter]:
-    """function -> error code -> how many consumer log lines (the host's JSON log) say one of `messages`."""
+def _consumer_lines(host_logs: tuple[pathlib.Path, ...], messages: tuple[str, ...]) -> dict[str, collections.Counter]:
+    """function -> error code -> how many consumer log lines (the hosts' JSON logs) say one of `messages`."""
     counted = collections.defaultdict(collections.Counter)
-    for line in host_log.read_text(errors="replace").splitlines() if host_log.exists() else []:
+    lines = [line for log in host_logs if log.exists() for line in log.read_text(errors="replace").splitlines()]
+    for line in lines:
         if not any(f'"{message}' in line for message in messages):
             continue
         with contextlib.suppress(ValueError):
@@ -143,16 +144,16 @@ def _consumer_lines(host_log: pathlib.Path, messages: tuple[str, ...]) -> dict[s
     return counted
 
 
-def retryable_failures(host_log: pathlib.Path) -> dict[str, collections.Counter]:
+def retryable_failures(*host_logs: pathlib.Path) -> dict[str, collections.Counter]:
     """How often each consumer answered "retry": every one is a redelivery, by the Pub/Sub emulator
     or by the generator."""
-    return _consumer_lines(host_log, ("retryable failure",))
+    return _consumer_lines(host_logs, ("retryable failure",))
 
 
-def dropped_messages(host_log: pathlib.Path) -> dict[str, collections.Counter]:
+def dropped_messages(*host_logs: pathlib.Path) -> dict[str, collections.Counter]:
     """Messages a consumer acknowledged without their effect (a permanent failure, a malformed or
     too old message): each is an event lost, whatever the documents say."""
-    return _consumer_lines(host_log, DROPPED)
+    return _consumer_lines(host_logs, DROPPED)
 
 
 def failure_lines(failures: dict[str, collections.Counter]) -> list[str]:
@@ -183,6 +184,13 @@ def connections_lines(connections: dict) -> list[str]:
     ]
 
 
+def _layout(run: dict) -> str:
+    workers = f"{run.get('workers', 1)} worker process(es)"
+    if run.get("one_host", True):
+        return f"every function on one host with {workers}"
+    return f"the HTTP functions on one host and the Pub/Sub consumers on another, each with {workers}"
+
+
 def render(
     run: dict, phases: tuple[Phase, ...], samples: list, checks: dict | None, cpu: list[str] | None = None
 ) -> tuple[str, bool]:
@@ -195,8 +203,7 @@ def render(
         f"# Load run {title}",
         "",
         f"{run['date']}, {run['machine']}; profile scale {run['scale']}, {run['users']} seeded users "
-        f"(each with Slack, Gmail and Calendar connected), every function on one host with {run.get('workers', 1)} "
-        "worker process(es). Locust's report with its charts: `locust.html`.",
+        f"(each with Slack, Gmail and Calendar connected), {_layout(run)}. Locust's report with its charts: `locust.html`.",
         "",
         *(
             [f"**{run['generator_errors']} scenarios failed inside the load generator** (see `locust_exceptions.csv`).", ""]

@@ -1,12 +1,15 @@
 """The load run's profile and report: the numbers the Locust shape follows and the table it is
 judged by (the run itself is `make load`, minutes long, outside the suite)."""
 
+import heapq
+import itertools
 import json
+import random
 from xml.etree import ElementTree
 
 import pytest
 
-from local.load import chart, cpu_share, profile, progress, report, verify
+from local.load import chart, cpu_share, pacing, profile, progress, report, verify
 from local.stats import percentile
 
 
@@ -172,3 +175,46 @@ def test_the_cpu_of_a_busy_process_is_charged_to_its_phase_in_cores():
     assert rows[0].startswith("| phase | host | Locust and the rest | machine (of ")
     busy_ms = float(rows[2].split(" | ")[-1].rstrip(" |"))
     assert rows[2].startswith("| busy |") and busy_ms == pytest.approx(used_busy["host"] * 10, abs=0.06)
+
+
+def test_cpu_per_request_counts_both_function_hosts():
+    phase = profile.Phase("sustained", 10, 50, 50)
+    used = {"host": 0.2, "consumer host": 0.3, "sandbox": 0.1, cpu_share.OTHERS: 0.0, "machine": 0.6}
+    rows = cpu_share.cpu_table([(phase, used)], ["host", "consumer host", "sandbox"], {"sustained": 100})
+    assert rows[2].endswith("| 0.60 | 50.0 |")  # (0.2 + 0.3) cores over 10 s, per request of 100
+
+
+def _scenario_starts(users: int, task_seconds: float, until: float, period: float = 2.0) -> list[list[float]]:
+    """Each user's scenario starts under Pacing, all created at 0 on a shared fake clock, each
+    scenario taking `task_seconds` (a list: per scenario, in turn) before the user asks for its wait."""
+    now = [0.0]
+    pacers = [pacing.Pacing(period, clock=lambda: now[0], rng=random.Random(n)) for n in range(users)]
+    queue = [(pacers[n].wait(), n, 0) for n in range(users)]
+    starts: list[list[float]] = [[] for _ in range(users)]
+    heapq.heapify(queue)
+    while queue:
+        start, n, done = heapq.heappop(queue)
+        if start >= until:
+            continue
+        starts[n].append(start)
+        took = task_seconds[done % len(task_seconds)] if isinstance(task_seconds, list) else task_seconds
+        now[0] = start + took
+        heapq.heappush(queue, (now[0] + pacers[n].wait(), n, done + 1))
+    return starts
+
+
+def test_users_created_together_start_their_scenarios_spread_over_the_period():
+    """Locust's constant_throughput brought 20 users created together back to one instant every
+    period (all 20 of a later period's starts within 0.000 s): the rate arrived as bursts."""
+    later = sorted(s for user in _scenario_starts(20, 0.05, until=12) for s in user if 10 <= s < 12)
+    assert len(later) == 20
+    assert later[-1] - later[0] > 1.0
+    assert max(sum(1 for s in later if t <= s < t + 0.1) for t in later) <= 4
+
+
+def test_a_user_keeps_its_period_and_a_late_scenario_is_not_made_up_with_a_burst():
+    (steady,) = _scenario_starts(1, 0.3, until=9)
+    assert [round(b - a, 6) for a, b in itertools.pairwise(steady)] == [2.0] * (len(steady) - 1)
+    (late,) = _scenario_starts(1, [0.1, 5.0, 0.1, 0.1], until=16)
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(late)]
+    assert gaps[:4] == [2.0, 5.0, 2.0, 2.0]  # the scenario after the slow one starts at once, then the period again
