@@ -1,8 +1,10 @@
 """Processing of Slack events and interactions taken from Pub/Sub: route to our users through the
 account index, record activity, extract action items. Idempotent: every document is keyed by the
 event and created only once, so a redelivered message has no second effect. An event's documents
-are created in one transaction that reads the erasure fence of each user it was routed to, so a
-user erased after the routing read gets none of them (common/stores/erasures.py)."""
+are created in one transaction that reads, in one get, the erasure fence of each user it was routed
+to and each connection it reached: a user erased after the routing read, or a connection removed
+meanwhile (a disconnect), gets none of them (common/stores/erasures.py), and the announcement carries
+the connection as that read found it."""
 
 import datetime
 
@@ -13,7 +15,7 @@ from common.platform.errors import BadRequest
 from common.platform.logs import get_logger
 from common.platform.timeutil import utcnow
 from common.stores import erasures
-from common.stores.connections import account_ref, indexed_connection_id, synced_ref
+from common.stores.connections import account_ref, connection_ref, indexed_connection_id, record_of, synced_ref
 from common.stores.document_ids import is_document_id
 from common.sync import action_items
 from common.webhooks.processed_events import announce
@@ -81,25 +83,40 @@ def _document(owner: tuple[str, str], collection: str, item_id: str, record: dic
     return uid, synced_ref(uid, collection, connection_id, item_id), {**record, "connectionId": connection_id}
 
 
-def _create_all(since, documents: list[tuple]) -> set[str]:
+def _create_all(since, documents: list[tuple]) -> dict[tuple[str, str], dict]:
     """Create each (uid, document, record) that does not exist yet, unless its user's erasure fence
-    refuses work that started at `since`; returns the users it refused."""
-    refused_all = set()
+    refuses work that started at `since` or its connection is gone; returns the connections that
+    took their documents, (uid, connection id) -> the connection as the transaction read it."""
+    recorded = {}
     for chunk in erasures.chunks(documents):
-        refused = _create_missing(firestore_client().transaction(), since, chunk)
+        refused, found = _create_missing(firestore_client().transaction(), since, chunk)
         if refused:
             log.info("slack event not recorded for users erased meanwhile", extra={"fields": {"users": len(refused)}})
-        refused_all |= refused
-    return refused_all
+        removed = {(uid, record["connectionId"]) for uid, _, record in chunk if uid not in refused} - found.keys()
+        if removed:
+            log.info(
+                "slack event not recorded for connections removed meanwhile", extra={"fields": {"connections": len(removed)}}
+            )
+        recorded |= found
+    return recorded
 
 
 @firestore.transactional
-def _create_missing(transaction, since, documents: list[tuple]) -> set[str]:
-    refused, existing = erasures.read(transaction, since, [uid for uid, _, _ in documents], [ref for _, ref, _ in documents])
+def _create_missing(transaction, since, documents: list[tuple]) -> tuple[set[str], dict]:
+    """(the users the fence refused, the connections still there by (uid, connection id), as read)."""
+    owners = {(uid, record["connectionId"]): connection_ref(uid, record["connectionId"]) for uid, _, record in documents}
+    refused, snapshots = erasures.read(
+        transaction, since, [uid for uid, _ in owners], [*owners.values(), *(ref for _, ref, _ in documents)]
+    )
+    found = {
+        owner: record_of(snapshots[ref.path])
+        for owner, ref in owners.items()
+        if owner[0] not in refused and snapshots[ref.path].exists
+    }
     for uid, ref, record in documents:
-        if uid not in refused and not existing[ref.path].exists:
+        if (uid, record["connectionId"]) in found and not snapshots[ref.path].exists:
             transaction.create(ref, record)
-    return refused
+    return refused, found
 
 
 def _permalink(channel: str | None, ts: str | None) -> str | None:
@@ -149,15 +166,14 @@ def process_event(envelope: dict) -> int:
     documents = [_document(owner, "slack_activity", event_id, activity) for owner in reached]
     if kind in ACTION_ITEM_EVENTS and subtype not in IGNORED_SUBTYPES:
         documents += _action_items(event_id, _sent_on(event_time), author, text, owners, activity)
-    refused = _create_all(since, documents)
-    for uid, connection_id in reached:  # a Slack retry announces it again: the same id
-        if uid in refused:
-            continue
+    recorded = _create_all(since, documents)
+    for (uid, connection_id), connection in sorted(recorded.items()):  # a Slack retry announces it again: the same id
         announce(
             "slack.event_processed",
             uid,
             connection_id,
             event_id,
+            read=connection,
             eventId=event_id,
             eventType=kind,
             subtype=subtype,

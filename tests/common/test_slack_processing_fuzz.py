@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from common.platform.errors import BadRequest
-from common.stores.connections import account_ref
+from common.stores.connections import account_ref, connection_ref
 from common.sync.slack_processing import process_event, process_interaction
 from tests.fuzz_helpers import json_values, mostly
 from tests.helpers import user_docs
@@ -69,9 +69,12 @@ INTERACTIONS = st.fixed_dictionaries(
 
 @pytest.fixture
 def workspace(stack):
-    """Alice and Bob have connected Slack in TEAM: events for them reach the code that writes."""
+    """Alice and Bob have connected Slack in TEAM (the account index and the connection an event is
+    recorded for): events for them reach the code that writes."""
     for uid, user in (("alice", "U0ALICE"), ("bob", "U0BOB")):
-        account_ref("slack", f"{TEAM}:{user}").set({"uid": uid, "service": "slack", "account": {"teamId": TEAM, "userId": user}})
+        account = {"teamId": TEAM, "userId": user}
+        account_ref("slack", f"{TEAM}:{user}").set({"uid": uid, "service": "slack", "account": account})
+        connection_ref(uid, "slack").set({"service": "slack", "status": "active", "account": account})
 
 
 @FUZZ

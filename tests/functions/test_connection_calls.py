@@ -5,17 +5,19 @@ read functions, against the emulators and the sandbox. And a sync that a disconn
 writes nothing back (common/stores/sync_state.py)."""
 
 import datetime
+import uuid
 
 import pytest
 
 from common.connect import oauth_flow
 from common.platform.clients import firestore_client
 from common.stores import connections, sync_state
-from common.sync import calendar_sync, gmail_sync, watches
+from common.sync import calendar_sync, gmail_sync, slack_processing, watches
 from common.tokens.reader import get_access_token
 from common.webhooks import processed_events
 from tests.functions.test_oauth_flow import connect
 from tests.helpers import user_docs
+from tests.slack_helpers import event_envelope
 
 TAGS = {"team": "growth"}
 
@@ -166,3 +168,38 @@ def test_a_renewal_of_a_removed_connection_is_skipped_not_failed(user, sandbox, 
     sync_state.state_ref("alice", "gmail").update({"renewAt": past})
     connections.delete_connection("alice", "gmail")
     assert watches._renew_one("gmail", {"uid": "alice"}) == "skipped"  # was "failed", every day
+
+
+def _slack_event(user, team: str, event_id: str) -> dict:
+    """Alice connects Slack in `team`; a message of hers with an action item, as Slack sends it."""
+    assert connect(user("alice"), "slack", team_id=team, team_name=team, user_id="U0ALICE")["outcome"] == "success"
+    event = {"type": "message", "user": "U0ALICE", "channel": "C1", "ts": "1.2", "text": "TODO: send the deck by Friday"}
+    return event_envelope(event_id, event, team)
+
+
+def test_a_slack_event_announces_with_the_connection_read_in_its_transaction(user, reads, topic_messages):
+    envelope = _slack_event(user, f"T{uuid.uuid4().hex[:10].upper()}", "EvREADONCE")
+    _connection("slack").update({"tags": TAGS})
+    events = topic_messages("connection-events")
+    reads.clear()
+    assert slack_processing.process_event(envelope) == 1
+    assert reads == []  # the connection comes with the fence and the documents, in one get (was 1 read of its own)
+    (processed,) = [m["data"] for m in events() if m["data"]["type"] == "slack.event_processed"]
+    assert processed["tags"] == TAGS and processed["account"] == _connection("slack").get().get("account")
+
+
+def test_a_slack_event_routed_before_a_disconnect_records_nothing_after_it(user, monkeypatch, topic_messages):
+    envelope = _slack_event(user, f"T{uuid.uuid4().hex[:10].upper()}", "EvGONE")
+    events = topic_messages("connection-events")
+    route = slack_processing._owners
+
+    def route_then_disconnect(*args):
+        routed = route(*args)
+        assert user("alice").delete("/api/v1/oauth/slack/disconnect").json()["data"]["wasConnected"]
+        return routed
+
+    monkeypatch.setattr(slack_processing, "_owners", route_then_disconnect)
+    slack_processing.process_event(envelope)
+    # were stored after the removal (the activity and its action item), and announced
+    assert user_docs("alice", "slack_activity") == {} and user_docs("alice", "action_items") == {}
+    assert [m for m in events() if m["data"]["type"] == "slack.event_processed"] == []
