@@ -92,12 +92,14 @@ def _create_all(since, documents: list[tuple]) -> dict[tuple[str, str], dict]:
         refused, found = _create_missing(firestore_client().transaction(), since, chunk)
         if refused:
             log.info("slack event not recorded for users erased meanwhile", extra={"fields": {"users": len(refused)}})
-        removed = {(uid, record["connectionId"]) for uid, _, record in chunk if uid not in refused} - found.keys()
-        if removed:
+        gone = {(uid, record["connectionId"]) for uid, _, record in chunk if uid not in refused} - found.keys()
+        if gone:
             log.info(
-                "slack event not recorded for connections removed meanwhile", extra={"fields": {"connections": len(removed)}}
+                "slack event not recorded for connections that no longer exist", extra={"fields": {"connections": len(gone)}}
             )
-        recorded |= found
+        # A connection an earlier transaction found and this one did not was removed in between: the
+        # removal takes what was created before it, and the event is not announced for it.
+        recorded = {owner: connection for owner, connection in (recorded | found).items() if owner not in gone}
     return recorded
 
 
@@ -131,7 +133,7 @@ def _channel_of(event: dict) -> str | None:
 
 
 def process_event(envelope: dict) -> int:
-    """Record one event_callback for every user it concerns; returns how many users."""
+    """Record one event_callback for every user it concerns; returns how many users it was recorded for."""
     team_id, event = _text(envelope.get("team_id")), envelope.get("event")
     if not isinstance(event, dict) or not team_id:
         raise BadRequest("Not an event_callback envelope", code="invalid_payload")
@@ -181,7 +183,7 @@ def process_event(envelope: dict) -> int:
             channel=channel,
             ts=ts,
         )
-    return len({uid for uid, _ in reached})
+    return len({uid for uid, _ in recorded})
 
 
 def _action_items(event_id: str, sent_on: datetime.date, author, text: str, owners: dict, activity: dict) -> list[tuple]:

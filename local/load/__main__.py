@@ -94,7 +94,7 @@ def main() -> int:
     parser.add_argument("--faults", action="store_true", help="the providers answer 503, 429 and slowly throughout")
     parser.add_argument("--users", type=int, default=48, help="seeded users, each with Slack, Gmail and Calendar")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "load-report")
-    parser.add_argument("--workers", type=int, default=1, help="host processes (gunicorn workers) serving the functions")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes of each function host")
     parser.add_argument(
         "--one-host",
         action="store_true",

@@ -77,7 +77,7 @@ def cpu_table(rows: list[tuple[Phase, dict]], names: list[str], requests_per_pha
     request (the consumer host's with the HTTP host's, when there is one)."""
     shown = [*names, OTHERS]
     lines = [
-        f"| phase | {' | '.join(shown)} | machine (of {os.cpu_count()} cores) | host CPU ms per request |",
+        f"| phase | {' | '.join(shown)} | machine (of {os.cpu_count()} cores) | hosts' CPU ms per request |",
         "|---|" + "---|" * (len(shown) + 2),
     ]
     for phase, used in rows:

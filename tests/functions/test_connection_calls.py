@@ -203,3 +203,26 @@ def test_a_slack_event_routed_before_a_disconnect_records_nothing_after_it(user,
     # were stored after the removal (the activity and its action item), and announced
     assert user_docs("alice", "slack_activity") == {} and user_docs("alice", "action_items") == {}
     assert [m for m in events() if m["data"]["type"] == "slack.event_processed"] == []
+
+
+def test_a_slack_event_over_several_transactions_is_not_announced_when_a_disconnect_lands_between_them(
+    user, monkeypatch, topic_messages
+):
+    envelope = _slack_event(user, f"T{uuid.uuid4().hex[:10].upper()}", "EvCHUNKS")
+    envelope["event"]["text"] = "\n".join(f"TODO: task {n}" for n in range(450))  # 451 documents: two transactions
+    events = topic_messages("connection-events")
+    create_missing, chunks = slack_processing._create_missing, []
+
+    def create_then_disconnect(transaction, since, chunk):
+        created = create_missing(transaction, since, chunk)
+        if not chunks:
+            assert user("alice").delete("/api/v1/oauth/slack/disconnect").json()["data"]["wasConnected"]
+        chunks.append(len(chunk))
+        return created
+
+    monkeypatch.setattr(slack_processing, "_create_missing", create_then_disconnect)
+    assert slack_processing.process_event(envelope) == 0
+    assert chunks == [400, 51]
+    assert user_docs("alice", "slack_activity") == {} and user_docs("alice", "action_items") == {}
+    # was announced after the disconnect, for documents the disconnect had removed
+    assert [m for m in events() if m["data"]["type"] == "slack.event_processed"] == []

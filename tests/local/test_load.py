@@ -184,9 +184,10 @@ def test_cpu_per_request_counts_both_function_hosts():
     assert rows[2].endswith("| 0.60 | 50.0 |")  # (0.2 + 0.3) cores over 10 s, per request of 100
 
 
-def _scenario_starts(users: int, task_seconds: float, until: float, period: float = 2.0) -> list[list[float]]:
+def _scenario_starts(users: int, task_seconds, until: float, period: float = 2.0, stall=None) -> list[list[float]]:
     """Each user's scenario starts under Pacing, all created at 0 on a shared fake clock, each
-    scenario taking `task_seconds` (a list: per scenario, in turn) before the user asks for its wait."""
+    scenario taking `task_seconds` (a list: per scenario, in turn) before the user asks for its wait;
+    `stall` (from, to): every scenario started in it is answered at `to`."""
     now = [0.0]
     pacers = [pacing.Pacing(period, clock=lambda: now[0], rng=random.Random(n)) for n in range(users)]
     queue = [(pacers[n].wait(), n, 0) for n in range(users)]
@@ -198,7 +199,7 @@ def _scenario_starts(users: int, task_seconds: float, until: float, period: floa
             continue
         starts[n].append(start)
         took = task_seconds[done % len(task_seconds)] if isinstance(task_seconds, list) else task_seconds
-        now[0] = start + took
+        now[0] = stall[1] if stall and stall[0] <= start < stall[1] else start + took
         heapq.heappush(queue, (now[0] + pacers[n].wait(), n, done + 1))
     return starts
 
@@ -217,4 +218,14 @@ def test_a_user_keeps_its_period_and_a_late_scenario_is_not_made_up_with_a_burst
     assert [round(b - a, 6) for a, b in itertools.pairwise(steady)] == [2.0] * (len(steady) - 1)
     (late,) = _scenario_starts(1, [0.1, 5.0, 0.1, 0.1], until=16)
     gaps = [round(b - a, 6) for a, b in itertools.pairwise(late)]
-    assert gaps[:4] == [2.0, 5.0, 2.0, 2.0]  # the scenario after the slow one starts at once, then the period again
+    # after the slow one: at once (7 s), then its own next slot (8 s), not two to make up for it
+    assert gaps[:4] == [2.0, 5.0, 1.0, 2.0]
+    assert all(round((start - late[0]) % 2.0, 6) in (0.0, 2.0) for start in late if start != late[0] + 7.0)
+
+
+def test_users_held_up_together_come_back_on_their_own_phases():
+    """A stall answers every scenario started between 10 s and 20 s at 20 s; restarting each user's
+    period from its answer put all 20 on one phase for good (20 starts in one 0.1 s slot every period)."""
+    starts = _scenario_starts(20, 0.05, until=32, stall=(10, 20))
+    later = sorted(s for user in starts for s in user if 30 <= s < 32)
+    assert len(later) == 20 and max(sum(1 for s in later if t <= s < t + 0.1) for t in later) <= 4
