@@ -1,6 +1,6 @@
 """Deduplication of deliveries: `webhook_dedup/{id}`, created when a delivery is first seen (a
-create that fails if the id exists), marked `done` once its work is durable (a webhook on Pub/Sub,
-a notification synced), and deleted if the work failed so the retry is not swallowed.
+create that fails if the id exists), marked `done` once its work is durable (a notification synced:
+in the sync's last transaction), and deleted if the work failed so the retry is not swallowed.
 `expiresAt` carries a TTL policy."""
 
 import contextlib
@@ -54,8 +54,19 @@ def claim(key: str, kind: str) -> Claim:
         return Claim.IN_FLIGHT
 
 
+def completion(key: str, outcome: str) -> tuple:
+    """The claim marked done, as a (document, fields) for the work's own last transaction to merge:
+    the work and its completion then land in one commit, with no write of their own. Its expiry is
+    set again, so a claim that lapsed meanwhile is not recreated forever."""
+    now = utcnow()
+    expires = now + datetime.timedelta(seconds=get_settings().webhook_dedup_ttl_seconds)
+    return _ref(key), {"state": "done", "outcome": outcome, "doneAt": now, "expiresAt": expires}
+
+
 def complete(key: str, outcome: str) -> None:
-    _ref(key).update({"state": "done", "outcome": outcome, "doneAt": utcnow()})
+    """Mark the claim done on its own, for work that ended without a write of its own."""
+    ref, fields = completion(key, outcome)
+    ref.set(fields, merge=True)
 
 
 def release(key: str) -> None:

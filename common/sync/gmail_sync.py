@@ -93,7 +93,7 @@ def handle_notification(payload: dict) -> str:
     if claimed is dedup.Claim.IN_FLIGHT:
         raise Unavailable("The same notification is being synced", code="in_flight", retry_after=5)
     try:
-        outcome = sync(uid, connection_id, cursor, since, connection)
+        return sync(uid, connection_id, cursor, since, connection, claim=key)  # its last store marks the claim done
     except UserErased:
         log.info("gmail sync refused: the user was erased meanwhile", extra={"fields": {"historyId": notified}})
         outcome = "erased"
@@ -107,21 +107,22 @@ def handle_notification(payload: dict) -> str:
     return outcome
 
 
-def sync(uid: str, connection_id: str, cursor: int | None, since, read: dict | None = None) -> str:
+def sync(uid: str, connection_id: str, cursor: int | None, since, read: dict | None = None, claim: str | None = None) -> str:
     """Page through history from the cursor. Each page's messages are stored with the cursor moved to
     that page's last record (one transaction) before the next page, so a large backlog makes progress
     even if a later page fails (the redelivery resumes from there). `read`: the connection as just
-    read with the cursor (none: the first call reads it)."""
+    read with the cursor (none: the first call reads it); `claim`: the dedup key of the notification
+    synced, marked done in the last page's transaction."""
     calls = ConnectionCalls(uid, connection_id, read=read)
     if cursor is None:
-        return full_sync(calls, since)
+        return full_sync(calls, since, claim)
     page_token = None
     while True:
         params = {"startHistoryId": cursor, "historyTypes": "messageAdded", **({"pageToken": page_token} if page_token else {})}
         response = calls.call("GET", _api("history"), handled=(404,), params=params)
         if response.status_code == 404:
             log.info("gmail history expired; full sync", extra={"fields": {"uid": uid}})
-            return full_sync(calls, since)
+            return full_sync(calls, since, claim)
         body = response.json()
         records = body.get("history") or []
         added = [
@@ -133,22 +134,30 @@ def sync(uid: str, connection_id: str, cursor: int | None, since, read: dict | N
         messages = _fetch_messages(calls, list(dict.fromkeys(added)))
         page_token = body.get("nextPageToken")
         reached = int(body.get("historyId") or cursor) if not page_token else max([int(r["id"]) for r in records] or [cursor])
-        sync_state.advance_cursor(uid, connection_id, "historyId", reached, since, messages)
+        done = _completion(claim, "synced") if not page_token else []
+        sync_state.advance_cursor(uid, connection_id, "historyId", reached, since, messages + done)
         _announce_stored(calls, messages, reached)
         if not page_token:
             return "synced"
 
 
-def full_sync(calls: ConnectionCalls, since) -> str:
+def _completion(claim: str | None, outcome: str) -> list[tuple]:
+    return [dedup.completion(claim, outcome)] if claim else []
+
+
+def full_sync(calls: ConnectionCalls, since, claim: str | None = None) -> str:
     """The newest messages, and the cursor read *before* listing them: mail that arrives meanwhile
-    lies above the cursor, so the next sync picks it up (storing it twice is harmless)."""
+    lies above the cursor, so the next sync picks it up (storing it twice is harmless). `claim`: as
+    for sync()."""
     settings = get_settings()
     profile = calls.call("GET", _api("profile")).json()
     params = {"maxResults": settings.gmail_full_sync_messages, "labelIds": list(settings.gmail_watch_labels)}
     listed = calls.call("GET", _api("messages"), params=params).json()
     messages = _fetch_messages(calls, [m["id"] for m in listed.get("messages") or []])
-    sync_state.advance_cursor(calls.uid, calls.connection_id, "historyId", int(profile["historyId"]), since, messages)
-    _announce_stored(calls, messages, int(profile["historyId"]))
+    history_id = int(profile["historyId"])
+    done = _completion(claim, "full_sync")
+    sync_state.advance_cursor(calls.uid, calls.connection_id, "historyId", history_id, since, messages + done)
+    _announce_stored(calls, messages, history_id)
     return "full_sync"
 
 

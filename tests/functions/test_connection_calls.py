@@ -11,7 +11,7 @@ import pytest
 
 from common.connect import oauth_flow
 from common.platform.clients import firestore_client
-from common.stores import connections, sync_state
+from common.stores import connections, dedup, sync_state
 from common.sync import calendar_sync, gmail_sync, slack_processing, watches
 from common.tokens.reader import get_access_token
 from common.webhooks import processed_events
@@ -226,3 +226,18 @@ def test_a_slack_event_over_several_transactions_is_not_announced_when_a_disconn
     assert user_docs("alice", "slack_activity") == {} and user_docs("alice", "action_items") == {}
     # was announced after the disconnect, for documents the disconnect had removed
     assert [m for m in events() if m["data"]["type"] == "slack.event_processed"] == []
+
+
+def test_a_gmail_notification_is_marked_done_in_its_sync_s_last_transaction(
+    user, sandbox, email, monkeypatch, auto_sync_for_alice
+):
+    assert connect(user("alice"), "gmail", email=email)["outcome"] == "success"
+    notified, completed = _mail(sandbox, email, 1), []
+    monkeypatch.setattr(dedup, "complete", lambda key, outcome: completed.append(outcome))
+    notification = {"emailAddress": email, "historyId": notified}
+    assert gmail_sync.handle_notification(notification) == "synced"
+    assert completed == []  # was ["synced"]: a write of its own after the sync's store
+    claim = firestore_client().collection(dedup.COLLECTION).document(gmail_sync.notification_key(email, notified)).get()
+    assert (claim.get("state"), claim.get("outcome")) == ("done", "synced") and claim.get("expiresAt") > claim.get("doneAt")
+    assert len(user_docs("alice", "mail")) == 1
+    assert gmail_sync.handle_notification(notification) == "stale"  # its redelivery
