@@ -188,10 +188,13 @@ def authenticate(request) -> Identity:
 
 
 def bearer_token(header: str, what: str) -> str:
-    """The token of an `Authorization: Bearer <token>` header value; else a 401 missing_token."""
+    """The token of an `Authorization: Bearer <token>` header value; else a 401 missing_token, or
+    invalid_token when it is not ASCII (a JWT never is; a lone surrogate would not even encode)."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(f"A Bearer {what} is required", code="missing_token")
+    if not token.isascii():
+        raise Unauthenticated(f"The {what} is malformed", code="invalid_token")
     return token.strip()
 
 

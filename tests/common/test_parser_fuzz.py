@@ -246,6 +246,7 @@ def _push_request(authorization: str | None):
     | _claims().map(lambda claims: f"Bearer {_signed(claims)}")
 )
 @example(authorization=f"Bearer {DEEP_HEADER}")
+@example(authorization="Bearer eyJ\ud800.e30.e30")  # a lone surrogate: was a UnicodeEncodeError (a 500)
 def test_a_push_token_passes_only_when_signed_for_this_endpoint_by_the_push_account(issuer, authorization):
     try:
         identity.verify_google_token(_push_request(authorization), PUSH_EMAIL, PUSH_AUDIENCE)
