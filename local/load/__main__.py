@@ -30,7 +30,7 @@ import requests
 from common.platform.secrets import get_secret
 from local.catalog import ROOT
 from local.load import chart, faults, profile, report, seed, verify
-from local.load.cpu_share import CpuSampler, cpu_table
+from local.load.cpu_share import CONSUMER_HOST, HTTP_HOST, CpuSampler, cpu_table
 from local.stack import Stack, adopt_settings
 
 DRAIN_SECONDS = 240  # covers Pub/Sub's backoff (10 s at most) and a refresh cooldown (60 s)
@@ -67,8 +67,8 @@ def _prepare(stack: Stack, with_faults: bool) -> None:
 def _stack_processes(stack: Stack) -> dict[str, int]:
     """The processes whose CPU the report shows, by the name it shows them under."""
     shown = {
-        "host": "host",
-        "consumers": "consumer host",
+        "host": HTTP_HOST,
+        "consumers": CONSUMER_HOST,
         "firestore": "Firestore emulator",
         "pubsub": "Pub/Sub emulator",
         "sandbox": "sandbox",

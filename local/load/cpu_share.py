@@ -15,7 +15,8 @@ from local.cpu_time import process_tree_cpu_seconds
 from local.load.profile import Phase
 
 OTHERS = "Locust and the rest"
-HOSTS = ("host", "consumer host")  # the processes serving our functions
+HTTP_HOST, CONSUMER_HOST = "host", "consumer host"  # the processes serving our functions, as the table names them
+HOSTS = (HTTP_HOST, CONSUMER_HOST)
 
 
 def machine_busy_seconds() -> float:

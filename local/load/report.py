@@ -134,8 +134,7 @@ DROPPED = ("permanent failure; message acknowledged", "message is not base64 JSO
 def _consumer_lines(host_logs: tuple[pathlib.Path, ...], messages: tuple[str, ...]) -> dict[str, collections.Counter]:
     """function -> error code -> how many consumer log lines (the hosts' JSON logs) say one of `messages`."""
     counted = collections.defaultdict(collections.Counter)
-    lines = [line for log in host_logs if log.exists() for line in log.read_text(errors="replace").splitlines()]
-    for line in lines:
+    for line in (line for log in host_logs if log.exists() for line in log.read_text(errors="replace").splitlines()):
         if not any(f'"{message}' in line for message in messages):
             continue
         with contextlib.suppress(ValueError):
