@@ -1,9 +1,11 @@
 """Deduplication of deliveries: `webhook_dedup/{id}`, created when a delivery is first seen (a
 create that fails if the id exists), marked `done` once its work is durable (a notification synced:
 in the sync's last transaction), and deleted if the work failed so the retry is not swallowed.
-`expiresAt` carries a TTL policy."""
+A delivery deletes only the claim it wrote (a precondition on its write time): not one another
+delivery took over from it, nor one its work already marked done. `expiresAt` carries a TTL policy."""
 
 import contextlib
+import dataclasses
 import datetime
 import enum
 
@@ -22,11 +24,20 @@ class Claim(enum.Enum):
     IN_FLIGHT = "in_flight"  # another delivery is doing it right now
 
 
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """What claim() found, and for NEW the claim this delivery wrote (its key and write time)."""
+
+    outcome: Claim
+    key: str
+    written: datetime.datetime | None = None
+
+
 def _ref(key: str):
     return firestore_client().collection(COLLECTION).document(key)
 
 
-def claim(key: str, kind: str) -> Claim:
+def claim(key: str, kind: str) -> Claimed:
     now = utcnow()
     record = {
         "state": "pending",
@@ -36,22 +47,25 @@ def claim(key: str, kind: str) -> Claim:
     }
     ref = _ref(key)
     try:
-        ref.create(record)
-        return Claim.NEW
+        return Claimed(Claim.NEW, key, ref.create(record).update_time)
     except AlreadyExists:
         pass
     held = ref.get()
     if not held.exists:
         return claim(key, kind)
     if held.get("state") == "done":
-        return Claim.DUPLICATE
+        return Claimed(Claim.DUPLICATE, key)
     if (now - held.get("createdAt")).total_seconds() < get_settings().webhook_claim_stale_seconds:
-        return Claim.IN_FLIGHT
+        return Claimed(Claim.IN_FLIGHT, key)
     try:
-        ref.update({"createdAt": now}, option=firestore_client().write_option(last_update_time=held.update_time))
-        return Claim.NEW
+        taken = ref.update({"createdAt": now}, option=_unchanged_since(held.update_time))
+        return Claimed(Claim.NEW, key, taken.update_time)
     except (FailedPrecondition, NotFound):
-        return Claim.IN_FLIGHT
+        return Claimed(Claim.IN_FLIGHT, key)
+
+
+def _unchanged_since(update_time):
+    return firestore_client().write_option(last_update_time=update_time)
 
 
 def completion(key: str, outcome: str) -> tuple:
@@ -69,7 +83,9 @@ def complete(key: str, outcome: str) -> None:
     ref.set(fields, merge=True)
 
 
-def release(key: str) -> None:
-    """Forget a claim whose work failed, so the retry goes through."""
-    with contextlib.suppress(NotFound):
-        _ref(key).delete()
+def release(claimed: Claimed) -> None:
+    """Forget the claim this delivery wrote, its work having failed, so the retry goes through. A
+    claim written since (taken over as stale, or marked done by the work's last transaction before
+    a later step failed) is left as it is."""
+    with contextlib.suppress(NotFound, FailedPrecondition):
+        _ref(claimed.key).delete(option=_unchanged_since(claimed.written))

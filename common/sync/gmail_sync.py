@@ -88,9 +88,9 @@ def handle_notification(payload: dict) -> str:
         return "stale"
     key = notification_key(email, notified)
     claimed = dedup.claim(key, "gmail_notification")
-    if claimed is dedup.Claim.DUPLICATE:
+    if claimed.outcome is dedup.Claim.DUPLICATE:
         return "duplicate"
-    if claimed is dedup.Claim.IN_FLIGHT:
+    if claimed.outcome is dedup.Claim.IN_FLIGHT:
         raise Unavailable("The same notification is being synced", code="in_flight", retry_after=5)
     try:
         return sync(uid, connection_id, cursor, since, connection, claim=key)  # its last store marks the claim done
@@ -101,7 +101,7 @@ def handle_notification(payload: dict) -> str:
         log.info("gmail sync ended: the connection was removed meanwhile", extra={"fields": {"historyId": notified}})
         outcome = "disconnected"
     except BaseException:
-        dedup.release(key)
+        dedup.release(claimed)
         raise
     dedup.complete(key, outcome)
     return outcome
