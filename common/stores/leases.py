@@ -6,6 +6,7 @@ still land. `held_by` is the fence: read inside a writer's transaction, it says 
 still holds the lease."""
 
 import contextlib
+import dataclasses
 import datetime
 import urllib.parse
 
@@ -96,6 +97,31 @@ def held_by(transaction, uid: str, key: str, owner: str) -> dict | None:
 def release_in(batch, uid: str, key: str, taken_at) -> None:
     """release() as part of a batch: the batch fails whole if the lease is no longer the one we wrote."""
     batch.delete(_ref(uid, key), option=firestore_client().write_option(last_update_time=taken_at))
+
+
+@dataclasses.dataclass
+class Held:
+    """A lease try_take took, given back once: by the holder's last transaction (read it there with
+    `ref`, hand its snapshot to release_in, mark it `released` once that committed), else by release()."""
+
+    uid: str
+    key: str
+    taken_at: datetime.datetime
+    released: bool = False
+
+    @property
+    def ref(self):
+        return _ref(self.uid, self.key)
+
+    def release_in(self, transaction, snapshot) -> None:
+        """Delete the lease in `transaction` if `snapshot`, read in it, is still the one we wrote."""
+        if snapshot.exists and snapshot.update_time == self.taken_at:
+            transaction.delete(self.ref)
+
+    def release(self) -> None:
+        if not self.released:
+            release(self.uid, self.key, self.taken_at)
+            self.released = True
 
 
 def release(uid: str, key: str, taken_at) -> None:

@@ -12,7 +12,7 @@ rest, or writes nothing.
 The connection is read with the fence, in the same round trip."""
 
 from common.platform.clients import firestore_client
-from common.stores import erasures
+from common.stores import erasures, leases
 from common.stores.connections import USERS, NotConnected, connection_ref, record_of
 
 SYNC_STATE = "sync_state"
@@ -69,10 +69,18 @@ def _leading_documents(uid: str, connection_id: str, since, documents: list) -> 
     return last
 
 
-def merge_state(uid: str, connection_id: str, fields: dict, since, documents=(), if_absent: dict | None = None) -> None:
+def merge_state(
+    uid: str,
+    connection_id: str,
+    fields: dict,
+    since,
+    documents=(),
+    if_absent: dict | None = None,
+    lease: leases.Held | None = None,
+) -> None:
     """Merge `fields` into the state (none: leave it as it is), and each of `if_absent` the state
     does not hold yet (a first cursor), and each (ref, record) of `documents` into its document, in
-    one fenced transaction."""
+    one fenced transaction; `lease`, the sync's own, is given back in that transaction too."""
     ref, last = state_ref(uid, connection_id), _leading_documents(uid, connection_id, since, list(documents))
 
     def apply(transaction, snapshots):
@@ -81,8 +89,12 @@ def merge_state(uid: str, connection_id: str, fields: dict, since, documents=(),
         merged = {**fields, **{name: value for name, value in (if_absent or {}).items() if held.get(name) is None}}
         if merged:
             transaction.set(ref, merged, merge=True)
+        if lease is not None:
+            lease.release_in(transaction, snapshots[lease.ref.path])
 
-    _write(uid, connection_id, since, apply, [ref] if if_absent else [])
+    _write(uid, connection_id, since, apply, [*([ref] if if_absent else []), *([lease.ref] if lease else [])])
+    if lease is not None:
+        lease.released = True
 
 
 def delete_state(uid: str, connection_id: str) -> None:

@@ -110,19 +110,21 @@ def renew_channel(uid: str, connection_id: str, since) -> None:
 def sync(uid: str, connection_id: str) -> str:
     """One sync at a time per connection (a lease): a notification arriving meanwhile is redelivered
     and syncs after it, so an older page can never overwrite a newer one. The sync started when it
-    took the lease (a server time: the erasure fence's `since`)."""
-    owner, lease = secrets.token_hex(8), f"{connection_id}-sync"
-    taken_at = leases.try_take(uid, lease, owner, SYNC_LEASE_SECONDS)
+    took the lease (a server time: the erasure fence's `since`); its last store gives the lease back."""
+    key = f"{connection_id}-sync"
+    taken_at = leases.try_take(uid, key, secrets.token_hex(8), SYNC_LEASE_SECONDS)
     if taken_at is None:
         raise Unavailable("A calendar sync of this connection is running", code="in_flight", retry_after=5)
+    lease = leases.Held(uid, key, taken_at)
     try:
-        return _sync(uid, connection_id, taken_at)
+        return _sync(uid, connection_id, lease)
     finally:
-        leases.release(uid, lease, taken_at)
+        lease.release()  # unless the last store did
 
 
-def _sync(uid: str, connection_id: str, since) -> str:
+def _sync(uid: str, connection_id: str, lease: leases.Held) -> str:
     """Incremental sync from the stored token (full when there is none, or after 410)."""
+    since = lease.taken_at
     state, _, connection = sync_state.read_state_and_connection(uid, connection_id)
     token, page_token, changed = state.get("syncToken"), None, []
     calls = ConnectionCalls(uid, connection_id, read=connection)
@@ -148,7 +150,7 @@ def _sync(uid: str, connection_id: str, since) -> str:
         page_token = body.get("nextPageToken")
         done = {} if page_token else {"syncToken": body.get("nextSyncToken"), "syncedAt": utcnow()}
         if page or done:
-            sync_state.merge_state(uid, connection_id, done, since, page)
+            sync_state.merge_state(uid, connection_id, done, since, page, lease=lease if done else None)
         changed += [record["id"] for _, record in page]
         if not page_token:
             if changed:  # named by the sync token it reached: a re-run that reaches it again, the same id

@@ -11,7 +11,8 @@ import pytest
 
 from common.connect import oauth_flow
 from common.platform.clients import firestore_client
-from common.stores import connections, dedup, sync_state
+from common.platform.timeutil import utcnow
+from common.stores import connections, dedup, leases, sync_state
 from common.sync import calendar_sync, gmail_sync, slack_processing, watches
 from common.tokens.reader import get_access_token
 from common.webhooks import processed_events
@@ -241,3 +242,34 @@ def test_a_gmail_notification_is_marked_done_in_its_sync_s_last_transaction(
     assert (claim.get("state"), claim.get("outcome")) == ("done", "synced") and claim.get("expiresAt") > claim.get("doneAt")
     assert len(user_docs("alice", "mail")) == 1
     assert gmail_sync.handle_notification(notification) == "stale"  # its redelivery
+
+
+def _calendar_lease(connection_id: str = "calendar"):
+    return firestore_client().collection(leases.COLLECTION).document(f"{connection_id}-sync:alice")
+
+
+def test_a_calendar_sync_gives_its_lease_back_in_its_last_transaction(user, sandbox, email, monkeypatch):
+    assert connect(user("alice"), "calendar", email=email)["outcome"] == "success"
+    sandbox.post("/_sandbox/calendar/change", json={"email": email, "notify": False}).raise_for_status()
+    released = []
+    monkeypatch.setattr(leases, "release", lambda *args: released.append(args))
+    assert calendar_sync.sync("alice", "calendar") == "full_sync"
+    assert released == []  # was one delete of its own after the sync's store
+    assert not _calendar_lease().get().exists
+    assert len(user_docs("alice", "calendar_events")) == 1
+    assert calendar_sync.sync("alice", "calendar") == "synced"  # the next sync takes the lease
+
+
+def test_a_calendar_sync_whose_lease_was_taken_over_leaves_the_new_holder_s(user, sandbox, email, monkeypatch):
+    assert connect(user("alice"), "calendar", email=email)["outcome"] == "success"
+    sandbox.post("/_sandbox/calendar/change", json={"email": email, "notify": False}).raise_for_status()
+    merge_state = sync_state.merge_state
+
+    def taken_over_first(*args, **kwargs):  # the lease lapsed mid-sync and another sync took it
+        _calendar_lease().set({"owner": "another sync", "uid": "alice", "key": "calendar-sync", "expiresAt": utcnow()})
+        return merge_state(*args, **kwargs)
+
+    monkeypatch.setattr(sync_state, "merge_state", taken_over_first)
+    assert calendar_sync.sync("alice", "calendar") == "full_sync"
+    assert _calendar_lease().get().get("owner") == "another sync"
+    assert len(user_docs("alice", "calendar_events")) == 1
