@@ -2,10 +2,12 @@
 chunks refreshed by the stack's host through the emulator's push subscription, as deployed. How a
 run's wall time grows with the connections due against the connections stored, and what a provider
 that takes SANDBOX_TOKEN_LATENCY_MS per token call (BENCH_TOKEN_LATENCY_MS, 200 ms) costs against
-the same run with an instant one. Prints figures; asserts nothing."""
+the same run with an instant one; before each run, what one document get and one commit cost the
+emulator at the size it then holds. Prints figures; asserts nothing."""
 
 import datetime
 import os
+import statistics
 import time
 
 import requests
@@ -18,6 +20,7 @@ DUE_SMALL = min(1000, DUE)
 LATENCY_MS = int(os.environ.get("BENCH_TOKEN_LATENCY_MS", "200"))
 RUN_TIMEOUT_SECONDS = 3000
 SEED_WRITES_PER_SECOND = 50_000
+PROBE_CALLS = 200  # sequential gets and commits per probe of the emulator's cost per document
 
 
 def _bulk_writer():
@@ -91,9 +94,29 @@ def _due_query_ms() -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-def _timed_run(label: str, stack: Stack, latency_ms: int, rows: list, ratio: str = "") -> float:
+def _one_document_ms(uid: str) -> tuple[float, float]:
+    """p50 of PROBE_CALLS gets of a stored connection and of as many one-document commits to a
+    connection that is never due: what one read or write costs the emulator at the size it holds
+    (a refresh makes one commit; its chunk, one batched get)."""
+    from common.stores.connections import connection_ref
+
+    stored, probe = connection_ref(uid, "slack"), connection_ref("_bench_probe", "slack")
+    gets, commits = [], []
+    for n in range(PROBE_CALLS):
+        started = time.perf_counter()
+        stored.get()
+        gets.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        probe.set({"probe": n})
+        commits.append(time.perf_counter() - started)
+    probe.delete()
+    return round(statistics.median(gets) * 1000, 2), round(statistics.median(commits) * 1000, 2)
+
+
+def _timed_run(label: str, stack: Stack, latency_ms: int, rows: list, probed: str, ratio: str = "") -> float:
     requests.patch(f"{stack.sandbox_url}/_sandbox/config", json={"token_latency_ms": latency_ms}, timeout=10).raise_for_status()
     requests.delete(f"{stack.sandbox_url}/_sandbox/calls", timeout=10).raise_for_status()
+    get_ms, commit_ms = _one_document_ms(probed)
     query_ms = _due_query_ms()
     started = time.monotonic()
     run = run_refresh(RUN_TIMEOUT_SECONDS)
@@ -102,7 +125,7 @@ def _timed_run(label: str, stack: Stack, latency_ms: int, rows: list, ratio: str
     per_due = round(calls / run["due"], 2) if run["due"] else 0
     rate = round(run["refreshed"] / seconds, 1)
     counts = [run["due"], run["refreshed"], run["failed"], per_due, run["chunks"]]
-    rows.append([label, latency_ms, *counts, query_ms, seconds, rate, ratio])
+    rows.append([label, latency_ms, *counts, get_ms, commit_ms, query_ms, seconds, rate, ratio])
     print(f"  {label}, {latency_ms} ms per token call: {run['refreshed']} refreshed in {seconds:.1f}s", flush=True)
     return seconds
 
@@ -110,18 +133,19 @@ def _timed_run(label: str, stack: Stack, latency_ms: int, rows: list, ratio: str
 def bench_refresh_job(stack: Stack) -> list:
     rows = []
     small = seed_connections(stack.sandbox_url, "slack", DUE_SMALL, "due", due=True)
-    _timed_run(f"{DUE_SMALL} due, 0 others stored", stack, 0, rows)
+    probed = small[0]
+    _timed_run(f"{DUE_SMALL} due, 0 others stored", stack, 0, rows, probed)
     print(f"  seeding {NOT_DUE} connections that are not due...", flush=True)
     started = time.monotonic()
     seed_connections(stack.sandbox_url, "slack", NOT_DUE, "idle", due=False)
     print(f"  seeded in {time.monotonic() - started:.0f}s", flush=True)
     make_due(small, "slack")
-    _timed_run(f"{DUE_SMALL} due, {NOT_DUE} others stored", stack, 0, rows)
+    _timed_run(f"{DUE_SMALL} due, {NOT_DUE} others stored", stack, 0, rows, probed)
     make_due(small, "slack")
     more = seed_connections(stack.sandbox_url, "slack", DUE - DUE_SMALL, "more", due=True) if DUE > DUE_SMALL else []
-    baseline = _timed_run(f"{DUE} due, {NOT_DUE} others stored", stack, 0, rows, "1.00x (baseline)")
+    baseline = _timed_run(f"{DUE} due, {NOT_DUE} others stored", stack, 0, rows, probed, "1.00x (baseline)")
     make_due(small + more, "slack")
-    slow = _timed_run(f"{DUE} due, {NOT_DUE} others stored", stack, LATENCY_MS, rows)
+    slow = _timed_run(f"{DUE} due, {NOT_DUE} others stored", stack, LATENCY_MS, rows, probed)
     rows[-1][-1] = f"{slow / baseline:.2f}x"
     return rows
 
@@ -135,8 +159,8 @@ def print_table(rows: list) -> None:
     print(f"\n## Scheduled refresh run (chunks of {chunk}, {concurrency} refreshes at once per chunk, against the sandbox)\n")
     print(
         "| scenario | token call ms | due | refreshed | failed | provider calls per due | chunks "
-        "| due query ms | seconds | refreshes/s | wall time, ratio to the instant provider |"
+        "| one get ms | one commit ms | due query ms | seconds | refreshes/s | wall time, ratio to the instant provider |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(str(v) for v in row) + " |")
