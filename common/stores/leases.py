@@ -10,7 +10,7 @@ import dataclasses
 import datetime
 import urllib.parse
 
-from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+from google.api_core.exceptions import Aborted, AlreadyExists, FailedPrecondition, NotFound
 
 from common.platform.clients import firestore_client
 from common.platform.timeutil import utcnow
@@ -27,10 +27,14 @@ def _lease(uid: str, key: str, owner: str, seconds: float) -> dict:
 
 
 def try_take(uid: str, key: str, owner: str, seconds: float):
-    """The lease's write time when taken (hand it to release), None when another instance holds it."""
+    """The lease's write time when taken (hand it to release), None when another instance holds it.
+    A create that waited behind the holder's transaction (its last one reads the lease to give it
+    back) and timed out is Aborted: held too."""
     ref, lease = _ref(uid, key), _lease(uid, key, owner, seconds)
     try:
         return ref.create(lease).update_time
+    except Aborted:
+        return None
     except AlreadyExists:
         pass
     held = ref.get()
@@ -43,7 +47,7 @@ def try_take(uid: str, key: str, owner: str, seconds: float):
             ref.delete(option=firestore_client().write_option(last_update_time=held.update_time))
             lease["supersedes"] = held.to_dict().get("owner") or "unknown"  # it never released: crashed or stalled
         return ref.create(lease).update_time
-    except (AlreadyExists, FailedPrecondition, NotFound):
+    except (Aborted, AlreadyExists, FailedPrecondition, NotFound):
         return None
 
 
