@@ -8,6 +8,7 @@ the connection as that read found it."""
 
 import datetime
 
+from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
 
 from common.platform.clients import firestore_client
@@ -89,7 +90,10 @@ def _create_all(since, documents: list[tuple]) -> dict[tuple[str, str], dict]:
     took their documents, (uid, connection id) -> the connection as the transaction read it."""
     recorded = {}
     for chunk in erasures.chunks(documents):
-        refused, found = _create_missing(firestore_client().transaction(), since, chunk)
+        try:
+            refused, found = _create_missing(firestore_client().transaction(), since, chunk)
+        except AlreadyExists:  # another delivery of this event created them first: keep what it did
+            refused, found = _create_missing(firestore_client().transaction(), since, chunk, read_documents=True)
         if refused:
             log.info("slack event not recorded for users erased meanwhile", extra={"fields": {"users": len(refused)}})
         gone = {(uid, record["connectionId"]) for uid, _, record in chunk if uid not in refused} - found.keys()
@@ -104,19 +108,22 @@ def _create_all(since, documents: list[tuple]) -> dict[tuple[str, str], dict]:
 
 
 @firestore.transactional
-def _create_missing(transaction, since, documents: list[tuple]) -> tuple[set[str], dict]:
-    """(the users the fence refused, the connections still there by (uid, connection id), as read)."""
+def _create_missing(transaction, since, documents: list[tuple], read_documents: bool = False) -> tuple[set[str], dict]:
+    """(the users the fence refused, the connections still there by (uid, connection id), as read).
+    The documents are created without being read (the commit fails with AlreadyExists if one is
+    there), unless `read_documents`: read, each missing one created. Two deliveries of one event
+    (a Slack retry) that both read the documents would each hold what the other must write, and
+    wait for one another until Firestore aborts one."""
     owners = {(uid, record["connectionId"]): connection_ref(uid, record["connectionId"]) for uid, _, record in documents}
-    refused, snapshots = erasures.read(
-        transaction, since, [uid for uid, _ in owners], [*owners.values(), *(ref for _, ref, _ in documents)]
-    )
+    targets = [ref for _, ref, _ in documents] if read_documents else []
+    refused, snapshots = erasures.read(transaction, since, [uid for uid, _ in owners], [*owners.values(), *targets])
     found = {
         owner: record_of(snapshots[ref.path])
         for owner, ref in owners.items()
         if owner[0] not in refused and snapshots[ref.path].exists
     }
     for uid, ref, record in documents:
-        if (uid, record["connectionId"]) in found and not snapshots[ref.path].exists:
+        if (uid, record["connectionId"]) in found and not (read_documents and snapshots[ref.path].exists):
             transaction.create(ref, record)
     return refused, found
 

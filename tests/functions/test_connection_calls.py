@@ -9,11 +9,13 @@ import threading
 import uuid
 
 import pytest
+from google.api_core.exceptions import Aborted
+from google.cloud.firestore_v1.transaction import Transaction
 
 from common.connect import oauth_flow
 from common.platform.clients import firestore_client
 from common.platform.timeutil import utcnow
-from common.stores import connections, dedup, leases, sync_state
+from common.stores import connections, dedup, erasures, leases, sync_state
 from common.sync import calendar_sync, gmail_sync, slack_processing, watches
 from common.tokens.reader import get_access_token
 from common.webhooks import processed_events
@@ -298,3 +300,37 @@ def test_a_sync_arriving_while_the_last_transaction_holds_the_lease_is_told_in_f
     assert calendar_sync.sync("alice", "calendar") == "full_sync"
     assert competing == {"taken": None}  # was {"raised": "Aborted('Transaction lock timeout.')"}: an unexpected failure
     assert not _calendar_lease().get().exists
+
+
+def test_two_deliveries_of_one_slack_event_at_once_do_not_wait_on_each_other(user, monkeypatch):
+    envelope = _slack_event(user, f"T{uuid.uuid4().hex[:10].upper()}", "EvTWICEATONCE")
+    read, both_read, waited, aborted = erasures.read, threading.Barrier(2, timeout=10), threading.local(), []
+
+    def read_then_wait_for_the_other(transaction, *args):  # both transactions have read before either commits
+        snapshots = read(transaction, *args)
+        if not getattr(waited, "once", False):
+            waited.once = True
+            both_read.wait()
+        return snapshots
+
+    commit = Transaction._commit
+
+    def commit_noting_aborts(self):
+        try:
+            return commit(self)
+        except Aborted as error:
+            aborted.append(str(error))
+            raise
+
+    monkeypatch.setattr(erasures, "read", read_then_wait_for_the_other)
+    monkeypatch.setattr(Transaction, "_commit", commit_noting_aborts)
+    recorded = []
+    deliveries = [threading.Thread(target=lambda: recorded.append(slack_processing.process_event(envelope))) for _ in range(2)]
+    for delivery in deliveries:
+        delivery.start()
+    for delivery in deliveries:
+        delivery.join(60)
+    assert recorded == [1, 1]
+    assert aborted == []  # was ['Transaction lock timeout.']: each held the other's documents until the emulator gave up
+    assert list(user_docs("alice", "slack_activity")) == ["EvTWICEATONCE"]
+    assert list(user_docs("alice", "action_items")) == ["EvTWICEATONCE-0"]
