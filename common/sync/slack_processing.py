@@ -92,7 +92,10 @@ def _create_all(since, documents: list[tuple]) -> dict[tuple[str, str], dict]:
     for chunk in erasures.chunks(documents):
         try:
             refused, found = _create_missing(firestore_client().transaction(), since, chunk)
-        except AlreadyExists:  # another delivery of this event created them first: keep what it did
+        except Exception as error:
+            if not _already_exists(error):
+                raise
+            # another delivery of this event created them first: keep what it did
             refused, found = _create_missing(firestore_client().transaction(), since, chunk, read_documents=True)
         if refused:
             log.info("slack event not recorded for users erased meanwhile", extra={"fields": {"users": len(refused)}})
@@ -105,6 +108,12 @@ def _create_all(since, documents: list[tuple]) -> dict[tuple[str, str], dict]:
         # removal takes what was created before it, and the event is not announced for it.
         recorded = {owner: connection for owner, connection in (recorded | found).items() if owner not in gone}
     return recorded
+
+
+def _already_exists(error: BaseException) -> bool:
+    """A commit refused because a document is there; the client's rollback after it may fail in turn
+    and raise its own error, with the refusal as its context."""
+    return isinstance(error, AlreadyExists) or isinstance(error.__context__, AlreadyExists)
 
 
 @firestore.transactional

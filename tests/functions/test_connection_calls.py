@@ -9,7 +9,7 @@ import threading
 import uuid
 
 import pytest
-from google.api_core.exceptions import Aborted
+from google.api_core.exceptions import Aborted, Unknown
 from google.cloud.firestore_v1.transaction import Transaction
 
 from common.connect import oauth_flow
@@ -334,3 +334,15 @@ def test_two_deliveries_of_one_slack_event_at_once_do_not_wait_on_each_other(use
     assert aborted == []  # was ['Transaction lock timeout.']: each held the other's documents until the emulator gave up
     assert list(user_docs("alice", "slack_activity")) == ["EvTWICEATONCE"]
     assert list(user_docs("alice", "action_items")) == ["EvTWICEATONCE-0"]
+
+
+def test_a_slack_event_redelivered_is_recorded_once_even_when_the_refused_commit_s_rollback_fails(user, monkeypatch):
+    envelope = _slack_event(user, f"T{uuid.uuid4().hex[:10].upper()}", "EvROLLBACK")
+    assert slack_processing.process_event(envelope) == 1
+
+    def rollback_refused(self):  # as a Firestore that answers the rollback of a refused commit with an error
+        raise Unknown("rollback failed")
+
+    monkeypatch.setattr(Transaction, "_rollback", rollback_refused)
+    assert slack_processing.process_event(envelope) == 1  # the redelivery: its create refused, then read
+    assert list(user_docs("alice", "slack_activity")) == ["EvROLLBACK"]
