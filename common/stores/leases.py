@@ -106,7 +106,7 @@ def release_in(batch, uid: str, key: str, taken_at) -> None:
 @dataclasses.dataclass
 class Held:
     """A lease try_take took, given back once: by the holder's last transaction (read it there with
-    `ref`, hand its snapshot to release_in, mark it `released` once that committed), else by release()."""
+    `ref`, hand its snapshot to release_if_ours, mark it `released` once that committed), else by release()."""
 
     uid: str
     key: str
@@ -117,7 +117,7 @@ class Held:
     def ref(self):
         return _ref(self.uid, self.key)
 
-    def release_in(self, transaction, snapshot) -> None:
+    def release_if_ours(self, transaction, snapshot) -> None:
         """Delete the lease in `transaction` if `snapshot`, read in it, is still the one we wrote."""
         if snapshot.exists and snapshot.update_time == self.taken_at:
             transaction.delete(self.ref)

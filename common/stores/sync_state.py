@@ -90,7 +90,7 @@ def merge_state(
         if merged:
             transaction.set(ref, merged, merge=True)
         if lease is not None:
-            lease.release_in(transaction, snapshots[lease.ref.path])
+            lease.release_if_ours(transaction, snapshots[lease.ref.path])
 
     _write(uid, connection_id, since, apply, [*([ref] if if_absent else []), *([lease.ref] if lease else [])])
     if lease is not None:

@@ -281,7 +281,7 @@ def test_a_calendar_sync_whose_lease_was_taken_over_leaves_the_new_holder_s(user
 def test_a_sync_arriving_while_the_last_transaction_holds_the_lease_is_told_in_flight(user, sandbox, email, monkeypatch):
     assert connect(user("alice"), "calendar", email=email)["outcome"] == "success"
     sandbox.post("/_sandbox/calendar/change", json={"email": email, "notify": False}).raise_for_status()
-    release_in, competing = leases.Held.release_in, {}
+    release_if_ours, competing = leases.Held.release_if_ours, {}
 
     def held_past_the_lock_timeout(self, transaction, snapshot):  # the lease is read, and locked, by now
         def take():
@@ -294,9 +294,9 @@ def test_a_sync_arriving_while_the_last_transaction_holds_the_lease_is_told_in_f
             other = threading.Thread(target=take)
             other.start()
             other.join(10)  # the emulator gives a write up after 2 s behind a transaction's lock
-        return release_in(self, transaction, snapshot)
+        return release_if_ours(self, transaction, snapshot)
 
-    monkeypatch.setattr(leases.Held, "release_in", held_past_the_lock_timeout)
+    monkeypatch.setattr(leases.Held, "release_if_ours", held_past_the_lock_timeout)
     assert calendar_sync.sync("alice", "calendar") == "full_sync"
     assert competing == {"taken": None}  # was {"raised": "Aborted('Transaction lock timeout.')"}: an unexpected failure
     assert not _calendar_lease().get().exists
